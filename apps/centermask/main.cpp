@@ -1,0 +1,42 @@
+// `centermask`: one program for the whole workflow; each subcommand is a thin layer over the
+// library. Exit codes: 0 success, 1 unusable input (the message names file and record),
+// 2 bad command line.
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "centermask/common/error.h"
+#include "commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"CenterMask: single-shot instance segmentation (train, predict, evaluate)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", CENTERMASK_VERSION);
+  const std::vector<std::pair<std::string, centermask::cli::CommandRunner>> commands = {
+      {"eval", centermask::cli::add_eval_command(app)},
+#ifdef CENTERMASK_WITH_TORCH
+      {"info", centermask::cli::add_info_command(app)},
+#endif
+  };
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  try {
+    for (const auto& [name, runner] : commands) {
+      if (app.got_subcommand(name)) return runner();
+    }
+  } catch (const centermask::InputError& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 2;
+}

@@ -1,0 +1,363 @@
+#include "centermask/data/coco_results.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <stdexcept>
+
+#include "centermask/common/error.h"
+#include "common/file_io.h"
+#include "common/json_reader.h"
+#include "common/json_writer.h"
+
+namespace centermask {
+
+class CocoResultsLoader {
+ public:
+  CocoResultsLoader(std::string_view text, const std::string& source, const CocoDataset& gt,
+                    CocoResults& out)
+      : reader_(text, source), source_(source), gt_(gt), out_(out) {}
+
+  void run() {
+    if (reader_.peek() != json::ValueType::kArray) {
+      reader_.fail(std::string("expected a list of results [{\"image_id\": ..., \"category_id\": ..., "
+                               "\"score\": ..., ...}], found ") + json::value_type_name(reader_.peek()));
+    }
+    reader_.begin_array();
+    std::size_t index = 0;
+    while (reader_.next_element()) read_result(index++);
+    reader_.expect_end();
+    apply_area_rule();
+  }
+
+ private:
+  struct Pending {
+    bool has_box = false;
+    bool has_mask = false;
+  };
+
+  [[noreturn]] void fail_record(std::size_t index, std::size_t at, const std::string& message) {
+    reader_.fail_at(at, fmt::format("results[{}]: {}", index, message));
+  }
+
+  void expect(json::ValueType type, std::size_t index, const char* field) {
+    json::ValueType found = reader_.peek();
+    if (found != type) {
+      reader_.fail(fmt::format("results[{}].{}: expected {}, found {}", index, field,
+                               json::value_type_name(type), json::value_type_name(found)));
+    }
+  }
+
+  // Reads any COCO segmentation form into `rle_`: compressed or uncompressed RLE, or polygons.
+  void read_segmentation(std::size_t index, std::int32_t& height, std::int32_t& width,
+                         bool& is_string) {
+    const std::size_t at = reader_.offset();
+    if (reader_.peek() == json::ValueType::kArray) {
+      // Polygons; rasterised later at the image's size.
+      polygon_coords_.clear();
+      polygon_sizes_.clear();
+      reader_.begin_array();
+      while (reader_.next_element()) {
+        expect(json::ValueType::kArray, index, "segmentation");
+        reader_.begin_array();
+        const std::size_t start = polygon_coords_.size();
+        while (reader_.next_element()) {
+          expect(json::ValueType::kNumber, index, "segmentation");
+          polygon_coords_.push_back(reader_.read_double());
+        }
+        polygon_sizes_.push_back(polygon_coords_.size() - start);
+      }
+      height = width = -1;
+      is_string = false;
+      return;
+    }
+    expect(json::ValueType::kObject, index, "segmentation");
+    reader_.begin_object();
+    bool has_size = false, has_counts = false;
+    rle_.counts.clear();
+    std::string_view key;
+    while (reader_.next_key(key)) {
+      if (key == "size") {
+        expect(json::ValueType::kArray, index, "segmentation.size");
+        reader_.begin_array();
+        std::int64_t hw[2] = {-1, -1};
+        int n = 0;
+        while (reader_.next_element()) {
+          expect(json::ValueType::kNumber, index, "segmentation.size");
+          std::int64_t v = reader_.read_int64();
+          if (n < 2) hw[n] = v;
+          ++n;
+        }
+        if (n != 2 || hw[0] < 0 || hw[1] < 0 || hw[0] > (1 << 30) || hw[1] > (1 << 30)) {
+          fail_record(index, at, "segmentation.size must be [height, width]");
+        }
+        height = static_cast<std::int32_t>(hw[0]);
+        width = static_cast<std::int32_t>(hw[1]);
+        has_size = true;
+      } else if (key == "counts") {
+        has_counts = true;
+        if (reader_.peek() == json::ValueType::kString) {
+          string_.assign(reader_.read_string());
+          is_string = true;
+        } else {
+          expect(json::ValueType::kArray, index, "segmentation.counts");
+          reader_.begin_array();
+          while (reader_.next_element()) {
+            expect(json::ValueType::kNumber, index, "segmentation.counts");
+            std::int64_t c = reader_.read_int64();
+            if (c < 0 || c > static_cast<std::int64_t>(kMaxMaskPixels)) {
+              fail_record(index, at, "segmentation.counts has a negative or too large run length");
+            }
+            rle_.counts.push_back(static_cast<std::uint32_t>(c));
+          }
+          is_string = false;
+        }
+      } else {
+        reader_.skip_value();
+      }
+    }
+    if (!has_size) fail_record(index, at, "segmentation has no \"size\"");
+    if (!has_counts) fail_record(index, at, "segmentation has no \"counts\"");
+  }
+
+  void read_result(std::size_t index) {
+    const std::size_t at = reader_.offset();
+    expect(json::ValueType::kObject, index, "");
+    reader_.begin_object();
+    CocoDetection det;
+    bool has_image = false, has_category = false, has_score = false, has_box = false, has_mask = false;
+    bool mask_is_string = false;
+    std::int32_t mask_height = -1, mask_width = -1;
+    std::string_view key;
+    while (reader_.next_key(key)) {
+      if (key == "image_id") {
+        expect(json::ValueType::kNumber, index, "image_id");
+        det.image_id = reader_.read_int64();
+        has_image = true;
+      } else if (key == "category_id") {
+        expect(json::ValueType::kNumber, index, "category_id");
+        det.category_id = reader_.read_int64();
+        has_category = true;
+      } else if (key == "score") {
+        expect(json::ValueType::kNumber, index, "score");
+        det.score = reader_.read_double();
+        has_score = true;
+      } else if (key == "bbox") {
+        expect(json::ValueType::kArray, index, "bbox");
+        reader_.begin_array();
+        double v[4] = {0, 0, 0, 0};
+        int n = 0;
+        while (reader_.next_element()) {
+          expect(json::ValueType::kNumber, index, "bbox");
+          double x = reader_.read_double();
+          if (n < 4) v[n] = x;
+          ++n;
+        }
+        // pycocotools treats "bbox": [] as no box.
+        if (n != 0 && n != 4) fail_record(index, at, fmt::format("bbox has {} numbers, expected 4 [x, y, width, height]", n));
+        has_box = n == 4;
+        det.bbox = {v[0], v[1], v[2], v[3]};
+      } else if (key == "segmentation") {
+        read_segmentation(index, mask_height, mask_width, mask_is_string);
+        has_mask = true;
+      } else {
+        reader_.skip_value();
+      }
+    }
+    if (!has_image) fail_record(index, at, "required field \"image_id\" is missing");
+    if (!has_category) fail_record(index, at, "required field \"category_id\" is missing");
+    if (!has_score) fail_record(index, at, "required field \"score\" is missing");
+    if (!std::isfinite(det.score)) fail_record(index, at, "score is not a finite number");
+    if (!has_box && !has_mask) fail_record(index, at, "has neither \"bbox\" nor \"segmentation\"");
+    if (has_box && !(std::isfinite(det.bbox.x) && std::isfinite(det.bbox.y) &&
+                     std::isfinite(det.bbox.width) && std::isfinite(det.bbox.height))) {
+      fail_record(index, at, "bbox has a value that is not a finite number");
+    }
+    det.image_index = gt_.image_index(det.image_id);
+    if (det.image_index < 0) {
+      fail_record(index, at, fmt::format("image_id {} is not in the ground truth", det.image_id));
+    }
+    det.class_index = gt_.class_index(det.category_id);
+    if (det.class_index < 0) {
+      fail_record(index, at, fmt::format("category_id {} is not a category of the ground truth", det.category_id));
+    }
+    const CocoImage& image = gt_.images()[static_cast<std::size_t>(det.image_index)];
+    det.mask_height = image.height;
+    det.mask_width = image.width;
+    if (has_mask) {
+      Rle mask;
+      if (mask_height < 0) {  // polygons
+        std::vector<Span<double>> spans;
+        std::size_t offset = 0;
+        for (std::size_t size : polygon_sizes_) {
+          spans.emplace_back(polygon_coords_.data() + offset, size);
+          offset += size;
+        }
+        try {
+          mask = rle_from_polygons(spans, image.height, image.width);
+        } catch (const std::invalid_argument& e) {
+          fail_record(index, at, std::string("segmentation: ") + e.what());
+        }
+        string_ = rle_to_string(mask);
+      } else {
+        if (mask_height != image.height || mask_width != image.width) {
+          fail_record(index, at, fmt::format("segmentation.size is [{}, {}] but image {} is {}x{} (height x width)",
+                                             mask_height, mask_width, image.id, image.height, image.width));
+        }
+        if (mask_is_string) {
+          try {
+            mask = rle_from_string(string_, image.height, image.width);
+          } catch (const std::invalid_argument& e) {
+            fail_record(index, at, std::string("segmentation.counts: ") + e.what());
+          }
+        } else {
+          std::uint64_t total = 0;
+          for (std::uint32_t c : rle_.counts) total += c;
+          if (total != static_cast<std::uint64_t>(image.height) * static_cast<std::uint64_t>(image.width)) {
+            fail_record(index, at, "segmentation.counts do not cover the image");
+          }
+          mask = rle_;
+          mask.height = image.height;
+          mask.width = image.width;
+          string_ = rle_to_string(mask);
+        }
+      }
+      det.has_mask = true;
+      det.mask_first = out_.mask_text_.size();
+      det.mask_length = static_cast<std::uint32_t>(string_.size());
+      out_.mask_text_ += string_;
+      mask_areas_.push_back(static_cast<double>(rle_area(mask)));
+      mask_boxes_.push_back(rle_bbox(mask));
+    } else {
+      mask_areas_.push_back(0);
+      mask_boxes_.push_back({});
+    }
+    pending_.push_back({has_box, has_mask});
+    out_.detections_.push_back(det);
+  }
+
+  void apply_area_rule() {
+    if (pending_.empty()) return;
+    const bool box_mode = pending_.front().has_box;
+    for (std::size_t i = 0; i < pending_.size(); ++i) {
+      CocoDetection& det = out_.detections_[i];
+      if (box_mode) {
+        if (!pending_[i].has_box) {
+          throw InputError(describe_input_problem(source_, fmt::format("results[{}]", i),
+                                                  "has no \"bbox\" while the first result has one; give all or none"));
+        }
+        det.area = det.bbox.width * det.bbox.height;
+      } else {
+        if (!pending_[i].has_mask) {
+          throw InputError(describe_input_problem(source_, fmt::format("results[{}]", i),
+                                                  "has no \"segmentation\" while the first result has no bbox"));
+        }
+        det.area = mask_areas_[i];
+        if (!pending_[i].has_box) det.bbox = mask_boxes_[i];
+      }
+    }
+  }
+
+  json::Reader reader_;
+  std::string source_;
+  const CocoDataset& gt_;
+  CocoResults& out_;
+  std::vector<Pending> pending_;
+  std::vector<double> mask_areas_;
+  std::vector<BoxXYWH> mask_boxes_;
+  std::vector<double> polygon_coords_;
+  std::vector<std::size_t> polygon_sizes_;
+  Rle rle_;
+  std::string string_;
+};
+
+CocoResults CocoResults::parse(std::string_view json_text, const std::string& source_name,
+                               const CocoDataset& ground_truth) {
+  CocoResults results;
+  CocoResultsLoader loader(json_text, source_name, ground_truth, results);
+  loader.run();
+  return results;
+}
+
+CocoResults CocoResults::load(const std::filesystem::path& json_path, const CocoDataset& ground_truth) {
+  const std::string text = read_file(json_path);
+  return parse(text, json_path.string(), ground_truth);
+}
+
+void CocoResults::add(const CocoDataset& ground_truth, std::int64_t image_id, std::int64_t category_id,
+                      double score, const BoxXYWH& box, const Rle* mask) {
+  CocoDetection det;
+  det.image_id = image_id;
+  det.category_id = category_id;
+  det.score = score;
+  det.bbox = box;
+  det.area = box.width * box.height;
+  det.image_index = ground_truth.image_index(image_id);
+  det.class_index = ground_truth.class_index(category_id);
+  if (det.image_index < 0) throw std::invalid_argument(fmt::format("image_id {} is not in the dataset", image_id));
+  if (det.class_index < 0) throw std::invalid_argument(fmt::format("category_id {} is not in the dataset", category_id));
+  const CocoImage& image = ground_truth.images()[static_cast<std::size_t>(det.image_index)];
+  det.mask_height = image.height;
+  det.mask_width = image.width;
+  if (mask) {
+    if (mask->height != image.height || mask->width != image.width) {
+      throw std::invalid_argument(fmt::format("mask is {}x{} but image {} is {}x{}", mask->height,
+                                              mask->width, image_id, image.height, image.width));
+    }
+    const std::string text = rle_to_string(*mask);
+    det.has_mask = true;
+    det.mask_first = mask_text_.size();
+    det.mask_length = static_cast<std::uint32_t>(text.size());
+    mask_text_ += text;
+  }
+  detections_.push_back(det);
+}
+
+bool CocoResults::all_have_masks() const {
+  for (const CocoDetection& d : detections_) {
+    if (!d.has_mask) return false;
+  }
+  return true;
+}
+
+std::string_view CocoResults::compressed_mask(std::size_t detection_index) const {
+  const CocoDetection& d = detections_[detection_index];
+  return std::string_view(mask_text_).substr(d.mask_first, d.mask_length);
+}
+
+Rle CocoResults::mask(std::size_t detection_index) const {
+  const CocoDetection& d = detections_[detection_index];
+  if (!d.has_mask) return rle_empty(d.mask_height, d.mask_width);
+  return rle_from_string(compressed_mask(detection_index), d.mask_height, d.mask_width);
+}
+
+std::string CocoResults::to_json() const {
+  std::string out;
+  out.reserve(detections_.size() * 160 + mask_text_.size());
+  json::Writer w(out);
+  w.begin_array();
+  for (std::size_t i = 0; i < detections_.size(); ++i) {
+    const CocoDetection& d = detections_[i];
+    w.begin_object();
+    w.key("image_id").value(d.image_id);
+    w.key("category_id").value(d.category_id);
+    w.key("score").value(d.score);
+    w.key("bbox").begin_array().value(d.bbox.x).value(d.bbox.y).value(d.bbox.width).value(d.bbox.height).end_array();
+    if (d.has_mask) {
+      w.key("segmentation").begin_object();
+      w.key("size").begin_array().value(static_cast<std::int64_t>(d.mask_height)).value(static_cast<std::int64_t>(d.mask_width)).end_array();
+      w.key("counts").value(compressed_mask(i));
+      w.end_object();
+    }
+    w.end_object();
+  }
+  w.end_array();
+  out += '\n';
+  return out;
+}
+
+void CocoResults::save(const std::filesystem::path& json_path) const {
+  write_file_atomically(json_path, to_json());
+}
+
+}  // namespace centermask

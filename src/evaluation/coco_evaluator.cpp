@@ -1,0 +1,476 @@
+// COCOeval in three stages, as pycocotools: per image and category, match detections to
+// ground truth at every IoU threshold and area range (parallel over images); accumulate
+// precision/recall per category, area and maxDets; summarise. Orders and tie-breaks (stable
+// sorts by score, ignored ground truth last, file order within a cell) follow the reference
+// because they change the numbers.
+
+#include "centermask/evaluation/coco_evaluator.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <limits>
+#include <mutex>
+#include <numeric>
+#include <thread>
+
+#include "centermask/common/error.h"
+
+namespace centermask {
+namespace {
+
+constexpr double kAreaRanges[kNumAreaRanges][2] = {
+    {0, 1e5 * 1e5}, {0, 32 * 32}, {32 * 32, 96 * 96}, {96 * 96, 1e5 * 1e5}};
+constexpr const char* kAreaNames[kNumAreaRanges] = {"all", "small", "medium", "large"};
+
+// numpy.linspace(start, stop, num): i * step + start, with the last value set to stop.
+std::vector<double> linspace(double start, double stop, int num) {
+  std::vector<double> v(static_cast<std::size_t>(num));
+  const double step = (stop - start) / (num - 1);
+  for (int i = 0; i < num; ++i) v[static_cast<std::size_t>(i)] = i * step + start;
+  v.back() = stop;
+  return v;
+}
+
+// The matching outcome of one (image, category) cell. Detections are in descending score
+// order, truncated to the largest maxDets; flags are per (area range, threshold, detection).
+struct EvaluatedCell {
+  std::int32_t k = 0;
+  std::vector<double> scores;
+  std::array<std::int32_t, kNumAreaRanges> num_gt_counted{};  // ground truth not ignored
+  std::vector<std::uint8_t> flags;  // (A, T, D): bit 0 matched, bit 1 ignored
+
+  static constexpr std::uint8_t kMatched = 1;
+  static constexpr std::uint8_t kIgnored = 2;
+};
+
+class Evaluator {
+ public:
+  Evaluator(const CocoDataset& gt, const CocoResults& dt, const CocoEvalParams& params)
+      : gt_(gt), dt_(dt), params_(params) {}
+
+  CocoEvalResult run() {
+    select_images_and_categories();
+    group_by_image();
+    evaluate_images();
+    CocoEvalResult result = accumulate();
+    summarize(result);
+    return result;
+  }
+
+ private:
+  void select_images_and_categories() {
+    iou_thresholds_ = linspace(0.5, 0.95, 10);
+    recall_thresholds_ = linspace(0.0, 1.0, 101);
+    max_dets_ = params_.max_detections;
+    std::sort(max_dets_.begin(), max_dets_.end());
+    if (max_dets_.empty() || max_dets_.front() <= 0) {
+      throw InputError("evaluation: max_detections must hold positive numbers");
+    }
+    if (params_.iou_type == IouType::kSegm && !dt_.all_have_masks()) {
+      throw InputError("evaluation: segm needs a \"segmentation\" in every result; these results "
+                       "have boxes only (evaluate them with the bbox IoU type)");
+    }
+
+    std::vector<std::int64_t> image_ids = params_.image_ids;
+    if (image_ids.empty()) {
+      for (const CocoImage& image : gt_.images()) image_ids.push_back(image.id);
+    }
+    std::sort(image_ids.begin(), image_ids.end());
+    image_ids.erase(std::unique(image_ids.begin(), image_ids.end()), image_ids.end());
+    image_position_.assign(gt_.images().size(), -1);
+    for (std::size_t i = 0; i < image_ids.size(); ++i) {
+      std::int32_t index = gt_.image_index(image_ids[i]);
+      if (index < 0) throw InputError(fmt::format("evaluation: image id {} is not in the ground truth", image_ids[i]));
+      image_position_[static_cast<std::size_t>(index)] = static_cast<std::int32_t>(i);
+      eval_images_.push_back(index);
+    }
+
+    std::vector<std::int64_t> category_ids = params_.category_ids;
+    if (category_ids.empty()) {
+      for (const CocoCategory& c : gt_.categories()) category_ids.push_back(c.id);
+    }
+    std::sort(category_ids.begin(), category_ids.end());
+    category_ids.erase(std::unique(category_ids.begin(), category_ids.end()), category_ids.end());
+    class_position_.assign(gt_.num_classes(), -1);
+    for (std::size_t k = 0; k < category_ids.size(); ++k) {
+      std::int32_t cls = gt_.class_index(category_ids[k]);
+      if (cls < 0) throw InputError(fmt::format("evaluation: category id {} is not in the ground truth", category_ids[k]));
+      class_position_[static_cast<std::size_t>(cls)] = params_.use_categories ? static_cast<std::int32_t>(k) : 0;
+    }
+    category_ids_ = params_.use_categories ? category_ids : std::vector<std::int64_t>{-1};
+  }
+
+  // Per evaluated image: ground truth and detections, each sorted stably by category so that a
+  // cell is a contiguous run in file order (and, without categories, the reference's order).
+  void group_by_image() {
+    const std::size_t num_images = eval_images_.size();
+    gt_of_image_.assign(num_images, {});
+    dt_of_image_.assign(num_images, {});
+    for (std::size_t i = 0; i < num_images; ++i) {
+      for (std::uint32_t a : gt_.annotations_of_image(static_cast<std::size_t>(eval_images_[i]))) {
+        if (class_position_[static_cast<std::size_t>(gt_.annotations()[a].class_index)] >= 0) {
+          gt_of_image_[i].push_back(a);
+        }
+      }
+    }
+    const auto& dets = dt_.detections();
+    for (std::size_t d = 0; d < dets.size(); ++d) {
+      std::int32_t i = image_position_[static_cast<std::size_t>(dets[d].image_index)];
+      if (i < 0 || class_position_[static_cast<std::size_t>(dets[d].class_index)] < 0) continue;
+      dt_of_image_[static_cast<std::size_t>(i)].push_back(static_cast<std::uint32_t>(d));
+    }
+    auto by_class = [](const auto& records) {
+      return [&records](std::uint32_t a, std::uint32_t b) { return records[a].class_index < records[b].class_index; };
+    };
+    for (std::size_t i = 0; i < num_images; ++i) {
+      std::stable_sort(gt_of_image_[i].begin(), gt_of_image_[i].end(), by_class(gt_.annotations()));
+      std::stable_sort(dt_of_image_[i].begin(), dt_of_image_[i].end(), by_class(dets));
+    }
+  }
+
+  std::int32_t cell_of_gt(std::uint32_t a) const {
+    return class_position_[static_cast<std::size_t>(gt_.annotations()[a].class_index)];
+  }
+  std::int32_t cell_of_dt(std::uint32_t d) const {
+    return class_position_[static_cast<std::size_t>(dt_.detections()[d].class_index)];
+  }
+
+  void evaluate_images() {
+    const std::size_t num_images = eval_images_.size();
+    cells_.assign(num_images, {});
+    int threads = params_.num_threads > 0 ? params_.num_threads
+                                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    threads = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(threads), std::max<std::size_t>(1, num_images / 16)));
+    std::atomic<std::size_t> next{0};
+    std::exception_ptr failure;
+    std::mutex failure_mutex;
+    auto worker = [&]() {
+      try {
+        for (std::size_t i = next++; i < num_images; i = next++) evaluate_image(i);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(failure_mutex);
+        if (!failure) failure = std::current_exception();
+        next = num_images;
+      }
+    };
+    std::vector<std::thread> pool;
+    for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
+    worker();
+    for (std::thread& t : pool) t.join();
+    if (failure) std::rethrow_exception(failure);
+  }
+
+  void evaluate_image(std::size_t i) {
+    const std::vector<std::uint32_t>& gts = gt_of_image_[i];
+    const std::vector<std::uint32_t>& dts = dt_of_image_[i];
+    const bool segm = params_.iou_type == IouType::kSegm;
+    std::vector<Rle> gt_masks;
+    if (segm) {
+      gt_masks.reserve(gts.size());
+      for (std::uint32_t a : gts) gt_masks.push_back(gt_.mask(a));
+    }
+    std::size_t g0 = 0, d0 = 0;
+    while (g0 < gts.size() || d0 < dts.size()) {
+      const std::int32_t k = std::min(g0 < gts.size() ? cell_of_gt(gts[g0]) : std::numeric_limits<std::int32_t>::max(),
+                                      d0 < dts.size() ? cell_of_dt(dts[d0]) : std::numeric_limits<std::int32_t>::max());
+      std::size_t g1 = g0, d1 = d0;
+      while (g1 < gts.size() && cell_of_gt(gts[g1]) == k) ++g1;
+      while (d1 < dts.size() && cell_of_dt(dts[d1]) == k) ++d1;
+      cells_[i].push_back(evaluate_cell(k, gts, g0, g1, dts, d0, d1, segm ? &gt_masks : nullptr));
+      g0 = g1;
+      d0 = d1;
+    }
+  }
+
+  EvaluatedCell evaluate_cell(std::int32_t k, const std::vector<std::uint32_t>& gts, std::size_t g0, std::size_t g1,
+                              const std::vector<std::uint32_t>& dts, std::size_t d0, std::size_t d1,
+                              const std::vector<Rle>* gt_masks) const {
+    const auto& dets = dt_.detections();
+    const auto& anns = gt_.annotations();
+    // Detections by descending score (stable), cut to the largest maxDets.
+    std::vector<std::uint32_t> order(dts.begin() + static_cast<std::ptrdiff_t>(d0), dts.begin() + static_cast<std::ptrdiff_t>(d1));
+    std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return dets[a].score > dets[b].score; });
+    if (order.size() > static_cast<std::size_t>(max_dets_.back())) order.resize(static_cast<std::size_t>(max_dets_.back()));
+    const std::size_t D = order.size();
+    const std::size_t G = g1 - g0;
+    const std::size_t T = iou_thresholds_.size();
+
+    std::vector<std::uint8_t> crowd(G);
+    for (std::size_t g = 0; g < G; ++g) crowd[g] = anns[gts[g0 + g]].iscrowd ? 1 : 0;
+    std::vector<double> ious;  // (D, G)
+    if (D > 0 && G > 0) {
+      if (gt_masks) {
+        std::vector<Rle> dt_masks;
+        dt_masks.reserve(D);
+        for (std::uint32_t d : order) dt_masks.push_back(dt_.mask(d));
+        ious = rle_iou_matrix(dt_masks, Span<Rle>(gt_masks->data() + g0, G), crowd);
+      } else {
+        ious.resize(D * G);
+        for (std::size_t d = 0; d < D; ++d) {
+          for (std::size_t g = 0; g < G; ++g) ious[d * G + g] = box_iou(dets[order[d]].bbox, anns[gts[g0 + g]].bbox, crowd[g]);
+        }
+      }
+    }
+
+    EvaluatedCell cell;
+    cell.k = k;
+    cell.scores.resize(D);
+    for (std::size_t d = 0; d < D; ++d) cell.scores[d] = dets[order[d]].score;
+    cell.flags.assign(kNumAreaRanges * T * D, 0);
+    std::vector<std::size_t> gt_order(G);
+    std::vector<std::uint8_t> gt_ignored(G);
+    std::vector<std::int32_t> gt_match(G);
+    for (int a = 0; a < kNumAreaRanges; ++a) {
+      const double lo = kAreaRanges[a][0], hi = kAreaRanges[a][1];
+      std::int32_t counted = 0;
+      for (std::size_t g = 0; g < G; ++g) {
+        const CocoAnnotation& ann = anns[gts[g0 + g]];
+        gt_ignored[g] = (ann.iscrowd || ann.area < lo || ann.area > hi) ? 1 : 0;
+        counted += gt_ignored[g] ? 0 : 1;
+      }
+      cell.num_gt_counted[static_cast<std::size_t>(a)] = counted;
+      // Ground truth that counts first, ignored last, each in file order.
+      std::iota(gt_order.begin(), gt_order.end(), 0);
+      std::stable_sort(gt_order.begin(), gt_order.end(), [&](std::size_t x, std::size_t y) { return gt_ignored[x] < gt_ignored[y]; });
+      for (std::size_t t = 0; t < T; ++t) {
+        std::uint8_t* flags = cell.flags.data() + (static_cast<std::size_t>(a) * T + t) * D;
+        std::fill(gt_match.begin(), gt_match.end(), -1);
+        for (std::size_t d = 0; d < D && G > 0; ++d) {
+          double best = std::min(iou_thresholds_[t], 1 - 1e-10);
+          std::ptrdiff_t m = -1;
+          for (std::size_t gi = 0; gi < G; ++gi) {
+            const std::size_t g = gt_order[gi];
+            if (gt_match[g] >= 0 && !crowd[g]) continue;
+            // Once matched to ground truth that counts, ignored ground truth cannot win.
+            if (m > -1 && !gt_ignored[static_cast<std::size_t>(m)] && gt_ignored[g]) break;
+            const double iou = ious[d * G + g];
+            if (iou < best) continue;
+            best = iou;
+            m = static_cast<std::ptrdiff_t>(g);
+          }
+          if (m == -1) continue;
+          const auto mg = static_cast<std::size_t>(m);
+          gt_match[mg] = static_cast<std::int32_t>(d);
+          // pycocotools records the match as the ground truth's id and tests it for truth, so
+          // a match to an annotation with id 0 counts as unmatched there; we agree.
+          if (anns[gts[g0 + mg]].id != 0) flags[d] |= EvaluatedCell::kMatched;
+          if (gt_ignored[mg]) flags[d] |= EvaluatedCell::kIgnored;
+        }
+        for (std::size_t d = 0; d < D; ++d) {
+          const double area = dets[order[d]].area;
+          if (!(flags[d] & EvaluatedCell::kMatched) && (area < lo || area > hi)) flags[d] |= EvaluatedCell::kIgnored;
+        }
+      }
+    }
+    return cell;
+  }
+
+  CocoEvalResult accumulate() {
+    const std::size_t T = iou_thresholds_.size(), R = recall_thresholds_.size();
+    const std::size_t K = category_ids_.size(), A = kNumAreaRanges, M = max_dets_.size();
+    CocoEvalResult result;
+    result.iou_type = params_.iou_type;
+    result.iou_thresholds = iou_thresholds_;
+    result.recall_thresholds = recall_thresholds_;
+    result.category_ids = category_ids_;
+    result.max_detections = max_dets_;
+    result.precision.assign(T * R * K * A * M, -1.0);
+    result.recall.assign(T * K * A * M, -1.0);
+
+    // Cells of each category, in image order.
+    std::vector<std::vector<const EvaluatedCell*>> cells_of_category(K);
+    for (const std::vector<EvaluatedCell>& image_cells : cells_) {
+      for (const EvaluatedCell& cell : image_cells) cells_of_category[static_cast<std::size_t>(cell.k)].push_back(&cell);
+    }
+
+    struct Entry {
+      double score;
+      const EvaluatedCell* cell;
+      std::uint32_t d;
+    };
+    std::vector<Entry> entries;
+    std::vector<double> tp_sum, fp_sum, precision;
+    for (std::size_t k = 0; k < K; ++k) {
+      const auto& cells = cells_of_category[k];
+      if (cells.empty()) continue;
+      for (std::size_t m = 0; m < M; ++m) {
+        const std::size_t max_det = static_cast<std::size_t>(max_dets_[m]);
+        entries.clear();
+        for (const EvaluatedCell* cell : cells) {
+          const std::size_t n = std::min(max_det, cell->scores.size());
+          for (std::size_t d = 0; d < n; ++d) entries.push_back({cell->scores[d], cell, static_cast<std::uint32_t>(d)});
+        }
+        // numpy's mergesort on -score: stable, so ties keep image order.
+        std::stable_sort(entries.begin(), entries.end(), [](const Entry& x, const Entry& y) { return x.score > y.score; });
+        const std::size_t nd = entries.size();
+        for (std::size_t a = 0; a < A; ++a) {
+          std::int64_t num_gt = 0;
+          for (const EvaluatedCell* cell : cells) num_gt += cell->num_gt_counted[a];
+          if (num_gt == 0) continue;
+          for (std::size_t t = 0; t < T; ++t) {
+            tp_sum.resize(nd);
+            fp_sum.resize(nd);
+            double tp = 0, fp = 0;
+            for (std::size_t e = 0; e < nd; ++e) {
+              const EvaluatedCell& cell = *entries[e].cell;
+              const std::uint8_t f = cell.flags[(a * T + t) * cell.scores.size() + entries[e].d];
+              if (!(f & EvaluatedCell::kIgnored)) {
+                if (f & EvaluatedCell::kMatched) {
+                  tp += 1;
+                } else {
+                  fp += 1;
+                }
+              }
+              tp_sum[e] = tp;
+              fp_sum[e] = fp;
+            }
+            const double n = static_cast<double>(num_gt);
+            result.recall[((t * K + k) * A + a) * M + m] = nd ? tp_sum[nd - 1] / n : 0.0;
+            precision.resize(nd);
+            for (std::size_t e = 0; e < nd; ++e) {
+              precision[e] = tp_sum[e] / (fp_sum[e] + tp_sum[e] + std::numeric_limits<double>::epsilon());
+            }
+            for (std::size_t e = nd; e-- > 1;) {
+              if (precision[e] > precision[e - 1]) precision[e - 1] = precision[e];
+            }
+            // Recall is tp_sum / n, non-decreasing: searchsorted(side='left') is lower_bound.
+            std::size_t e = 0;
+            for (std::size_t r = 0; r < R; ++r) {
+              while (e < nd && tp_sum[e] / n < recall_thresholds_[r]) ++e;
+              const double q = e < nd ? precision[e] : 0.0;
+              result.precision[(((t * R + r) * K + k) * A + a) * M + m] = q;
+            }
+          }
+        }
+      }
+    }
+    return result;
+  }
+
+  void summarize(CocoEvalResult& result) const {
+    const std::size_t T = iou_thresholds_.size(), R = recall_thresholds_.size();
+    const std::size_t K = category_ids_.size(), A = kNumAreaRanges, M = max_dets_.size();
+    auto max_det_index = [&](int max_det) -> std::ptrdiff_t {
+      for (std::size_t m = 0; m < M; ++m) {
+        if (max_dets_[m] == max_det) return static_cast<std::ptrdiff_t>(m);
+      }
+      return -1;
+    };
+    auto mean_defined = [](double sum, std::size_t count) { return count ? sum / static_cast<double>(count) : -1.0; };
+    // ap: AP over (T or one threshold) x R x K; else AR over (T or one) x K.
+    auto stat = [&](bool ap, double iou, std::size_t a, int max_det) {
+      const std::ptrdiff_t m = max_det_index(max_det);
+      if (m < 0) return -1.0;
+      double sum = 0;
+      std::size_t count = 0;
+      for (std::size_t t = 0; t < T; ++t) {
+        if (iou >= 0 && iou_thresholds_[t] != iou) continue;
+        for (std::size_t k = 0; k < K; ++k) {
+          if (ap) {
+            for (std::size_t r = 0; r < R; ++r) {
+              const double v = result.precision[(((t * R + r) * K + k) * A + a) * M + static_cast<std::size_t>(m)];
+              if (v > -1) {
+                sum += v;
+                ++count;
+              }
+            }
+          } else {
+            const double v = result.recall[((t * K + k) * A + a) * M + static_cast<std::size_t>(m)];
+            if (v > -1) {
+              sum += v;
+              ++count;
+            }
+          }
+        }
+      }
+      return mean_defined(sum, count);
+    };
+    const int d2 = M > 2 ? max_dets_[2] : max_dets_.back();
+    const int d0 = max_dets_[0];
+    const int d1 = M > 1 ? max_dets_[1] : max_dets_.back();
+    result.stats = {stat(true, -1, 0, d2),  stat(true, 0.5, 0, d2),  stat(true, 0.75, 0, d2),
+                    stat(true, -1, 1, d2),  stat(true, -1, 2, d2),   stat(true, -1, 3, d2),
+                    stat(false, -1, 0, d0), stat(false, -1, 0, d1),  stat(false, -1, 0, d2),
+                    stat(false, -1, 1, d2), stat(false, -1, 2, d2),  stat(false, -1, 3, d2)};
+  }
+
+  const CocoDataset& gt_;
+  const CocoResults& dt_;
+  const CocoEvalParams& params_;
+  std::vector<double> iou_thresholds_, recall_thresholds_;
+  std::vector<int> max_dets_;
+  std::vector<std::int64_t> category_ids_;
+  std::vector<std::int32_t> eval_images_;     // gt image index of each evaluated image
+  std::vector<std::int32_t> image_position_;  // gt image index -> evaluated position or -1
+  std::vector<std::int32_t> class_position_;  // gt class index -> k or -1
+  std::vector<std::vector<std::uint32_t>> gt_of_image_, dt_of_image_;
+  std::vector<std::vector<EvaluatedCell>> cells_;
+};
+
+}  // namespace
+
+const char* iou_type_name(IouType type) { return type == IouType::kSegm ? "segm" : "bbox"; }
+
+double CocoEvalResult::precision_at(std::size_t t, std::size_t r, std::size_t k, std::size_t a, std::size_t m) const {
+  const std::size_t R = recall_thresholds.size(), K = category_ids.size(), M = max_detections.size();
+  return precision[(((t * R + r) * K + k) * kNumAreaRanges + a) * M + m];
+}
+
+double CocoEvalResult::recall_at(std::size_t t, std::size_t k, std::size_t a, std::size_t m) const {
+  const std::size_t K = category_ids.size(), M = max_detections.size();
+  return recall[((t * K + k) * kNumAreaRanges + a) * M + m];
+}
+
+std::vector<std::pair<std::int64_t, double>> CocoEvalResult::per_category_ap() const {
+  std::vector<std::pair<std::int64_t, double>> out;
+  const std::size_t m = max_detections.size() - 1;
+  for (std::size_t k = 0; k < category_ids.size(); ++k) {
+    double sum = 0;
+    std::size_t count = 0;
+    for (std::size_t t = 0; t < iou_thresholds.size(); ++t) {
+      for (std::size_t r = 0; r < recall_thresholds.size(); ++r) {
+        const double v = precision_at(t, r, k, 0, m);
+        if (v > -1) {
+          sum += v;
+          ++count;
+        }
+      }
+    }
+    out.emplace_back(category_ids[k], count ? sum / static_cast<double>(count) : -1.0);
+  }
+  return out;
+}
+
+std::string CocoEvalResult::summary_text() const {
+  struct Line {
+    bool ap;
+    double iou;
+    int area;
+    std::size_t max_det_slot;
+  };
+  const std::size_t last = max_detections.size() - 1;
+  const std::size_t slot2 = std::min<std::size_t>(2, last), slot1 = std::min<std::size_t>(1, last);
+  const Line lines[12] = {{true, -1, 0, slot2},  {true, 0.5, 0, slot2},  {true, 0.75, 0, slot2},
+                          {true, -1, 1, slot2},  {true, -1, 2, slot2},   {true, -1, 3, slot2},
+                          {false, -1, 0, 0},     {false, -1, 0, slot1},  {false, -1, 0, slot2},
+                          {false, -1, 1, slot2}, {false, -1, 2, slot2},  {false, -1, 3, slot2}};
+  std::string out;
+  for (int i = 0; i < 12; ++i) {
+    const Line& l = lines[i];
+    const std::string iou = l.iou < 0 ? fmt::format("{:0.2f}:{:0.2f}", iou_thresholds.front(), iou_thresholds.back())
+                                      : fmt::format("{:0.2f}", l.iou);
+    out += fmt::format(" {:<18} {} @[ IoU={:<9} | area={:>6} | maxDets={:>3} ] = {:0.3f}\n",
+                       l.ap ? "Average Precision" : "Average Recall", l.ap ? "(AP)" : "(AR)", iou,
+                       kAreaNames[l.area], max_detections[l.max_det_slot], stats[static_cast<std::size_t>(i)]);
+  }
+  return out;
+}
+
+CocoEvalResult evaluate_coco(const CocoDataset& ground_truth, const CocoResults& results,
+                             const CocoEvalParams& params) {
+  return Evaluator(ground_truth, results, params).run();
+}
+
+}  // namespace centermask
