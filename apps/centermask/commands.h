@@ -10,8 +10,5 @@ namespace centermask::cli {
 using CommandRunner = std::function<int()>;
 
 CommandRunner add_eval_command(CLI::App& app);
-#ifdef CENTERMASK_WITH_TORCH
-CommandRunner add_info_command(CLI::App& app);
-#endif
 
 }  // namespace centermask::cli

@@ -18,9 +18,6 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", CENTERMASK_VERSION);
   const std::vector<std::pair<std::string, centermask::cli::CommandRunner>> commands = {
       {"eval", centermask::cli::add_eval_command(app)},
-#ifdef CENTERMASK_WITH_TORCH
-      {"info", centermask::cli::add_info_command(app)},
-#endif
   };
   try {
     app.parse(argc, argv);

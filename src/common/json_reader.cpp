@@ -11,8 +11,6 @@
 namespace centermask::json {
 namespace {
 
-bool is_whitespace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
-
 bool is_number_char(char c) {
   return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
 }
@@ -119,17 +117,35 @@ void Reader::fail_type(std::string_view expected) {
   fail(message);
 }
 
-void Reader::skip_whitespace() {
-  while (pos_ < text_.size() && is_whitespace(text_[pos_])) ++pos_;
+void Reader::fail_end_of_input(std::string_view expecting) const {
+  fail("unexpected end of file, expected " + std::string(expecting) + " (is the file truncated?)");
 }
 
-char Reader::current_or_fail(std::string_view expecting) {
-  skip_whitespace();
-  if (pos_ >= text_.size()) {
-    fail("unexpected end of file, expected " + std::string(expecting) +
-         " (is the file truncated?)");
+bool Reader::try_read_simple_double(double& out) {
+  const char* const begin = text_.data() + pos_;
+  const char* const end = text_.data() + text_.size();
+  const char* p = begin;
+  const bool negative = p < end && *p == '-';
+  if (negative) ++p;
+  std::uint64_t mantissa = 0;
+  const char* digits_begin = p;
+  while (p < end && static_cast<unsigned>(*p - '0') < 10u) mantissa = mantissa * 10 + static_cast<unsigned>(*p++ - '0');
+  const std::ptrdiff_t int_digits = p - digits_begin;
+  std::ptrdiff_t fraction_digits = 0;
+  if (p < end && *p == '.') {
+    const char* fraction_begin = ++p;
+    while (p < end && static_cast<unsigned>(*p - '0') < 10u) mantissa = mantissa * 10 + static_cast<unsigned>(*p++ - '0');
+    fraction_digits = p - fraction_begin;
+    if (fraction_digits == 0) return false;
   }
-  return text_[pos_];
+  // Exponents, long mantissas and anything unusual take the general path.
+  if (int_digits == 0 || int_digits + fraction_digits > 15 || (p < end && (*p == 'e' || *p == 'E' || *p == '.'))) {
+    return false;
+  }
+  const double value = static_cast<double>(mantissa) / kExactPowersOfTen[fraction_digits];
+  out = negative ? -value : value;
+  pos_ += static_cast<std::size_t>(p - begin);
+  return true;
 }
 
 ValueType Reader::peek() {
@@ -212,15 +228,18 @@ std::string_view Reader::read_string() {
   }
   scratch_.assign(text_.data() + start, i - start);
   while (true) {
+    // Copy the stretch up to the next quote or escape in one go.
+    std::size_t stretch = i;
+    while (stretch < text_.size() && text_[stretch] != '"' && text_[stretch] != '\\' &&
+           static_cast<unsigned char>(text_[stretch]) >= 0x20) {
+      ++stretch;
+    }
+    scratch_.append(text_.data() + i, stretch - i);
+    i = stretch;
     if (i >= text_.size()) fail_at(start - 1, "unterminated string");
     char c = text_[i];
     if (c == '"') break;
     if (static_cast<unsigned char>(c) < 0x20) fail_at(i, "control character inside a string");
-    if (c != '\\') {
-      scratch_ += c;
-      ++i;
-      continue;
-    }
     if (i + 1 >= text_.size()) fail_at(i, "unterminated escape in string");
     char e = text_[i + 1];
     i += 2;
@@ -295,7 +314,10 @@ std::string_view Reader::number_token() {
 }
 
 double Reader::read_double() {
-  const std::size_t start = (skip_whitespace(), pos_);
+  skip_whitespace();
+  double fast;
+  if (try_read_simple_double(fast)) return fast;
+  const std::size_t start = pos_;
   std::string_view token = number_token();
   if (token == "NaN") return std::numeric_limits<double>::quiet_NaN();
   if (token == "Infinity") return std::numeric_limits<double>::infinity();

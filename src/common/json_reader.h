@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace centermask::json {
 
@@ -31,6 +32,10 @@ class Reader {
 
   /// The string's contents, unescaped. The view is valid until the next read.
   std::string_view read_string();
+  /// Reads a JSON array of numbers, appending to `out`. `name()` names the field in errors.
+  template <typename NameFn>
+  void read_double_array(std::vector<double>& out, const NameFn& name);
+
   /// Numbers, including the NaN / Infinity / -Infinity tokens that Python's json writes
   /// (callers decide whether non-finite values are acceptable).
   double read_double();
@@ -55,8 +60,18 @@ class Reader {
   const std::string& source_name() const { return source_name_; }
 
  private:
-  void skip_whitespace();
-  char current_or_fail(std::string_view expecting);
+  void skip_whitespace() {
+    while (pos_ < text_.size() && is_whitespace(text_[pos_])) ++pos_;
+  }
+  char current_or_fail(std::string_view expecting) {
+    skip_whitespace();
+    if (pos_ >= text_.size()) fail_end_of_input(expecting);
+    return text_[pos_];
+  }
+  static bool is_whitespace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+  [[noreturn]] void fail_end_of_input(std::string_view expecting) const;
+  // Parses a plain decimal (no exponent, <= 15 digits) in one pass; false leaves pos_ as is.
+  bool try_read_simple_double(double& out);
   std::string_view number_token();
   void skip_string();
   void skip_value_at_depth(int depth);
@@ -71,5 +86,31 @@ class Reader {
 
 /// Parses a decimal number token exactly as a correctly rounded strtod would.
 bool parse_double(std::string_view token, double& out);
+
+template <typename NameFn>
+void Reader::read_double_array(std::vector<double>& out, const NameFn& name) {
+  if (current_or_fail("an array") != '[') fail(name() + ": expected an array of numbers");
+  ++pos_;
+  if (current_or_fail("']'") == ']') {
+    ++pos_;
+    return;
+  }
+  while (true) {
+    double v;
+    skip_whitespace();
+    if (!try_read_simple_double(v)) {
+      if (peek() != ValueType::kNumber) fail(name() + ": expected a number, found " + value_type_name(peek()));
+      v = read_double();
+    }
+    out.push_back(v);
+    const char c = current_or_fail("',' or ']'");
+    ++pos_;
+    if (c == ']') return;
+    if (c != ',') {
+      --pos_;
+      fail(name() + ": expected ',' or ']' in array");
+    }
+  }
+}
 
 }  // namespace centermask::json

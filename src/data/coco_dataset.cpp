@@ -94,14 +94,12 @@ Rle CocoDataset::mask(std::size_t annotation_index) const {
 }
 
 std::size_t CocoDataset::memory_bytes() const {
-  std::size_t bytes = images_.capacity() * sizeof(CocoImage) +
-                      annotations_.capacity() * sizeof(CocoAnnotation) +
-                      polygon_coords_.capacity() * sizeof(double) +
-                      polygon_starts_.capacity() * sizeof(std::uint64_t) +
-                      rle_counts_.capacity() * sizeof(std::uint32_t) +
-                      compressed_rle_text_.capacity() +
-                      image_annotation_starts_.capacity() * sizeof(std::uint32_t) +
-                      image_annotation_indices_.capacity() * sizeof(std::uint32_t);
+  // Sizes, not capacities: reserved but untouched pages are not resident.
+  std::size_t bytes = images_.size() * sizeof(CocoImage) + annotations_.size() * sizeof(CocoAnnotation) +
+                      polygon_coords_.size() * sizeof(double) + polygon_starts_.size() * sizeof(std::uint64_t) +
+                      rle_counts_.size() * sizeof(std::uint32_t) + compressed_rle_text_.size() +
+                      image_annotation_starts_.size() * sizeof(std::uint32_t) +
+                      image_annotation_indices_.size() * sizeof(std::uint32_t);
   for (const CocoImage& image : images_) bytes += image.file_name.capacity();
   // Hash maps: roughly a node (key, value, next pointer, cached hash) per entry plus buckets.
   bytes += (image_index_by_id_.size() + class_index_by_category_id_.size()) * 40;
@@ -196,6 +194,12 @@ void CocoDatasetBuilder::warn_or_fail(const std::string& record, const std::stri
                                       const std::string& detail) {
   if (options_.strict) throw InputError(describe_input_problem(source_name_, record, detail));
   if (report_) report_->add(kind, record + ": " + detail);
+}
+
+void CocoDatasetBuilder::reserve_for_json_size(std::size_t bytes) {
+  // COCO's densest content: a polygon coordinate takes at least ~3 characters ("1, ").
+  dataset_.polygon_coords_.reserve(bytes / 3);
+  dataset_.annotations_.reserve(bytes / 200);
 }
 
 void CocoDatasetBuilder::add_image(CocoImage image) { dataset_.images_.push_back(std::move(image)); }

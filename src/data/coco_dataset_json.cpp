@@ -157,9 +157,8 @@ class CocoJsonLoader {
       if (reader_.peek() != json::ValueType::kArray) {
         reader_.fail(path.str() + ": expected a list of polygons [[x0, y0, x1, y1, ...], ...] or an RLE object");
       }
-      reader_.begin_array();
       const std::size_t start = coords_.size();
-      while (reader_.next_element()) coords_.push_back(read_number(path));
+      reader_.read_double_array(coords_, [&] { return path.str(); });
       polygon_sizes_.push_back(coords_.size() - start);
     }
   }
@@ -314,6 +313,7 @@ class CocoJsonLoader {
 CocoDataset CocoDataset::parse(std::string_view json_text, const std::string& source_name,
                                const CocoLoadOptions& options, CocoLoadReport* report) {
   CocoDatasetBuilder builder(source_name, options, report);
+  builder.reserve_for_json_size(json_text.size());
   CocoJsonLoader loader(json_text, source_name, builder);
   loader.run();
   return std::move(builder).build();
@@ -321,8 +321,8 @@ CocoDataset CocoDataset::parse(std::string_view json_text, const std::string& so
 
 CocoDataset CocoDataset::load(const std::filesystem::path& json_path, const CocoLoadOptions& options,
                               CocoLoadReport* report) {
-  const std::string text = read_file(json_path);
-  return parse(text, json_path.string(), options, report);
+  const MappedFile file(json_path);
+  return parse(file.text(), json_path.string(), options, report);
 }
 
 }  // namespace centermask

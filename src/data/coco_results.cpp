@@ -7,6 +7,7 @@
 
 #include "centermask/common/error.h"
 #include "common/file_io.h"
+#include "common/parallel.h"
 #include "common/json_reader.h"
 #include "common/json_writer.h"
 
@@ -27,6 +28,7 @@ class CocoResultsLoader {
     std::size_t index = 0;
     while (reader_.next_element()) read_result(index++);
     reader_.expect_end();
+    check_string_masks();
     apply_area_rule();
   }
 
@@ -184,8 +186,12 @@ class CocoResultsLoader {
     const CocoImage& image = gt_.images()[static_cast<std::size_t>(det.image_index)];
     det.mask_height = image.height;
     det.mask_width = image.width;
+    // pycocotools decides by the first result: with a box, areas come from boxes and the
+    // masks are only needed for IoU, so here they are validated without being built.
+    if (index == 0) box_mode_ = has_box;
     if (has_mask) {
       Rle mask;
+      bool have_mask = false;
       if (mask_height < 0) {  // polygons
         std::vector<Span<double>> spans;
         std::size_t offset = 0;
@@ -199,17 +205,15 @@ class CocoResultsLoader {
           fail_record(index, at, std::string("segmentation: ") + e.what());
         }
         string_ = rle_to_string(mask);
+        have_mask = true;
       } else {
         if (mask_height != image.height || mask_width != image.width) {
           fail_record(index, at, fmt::format("segmentation.size is [{}, {}] but image {} is {}x{} (height x width)",
                                              mask_height, mask_width, image.id, image.height, image.width));
         }
         if (mask_is_string) {
-          try {
-            mask = rle_from_string(string_, image.height, image.width);
-          } catch (const std::invalid_argument& e) {
-            fail_record(index, at, std::string("segmentation.counts: ") + e.what());
-          }
+          // Decoded (validated, and measured without boxes) in parallel after parsing.
+          string_masks_.push_back({static_cast<std::uint32_t>(index), at});
         } else {
           std::uint64_t total = 0;
           for (std::uint32_t c : rle_.counts) total += c;
@@ -220,14 +224,20 @@ class CocoResultsLoader {
           mask.height = image.height;
           mask.width = image.width;
           string_ = rle_to_string(mask);
+          have_mask = true;
         }
       }
       det.has_mask = true;
       det.mask_first = out_.mask_text_.size();
       det.mask_length = static_cast<std::uint32_t>(string_.size());
       out_.mask_text_ += string_;
-      mask_areas_.push_back(static_cast<double>(rle_area(mask)));
-      mask_boxes_.push_back(rle_bbox(mask));
+      if (!box_mode_ && have_mask) {
+        mask_areas_.push_back(static_cast<double>(rle_area(mask)));
+        mask_boxes_.push_back(rle_bbox(mask));
+      } else {
+        mask_areas_.push_back(0);
+        mask_boxes_.push_back({});
+      }
     } else {
       mask_areas_.push_back(0);
       mask_boxes_.push_back({});
@@ -236,9 +246,30 @@ class CocoResultsLoader {
     out_.detections_.push_back(det);
   }
 
+  // Decodes every compressed mask once, in parallel: validation, and the area and box that
+  // pycocotools takes from the mask when results have no boxes.
+  void check_string_masks() {
+    std::vector<std::string> problems(string_masks_.size());
+    parallel_for(string_masks_.size(), resolve_thread_count(0, string_masks_.size() / 64 + 1), [&](std::size_t i) {
+      const std::uint32_t index = string_masks_[i].first;
+      const CocoDetection& det = out_.detections_[index];
+      const std::string_view text = out_.compressed_mask(index);
+      problems[i] = rle_string_problem(text, det.mask_height, det.mask_width);
+      if (box_mode_ || !problems[i].empty()) return;
+      const Rle mask = rle_from_string(text, det.mask_height, det.mask_width);
+      mask_areas_[index] = static_cast<double>(rle_area(mask));
+      mask_boxes_[index] = rle_bbox(mask);
+    });
+    for (std::size_t i = 0; i < problems.size(); ++i) {  // report the first bad record
+      if (!problems[i].empty()) {
+        fail_record(string_masks_[i].first, string_masks_[i].second, "segmentation.counts: corrupt compressed RLE: " + problems[i]);
+      }
+    }
+  }
+
   void apply_area_rule() {
     if (pending_.empty()) return;
-    const bool box_mode = pending_.front().has_box;
+    const bool box_mode = box_mode_;
     for (std::size_t i = 0; i < pending_.size(); ++i) {
       CocoDetection& det = out_.detections_[i];
       if (box_mode) {
@@ -263,6 +294,8 @@ class CocoResultsLoader {
   const CocoDataset& gt_;
   CocoResults& out_;
   std::vector<Pending> pending_;
+  bool box_mode_ = false;
+  std::vector<std::pair<std::uint32_t, std::size_t>> string_masks_;  // (record, byte offset)
   std::vector<double> mask_areas_;
   std::vector<BoxXYWH> mask_boxes_;
   std::vector<double> polygon_coords_;
@@ -280,8 +313,8 @@ CocoResults CocoResults::parse(std::string_view json_text, const std::string& so
 }
 
 CocoResults CocoResults::load(const std::filesystem::path& json_path, const CocoDataset& ground_truth) {
-  const std::string text = read_file(json_path);
-  return parse(text, json_path.string(), ground_truth);
+  const MappedFile file(json_path);
+  return parse(file.text(), json_path.string(), ground_truth);
 }
 
 void CocoResults::add(const CocoDataset& ground_truth, std::int64_t image_id, std::int64_t category_id,

@@ -9,13 +9,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <atomic>
 #include <limits>
-#include <mutex>
 #include <numeric>
-#include <thread>
 
 #include "centermask/common/error.h"
+#include "common/parallel.h"
 
 namespace centermask {
 namespace {
@@ -33,16 +31,19 @@ std::vector<double> linspace(double start, double stop, int num) {
   return v;
 }
 
+constexpr std::size_t kNumIouThresholds = 10;
+// Per detection, one bit per (area range, threshold) fits a 64-bit word.
+static_assert(kNumAreaRanges * kNumIouThresholds <= 64, "flags must fit a 64-bit word");
+
 // The matching outcome of one (image, category) cell. Detections are in descending score
-// order, truncated to the largest maxDets; flags are per (area range, threshold, detection).
+// order, truncated to the largest maxDets. Bit (a * T + t) of matched / ignored says whether
+// the detection matched ground truth / is ignored, at area range a and threshold t.
 struct EvaluatedCell {
   std::int32_t k = 0;
   std::vector<double> scores;
   std::array<std::int32_t, kNumAreaRanges> num_gt_counted{};  // ground truth not ignored
-  std::vector<std::uint8_t> flags;  // (A, T, D): bit 0 matched, bit 1 ignored
-
-  static constexpr std::uint8_t kMatched = 1;
-  static constexpr std::uint8_t kIgnored = 2;
+  std::vector<std::uint64_t> matched;
+  std::vector<std::uint64_t> ignored;
 };
 
 class Evaluator {
@@ -61,7 +62,7 @@ class Evaluator {
 
  private:
   void select_images_and_categories() {
-    iou_thresholds_ = linspace(0.5, 0.95, 10);
+    iou_thresholds_ = linspace(0.5, 0.95, static_cast<int>(kNumIouThresholds));
     recall_thresholds_ = linspace(0.0, 1.0, 101);
     max_dets_ = params_.max_detections;
     std::sort(max_dets_.begin(), max_dets_.end());
@@ -140,26 +141,8 @@ class Evaluator {
   void evaluate_images() {
     const std::size_t num_images = eval_images_.size();
     cells_.assign(num_images, {});
-    int threads = params_.num_threads > 0 ? params_.num_threads
-                                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    threads = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(threads), std::max<std::size_t>(1, num_images / 16)));
-    std::atomic<std::size_t> next{0};
-    std::exception_ptr failure;
-    std::mutex failure_mutex;
-    auto worker = [&]() {
-      try {
-        for (std::size_t i = next++; i < num_images; i = next++) evaluate_image(i);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(failure_mutex);
-        if (!failure) failure = std::current_exception();
-        next = num_images;
-      }
-    };
-    std::vector<std::thread> pool;
-    for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
-    worker();
-    for (std::thread& t : pool) t.join();
-    if (failure) std::rethrow_exception(failure);
+    parallel_for(num_images, resolve_thread_count(params_.num_threads, num_images),
+                 [this](std::size_t i) { evaluate_image(i); });
   }
 
   void evaluate_image(std::size_t i) {
@@ -218,7 +201,8 @@ class Evaluator {
     cell.k = k;
     cell.scores.resize(D);
     for (std::size_t d = 0; d < D; ++d) cell.scores[d] = dets[order[d]].score;
-    cell.flags.assign(kNumAreaRanges * T * D, 0);
+    cell.matched.assign(D, 0);
+    cell.ignored.assign(D, 0);
     std::vector<std::size_t> gt_order(G);
     std::vector<std::uint8_t> gt_ignored(G);
     std::vector<std::int32_t> gt_match(G);
@@ -235,7 +219,7 @@ class Evaluator {
       std::iota(gt_order.begin(), gt_order.end(), 0);
       std::stable_sort(gt_order.begin(), gt_order.end(), [&](std::size_t x, std::size_t y) { return gt_ignored[x] < gt_ignored[y]; });
       for (std::size_t t = 0; t < T; ++t) {
-        std::uint8_t* flags = cell.flags.data() + (static_cast<std::size_t>(a) * T + t) * D;
+        const std::uint64_t bit = std::uint64_t{1} << (static_cast<std::size_t>(a) * T + t);
         std::fill(gt_match.begin(), gt_match.end(), -1);
         for (std::size_t d = 0; d < D && G > 0; ++d) {
           double best = std::min(iou_thresholds_[t], 1 - 1e-10);
@@ -255,12 +239,12 @@ class Evaluator {
           gt_match[mg] = static_cast<std::int32_t>(d);
           // pycocotools records the match as the ground truth's id and tests it for truth, so
           // a match to an annotation with id 0 counts as unmatched there; we agree.
-          if (anns[gts[g0 + mg]].id != 0) flags[d] |= EvaluatedCell::kMatched;
-          if (gt_ignored[mg]) flags[d] |= EvaluatedCell::kIgnored;
+          if (anns[gts[g0 + mg]].id != 0) cell.matched[d] |= bit;
+          if (gt_ignored[mg]) cell.ignored[d] |= bit;
         }
         for (std::size_t d = 0; d < D; ++d) {
           const double area = dets[order[d]].area;
-          if (!(flags[d] & EvaluatedCell::kMatched) && (area < lo || area > hi)) flags[d] |= EvaluatedCell::kIgnored;
+          if (!(cell.matched[d] & bit) && (area < lo || area > hi)) cell.ignored[d] |= bit;
         }
       }
     }
@@ -285,68 +269,72 @@ class Evaluator {
       for (const EvaluatedCell& cell : image_cells) cells_of_category[static_cast<std::size_t>(cell.k)].push_back(&cell);
     }
 
+    parallel_for(K, resolve_thread_count(params_.num_threads, K),
+                 [&](std::size_t k) { accumulate_category(k, cells_of_category[k], result); });
+    return result;
+  }
+
+  // Precision and recall of one category for every area range, maxDets and threshold.
+  void accumulate_category(std::size_t k, const std::vector<const EvaluatedCell*>& cells, CocoEvalResult& result) const {
+    if (cells.empty()) return;
+    const std::size_t T = iou_thresholds_.size(), R = recall_thresholds_.size();
+    const std::size_t K = category_ids_.size(), A = kNumAreaRanges, M = max_dets_.size();
     struct Entry {
       double score;
-      const EvaluatedCell* cell;
-      std::uint32_t d;
+      std::uint64_t matched;
+      std::uint64_t ignored;
     };
     std::vector<Entry> entries;
     std::vector<double> tp_sum, fp_sum, precision;
-    for (std::size_t k = 0; k < K; ++k) {
-      const auto& cells = cells_of_category[k];
-      if (cells.empty()) continue;
-      for (std::size_t m = 0; m < M; ++m) {
-        const std::size_t max_det = static_cast<std::size_t>(max_dets_[m]);
-        entries.clear();
-        for (const EvaluatedCell* cell : cells) {
-          const std::size_t n = std::min(max_det, cell->scores.size());
-          for (std::size_t d = 0; d < n; ++d) entries.push_back({cell->scores[d], cell, static_cast<std::uint32_t>(d)});
-        }
-        // numpy's mergesort on -score: stable, so ties keep image order.
-        std::stable_sort(entries.begin(), entries.end(), [](const Entry& x, const Entry& y) { return x.score > y.score; });
-        const std::size_t nd = entries.size();
-        for (std::size_t a = 0; a < A; ++a) {
-          std::int64_t num_gt = 0;
-          for (const EvaluatedCell* cell : cells) num_gt += cell->num_gt_counted[a];
-          if (num_gt == 0) continue;
-          for (std::size_t t = 0; t < T; ++t) {
-            tp_sum.resize(nd);
-            fp_sum.resize(nd);
-            double tp = 0, fp = 0;
-            for (std::size_t e = 0; e < nd; ++e) {
-              const EvaluatedCell& cell = *entries[e].cell;
-              const std::uint8_t f = cell.flags[(a * T + t) * cell.scores.size() + entries[e].d];
-              if (!(f & EvaluatedCell::kIgnored)) {
-                if (f & EvaluatedCell::kMatched) {
-                  tp += 1;
-                } else {
-                  fp += 1;
-                }
+    for (std::size_t m = 0; m < M; ++m) {
+      const std::size_t max_det = static_cast<std::size_t>(max_dets_[m]);
+      entries.clear();
+      for (const EvaluatedCell* cell : cells) {
+        const std::size_t n = std::min(max_det, cell->scores.size());
+        for (std::size_t d = 0; d < n; ++d) entries.push_back({cell->scores[d], cell->matched[d], cell->ignored[d]});
+      }
+      // numpy's mergesort on -score: stable, so ties keep image order.
+      std::stable_sort(entries.begin(), entries.end(), [](const Entry& x, const Entry& y) { return x.score > y.score; });
+      const std::size_t nd = entries.size();
+      for (std::size_t a = 0; a < A; ++a) {
+        std::int64_t num_gt = 0;
+        for (const EvaluatedCell* cell : cells) num_gt += cell->num_gt_counted[a];
+        if (num_gt == 0) continue;
+        for (std::size_t t = 0; t < T; ++t) {
+          tp_sum.resize(nd);
+          fp_sum.resize(nd);
+          double tp = 0, fp = 0;
+          const std::uint64_t bit = std::uint64_t{1} << (a * T + t);
+          for (std::size_t e = 0; e < nd; ++e) {
+            if (!(entries[e].ignored & bit)) {
+              if (entries[e].matched & bit) {
+                tp += 1;
+              } else {
+                fp += 1;
               }
-              tp_sum[e] = tp;
-              fp_sum[e] = fp;
             }
-            const double n = static_cast<double>(num_gt);
-            result.recall[((t * K + k) * A + a) * M + m] = nd ? tp_sum[nd - 1] / n : 0.0;
-            precision.resize(nd);
-            for (std::size_t e = 0; e < nd; ++e) {
-              precision[e] = tp_sum[e] / (fp_sum[e] + tp_sum[e] + std::numeric_limits<double>::epsilon());
-            }
-            for (std::size_t e = nd; e-- > 1;) {
-              if (precision[e] > precision[e - 1]) precision[e - 1] = precision[e];
-            }
-            // Recall is tp_sum / n, non-decreasing: searchsorted(side='left') is lower_bound.
-            std::size_t e = 0;
-            for (std::size_t r = 0; r < R; ++r) {
-              while (e < nd && tp_sum[e] / n < recall_thresholds_[r]) ++e;
-              const double q = e < nd ? precision[e] : 0.0;
-              result.precision[(((t * R + r) * K + k) * A + a) * M + m] = q;
-            }
+            tp_sum[e] = tp;
+            fp_sum[e] = fp;
+          }
+          const double n = static_cast<double>(num_gt);
+          result.recall[((t * K + k) * A + a) * M + m] = nd ? tp_sum[nd - 1] / n : 0.0;
+          precision.resize(nd);
+          for (std::size_t e = 0; e < nd; ++e) {
+            precision[e] = tp_sum[e] / (fp_sum[e] + tp_sum[e] + std::numeric_limits<double>::epsilon());
+          }
+          for (std::size_t e = nd; e-- > 1;) {
+            if (precision[e] > precision[e - 1]) precision[e - 1] = precision[e];
+          }
+          // Recall is tp_sum / n, non-decreasing: searchsorted(side='left') is lower_bound.
+          std::size_t e = 0;
+          for (std::size_t r = 0; r < R; ++r) {
+            while (e < nd && tp_sum[e] / n < recall_thresholds_[r]) ++e;
+            const double q = e < nd ? precision[e] : 0.0;
+            result.precision[(((t * R + r) * K + k) * A + a) * M + m] = q;
           }
         }
       }
     }
-    return result;
   }
 
   void summarize(CocoEvalResult& result) const {

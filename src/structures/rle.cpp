@@ -201,6 +201,34 @@ Rle rle_merge(Span<Rle> masks, bool intersect) {
 
 namespace {
 
+// First and last foreground pixel in column-major order; empty when there is none.
+struct ForegroundSpan {
+  std::uint64_t first = 1;
+  std::uint64_t last = 0;
+  bool empty() const { return first > last; }
+};
+
+ForegroundSpan foreground_span(const Rle& rle) {
+  ForegroundSpan span;
+  std::uint64_t position = 0;
+  for (std::size_t j = 0; j < rle.counts.size(); ++j) {
+    const std::uint32_t run = rle.counts[j];
+    if (j % 2 == 1 && run > 0) {
+      if (span.empty()) span.first = position;
+      span.last = position + run - 1;
+    }
+    position += run;
+  }
+  return span;
+}
+
+// Masks whose foreground lies in disjoint column ranges cannot intersect: a cheap exact
+// shortcut (pycocotools takes the same one with full boxes).
+bool columns_disjoint(const ForegroundSpan& a, const ForegroundSpan& b, std::uint64_t height) {
+  if (a.empty() || b.empty() || height == 0) return true;
+  return a.last / height < b.first / height || b.last / height < a.first / height;
+}
+
 // Intersection and union of two masks of equal size, walking both run lists once.
 double rle_iou_exact(const Rle& dt, const Rle& gt, bool gt_is_crowd) {
   if (dt.counts.empty() || gt.counts.empty()) return 0;
@@ -239,8 +267,7 @@ double rle_iou_exact(const Rle& dt, const Rle& gt, bool gt_is_crowd) {
 
 double rle_iou(const Rle& dt, const Rle& gt, bool gt_is_crowd) {
   check_same_size(dt, gt);
-  // Disjoint boxes mean disjoint masks: skip the run walk (pycocotools does the same).
-  if (box_iou(rle_bbox(dt), rle_bbox(gt), gt_is_crowd) <= 0) return 0;
+  if (columns_disjoint(foreground_span(dt), foreground_span(gt), static_cast<std::uint64_t>(dt.height))) return 0;
   return rle_iou_exact(dt, gt, gt_is_crowd);
 }
 
@@ -248,16 +275,15 @@ std::vector<double> rle_iou_matrix(Span<Rle> dts, Span<Rle> gts, Span<std::uint8
   if (gt_is_crowd.size() != gts.size()) {
     throw std::invalid_argument("rle_iou_matrix: one crowd flag per ground truth is needed");
   }
-  std::vector<BoxXYWH> dt_boxes(dts.size()), gt_boxes(gts.size());
-  for (std::size_t d = 0; d < dts.size(); ++d) dt_boxes[d] = rle_bbox(dts[d]);
-  for (std::size_t g = 0; g < gts.size(); ++g) gt_boxes[g] = rle_bbox(gts[g]);
+  std::vector<ForegroundSpan> dt_spans(dts.size()), gt_spans(gts.size());
+  for (std::size_t d = 0; d < dts.size(); ++d) dt_spans[d] = foreground_span(dts[d]);
+  for (std::size_t g = 0; g < gts.size(); ++g) gt_spans[g] = foreground_span(gts[g]);
   std::vector<double> ious(dts.size() * gts.size(), 0.0);
   for (std::size_t d = 0; d < dts.size(); ++d) {
     for (std::size_t g = 0; g < gts.size(); ++g) {
       check_same_size(dts[d], gts[g]);
-      const bool crowd = gt_is_crowd[g] != 0;
-      if (box_iou(dt_boxes[d], gt_boxes[g], crowd) <= 0) continue;
-      ious[d * gts.size() + g] = rle_iou_exact(dts[d], gts[g], crowd);
+      if (columns_disjoint(dt_spans[d], gt_spans[g], static_cast<std::uint64_t>(dts[d].height))) continue;
+      ious[d * gts.size() + g] = rle_iou_exact(dts[d], gts[g], gt_is_crowd[g] != 0);
     }
   }
   return ious;

@@ -13,37 +13,37 @@ namespace {
 // A uint32 delta needs at most 7 characters; beyond 12 the 64-bit accumulator would overflow.
 constexpr int kMaxCharsPerCount = 12;
 
-// Decodes into `counts` (when non-null). Returns "" when valid, else what is wrong.
+// Decodes into `counts` (when non-null). Returns "" when valid, else what is wrong. This is the
+// evaluator's hottest loop (every detection mask passes through it), hence the raw pointers.
 std::string decode_counts(std::string_view text, int height, int width,
                           std::vector<std::uint32_t>* counts) {
   if (height < 0 || width < 0) return "negative mask size";
   const std::uint64_t expected_total =
       static_cast<std::uint64_t>(height) * static_cast<std::uint64_t>(width);
   if (expected_total > kMaxMaskPixels) return "mask size exceeds COCO's 32-bit run lengths";
+  const auto* const begin = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* const end = begin + text.size();
+  const auto* s = begin;
   std::int64_t before_last = 0, last = 0;  // the deltas need only the previous two counts
   std::size_t m = 0;
   std::uint64_t total = 0;
-  std::size_t p = 0;
-  while (p < text.size()) {
+  while (s < end) {
     std::int64_t x = 0;
-    int k = 0;
-    bool more = true;
-    while (more) {
-      if (p >= text.size()) {
-        return "string ends inside a count (character " + std::to_string(p) + ")";
-      }
-      const int c = static_cast<unsigned char>(text[p]) - 48;
-      if (c < 0 || c > 63) {
-        return "invalid character at position " + std::to_string(p) +
+    int shift = 0;
+    unsigned c;
+    do {
+      if (s == end) return "string ends inside a count (character " + std::to_string(s - begin) + ")";
+      c = static_cast<unsigned>(*s) - 48u;
+      if (c > 63u) {
+        return "invalid character at position " + std::to_string(s - begin) +
                " (COCO RLE strings use ASCII 48-111)";
       }
-      if (k >= kMaxCharsPerCount) return "count too long at position " + std::to_string(p);
-      x |= static_cast<std::int64_t>(c & 0x1f) << (5 * k);
-      more = (c & 0x20) != 0;
-      ++p;
-      ++k;
-      if (!more && (c & 0x10)) x |= static_cast<std::int64_t>(-1) * (std::int64_t{1} << (5 * k));
-    }
+      ++s;
+      x |= static_cast<std::int64_t>(c & 0x1f) << shift;
+      shift += 5;
+    } while ((c & 0x20) && shift < 5 * kMaxCharsPerCount);
+    if (c & 0x20) return "count too long at position " + std::to_string(s - begin);
+    if (c & 0x10) x |= -(std::int64_t{1} << shift);  // sign-extend a negative delta
     if (m > 2) x += before_last;
     if (x < 0 || x > static_cast<std::int64_t>(kMaxMaskPixels)) {
       return "run length " + std::to_string(x) + " out of range (count " + std::to_string(m) + ")";

@@ -153,6 +153,9 @@ class CocoDatasetBuilder {
   void add_annotation_without_mask(const CocoAnnotation& meta);
 
   std::size_t num_annotations() const { return dataset_.annotations_.size(); }
+  /// Reserves pools for a COCO JSON text of this size, so that growing them does not copy
+  /// hundreds of MB (unused reserved pages are never touched, so they cost no memory).
+  void reserve_for_json_size(std::size_t bytes);
   /// Marks the last added annotation's bbox and/or area as absent in the input; build()
   /// derives them from the mask (a counted warning, an error when strict).
   void mark_missing_box_or_area(bool box_missing, bool area_missing);
