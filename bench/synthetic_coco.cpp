@@ -141,7 +141,7 @@ std::size_t write_synthetic_results(const std::filesystem::path& ground_truth_pa
         const double shift = 0.08 * std::max(ann.bbox.width, ann.bbox.height);
         const double dx = jitter(rng) * shift, dy = jitter(rng) * shift;
         const BoxXYWH b = ann.bbox;
-        xy = {b.x + dx, b.y + dy, b.x + b.width + dx, b.y + dy, b.x + b.width + dx, b.y + b.height + dy, b.x + dx, b.y + b.height + dy};
+        xy = std::vector<double>{b.x + dx, b.y + dy, b.x + b.width + dx, b.y + dy, b.x + b.width + dx, b.y + b.height + dy, b.x + dx, b.y + b.height + dy};
         if (ann.segmentation_format == SegmentationFormat::kPolygons) {
           const Span<double> outline = gt.polygons(a)[0];
           xy.clear();
@@ -154,7 +154,7 @@ std::size_t write_synthetic_results(const std::filesystem::path& ground_truth_pa
         category_id = category(rng);
         const double r = 5 + unit(rng) * 100;
         const double cx = unit(rng) * image.width, cy = unit(rng) * image.height;
-        xy = {cx - r, cy - r, cx + r, cy - r, cx + r, cy + r, cx - r, cy + r};
+        xy = std::vector<double>{cx - r, cy - r, cx + r, cy - r, cx + r, cy + r, cx - r, cy + r};
       }
       const Rle mask = rle_from_polygon(Span<double>(xy.data(), xy.size()), image.height, image.width);
       const BoxXYWH box = rle_bbox(mask);
