@@ -33,20 +33,29 @@ int main(int argc, char** argv) {
   int threads = 0;
   std::filesystem::path dir;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--images") && i + 1 < argc) spec.num_images = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--dets-per-image") && i + 1 < argc) dets_per_image = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--dir") && i + 1 < argc) dir = argv[++i];
+    if (!std::strcmp(argv[i], "--images") && i + 1 < argc)
+      spec.num_images = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--dets-per-image") && i + 1 < argc)
+      dets_per_image = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--threads") && i + 1 < argc)
+      threads = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--dir") && i + 1 < argc)
+      dir = argv[++i];
     else {
-      fmt::print(stderr, "usage: bench_coco_eval [--images N] [--dets-per-image D] [--threads T] [--dir DIR]\n");
+      fmt::print(
+          stderr,
+          "usage: bench_coco_eval [--images N] [--dets-per-image D] [--threads T] [--dir DIR]\n");
       return 2;
     }
   }
   const bool keep = !dir.empty();
-  if (!keep) dir = std::filesystem::temp_directory_path() / ("centermask_bench_eval_" + std::to_string(getpid()));
+  if (!keep)
+    dir = std::filesystem::temp_directory_path() /
+          ("centermask_bench_eval_" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   const auto gt_path = dir / "gt.json", results_path = dir / "results.json";
-  const bool reuse = keep && std::filesystem::exists(gt_path) && std::filesystem::exists(results_path);
+  const bool reuse =
+      keep && std::filesystem::exists(gt_path) && std::filesystem::exists(results_path);
   const pid_t child = reuse ? 0 : fork();
   if (reuse) {
     fmt::print("reusing {}\n", dir.string());
@@ -67,8 +76,8 @@ int main(int argc, char** argv) {
   t0 = std::chrono::steady_clock::now();
   const CocoResults results = CocoResults::load(results_path, gt);
   const double load_results = seconds_since(t0);
-  fmt::print("{} images, {} ground truth, {} detections; results file {:.1f} MiB\n", gt.images().size(),
-             gt.annotations().size(), results.size(),
+  fmt::print("{} images, {} ground truth, {} detections; results file {:.1f} MiB\n",
+             gt.images().size(), gt.annotations().size(), results.size(),
              static_cast<double>(std::filesystem::file_size(results_path)) / (1 << 20));
   fmt::print("load ground truth {:.3f} s, load results {:.3f} s\n", load_gt, load_results);
   const double reference[2] = {4.3, 3.9};
@@ -80,9 +89,11 @@ int main(int argc, char** argv) {
     const CocoEvalResult r = evaluate_coco(gt, results, params);
     const double eval = seconds_since(t0);
     const double ref = reference[type == IouType::kSegm ? 0 : 1];
-    fmt::print("{}: evaluate {:.3f} s, with loading {:.3f} s; pycocotools {:.1f} s -> {:.0f}x (eval), {:.0f}x (with loading); AP {:.4f}\n",
-               iou_type_name(type), eval, eval + load_gt + load_results, ref, ref / eval,
-               ref / (eval + load_gt + load_results), r.stats[0]);
+    fmt::print(
+        "{}: evaluate {:.3f} s, with loading {:.3f} s; pycocotools {:.1f} s -> {:.0f}x (eval), "
+        "{:.0f}x (with loading); AP {:.4f}\n",
+        iou_type_name(type), eval, eval + load_gt + load_results, ref, ref / eval,
+        ref / (eval + load_gt + load_results), r.stats[0]);
   }
   fmt::print("peak RSS: {:.0f} MiB\n", bench::peak_rss_mib());
   if (!keep) std::filesystem::remove_all(dir);

@@ -19,12 +19,16 @@ using namespace centermask;
 
 int main(int argc, char** argv) {
   bench::SyntheticCocoSpec spec;
-  std::filesystem::path file = std::filesystem::temp_directory_path() / "centermask_bench_train2017_like.json";
+  std::filesystem::path file =
+      std::filesystem::temp_directory_path() / "centermask_bench_train2017_like.json";
   bool keep = false;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--images") && i + 1 < argc) spec.num_images = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--file") && i + 1 < argc) file = argv[++i];
-    else if (!std::strcmp(argv[i], "--keep")) keep = true;
+    if (!std::strcmp(argv[i], "--images") && i + 1 < argc)
+      spec.num_images = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--file") && i + 1 < argc)
+      file = argv[++i];
+    else if (!std::strcmp(argv[i], "--keep"))
+      keep = true;
     else {
       fmt::print(stderr, "usage: bench_coco_load [--images N] [--file PATH] [--keep]\n");
       return 2;
@@ -45,20 +49,23 @@ int main(int argc, char** argv) {
   const auto t0 = std::chrono::steady_clock::now();
   CocoLoadReport report;
   const CocoDataset dataset = CocoDataset::load(file, {}, &report);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const double rss_after = bench::peak_rss_mib();
 
   std::size_t polygons = 0;
   for (const CocoAnnotation& a : dataset.annotations()) {
     polygons += a.segmentation_format == SegmentationFormat::kPolygons;
   }
-  fmt::print("file: {:.0f} MiB, {} images, {} annotations ({} polygon, {} RLE), {} categories\n", file_mib,
-             dataset.images().size(), dataset.annotations().size(), polygons, dataset.annotations().size() - polygons,
-             dataset.num_classes());
+  fmt::print("file: {:.0f} MiB, {} images, {} annotations ({} polygon, {} RLE), {} categories\n",
+             file_mib, dataset.images().size(), dataset.annotations().size(), polygons,
+             dataset.annotations().size() - polygons, dataset.num_classes());
   fmt::print("load: {:.2f} s ({:.0f} MiB/s)\n", seconds, file_mib / seconds);
-  fmt::print("peak RSS: {:.0f} MiB (process before loading: {:.0f} MiB); dataset in memory: {:.0f} MiB\n", rss_after,
-             rss_before, static_cast<double>(dataset.memory_bytes()) / (1 << 20));
-  fmt::print("reference pycocotools on this machine kind: 19.7 s, 2.7 GB RSS; goal: <= 5 s, <= 1.5 GB\n");
+  fmt::print(
+      "peak RSS: {:.0f} MiB (process before loading: {:.0f} MiB); dataset in memory: {:.0f} MiB\n",
+      rss_after, rss_before, static_cast<double>(dataset.memory_bytes()) / (1 << 20));
+  fmt::print(
+      "reference pycocotools on this machine kind: 19.7 s, 2.7 GB RSS; goal: <= 5 s, <= 1.5 GB\n");
   for (const std::string& line : report.lines()) fmt::print("warning: {}\n", line);
   if (generated && !keep) std::filesystem::remove(file);
   return 0;

@@ -18,7 +18,8 @@ namespace {
 constexpr double kPi = 3.14159265358979323846;
 
 // A star-shaped polygon around (cx, cy): non-convex, like real outlines.
-std::vector<double> random_polygon(std::mt19937& rng, double cx, double cy, double radius, int points) {
+std::vector<double> random_polygon(std::mt19937& rng, double cx, double cy, double radius,
+                                   int points) {
   std::uniform_real_distribution<double> wobble(0.55, 1.0);
   std::vector<double> xy;
   xy.reserve(static_cast<std::size_t>(points) * 2);
@@ -39,7 +40,8 @@ double peak_rss_mib() {
   return static_cast<double>(usage.ru_maxrss) / 1024.0;
 }
 
-std::size_t write_synthetic_ground_truth(const std::filesystem::path& path, const SyntheticCocoSpec& spec) {
+std::size_t write_synthetic_ground_truth(const std::filesystem::path& path,
+                                         const SyntheticCocoSpec& spec) {
   std::mt19937 rng(spec.seed);
   std::ofstream out(path, std::ios::binary);
   std::string chunk;
@@ -54,10 +56,13 @@ std::size_t write_synthetic_ground_truth(const std::filesystem::path& path, cons
   chunk += "{\"info\": {\"description\": \"synthetic\"}, \"images\": [";
   for (int i = 0; i < spec.num_images; ++i) {
     const bool landscape = side(rng) != 0;
-    sizes[static_cast<std::size_t>(i)] = landscape ? std::make_pair(480, 640) : std::make_pair(640, 427);
+    sizes[static_cast<std::size_t>(i)] =
+        landscape ? std::make_pair(480, 640) : std::make_pair(640, 427);
     fmt::format_to(std::back_inserter(chunk),
-                   "{}{{\"license\": 1, \"file_name\": \"{:012d}.jpg\", \"height\": {}, \"width\": {}, \"id\": {}}}",
-                   i ? ", " : "", i + 1, sizes[static_cast<std::size_t>(i)].first, sizes[static_cast<std::size_t>(i)].second, i + 1);
+                   "{}{{\"license\": 1, \"file_name\": \"{:012d}.jpg\", \"height\": {}, \"width\": "
+                   "{}, \"id\": {}}}",
+                   i ? ", " : "", i + 1, sizes[static_cast<std::size_t>(i)].first,
+                   sizes[static_cast<std::size_t>(i)].second, i + 1);
     flush(false);
   }
   chunk += "], \"annotations\": [";
@@ -71,20 +76,23 @@ std::size_t write_synthetic_ground_truth(const std::filesystem::path& path, cons
     const int n = count(rng);
     for (int a = 0; a < n; ++a) {
       const double radius = 4 + std::pow(unit(rng), 2.5) * 0.45 * std::min(h, w);
-      const double cx = radius + unit(rng) * (w - 2 * radius), cy = radius + unit(rng) * (h - 2 * radius);
+      const double cx = radius + unit(rng) * (w - 2 * radius),
+                   cy = radius + unit(rng) * (h - 2 * radius);
       const bool crowd = unit(rng) < 0.01;
       chunk += ann_id ? ", {\"segmentation\": " : "{\"segmentation\": ";
       BoxXYWH box;
       double area;
       if (crowd) {
         const Rle rle = rle_from_box({cx - radius, cy - radius, 2 * radius, 2 * radius}, h, w);
-        fmt::format_to(std::back_inserter(chunk), "{{\"counts\": [{}], \"size\": [{}, {}]}}", fmt::join(rle.counts, ", "), h, w);
+        fmt::format_to(std::back_inserter(chunk), "{{\"counts\": [{}], \"size\": [{}, {}]}}",
+                       fmt::join(rle.counts, ", "), h, w);
         box = rle_bbox(rle);
         area = static_cast<double>(rle_area(rle));
       } else {
         const std::vector<double> xy = random_polygon(rng, cx, cy, radius, num_points(rng));
         chunk += "[[";
-        for (std::size_t k = 0; k < xy.size(); ++k) fmt::format_to(std::back_inserter(chunk), "{}{:.2f}", k ? ", " : "", xy[k]);
+        for (std::size_t k = 0; k < xy.size(); ++k)
+          fmt::format_to(std::back_inserter(chunk), "{}{:.2f}", k ? ", " : "", xy[k]);
         chunk += "]]";
         double x0 = 1e9, y0 = 1e9, x1 = -1e9, y1 = -1e9, shoelace = 0;
         for (std::size_t k = 0; k < xy.size(); k += 2) {
@@ -100,23 +108,28 @@ std::size_t write_synthetic_ground_truth(const std::filesystem::path& path, cons
       }
       ++ann_id;
       fmt::format_to(std::back_inserter(chunk),
-                     ", \"area\": {:.4f}, \"iscrowd\": {}, \"image_id\": {}, \"bbox\": [{:.2f}, {:.2f}, {:.2f}, {:.2f}], "
+                     ", \"area\": {:.4f}, \"iscrowd\": {}, \"image_id\": {}, \"bbox\": [{:.2f}, "
+                     "{:.2f}, {:.2f}, {:.2f}], "
                      "\"category_id\": {}, \"id\": {}}}",
-                     area, crowd ? 1 : 0, i + 1, box.x, box.y, box.width, box.height, category(rng), ann_id);
+                     area, crowd ? 1 : 0, i + 1, box.x, box.y, box.width, box.height, category(rng),
+                     ann_id);
       flush(false);
     }
   }
   chunk += "], \"categories\": [";
   for (int c = 1; c <= spec.num_categories; ++c) {
-    fmt::format_to(std::back_inserter(chunk), "{}{{\"supercategory\": \"thing\", \"id\": {}, \"name\": \"class{}\"}}", c > 1 ? ", " : "", c, c);
+    fmt::format_to(std::back_inserter(chunk),
+                   "{}{{\"supercategory\": \"thing\", \"id\": {}, \"name\": \"class{}\"}}",
+                   c > 1 ? ", " : "", c, c);
   }
   chunk += "]}";
   flush(true);
   return ann_id;
 }
 
-std::size_t write_synthetic_results(const std::filesystem::path& ground_truth_path, const std::filesystem::path& path,
-                                    int detections_per_image, std::uint32_t seed) {
+std::size_t write_synthetic_results(const std::filesystem::path& ground_truth_path,
+                                    const std::filesystem::path& path, int detections_per_image,
+                                    std::uint32_t seed) {
   const CocoDataset gt = CocoDataset::load(ground_truth_path);
   std::mt19937 rng(seed);
   std::uniform_real_distribution<double> unit(0, 1);
@@ -141,7 +154,9 @@ std::size_t write_synthetic_results(const std::filesystem::path& ground_truth_pa
         const double shift = 0.08 * std::max(ann.bbox.width, ann.bbox.height);
         const double dx = jitter(rng) * shift, dy = jitter(rng) * shift;
         const BoxXYWH b = ann.bbox;
-        xy = std::vector<double>{b.x + dx, b.y + dy, b.x + b.width + dx, b.y + dy, b.x + b.width + dx, b.y + b.height + dy, b.x + dx, b.y + b.height + dy};
+        xy = std::vector<double>{b.x + dx, b.y + dy,           b.x + b.width + dx,
+                                 b.y + dy, b.x + b.width + dx, b.y + b.height + dy,
+                                 b.x + dx, b.y + b.height + dy};
         if (ann.segmentation_format == SegmentationFormat::kPolygons) {
           const Span<double> outline = gt.polygons(a)[0];
           xy.clear();
@@ -156,15 +171,26 @@ std::size_t write_synthetic_results(const std::filesystem::path& ground_truth_pa
         const double cx = unit(rng) * image.width, cy = unit(rng) * image.height;
         xy = std::vector<double>{cx - r, cy - r, cx + r, cy - r, cx + r, cy + r, cx - r, cy + r};
       }
-      const Rle mask = rle_from_polygon(Span<double>(xy.data(), xy.size()), image.height, image.width);
+      const Rle mask =
+          rle_from_polygon(Span<double>(xy.data(), xy.size()), image.height, image.width);
       const BoxXYWH box = rle_bbox(mask);
       w.begin_object();
       w.key("image_id").value(image.id);
       w.key("category_id").value(category_id);
       w.key("score").value(std::round(unit(rng) * 1e4) / 1e4);
-      w.key("bbox").begin_array().value(box.x).value(box.y).value(box.width).value(box.height).end_array();
+      w.key("bbox")
+          .begin_array()
+          .value(box.x)
+          .value(box.y)
+          .value(box.width)
+          .value(box.height)
+          .end_array();
       w.key("segmentation").begin_object();
-      w.key("size").begin_array().value(static_cast<std::int64_t>(image.height)).value(static_cast<std::int64_t>(image.width)).end_array();
+      w.key("size")
+          .begin_array()
+          .value(static_cast<std::int64_t>(image.height))
+          .value(static_cast<std::int64_t>(image.width))
+          .end_array();
       w.key("counts").value(rle_to_string(mask));
       w.end_object();
       w.end_object();

@@ -17,7 +17,8 @@ struct SyntheticCocoSpec {
 };
 
 /// Writes a ground-truth instances JSON; returns the number of annotations.
-std::size_t write_synthetic_ground_truth(const std::filesystem::path& path, const SyntheticCocoSpec& spec);
+std::size_t write_synthetic_ground_truth(const std::filesystem::path& path,
+                                         const SyntheticCocoSpec& spec);
 
 /// Writes a results JSON for `ground_truth_path`'s images: per image `detections_per_image`
 /// detections with compressed-RLE masks, most of them jittered copies of ground truth.

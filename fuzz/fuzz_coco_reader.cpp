@@ -28,8 +28,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     const centermask::CocoDataset d = centermask::CocoDataset::parse(text, "fuzz.json");
     for (std::size_t a = 0; a < d.annotations().size() && a < 16; ++a) {
-      const centermask::CocoImage& image = d.images()[static_cast<std::size_t>(d.annotations()[a].image_index)];
-      if (static_cast<std::uint64_t>(image.height) * static_cast<std::uint64_t>(image.width) <= (1u << 20)) (void)d.mask(a);
+      const centermask::CocoImage& image =
+          d.images()[static_cast<std::size_t>(d.annotations()[a].image_index)];
+      if (static_cast<std::uint64_t>(image.height) * static_cast<std::uint64_t>(image.width) <=
+          (1u << 20))
+        (void)d.mask(a);
     }
     (void)d.to_json();
   } catch (const centermask::InputError&) {

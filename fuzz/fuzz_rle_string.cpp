@@ -23,7 +23,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   if (!problem.empty()) std::abort();
-  const centermask::Rle again = centermask::rle_from_string(centermask::rle_to_string(rle), height, width);
+  const centermask::Rle again =
+      centermask::rle_from_string(centermask::rle_to_string(rle), height, width);
   if (!(again == rle)) std::abort();
   (void)centermask::rle_area(rle);
   (void)centermask::rle_bbox(rle);

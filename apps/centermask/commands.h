@@ -2,7 +2,6 @@
 // Each subcommand registers itself on the root app and returns the function that runs it.
 
 #include <CLI/CLI.hpp>
-
 #include <functional>
 
 namespace centermask::cli {

@@ -28,7 +28,8 @@ struct EvalOptions {
 };
 
 void print_warnings(const CocoLoadReport& report, const std::string& path) {
-  for (const std::string& line : report.lines()) std::fprintf(stderr, "warning: %s: %s\n", path.c_str(), line.c_str());
+  for (const std::string& line : report.lines())
+    std::fprintf(stderr, "warning: %s: %s\n", path.c_str(), line.c_str());
 }
 
 int run_eval(const EvalOptions& o) {
@@ -52,14 +53,17 @@ int run_eval(const EvalOptions& o) {
     json::Writer w(out);
     w.begin_object();
     w.key("iou_type").value(iou_type_name(result.iou_type));
-    w.key("num_images").value(static_cast<std::int64_t>(params.image_ids.empty() ? gt.images().size() : params.image_ids.size()));
+    w.key("num_images")
+        .value(static_cast<std::int64_t>(params.image_ids.empty() ? gt.images().size()
+                                                                  : params.image_ids.size()));
     w.key("num_detections").value(static_cast<std::int64_t>(results.size()));
     w.key("stats").begin_array();
     for (double s : result.stats) w.value(s);
     w.end_array();
     if (o.per_class) {
       w.key("per_class").begin_object();
-      for (const auto& [category_id, ap] : result.per_category_ap()) w.key(std::to_string(category_id)).value(ap);
+      for (const auto& [category_id, ap] : result.per_category_ap())
+        w.key(std::to_string(category_id)).value(ap);
       w.end_object();
     }
     w.end_object();
@@ -67,13 +71,15 @@ int run_eval(const EvalOptions& o) {
     return 0;
   }
   std::printf("Evaluated %zu detections on %zu images (IoU type %s)\n", results.size(),
-              params.image_ids.empty() ? gt.images().size() : params.image_ids.size(), iou_type_name(result.iou_type));
+              params.image_ids.empty() ? gt.images().size() : params.image_ids.size(),
+              iou_type_name(result.iou_type));
   std::fputs(result.summary_text().c_str(), stdout);
   if (o.per_class) {
     std::printf("\nPer-category AP@[.50:.95] (-1: no ground truth)\n");
     for (const auto& [category_id, ap] : result.per_category_ap()) {
       const std::int32_t cls = gt.class_index(category_id);
-      const std::string& name = cls >= 0 ? gt.categories()[static_cast<std::size_t>(cls)].name : std::string();
+      const std::string& name =
+          cls >= 0 ? gt.categories()[static_cast<std::size_t>(cls)].name : std::string();
       std::printf("  %6lld  %-24s %7.4f\n", static_cast<long long>(category_id), name.c_str(), ap);
     }
   }
@@ -84,17 +90,28 @@ int run_eval(const EvalOptions& o) {
 
 CommandRunner add_eval_command(CLI::App& app) {
   auto options = std::make_shared<EvalOptions>();
-  CLI::App* cmd = app.add_subcommand("eval", "COCO evaluation (pycocotools-equivalent) of a results JSON");
-  cmd->add_option("--gt", options->gt_path, "ground-truth COCO annotations JSON")->required()->check(CLI::ExistingFile);
-  cmd->add_option("--results", options->results_path, "results JSON (COCO result format)")->required()->check(CLI::ExistingFile);
+  CLI::App* cmd =
+      app.add_subcommand("eval", "COCO evaluation (pycocotools-equivalent) of a results JSON");
+  cmd->add_option("--gt", options->gt_path, "ground-truth COCO annotations JSON")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--results", options->results_path, "results JSON (COCO result format)")
+      ->required()
+      ->check(CLI::ExistingFile);
   cmd->add_option("--iou", options->iou, "IoU type")->check(CLI::IsMember({"segm", "bbox"}));
   cmd->add_flag("--per-class", options->per_class, "also report AP per category");
-  cmd->add_flag("--json", options->json, "print one JSON object {\"stats\": [12 numbers], ...} instead of text");
-  cmd->add_flag("--strict", options->strict, "treat degenerate ground truth (polygons < 3 points, ...) as errors");
-  cmd->add_option("--image-ids", options->image_ids, "evaluate only these image ids")->delimiter(',');
-  cmd->add_option("--category-ids", options->category_ids, "evaluate only these category ids")->delimiter(',');
-  cmd->add_flag("--ignore-categories", options->ignore_categories, "match regardless of category (COCOeval useCats=0)");
-  cmd->add_option("--threads", options->threads, "worker threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--json", options->json,
+                "print one JSON object {\"stats\": [12 numbers], ...} instead of text");
+  cmd->add_flag("--strict", options->strict,
+                "treat degenerate ground truth (polygons < 3 points, ...) as errors");
+  cmd->add_option("--image-ids", options->image_ids, "evaluate only these image ids")
+      ->delimiter(',');
+  cmd->add_option("--category-ids", options->category_ids, "evaluate only these category ids")
+      ->delimiter(',');
+  cmd->add_flag("--ignore-categories", options->ignore_categories,
+                "match regardless of category (COCOeval useCats=0)");
+  cmd->add_option("--threads", options->threads, "worker threads (0 = all cores)")
+      ->check(CLI::NonNegativeNumber);
   return [options]() { return run_eval(*options); };
 }
 

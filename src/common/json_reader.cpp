@@ -49,12 +49,18 @@ int hex_value(char c) {
 
 const char* value_type_name(ValueType type) {
   switch (type) {
-    case ValueType::kObject: return "an object";
-    case ValueType::kArray: return "an array";
-    case ValueType::kString: return "a string";
-    case ValueType::kNumber: return "a number";
-    case ValueType::kBool: return "a boolean";
-    case ValueType::kNull: return "null";
+    case ValueType::kObject:
+      return "an object";
+    case ValueType::kArray:
+      return "an array";
+    case ValueType::kString:
+      return "a string";
+    case ValueType::kNumber:
+      return "a number";
+    case ValueType::kBool:
+      return "a boolean";
+    case ValueType::kNull:
+      return "null";
   }
   return "a value";
 }
@@ -129,17 +135,20 @@ bool Reader::try_read_simple_double(double& out) {
   if (negative) ++p;
   std::uint64_t mantissa = 0;
   const char* digits_begin = p;
-  while (p < end && static_cast<unsigned>(*p - '0') < 10u) mantissa = mantissa * 10 + static_cast<unsigned>(*p++ - '0');
+  while (p < end && static_cast<unsigned>(*p - '0') < 10u)
+    mantissa = mantissa * 10 + static_cast<unsigned>(*p++ - '0');
   const std::ptrdiff_t int_digits = p - digits_begin;
   std::ptrdiff_t fraction_digits = 0;
   if (p < end && *p == '.') {
     const char* fraction_begin = ++p;
-    while (p < end && static_cast<unsigned>(*p - '0') < 10u) mantissa = mantissa * 10 + static_cast<unsigned>(*p++ - '0');
+    while (p < end && static_cast<unsigned>(*p - '0') < 10u)
+      mantissa = mantissa * 10 + static_cast<unsigned>(*p++ - '0');
     fraction_digits = p - fraction_begin;
     if (fraction_digits == 0) return false;
   }
   // Exponents, long mantissas and anything unusual take the general path.
-  if (int_digits == 0 || int_digits + fraction_digits > 15 || (p < end && (*p == 'e' || *p == 'E' || *p == '.'))) {
+  if (int_digits == 0 || int_digits + fraction_digits > 15 ||
+      (p < end && (*p == 'e' || *p == 'E' || *p == '.'))) {
     return false;
   }
   const double value = static_cast<double>(mantissa) / kExactPowersOfTen[fraction_digits];
@@ -151,12 +160,17 @@ bool Reader::try_read_simple_double(double& out) {
 ValueType Reader::peek() {
   char c = current_or_fail("a value");
   switch (c) {
-    case '{': return ValueType::kObject;
-    case '[': return ValueType::kArray;
-    case '"': return ValueType::kString;
+    case '{':
+      return ValueType::kObject;
+    case '[':
+      return ValueType::kArray;
+    case '"':
+      return ValueType::kString;
     case 't':
-    case 'f': return ValueType::kBool;
-    case 'n': return ValueType::kNull;
+    case 'f':
+      return ValueType::kBool;
+    case 'n':
+      return ValueType::kNull;
     default:
       if (is_number_char(c) || c == 'N' || c == 'I') return ValueType::kNumber;
       fail(std::string("unexpected character '") + c + "', expected a JSON value");
@@ -244,14 +258,30 @@ std::string_view Reader::read_string() {
     char e = text_[i + 1];
     i += 2;
     switch (e) {
-      case '"': scratch_ += '"'; break;
-      case '\\': scratch_ += '\\'; break;
-      case '/': scratch_ += '/'; break;
-      case 'b': scratch_ += '\b'; break;
-      case 'f': scratch_ += '\f'; break;
-      case 'n': scratch_ += '\n'; break;
-      case 'r': scratch_ += '\r'; break;
-      case 't': scratch_ += '\t'; break;
+      case '"':
+        scratch_ += '"';
+        break;
+      case '\\':
+        scratch_ += '\\';
+        break;
+      case '/':
+        scratch_ += '/';
+        break;
+      case 'b':
+        scratch_ += '\b';
+        break;
+      case 'f':
+        scratch_ += '\f';
+        break;
+      case 'n':
+        scratch_ += '\n';
+        break;
+      case 'r':
+        scratch_ += '\r';
+        break;
+      case 't':
+        scratch_ += '\t';
+        break;
       case 'u': {
         auto read_hex4 = [&](std::size_t at) -> std::uint32_t {
           if (at + 4 > text_.size()) fail_at(at, "truncated \\u escape");
@@ -276,7 +306,8 @@ std::string_view Reader::read_string() {
         append_utf8(scratch_, cp);
         break;
       }
-      default: fail_at(i - 1, std::string("invalid escape '\\") + e + "' in string");
+      default:
+        fail_at(i - 1, std::string("invalid escape '\\") + e + "' in string");
     }
   }
   pos_ = i + 1;
@@ -377,10 +408,18 @@ void Reader::skip_value_at_depth(int depth) {
       begin_array();
       while (next_element()) skip_value_at_depth(depth + 1);
       return;
-    case ValueType::kString: skip_string(); return;
-    case ValueType::kNumber: read_double(); return;
-    case ValueType::kBool: read_bool(); return;
-    case ValueType::kNull: read_null(); return;
+    case ValueType::kString:
+      skip_string();
+      return;
+    case ValueType::kNumber:
+      read_double();
+      return;
+    case ValueType::kBool:
+      read_bool();
+      return;
+    case ValueType::kNull:
+      read_null();
+      return;
   }
 }
 

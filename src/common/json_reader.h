@@ -99,7 +99,8 @@ void Reader::read_double_array(std::vector<double>& out, const NameFn& name) {
     double v;
     skip_whitespace();
     if (!try_read_simple_double(v)) {
-      if (peek() != ValueType::kNumber) fail(name() + ": expected a number, found " + value_type_name(peek()));
+      if (peek() != ValueType::kNumber)
+        fail(name() + ": expected a number, found " + value_type_name(peek()));
       v = read_double();
     }
     out.push_back(v);

@@ -17,7 +17,8 @@ namespace centermask {
 inline int resolve_thread_count(int requested, std::size_t num_items) {
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int wanted = requested > 0 ? requested : cores;
-  return static_cast<int>(std::max<std::size_t>(1, std::min<std::size_t>(static_cast<std::size_t>(wanted), num_items)));
+  return static_cast<int>(
+      std::max<std::size_t>(1, std::min<std::size_t>(static_cast<std::size_t>(wanted), num_items)));
 }
 
 template <typename Fn>

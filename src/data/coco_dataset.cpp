@@ -58,7 +58,8 @@ std::vector<Span<double>> CocoDataset::polygons(std::size_t annotation_index) co
   std::vector<Span<double>> out;
   if (a.segmentation_format != SegmentationFormat::kPolygons) return out;
   out.reserve(a.segmentation_size);
-  for (std::uint64_t p = a.segmentation_first; p < a.segmentation_first + a.segmentation_size; ++p) {
+  for (std::uint64_t p = a.segmentation_first; p < a.segmentation_first + a.segmentation_size;
+       ++p) {
     const std::uint64_t begin = polygon_starts_[p];
     const std::uint64_t end = polygon_starts_[p + 1];
     out.emplace_back(polygon_coords_.data() + begin, static_cast<std::size_t>(end - begin));
@@ -88,18 +89,20 @@ Rle CocoDataset::mask(std::size_t annotation_index) const {
     }
     case SegmentationFormat::kCompressedRle:
       return rle_from_string(compressed_rle(annotation_index), image.height, image.width);
-    case SegmentationFormat::kNone: break;
+    case SegmentationFormat::kNone:
+      break;
   }
   return rle_empty(image.height, image.width);
 }
 
 std::size_t CocoDataset::memory_bytes() const {
   // Sizes, not capacities: reserved but untouched pages are not resident.
-  std::size_t bytes = images_.size() * sizeof(CocoImage) + annotations_.size() * sizeof(CocoAnnotation) +
-                      polygon_coords_.size() * sizeof(double) + polygon_starts_.size() * sizeof(std::uint64_t) +
-                      rle_counts_.size() * sizeof(std::uint32_t) + compressed_rle_text_.size() +
-                      image_annotation_starts_.size() * sizeof(std::uint32_t) +
-                      image_annotation_indices_.size() * sizeof(std::uint32_t);
+  std::size_t bytes =
+      images_.size() * sizeof(CocoImage) + annotations_.size() * sizeof(CocoAnnotation) +
+      polygon_coords_.size() * sizeof(double) + polygon_starts_.size() * sizeof(std::uint64_t) +
+      rle_counts_.size() * sizeof(std::uint32_t) + compressed_rle_text_.size() +
+      image_annotation_starts_.size() * sizeof(std::uint32_t) +
+      image_annotation_indices_.size() * sizeof(std::uint32_t);
   for (const CocoImage& image : images_) bytes += image.file_name.capacity();
   // Hash maps: roughly a node (key, value, next pointer, cached hash) per entry plus buckets.
   bytes += (image_index_by_id_.size() + class_index_by_category_id_.size()) * 40;
@@ -130,7 +133,13 @@ std::string CocoDataset::to_json() const {
     w.key("category_id").value(a.category_id);
     w.key("iscrowd").value(static_cast<std::int64_t>(a.iscrowd ? 1 : 0));
     w.key("area").value(a.area);
-    w.key("bbox").begin_array().value(a.bbox.x).value(a.bbox.y).value(a.bbox.width).value(a.bbox.height).end_array();
+    w.key("bbox")
+        .begin_array()
+        .value(a.bbox.x)
+        .value(a.bbox.y)
+        .value(a.bbox.width)
+        .value(a.bbox.height)
+        .end_array();
     const CocoImage& image = images_[static_cast<std::size_t>(a.image_index)];
     switch (a.segmentation_format) {
       case SegmentationFormat::kPolygons:
@@ -144,7 +153,11 @@ std::string CocoDataset::to_json() const {
         break;
       case SegmentationFormat::kRle:
         w.key("segmentation").begin_object();
-        w.key("size").begin_array().value(static_cast<std::int64_t>(image.height)).value(static_cast<std::int64_t>(image.width)).end_array();
+        w.key("size")
+            .begin_array()
+            .value(static_cast<std::int64_t>(image.height))
+            .value(static_cast<std::int64_t>(image.width))
+            .end_array();
         w.key("counts").begin_array();
         for (std::uint32_t k = 0; k < a.segmentation_size; ++k) {
           w.value(static_cast<std::int64_t>(rle_counts_[a.segmentation_first + k]));
@@ -154,11 +167,16 @@ std::string CocoDataset::to_json() const {
         break;
       case SegmentationFormat::kCompressedRle:
         w.key("segmentation").begin_object();
-        w.key("size").begin_array().value(static_cast<std::int64_t>(image.height)).value(static_cast<std::int64_t>(image.width)).end_array();
+        w.key("size")
+            .begin_array()
+            .value(static_cast<std::int64_t>(image.height))
+            .value(static_cast<std::int64_t>(image.width))
+            .end_array();
         w.key("counts").value(compressed_rle(i));
         w.end_object();
         break;
-      case SegmentationFormat::kNone: break;
+      case SegmentationFormat::kNone:
+        break;
     }
     w.end_object();
   }
@@ -202,7 +220,9 @@ void CocoDatasetBuilder::reserve_for_json_size(std::size_t bytes) {
   dataset_.annotations_.reserve(bytes / 200);
 }
 
-void CocoDatasetBuilder::add_image(CocoImage image) { dataset_.images_.push_back(std::move(image)); }
+void CocoDatasetBuilder::add_image(CocoImage image) {
+  dataset_.images_.push_back(std::move(image));
+}
 
 void CocoDatasetBuilder::add_category(CocoCategory category) {
   dataset_.categories_.push_back(std::move(category));
@@ -215,7 +235,8 @@ void CocoDatasetBuilder::push_annotation(CocoAnnotation meta, SegmentationFormat
   meta.segmentation_first = first;
   meta.segmentation_size = size;
   if (format == SegmentationFormat::kRle || format == SegmentationFormat::kCompressedRle) {
-    rle_sizes_.push_back({static_cast<std::uint32_t>(dataset_.annotations_.size()), {mask_height, mask_width}});
+    rle_sizes_.push_back(
+        {static_cast<std::uint32_t>(dataset_.annotations_.size()), {mask_height, mask_width}});
   }
   dataset_.annotations_.push_back(meta);
 }
@@ -249,8 +270,8 @@ void CocoDatasetBuilder::add_annotation_polygons(const CocoAnnotation& meta,
 void CocoDatasetBuilder::add_annotation_rle(const CocoAnnotation& meta, const Rle& rle) {
   const std::uint64_t first = dataset_.rle_counts_.size();
   dataset_.rle_counts_.insert(dataset_.rle_counts_.end(), rle.counts.begin(), rle.counts.end());
-  push_annotation(meta, SegmentationFormat::kRle, first, static_cast<std::uint32_t>(rle.counts.size()),
-                  rle.height, rle.width);
+  push_annotation(meta, SegmentationFormat::kRle, first,
+                  static_cast<std::uint32_t>(rle.counts.size()), rle.height, rle.width);
 }
 
 void CocoDatasetBuilder::add_annotation_compressed_rle(const CocoAnnotation& meta,
@@ -258,8 +279,9 @@ void CocoDatasetBuilder::add_annotation_compressed_rle(const CocoAnnotation& met
                                                        std::int32_t width) {
   std::string problem = rle_string_problem(counts, height, width);
   if (!problem.empty()) {
-    throw InputError(describe_input_problem(source_name_, fmt::format("annotation id {}", meta.id),
-                                            "segmentation.counts: corrupt compressed RLE: " + problem));
+    throw InputError(
+        describe_input_problem(source_name_, fmt::format("annotation id {}", meta.id),
+                               "segmentation.counts: corrupt compressed RLE: " + problem));
   }
   const std::uint64_t first = dataset_.compressed_rle_text_.size();
   dataset_.compressed_rle_text_.append(counts);
@@ -289,11 +311,14 @@ CocoDataset CocoDatasetBuilder::build() && {
     const CocoImage& image = d.images_[i];
     const std::string record = fmt::format("images[{}] (id {})", i, image.id);
     if (image.height <= 0 || image.width <= 0) {
-      fail(record, fmt::format("height and width must be positive, found {}x{}", image.height, image.width));
+      fail(record, fmt::format("height and width must be positive, found {}x{}", image.height,
+                               image.width));
     }
-    if (static_cast<std::uint64_t>(image.height) * static_cast<std::uint64_t>(image.width) > kMaxMaskPixels) {
-      fail(record, fmt::format("image of {}x{} pixels is larger than COCO masks can describe (2^32 pixels)",
-                               image.height, image.width));
+    if (static_cast<std::uint64_t>(image.height) * static_cast<std::uint64_t>(image.width) >
+        kMaxMaskPixels) {
+      fail(record,
+           fmt::format("image of {}x{} pixels is larger than COCO masks can describe (2^32 pixels)",
+                       image.height, image.width));
     }
     if (!d.image_index_by_id_.emplace(image.id, static_cast<std::int32_t>(i)).second) {
       fail(record, "duplicate image id");
@@ -303,7 +328,8 @@ CocoDataset CocoDatasetBuilder::build() && {
   std::stable_sort(d.categories_.begin(), d.categories_.end(),
                    [](const CocoCategory& a, const CocoCategory& b) { return a.id < b.id; });
   for (std::size_t k = 0; k < d.categories_.size(); ++k) {
-    if (!d.class_index_by_category_id_.emplace(d.categories_[k].id, static_cast<std::int32_t>(k)).second) {
+    if (!d.class_index_by_category_id_.emplace(d.categories_[k].id, static_cast<std::int32_t>(k))
+             .second) {
       fail(fmt::format("categories (id {})", d.categories_[k].id), "duplicate category id");
     }
   }
@@ -315,9 +341,11 @@ CocoDataset CocoDatasetBuilder::build() && {
     CocoAnnotation& a = d.annotations_[i];
     const std::string record = fmt::format("annotations[{}] (id {})", i, a.id);
     a.image_index = d.image_index(a.image_id);
-    if (a.image_index < 0) fail(record, fmt::format("image_id {} is not in \"images\"", a.image_id));
+    if (a.image_index < 0)
+      fail(record, fmt::format("image_id {} is not in \"images\"", a.image_id));
     a.class_index = d.class_index(a.category_id);
-    if (a.class_index < 0) fail(record, fmt::format("category_id {} is not in \"categories\"", a.category_id));
+    if (a.class_index < 0)
+      fail(record, fmt::format("category_id {} is not in \"categories\"", a.category_id));
     if (!annotation_ids.insert(a.id).second) fail(record, "duplicate annotation id");
     ++per_image[static_cast<std::size_t>(a.image_index) + 1];
   }
@@ -335,11 +363,13 @@ CocoDataset CocoDatasetBuilder::build() && {
     const std::string record = fmt::format("annotations[{}] (id {})", index, a.id);
     const Rle rle = d.mask(index);
     if (missing & 1) {
-      warn_or_fail(record, "annotations without \"bbox\" (computed from the mask)", "no \"bbox\" field");
+      warn_or_fail(record, "annotations without \"bbox\" (computed from the mask)",
+                   "no \"bbox\" field");
       a.bbox = rle_bbox(rle);
     }
     if (missing & 2) {
-      warn_or_fail(record, "annotations without \"area\" (computed from the mask)", "no \"area\" field");
+      warn_or_fail(record, "annotations without \"area\" (computed from the mask)",
+                   "no \"area\" field");
       a.area = static_cast<double>(rle_area(rle));
     }
   }

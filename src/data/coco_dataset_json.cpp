@@ -26,10 +26,11 @@ class CocoJsonLoader {
 
   void run() {
     if (reader_.peek() != json::ValueType::kObject) {
-      reader_.fail(std::string("expected the top-level COCO object {\"images\": ..., \"annotations\": ..., "
-                               "\"categories\": ...}, found ") +
-                   json::value_type_name(reader_.peek()) +
-                   " (a results file is a list; pass it as results, not as ground truth)");
+      reader_.fail(
+          std::string("expected the top-level COCO object {\"images\": ..., \"annotations\": ..., "
+                      "\"categories\": ...}, found ") +
+          json::value_type_name(reader_.peek()) +
+          " (a results file is a list; pass it as results, not as ground truth)");
     }
     reader_.begin_object();
     std::string_view key;
@@ -50,7 +51,8 @@ class CocoJsonLoader {
  private:
   template <typename ReadOne>
   void read_list(const char* section, ReadOne read_one) {
-    if (reader_.peek() != json::ValueType::kArray) reader_.fail_type(std::string("\"") + section + "\" as an array");
+    if (reader_.peek() != json::ValueType::kArray)
+      reader_.fail_type(std::string("\"") + section + "\" as an array");
     reader_.begin_array();
     std::size_t i = 0;
     while (reader_.next_element()) read_one(i++);
@@ -74,7 +76,8 @@ class CocoJsonLoader {
   std::int32_t read_dimension(const FieldPath& path) {
     const std::size_t at = reader_.offset();
     std::int64_t v = read_int(path);
-    if (v <= 0 || v > (1 << 30)) reader_.fail_at(at, fmt::format("{}: {} is not a valid image dimension", path.str(), v));
+    if (v <= 0 || v > (1 << 30))
+      reader_.fail_at(at, fmt::format("{}: {} is not a valid image dimension", path.str(), v));
     return static_cast<std::int32_t>(v);
   }
   [[noreturn]] void missing(const char* section, std::size_t index, const char* field) {
@@ -155,7 +158,8 @@ class CocoJsonLoader {
     reader_.begin_array();
     while (reader_.next_element()) {
       if (reader_.peek() != json::ValueType::kArray) {
-        reader_.fail(path.str() + ": expected a list of polygons [[x0, y0, x1, y1, ...], ...] or an RLE object");
+        reader_.fail(path.str() +
+                     ": expected a list of polygons [[x0, y0, x1, y1, ...], ...] or an RLE object");
       }
       const std::size_t start = coords_.size();
       reader_.read_double_array(coords_, [&] { return path.str(); });
@@ -181,7 +185,8 @@ class CocoJsonLoader {
           hw[n++] = read_int(size_path);
         }
         if (n != 2 || hw[0] < 0 || hw[1] < 0 || hw[0] > (1 << 30) || hw[1] > (1 << 30)) {
-          reader_.fail_at(at, size_path.str() + ": expected [height, width] with non-negative values");
+          reader_.fail_at(at,
+                          size_path.str() + ": expected [height, width] with non-negative values");
         }
         rle_height_ = static_cast<std::int32_t>(hw[0]);
         rle_width_ = static_cast<std::int32_t>(hw[1]);
@@ -199,7 +204,8 @@ class CocoJsonLoader {
             const std::size_t at = reader_.offset();
             std::int64_t c = read_int(counts_path);
             if (c < 0 || c > static_cast<std::int64_t>(kMaxMaskPixels)) {
-              reader_.fail_at(at, counts_path.str() + fmt::format(": run length {} out of range", c));
+              reader_.fail_at(at,
+                              counts_path.str() + fmt::format(": run length {} out of range", c));
             }
             rle_counts_.push_back(static_cast<std::uint32_t>(c));
           }
@@ -256,18 +262,29 @@ class CocoJsonLoader {
         } else if (type == json::ValueType::kNull) {
           reader_.read_null();
         } else {
-          reader_.fail(fmt::format("annotations[{}].segmentation: expected polygons or an RLE object, found {}",
-                                   index, json::value_type_name(type)));
+          reader_.fail(fmt::format(
+              "annotations[{}].segmentation: expected polygons or an RLE object, found {}", index,
+              json::value_type_name(type)));
         }
       } else {
         reader_.skip_value();
       }
     }
-    if (!has_id) reader_.fail_at(record_start, fmt::format("annotations[{}]: required field \"id\" is missing", index));
-    if (!has_image) reader_.fail_at(record_start, fmt::format("annotations[{}]: required field \"image_id\" is missing", index));
-    if (!has_category) reader_.fail_at(record_start, fmt::format("annotations[{}]: required field \"category_id\" is missing", index));
+    if (!has_id)
+      reader_.fail_at(record_start,
+                      fmt::format("annotations[{}]: required field \"id\" is missing", index));
+    if (!has_image)
+      reader_.fail_at(
+          record_start,
+          fmt::format("annotations[{}]: required field \"image_id\" is missing", index));
+    if (!has_category)
+      reader_.fail_at(
+          record_start,
+          fmt::format("annotations[{}]: required field \"category_id\" is missing", index));
     switch (kind) {
-      case MaskKind::kAbsent: builder_.add_annotation_without_mask(meta); break;
+      case MaskKind::kAbsent:
+        builder_.add_annotation_without_mask(meta);
+        break;
       case MaskKind::kPolygons: {
         spans_.clear();
         std::size_t offset = 0;
@@ -281,10 +298,14 @@ class CocoJsonLoader {
       case MaskKind::kRleCounts: {
         std::uint64_t total = 0;
         for (std::uint32_t c : rle_counts_) total += c;
-        const std::uint64_t expected = static_cast<std::uint64_t>(rle_height_) * static_cast<std::uint64_t>(rle_width_);
+        const std::uint64_t expected =
+            static_cast<std::uint64_t>(rle_height_) * static_cast<std::uint64_t>(rle_width_);
         if (total != expected) {
-          reader_.fail_at(record_start, fmt::format("annotations[{}] (id {}): segmentation.counts cover {} pixels, "
-                                                    "its size {}x{} has {}", index, meta.id, total, rle_height_, rle_width_, expected));
+          reader_.fail_at(
+              record_start,
+              fmt::format("annotations[{}] (id {}): segmentation.counts cover {} pixels, "
+                          "its size {}x{} has {}",
+                          index, meta.id, total, rle_height_, rle_width_, expected));
         }
         Rle rle;
         rle.height = rle_height_;
@@ -293,7 +314,9 @@ class CocoJsonLoader {
         builder_.add_annotation_rle(meta, rle);
         break;
       }
-      case MaskKind::kRleString: builder_.add_annotation_compressed_rle(meta, rle_string_, rle_height_, rle_width_); break;
+      case MaskKind::kRleString:
+        builder_.add_annotation_compressed_rle(meta, rle_string_, rle_height_, rle_width_);
+        break;
     }
     builder_.mark_missing_box_or_area(!has_box, !has_area);
   }
@@ -319,8 +342,8 @@ CocoDataset CocoDataset::parse(std::string_view json_text, const std::string& so
   return std::move(builder).build();
 }
 
-CocoDataset CocoDataset::load(const std::filesystem::path& json_path, const CocoLoadOptions& options,
-                              CocoLoadReport* report) {
+CocoDataset CocoDataset::load(const std::filesystem::path& json_path,
+                              const CocoLoadOptions& options, CocoLoadReport* report) {
   const MappedFile file(json_path);
   return parse(file.text(), json_path.string(), options, report);
 }

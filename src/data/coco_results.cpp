@@ -7,9 +7,9 @@
 
 #include "centermask/common/error.h"
 #include "common/file_io.h"
-#include "common/parallel.h"
 #include "common/json_reader.h"
 #include "common/json_writer.h"
+#include "common/parallel.h"
 
 namespace centermask {
 
@@ -21,8 +21,10 @@ class CocoResultsLoader {
 
   void run() {
     if (reader_.peek() != json::ValueType::kArray) {
-      reader_.fail(std::string("expected a list of results [{\"image_id\": ..., \"category_id\": ..., "
-                               "\"score\": ..., ...}], found ") + json::value_type_name(reader_.peek()));
+      reader_.fail(
+          std::string("expected a list of results [{\"image_id\": ..., \"category_id\": ..., "
+                      "\"score\": ..., ...}], found ") +
+          json::value_type_name(reader_.peek()));
     }
     reader_.begin_array();
     std::size_t index = 0;
@@ -127,7 +129,8 @@ class CocoResultsLoader {
     expect(json::ValueType::kObject, index, "");
     reader_.begin_object();
     CocoDetection det;
-    bool has_image = false, has_category = false, has_score = false, has_box = false, has_mask = false;
+    bool has_image = false, has_category = false, has_score = false, has_box = false,
+         has_mask = false;
     bool mask_is_string = false;
     std::int32_t mask_height = -1, mask_width = -1;
     std::string_view key;
@@ -156,7 +159,9 @@ class CocoResultsLoader {
           ++n;
         }
         // pycocotools treats "bbox": [] as no box.
-        if (n != 0 && n != 4) fail_record(index, at, fmt::format("bbox has {} numbers, expected 4 [x, y, width, height]", n));
+        if (n != 0 && n != 4)
+          fail_record(index, at,
+                      fmt::format("bbox has {} numbers, expected 4 [x, y, width, height]", n));
         has_box = n == 4;
         det.bbox = {v[0], v[1], v[2], v[3]};
       } else if (key == "segmentation") {
@@ -181,7 +186,9 @@ class CocoResultsLoader {
     }
     det.class_index = gt_.class_index(det.category_id);
     if (det.class_index < 0) {
-      fail_record(index, at, fmt::format("category_id {} is not a category of the ground truth", det.category_id));
+      fail_record(
+          index, at,
+          fmt::format("category_id {} is not a category of the ground truth", det.category_id));
     }
     const CocoImage& image = gt_.images()[static_cast<std::size_t>(det.image_index)];
     det.mask_height = image.height;
@@ -208,8 +215,10 @@ class CocoResultsLoader {
         have_mask = true;
       } else {
         if (mask_height != image.height || mask_width != image.width) {
-          fail_record(index, at, fmt::format("segmentation.size is [{}, {}] but image {} is {}x{} (height x width)",
-                                             mask_height, mask_width, image.id, image.height, image.width));
+          fail_record(
+              index, at,
+              fmt::format("segmentation.size is [{}, {}] but image {} is {}x{} (height x width)",
+                          mask_height, mask_width, image.id, image.height, image.width));
         }
         if (mask_is_string) {
           // Decoded (validated, and measured without boxes) in parallel after parsing.
@@ -217,7 +226,8 @@ class CocoResultsLoader {
         } else {
           std::uint64_t total = 0;
           for (std::uint32_t c : rle_.counts) total += c;
-          if (total != static_cast<std::uint64_t>(image.height) * static_cast<std::uint64_t>(image.width)) {
+          if (total !=
+              static_cast<std::uint64_t>(image.height) * static_cast<std::uint64_t>(image.width)) {
             fail_record(index, at, "segmentation.counts do not cover the image");
           }
           mask = rle_;
@@ -250,19 +260,21 @@ class CocoResultsLoader {
   // pycocotools takes from the mask when results have no boxes.
   void check_string_masks() {
     std::vector<std::string> problems(string_masks_.size());
-    parallel_for(string_masks_.size(), resolve_thread_count(0, string_masks_.size() / 64 + 1), [&](std::size_t i) {
-      const std::uint32_t index = string_masks_[i].first;
-      const CocoDetection& det = out_.detections_[index];
-      const std::string_view text = out_.compressed_mask(index);
-      problems[i] = rle_string_problem(text, det.mask_height, det.mask_width);
-      if (box_mode_ || !problems[i].empty()) return;
-      const Rle mask = rle_from_string(text, det.mask_height, det.mask_width);
-      mask_areas_[index] = static_cast<double>(rle_area(mask));
-      mask_boxes_[index] = rle_bbox(mask);
-    });
+    parallel_for(string_masks_.size(), resolve_thread_count(0, string_masks_.size() / 64 + 1),
+                 [&](std::size_t i) {
+                   const std::uint32_t index = string_masks_[i].first;
+                   const CocoDetection& det = out_.detections_[index];
+                   const std::string_view text = out_.compressed_mask(index);
+                   problems[i] = rle_string_problem(text, det.mask_height, det.mask_width);
+                   if (box_mode_ || !problems[i].empty()) return;
+                   const Rle mask = rle_from_string(text, det.mask_height, det.mask_width);
+                   mask_areas_[index] = static_cast<double>(rle_area(mask));
+                   mask_boxes_[index] = rle_bbox(mask);
+                 });
     for (std::size_t i = 0; i < problems.size(); ++i) {  // report the first bad record
       if (!problems[i].empty()) {
-        fail_record(string_masks_[i].first, string_masks_[i].second, "segmentation.counts: corrupt compressed RLE: " + problems[i]);
+        fail_record(string_masks_[i].first, string_masks_[i].second,
+                    "segmentation.counts: corrupt compressed RLE: " + problems[i]);
       }
     }
   }
@@ -274,14 +286,16 @@ class CocoResultsLoader {
       CocoDetection& det = out_.detections_[i];
       if (box_mode) {
         if (!pending_[i].has_box) {
-          throw InputError(describe_input_problem(source_, fmt::format("results[{}]", i),
-                                                  "has no \"bbox\" while the first result has one; give all or none"));
+          throw InputError(describe_input_problem(
+              source_, fmt::format("results[{}]", i),
+              "has no \"bbox\" while the first result has one; give all or none"));
         }
         det.area = det.bbox.width * det.bbox.height;
       } else {
         if (!pending_[i].has_mask) {
-          throw InputError(describe_input_problem(source_, fmt::format("results[{}]", i),
-                                                  "has no \"segmentation\" while the first result has no bbox"));
+          throw InputError(
+              describe_input_problem(source_, fmt::format("results[{}]", i),
+                                     "has no \"segmentation\" while the first result has no bbox"));
         }
         det.area = mask_areas_[i];
         if (!pending_[i].has_box) det.bbox = mask_boxes_[i];
@@ -312,13 +326,14 @@ CocoResults CocoResults::parse(std::string_view json_text, const std::string& so
   return results;
 }
 
-CocoResults CocoResults::load(const std::filesystem::path& json_path, const CocoDataset& ground_truth) {
+CocoResults CocoResults::load(const std::filesystem::path& json_path,
+                              const CocoDataset& ground_truth) {
   const MappedFile file(json_path);
   return parse(file.text(), json_path.string(), ground_truth);
 }
 
-void CocoResults::add(const CocoDataset& ground_truth, std::int64_t image_id, std::int64_t category_id,
-                      double score, const BoxXYWH& box, const Rle* mask) {
+void CocoResults::add(const CocoDataset& ground_truth, std::int64_t image_id,
+                      std::int64_t category_id, double score, const BoxXYWH& box, const Rle* mask) {
   CocoDetection det;
   det.image_id = image_id;
   det.category_id = category_id;
@@ -327,8 +342,10 @@ void CocoResults::add(const CocoDataset& ground_truth, std::int64_t image_id, st
   det.area = box.width * box.height;
   det.image_index = ground_truth.image_index(image_id);
   det.class_index = ground_truth.class_index(category_id);
-  if (det.image_index < 0) throw std::invalid_argument(fmt::format("image_id {} is not in the dataset", image_id));
-  if (det.class_index < 0) throw std::invalid_argument(fmt::format("category_id {} is not in the dataset", category_id));
+  if (det.image_index < 0)
+    throw std::invalid_argument(fmt::format("image_id {} is not in the dataset", image_id));
+  if (det.class_index < 0)
+    throw std::invalid_argument(fmt::format("category_id {} is not in the dataset", category_id));
   const CocoImage& image = ground_truth.images()[static_cast<std::size_t>(det.image_index)];
   det.mask_height = image.height;
   det.mask_width = image.width;
@@ -375,10 +392,20 @@ std::string CocoResults::to_json() const {
     w.key("image_id").value(d.image_id);
     w.key("category_id").value(d.category_id);
     w.key("score").value(d.score);
-    w.key("bbox").begin_array().value(d.bbox.x).value(d.bbox.y).value(d.bbox.width).value(d.bbox.height).end_array();
+    w.key("bbox")
+        .begin_array()
+        .value(d.bbox.x)
+        .value(d.bbox.y)
+        .value(d.bbox.width)
+        .value(d.bbox.height)
+        .end_array();
     if (d.has_mask) {
       w.key("segmentation").begin_object();
-      w.key("size").begin_array().value(static_cast<std::int64_t>(d.mask_height)).value(static_cast<std::int64_t>(d.mask_width)).end_array();
+      w.key("size")
+          .begin_array()
+          .value(static_cast<std::int64_t>(d.mask_height))
+          .value(static_cast<std::int64_t>(d.mask_width))
+          .end_array();
       w.key("counts").value(compressed_mask(i));
       w.end_object();
     }

@@ -70,8 +70,9 @@ class Evaluator {
       throw InputError("evaluation: max_detections must hold positive numbers");
     }
     if (params_.iou_type == IouType::kSegm && !dt_.all_have_masks()) {
-      throw InputError("evaluation: segm needs a \"segmentation\" in every result; these results "
-                       "have boxes only (evaluate them with the bbox IoU type)");
+      throw InputError(
+          "evaluation: segm needs a \"segmentation\" in every result; these results "
+          "have boxes only (evaluate them with the bbox IoU type)");
     }
 
     std::vector<std::int64_t> image_ids = params_.image_ids;
@@ -83,7 +84,9 @@ class Evaluator {
     image_position_.assign(gt_.images().size(), -1);
     for (std::size_t i = 0; i < image_ids.size(); ++i) {
       std::int32_t index = gt_.image_index(image_ids[i]);
-      if (index < 0) throw InputError(fmt::format("evaluation: image id {} is not in the ground truth", image_ids[i]));
+      if (index < 0)
+        throw InputError(
+            fmt::format("evaluation: image id {} is not in the ground truth", image_ids[i]));
       image_position_[static_cast<std::size_t>(index)] = static_cast<std::int32_t>(i);
       eval_images_.push_back(index);
     }
@@ -97,8 +100,11 @@ class Evaluator {
     class_position_.assign(gt_.num_classes(), -1);
     for (std::size_t k = 0; k < category_ids.size(); ++k) {
       std::int32_t cls = gt_.class_index(category_ids[k]);
-      if (cls < 0) throw InputError(fmt::format("evaluation: category id {} is not in the ground truth", category_ids[k]));
-      class_position_[static_cast<std::size_t>(cls)] = params_.use_categories ? static_cast<std::int32_t>(k) : 0;
+      if (cls < 0)
+        throw InputError(
+            fmt::format("evaluation: category id {} is not in the ground truth", category_ids[k]));
+      class_position_[static_cast<std::size_t>(cls)] =
+          params_.use_categories ? static_cast<std::int32_t>(k) : 0;
     }
     category_ids_ = params_.use_categories ? category_ids : std::vector<std::int64_t>{-1};
   }
@@ -123,7 +129,9 @@ class Evaluator {
       dt_of_image_[static_cast<std::size_t>(i)].push_back(static_cast<std::uint32_t>(d));
     }
     auto by_class = [](const auto& records) {
-      return [&records](std::uint32_t a, std::uint32_t b) { return records[a].class_index < records[b].class_index; };
+      return [&records](std::uint32_t a, std::uint32_t b) {
+        return records[a].class_index < records[b].class_index;
+      };
     };
     for (std::size_t i = 0; i < num_images; ++i) {
       std::stable_sort(gt_of_image_[i].begin(), gt_of_image_[i].end(), by_class(gt_.annotations()));
@@ -156,8 +164,9 @@ class Evaluator {
     }
     std::size_t g0 = 0, d0 = 0;
     while (g0 < gts.size() || d0 < dts.size()) {
-      const std::int32_t k = std::min(g0 < gts.size() ? cell_of_gt(gts[g0]) : std::numeric_limits<std::int32_t>::max(),
-                                      d0 < dts.size() ? cell_of_dt(dts[d0]) : std::numeric_limits<std::int32_t>::max());
+      const std::int32_t k = std::min(
+          g0 < gts.size() ? cell_of_gt(gts[g0]) : std::numeric_limits<std::int32_t>::max(),
+          d0 < dts.size() ? cell_of_dt(dts[d0]) : std::numeric_limits<std::int32_t>::max());
       std::size_t g1 = g0, d1 = d0;
       while (g1 < gts.size() && cell_of_gt(gts[g1]) == k) ++g1;
       while (d1 < dts.size() && cell_of_dt(dts[d1]) == k) ++d1;
@@ -167,15 +176,19 @@ class Evaluator {
     }
   }
 
-  EvaluatedCell evaluate_cell(std::int32_t k, const std::vector<std::uint32_t>& gts, std::size_t g0, std::size_t g1,
-                              const std::vector<std::uint32_t>& dts, std::size_t d0, std::size_t d1,
-                              const std::vector<Rle>* gt_masks) const {
+  EvaluatedCell evaluate_cell(std::int32_t k, const std::vector<std::uint32_t>& gts, std::size_t g0,
+                              std::size_t g1, const std::vector<std::uint32_t>& dts, std::size_t d0,
+                              std::size_t d1, const std::vector<Rle>* gt_masks) const {
     const auto& dets = dt_.detections();
     const auto& anns = gt_.annotations();
     // Detections by descending score (stable), cut to the largest maxDets.
-    std::vector<std::uint32_t> order(dts.begin() + static_cast<std::ptrdiff_t>(d0), dts.begin() + static_cast<std::ptrdiff_t>(d1));
-    std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return dets[a].score > dets[b].score; });
-    if (order.size() > static_cast<std::size_t>(max_dets_.back())) order.resize(static_cast<std::size_t>(max_dets_.back()));
+    std::vector<std::uint32_t> order(dts.begin() + static_cast<std::ptrdiff_t>(d0),
+                                     dts.begin() + static_cast<std::ptrdiff_t>(d1));
+    std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
+      return dets[a].score > dets[b].score;
+    });
+    if (order.size() > static_cast<std::size_t>(max_dets_.back()))
+      order.resize(static_cast<std::size_t>(max_dets_.back()));
     const std::size_t D = order.size();
     const std::size_t G = g1 - g0;
     const std::size_t T = iou_thresholds_.size();
@@ -192,7 +205,8 @@ class Evaluator {
       } else {
         ious.resize(D * G);
         for (std::size_t d = 0; d < D; ++d) {
-          for (std::size_t g = 0; g < G; ++g) ious[d * G + g] = box_iou(dets[order[d]].bbox, anns[gts[g0 + g]].bbox, crowd[g]);
+          for (std::size_t g = 0; g < G; ++g)
+            ious[d * G + g] = box_iou(dets[order[d]].bbox, anns[gts[g0 + g]].bbox, crowd[g]);
         }
       }
     }
@@ -217,7 +231,8 @@ class Evaluator {
       cell.num_gt_counted[static_cast<std::size_t>(a)] = counted;
       // Ground truth that counts first, ignored last, each in file order.
       std::iota(gt_order.begin(), gt_order.end(), 0);
-      std::stable_sort(gt_order.begin(), gt_order.end(), [&](std::size_t x, std::size_t y) { return gt_ignored[x] < gt_ignored[y]; });
+      std::stable_sort(gt_order.begin(), gt_order.end(),
+                       [&](std::size_t x, std::size_t y) { return gt_ignored[x] < gt_ignored[y]; });
       for (std::size_t t = 0; t < T; ++t) {
         const std::uint64_t bit = std::uint64_t{1} << (static_cast<std::size_t>(a) * T + t);
         std::fill(gt_match.begin(), gt_match.end(), -1);
@@ -266,7 +281,8 @@ class Evaluator {
     // Cells of each category, in image order.
     std::vector<std::vector<const EvaluatedCell*>> cells_of_category(K);
     for (const std::vector<EvaluatedCell>& image_cells : cells_) {
-      for (const EvaluatedCell& cell : image_cells) cells_of_category[static_cast<std::size_t>(cell.k)].push_back(&cell);
+      for (const EvaluatedCell& cell : image_cells)
+        cells_of_category[static_cast<std::size_t>(cell.k)].push_back(&cell);
     }
 
     parallel_for(K, resolve_thread_count(params_.num_threads, K),
@@ -275,7 +291,8 @@ class Evaluator {
   }
 
   // Precision and recall of one category for every area range, maxDets and threshold.
-  void accumulate_category(std::size_t k, const std::vector<const EvaluatedCell*>& cells, CocoEvalResult& result) const {
+  void accumulate_category(std::size_t k, const std::vector<const EvaluatedCell*>& cells,
+                           CocoEvalResult& result) const {
     if (cells.empty()) return;
     const std::size_t T = iou_thresholds_.size(), R = recall_thresholds_.size();
     const std::size_t K = category_ids_.size(), A = kNumAreaRanges, M = max_dets_.size();
@@ -291,10 +308,12 @@ class Evaluator {
       entries.clear();
       for (const EvaluatedCell* cell : cells) {
         const std::size_t n = std::min(max_det, cell->scores.size());
-        for (std::size_t d = 0; d < n; ++d) entries.push_back({cell->scores[d], cell->matched[d], cell->ignored[d]});
+        for (std::size_t d = 0; d < n; ++d)
+          entries.push_back({cell->scores[d], cell->matched[d], cell->ignored[d]});
       }
       // numpy's mergesort on -score: stable, so ties keep image order.
-      std::stable_sort(entries.begin(), entries.end(), [](const Entry& x, const Entry& y) { return x.score > y.score; });
+      std::stable_sort(entries.begin(), entries.end(),
+                       [](const Entry& x, const Entry& y) { return x.score > y.score; });
       const std::size_t nd = entries.size();
       for (std::size_t a = 0; a < A; ++a) {
         std::int64_t num_gt = 0;
@@ -320,7 +339,8 @@ class Evaluator {
           result.recall[((t * K + k) * A + a) * M + m] = nd ? tp_sum[nd - 1] / n : 0.0;
           precision.resize(nd);
           for (std::size_t e = 0; e < nd; ++e) {
-            precision[e] = tp_sum[e] / (fp_sum[e] + tp_sum[e] + std::numeric_limits<double>::epsilon());
+            precision[e] =
+                tp_sum[e] / (fp_sum[e] + tp_sum[e] + std::numeric_limits<double>::epsilon());
           }
           for (std::size_t e = nd; e-- > 1;) {
             if (precision[e] > precision[e - 1]) precision[e - 1] = precision[e];
@@ -346,7 +366,9 @@ class Evaluator {
       }
       return -1;
     };
-    auto mean_defined = [](double sum, std::size_t count) { return count ? sum / static_cast<double>(count) : -1.0; };
+    auto mean_defined = [](double sum, std::size_t count) {
+      return count ? sum / static_cast<double>(count) : -1.0;
+    };
     // ap: AP over (T or one threshold) x R x K; else AR over (T or one) x K.
     auto stat = [&](bool ap, double iou, std::size_t a, int max_det) {
       const std::ptrdiff_t m = max_det_index(max_det);
@@ -358,7 +380,9 @@ class Evaluator {
         for (std::size_t k = 0; k < K; ++k) {
           if (ap) {
             for (std::size_t r = 0; r < R; ++r) {
-              const double v = result.precision[(((t * R + r) * K + k) * A + a) * M + static_cast<std::size_t>(m)];
+              const double v =
+                  result
+                      .precision[(((t * R + r) * K + k) * A + a) * M + static_cast<std::size_t>(m)];
               if (v > -1) {
                 sum += v;
                 ++count;
@@ -378,10 +402,10 @@ class Evaluator {
     const int d2 = M > 2 ? max_dets_[2] : max_dets_.back();
     const int d0 = max_dets_[0];
     const int d1 = M > 1 ? max_dets_[1] : max_dets_.back();
-    result.stats = {stat(true, -1, 0, d2),  stat(true, 0.5, 0, d2),  stat(true, 0.75, 0, d2),
-                    stat(true, -1, 1, d2),  stat(true, -1, 2, d2),   stat(true, -1, 3, d2),
-                    stat(false, -1, 0, d0), stat(false, -1, 0, d1),  stat(false, -1, 0, d2),
-                    stat(false, -1, 1, d2), stat(false, -1, 2, d2),  stat(false, -1, 3, d2)};
+    result.stats = {stat(true, -1, 0, d2),  stat(true, 0.5, 0, d2), stat(true, 0.75, 0, d2),
+                    stat(true, -1, 1, d2),  stat(true, -1, 2, d2),  stat(true, -1, 3, d2),
+                    stat(false, -1, 0, d0), stat(false, -1, 0, d1), stat(false, -1, 0, d2),
+                    stat(false, -1, 1, d2), stat(false, -1, 2, d2), stat(false, -1, 3, d2)};
   }
 
   const CocoDataset& gt_;
@@ -401,8 +425,10 @@ class Evaluator {
 
 const char* iou_type_name(IouType type) { return type == IouType::kSegm ? "segm" : "bbox"; }
 
-double CocoEvalResult::precision_at(std::size_t t, std::size_t r, std::size_t k, std::size_t a, std::size_t m) const {
-  const std::size_t R = recall_thresholds.size(), K = category_ids.size(), M = max_detections.size();
+double CocoEvalResult::precision_at(std::size_t t, std::size_t r, std::size_t k, std::size_t a,
+                                    std::size_t m) const {
+  const std::size_t R = recall_thresholds.size(), K = category_ids.size(),
+                    M = max_detections.size();
   return precision[(((t * R + r) * K + k) * kNumAreaRanges + a) * M + m];
 }
 
@@ -440,18 +466,20 @@ std::string CocoEvalResult::summary_text() const {
   };
   const std::size_t last = max_detections.size() - 1;
   const std::size_t slot2 = std::min<std::size_t>(2, last), slot1 = std::min<std::size_t>(1, last);
-  const Line lines[12] = {{true, -1, 0, slot2},  {true, 0.5, 0, slot2},  {true, 0.75, 0, slot2},
-                          {true, -1, 1, slot2},  {true, -1, 2, slot2},   {true, -1, 3, slot2},
-                          {false, -1, 0, 0},     {false, -1, 0, slot1},  {false, -1, 0, slot2},
-                          {false, -1, 1, slot2}, {false, -1, 2, slot2},  {false, -1, 3, slot2}};
+  const Line lines[12] = {{true, -1, 0, slot2},  {true, 0.5, 0, slot2}, {true, 0.75, 0, slot2},
+                          {true, -1, 1, slot2},  {true, -1, 2, slot2},  {true, -1, 3, slot2},
+                          {false, -1, 0, 0},     {false, -1, 0, slot1}, {false, -1, 0, slot2},
+                          {false, -1, 1, slot2}, {false, -1, 2, slot2}, {false, -1, 3, slot2}};
   std::string out;
   for (int i = 0; i < 12; ++i) {
     const Line& l = lines[i];
-    const std::string iou = l.iou < 0 ? fmt::format("{:0.2f}:{:0.2f}", iou_thresholds.front(), iou_thresholds.back())
-                                      : fmt::format("{:0.2f}", l.iou);
+    const std::string iou =
+        l.iou < 0 ? fmt::format("{:0.2f}:{:0.2f}", iou_thresholds.front(), iou_thresholds.back())
+                  : fmt::format("{:0.2f}", l.iou);
     out += fmt::format(" {:<18} {} @[ IoU={:<9} | area={:>6} | maxDets={:>3} ] = {:0.3f}\n",
                        l.ap ? "Average Precision" : "Average Recall", l.ap ? "(AP)" : "(AR)", iou,
-                       kAreaNames[l.area], max_detections[l.max_det_slot], stats[static_cast<std::size_t>(i)]);
+                       kAreaNames[l.area], max_detections[l.max_det_slot],
+                       stats[static_cast<std::size_t>(i)]);
   }
   return out;
 }

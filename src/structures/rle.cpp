@@ -21,8 +21,8 @@ void check_size(int height, int width) {
 void check_same_size(const Rle& a, const Rle& b) {
   if (a.height != b.height || a.width != b.width) {
     throw std::invalid_argument("masks differ in size: " + std::to_string(a.height) + "x" +
-                                std::to_string(a.width) + " vs " + std::to_string(b.height) +
-                                "x" + std::to_string(b.width));
+                                std::to_string(a.width) + " vs " + std::to_string(b.height) + "x" +
+                                std::to_string(b.width));
   }
 }
 
@@ -267,7 +267,9 @@ double rle_iou_exact(const Rle& dt, const Rle& gt, bool gt_is_crowd) {
 
 double rle_iou(const Rle& dt, const Rle& gt, bool gt_is_crowd) {
   check_same_size(dt, gt);
-  if (columns_disjoint(foreground_span(dt), foreground_span(gt), static_cast<std::uint64_t>(dt.height))) return 0;
+  if (columns_disjoint(foreground_span(dt), foreground_span(gt),
+                       static_cast<std::uint64_t>(dt.height)))
+    return 0;
   return rle_iou_exact(dt, gt, gt_is_crowd);
 }
 
@@ -282,7 +284,8 @@ std::vector<double> rle_iou_matrix(Span<Rle> dts, Span<Rle> gts, Span<std::uint8
   for (std::size_t d = 0; d < dts.size(); ++d) {
     for (std::size_t g = 0; g < gts.size(); ++g) {
       check_same_size(dts[d], gts[g]);
-      if (columns_disjoint(dt_spans[d], gt_spans[g], static_cast<std::uint64_t>(dts[d].height))) continue;
+      if (columns_disjoint(dt_spans[d], gt_spans[g], static_cast<std::uint64_t>(dts[d].height)))
+        continue;
       ious[d * gts.size() + g] = rle_iou_exact(dts[d], gts[g], gt_is_crowd[g] != 0);
     }
   }

@@ -48,7 +48,9 @@ Rle rle_from_polygon(Span<double> xy, int height, int width) {
   // Dense points along the whole boundary.
   std::size_t num_dense = 0;
   for (std::size_t j = 0; j < k; ++j) {
-    num_dense += static_cast<std::size_t>(std::max(std::abs(x[j] - x[j + 1]), std::abs(y[j] - y[j + 1]))) + 1;
+    num_dense +=
+        static_cast<std::size_t>(std::max(std::abs(x[j] - x[j + 1]), std::abs(y[j] - y[j + 1]))) +
+        1;
   }
   std::vector<int> u, v;
   u.reserve(num_dense);
@@ -61,7 +63,8 @@ Rle rle_from_polygon(Span<double> xy, int height, int width) {
       std::swap(xs, xe);
       std::swap(ys, ye);
     }
-    const double s = dx >= dy ? static_cast<double>(ye - ys) / dx : static_cast<double>(xe - xs) / dy;
+    const double s =
+        dx >= dy ? static_cast<double>(ye - ys) / dx : static_cast<double>(xe - xs) / dy;
     if (dx >= dy) {
       for (int d = 0; d <= dx; ++d) {
         const int t = flip ? dx - d : d;
@@ -93,7 +96,8 @@ Rle rle_from_polygon(Span<double> xy, int height, int width) {
       yd = height;
     }
     yd = std::ceil(yd);
-    starts.push_back(static_cast<std::uint32_t>(static_cast<int>(xd) * height + static_cast<int>(yd)));
+    starts.push_back(
+        static_cast<std::uint32_t>(static_cast<int>(xd) * height + static_cast<int>(yd)));
   }
   starts.push_back(static_cast<std::uint32_t>(static_cast<std::uint64_t>(height) * width));
 
@@ -125,7 +129,8 @@ Rle rle_from_polygons(const std::vector<Span<double>>& polygons, int height, int
   if (polygons.empty()) return rle_empty(height, width);
   std::vector<Rle> parts;
   parts.reserve(polygons.size());
-  for (const Span<double>& polygon : polygons) parts.push_back(rle_from_polygon(polygon, height, width));
+  for (const Span<double>& polygon : polygons)
+    parts.push_back(rle_from_polygon(polygon, height, width));
   return rle_merge(parts, /*intersect=*/false);
 }
 

@@ -32,7 +32,8 @@ std::string decode_counts(std::string_view text, int height, int width,
     int shift = 0;
     unsigned c;
     do {
-      if (s == end) return "string ends inside a count (character " + std::to_string(s - begin) + ")";
+      if (s == end)
+        return "string ends inside a count (character " + std::to_string(s - begin) + ")";
       c = static_cast<unsigned>(*s) - 48u;
       if (c > 63u) {
         return "invalid character at position " + std::to_string(s - begin) +

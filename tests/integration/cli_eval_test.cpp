@@ -24,7 +24,8 @@ CliRun run_cli(const std::string& args) {
   if (!pipe) return run;
   std::array<char, 4096> buffer{};
   std::size_t n;
-  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) run.output.append(buffer.data(), n);
+  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
+    run.output.append(buffer.data(), n);
   const int status = ::pclose(pipe);
   run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return run;
@@ -32,13 +33,17 @@ CliRun run_cli(const std::string& args) {
 
 std::string case_args(const std::string& name) {
   const auto dir = testing::test_data_dir() / "coco_eval" / name;
-  return "eval --gt " + (dir / "gt.json").string() + " --results " + (dir / "results.json").string();
+  return "eval --gt " + (dir / "gt.json").string() + " --results " +
+         (dir / "results.json").string();
 }
 
 TEST(CliEval, PrintsTheTwelveLineSummary) {
   const CliRun run = run_cli(case_args("coco_mini_val"));
   EXPECT_EQ(run.exit_code, 0) << run.output;
-  EXPECT_NE(run.output.find("Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 0.393"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find(
+                "Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 0.393"),
+            std::string::npos)
+      << run.output;
   EXPECT_EQ(std::count(run.output.begin(), run.output.end(), '@'), 12);
 }
 
@@ -79,23 +84,30 @@ TEST(CliEval, EmptyResultsScoreZero) {
 TEST(CliEval, BadInputsExitNonZeroNamingFileAndRecord) {
   testing::TempDir dir;
   const auto gt = (testing::test_data_dir() / "coco_eval" / "perfect" / "gt.json").string();
-  testing::write_text(dir / "broken.json", "[{\"image_id\": 1,\n \"category_id\": 1, \"score\": }]");
+  testing::write_text(dir / "broken.json",
+                      "[{\"image_id\": 1,\n \"category_id\": 1, \"score\": }]");
   CliRun run = run_cli("eval --gt " + gt + " --results " + (dir / "broken.json").string());
   EXPECT_EQ(run.exit_code, 1);
   EXPECT_NE(run.output.find("broken.json: byte"), std::string::npos) << run.output;
   EXPECT_NE(run.output.find("line 2"), std::string::npos) << run.output;
 
-  testing::write_text(dir / "unknown.json", R"([{"image_id": 77, "category_id": 1, "score": 0.5, "bbox": [0, 0, 1, 1]}])");
+  testing::write_text(
+      dir / "unknown.json",
+      R"([{"image_id": 77, "category_id": 1, "score": 0.5, "bbox": [0, 0, 1, 1]}])");
   run = run_cli("eval --iou bbox --gt " + gt + " --results " + (dir / "unknown.json").string());
   EXPECT_EQ(run.exit_code, 1);
-  EXPECT_NE(run.output.find("results[0]: image_id 77 is not in the ground truth"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("results[0]: image_id 77 is not in the ground truth"),
+            std::string::npos)
+      << run.output;
 
-  testing::write_text(dir / "boxes.json", R"([{"image_id": 1, "category_id": 1, "score": 0.5, "bbox": [0, 0, 1, 1]}])");
+  testing::write_text(dir / "boxes.json",
+                      R"([{"image_id": 1, "category_id": 1, "score": 0.5, "bbox": [0, 0, 1, 1]}])");
   run = run_cli("eval --gt " + gt + " --results " + (dir / "boxes.json").string());
   EXPECT_EQ(run.exit_code, 1);
   EXPECT_NE(run.output.find("bbox IoU type"), std::string::npos) << run.output;
 
-  run = run_cli("eval --gt " + (dir / "missing.json").string() + " --results " + (dir / "boxes.json").string());
+  run = run_cli("eval --gt " + (dir / "missing.json").string() + " --results " +
+                (dir / "boxes.json").string());
   EXPECT_NE(run.exit_code, 0);
   EXPECT_NE(run.output.find("missing.json"), std::string::npos) << run.output;
 

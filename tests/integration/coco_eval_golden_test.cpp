@@ -59,7 +59,8 @@ std::map<std::string, Expected> read_expected(const std::filesystem::path& path)
 
 std::vector<std::string> case_names() {
   std::vector<std::string> names;
-  for (const auto& entry : std::filesystem::directory_iterator(testing::test_data_dir() / "coco_eval")) {
+  for (const auto& entry :
+       std::filesystem::directory_iterator(testing::test_data_dir() / "coco_eval")) {
     if (entry.is_directory()) names.push_back(entry.path().filename().string());
   }
   std::sort(names.begin(), names.end());
@@ -94,7 +95,9 @@ TEST_P(CocoEvalGoldenTest, MatchesPycocotools) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllCases, CocoEvalGoldenTest, ::testing::ValuesIn(case_names()),
-                         [](const ::testing::TestParamInfo<std::string>& param_info) { return param_info.param; });
+                         [](const ::testing::TestParamInfo<std::string>& param_info) {
+                           return param_info.param;
+                         });
 
 // The same cases from ../shared, when present, so that new reference cases added there are
 // checked too (skips cleanly in a user's clone, which has no ../shared).
@@ -103,7 +106,8 @@ TEST(CocoEvalGoldenShared, SharedCasesAreInTheProjectCopy) {
   if (!std::filesystem::is_directory(shared)) GTEST_SKIP() << "no ../shared/testdata/coco_eval";
   for (const auto& entry : std::filesystem::directory_iterator(shared)) {
     if (!entry.is_directory()) continue;
-    const std::filesystem::path ours = testing::test_data_dir() / "coco_eval" / entry.path().filename();
+    const std::filesystem::path ours =
+        testing::test_data_dir() / "coco_eval" / entry.path().filename();
     EXPECT_TRUE(std::filesystem::exists(ours / "expected.json"))
         << entry.path().filename() << " is in ../shared but not in tests/data/coco_eval: copy it";
   }

@@ -21,7 +21,8 @@ struct Bitmap {
 
 /// Random blobs: `fill` is the foreground probability, `runs` makes pixels copy their
 /// neighbour above with that probability (longer runs, like real masks).
-inline Bitmap random_bitmap(int height, int width, std::mt19937& rng, double fill = 0.3, double runs = 0.8) {
+inline Bitmap random_bitmap(int height, int width, std::mt19937& rng, double fill = 0.3,
+                            double runs = 0.8) {
   Bitmap b{height, width, std::vector<std::uint8_t>(static_cast<std::size_t>(height) * width)};
   std::bernoulli_distribution on(fill), keep(runs);
   for (int x = 0; x < width; ++x) {
@@ -50,7 +51,8 @@ inline BoxXYWH naive_bbox(const Bitmap& b) {
     }
   }
   if (x1 < 0) return {};
-  return {static_cast<double>(x0), static_cast<double>(y0), static_cast<double>(x1 - x0 + 1), static_cast<double>(y1 - y0 + 1)};
+  return {static_cast<double>(x0), static_cast<double>(y0), static_cast<double>(x1 - x0 + 1),
+          static_cast<double>(y1 - y0 + 1)};
 }
 
 }  // namespace centermask::testing

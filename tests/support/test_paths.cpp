@@ -18,8 +18,9 @@ bool has_shared_dir() { return std::filesystem::is_directory(shared_dir()); }
 TempDir::TempDir() {
   std::random_device rd;
   for (int attempt = 0; attempt < 100; ++attempt) {
-    std::filesystem::path candidate = std::filesystem::temp_directory_path() /
-                                      ("centermask-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
+    std::filesystem::path candidate =
+        std::filesystem::temp_directory_path() /
+        ("centermask-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
     if (std::filesystem::create_directory(candidate)) {
       path_ = candidate;
       return;

@@ -86,12 +86,10 @@ class CocoDataset {
   /// malformed JSON, missing or mistyped fields, unknown ids, RLE sizes that differ from the
   /// image, corrupt RLE strings; degenerate records follow `options`.
   static CocoDataset load(const std::filesystem::path& json_path,
-                          const CocoLoadOptions& options = {},
-                          CocoLoadReport* report = nullptr);
+                          const CocoLoadOptions& options = {}, CocoLoadReport* report = nullptr);
   /// The same from JSON text already in memory; `source_name` is used in messages.
   static CocoDataset parse(std::string_view json_text, const std::string& source_name,
-                           const CocoLoadOptions& options = {},
-                           CocoLoadReport* report = nullptr);
+                           const CocoLoadOptions& options = {}, CocoLoadReport* report = nullptr);
 
   const std::vector<CocoImage>& images() const { return images_; }
   const std::vector<CocoCategory>& categories() const { return categories_; }  ///< by id
@@ -139,14 +137,15 @@ class CocoDataset {
 /// build() checks references and computes the indices.
 class CocoDatasetBuilder {
  public:
-  explicit CocoDatasetBuilder(std::string source_name = "<memory>",
-                              CocoLoadOptions options = {}, CocoLoadReport* report = nullptr);
+  explicit CocoDatasetBuilder(std::string source_name = "<memory>", CocoLoadOptions options = {},
+                              CocoLoadReport* report = nullptr);
 
   void add_image(CocoImage image);
   void add_category(CocoCategory category);
   /// Adds an annotation with polygons (each x0,y0,x1,y1,...). Degenerate polygons are handled
   /// per the load options. bbox/area of `meta` are taken as given.
-  void add_annotation_polygons(const CocoAnnotation& meta, const std::vector<Span<double>>& polygons);
+  void add_annotation_polygons(const CocoAnnotation& meta,
+                               const std::vector<Span<double>>& polygons);
   void add_annotation_rle(const CocoAnnotation& meta, const Rle& rle);
   void add_annotation_compressed_rle(const CocoAnnotation& meta, std::string_view counts,
                                      std::int32_t height, std::int32_t width);

@@ -41,16 +41,17 @@ struct CocoEvalResult {
   /// COCOeval.stats: AP, AP50, AP75, AP small/medium/large, AR@1, AR@10, AR@100,
   /// AR small/medium/large; -1 where there is no ground truth for a statistic.
   std::array<double, 12> stats{};
-  std::vector<double> iou_thresholds;     ///< T
-  std::vector<double> recall_thresholds;  ///< R
-  std::vector<std::int64_t> category_ids; ///< K (a single -1 when use_categories is false)
-  std::vector<int> max_detections;        ///< M
+  std::vector<double> iou_thresholds;      ///< T
+  std::vector<double> recall_thresholds;   ///< R
+  std::vector<std::int64_t> category_ids;  ///< K (a single -1 when use_categories is false)
+  std::vector<int> max_detections;         ///< M
   /// Interpolated precision, shape (T, R, K, A, M) row-major; -1 where undefined.
   std::vector<double> precision;
   /// Recall, shape (T, K, A, M) row-major; -1 where undefined.
   std::vector<double> recall;
 
-  double precision_at(std::size_t t, std::size_t r, std::size_t k, std::size_t a, std::size_t m) const;
+  double precision_at(std::size_t t, std::size_t r, std::size_t k, std::size_t a,
+                      std::size_t m) const;
   double recall_at(std::size_t t, std::size_t k, std::size_t a, std::size_t m) const;
   /// AP@[.50:.95] of each category (area all, the largest maxDets); -1 without ground truth.
   std::vector<std::pair<std::int64_t, double>> per_category_ap() const;

@@ -22,7 +22,8 @@ std::string error_of(const std::function<void()>& f) {
 }
 
 TEST(JsonReader, ReadsNestedValues) {
-  const std::string text = R"( {"a": [1, -2.5, 3e2], "b": {"c": "x", "d": true, "e": null}, "f": []} )";
+  const std::string text =
+      R"( {"a": [1, -2.5, 3e2], "b": {"c": "x", "d": true, "e": null}, "f": []} )";
   Reader r(text, "t.json");
   r.begin_object();
   std::string_view key;
@@ -122,8 +123,16 @@ TEST(JsonReader, ErrorsNameFileByteAndLine) {
     r.read_string();
   });
   EXPECT_NE(message.find("unterminated"), std::string::npos) << message;
-  EXPECT_NE(error_of([] { Reader r("tru", "b.json"); r.read_bool(); }), "");
-  EXPECT_NE(error_of([] { Reader r("{\"a\" 1}", "o.json"); r.skip_value(); }).find("':'"), std::string::npos);
+  EXPECT_NE(error_of([] {
+              Reader r("tru", "b.json");
+              r.read_bool();
+            }),
+            "");
+  EXPECT_NE(error_of([] {
+              Reader r("{\"a\" 1}", "o.json");
+              r.skip_value();
+            }).find("':'"),
+            std::string::npos);
 }
 
 TEST(JsonReader, DeepNestingFailsCleanly) {
@@ -138,7 +147,17 @@ TEST(JsonReader, DeepNestingFailsCleanly) {
 TEST(JsonWriter, RoundTripsThroughReader) {
   std::string out;
   Writer w(out);
-  w.begin_object().key("name").value("a\"b\\\n").key("values").begin_array().value(0.1).value(std::int64_t{-3}).value(true).null().end_array().end_object();
+  w.begin_object()
+      .key("name")
+      .value("a\"b\\\n")
+      .key("values")
+      .begin_array()
+      .value(0.1)
+      .value(std::int64_t{-3})
+      .value(true)
+      .null()
+      .end_array()
+      .end_object();
   EXPECT_EQ(out, R"({"name":"a\"b\\\n","values":[0.1,-3,true,null]})");
   Reader r(out, "w.json");
   r.begin_object();

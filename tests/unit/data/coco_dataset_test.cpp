@@ -97,28 +97,65 @@ TEST(CocoDataset, MalformedJsonNamesFileAndLine) {
 }
 
 TEST(CocoDataset, MissingAndMistypedFieldsAreNamed) {
-  EXPECT_NE(error_of(R"({"images": [{"id": 1, "width": 5}]})").find("images[0]: required field \"height\""), std::string::npos);
-  EXPECT_NE(error_of(R"({"images": [{"id": "1", "height": 5, "width": 5}]})").find("images[0].id: expected a number, found a string"), std::string::npos);
-  EXPECT_NE(error_of(R"({"images": [{"id": 1, "height": 0, "width": 5}]})").find("not a valid image dimension"), std::string::npos);
-  EXPECT_NE(error_of(R"({"annotations": [{"id": 1, "image_id": 1}]})").find("\"category_id\" is missing"), std::string::npos);
-  EXPECT_NE(error_of(R"({"annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 2, 3]}]})").find("annotations[0].bbox: expected 4 numbers"), std::string::npos);
-  EXPECT_NE(error_of(R"({"annotations": [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": 5}]})").find("annotations[0].segmentation"), std::string::npos);
+  EXPECT_NE(error_of(R"({"images": [{"id": 1, "width": 5}]})")
+                .find("images[0]: required field \"height\""),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"images": [{"id": "1", "height": 5, "width": 5}]})")
+                .find("images[0].id: expected a number, found a string"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"images": [{"id": 1, "height": 0, "width": 5}]})")
+                .find("not a valid image dimension"),
+            std::string::npos);
+  EXPECT_NE(
+      error_of(R"({"annotations": [{"id": 1, "image_id": 1}]})").find("\"category_id\" is missing"),
+      std::string::npos);
+  EXPECT_NE(
+      error_of(
+          R"({"annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 2, 3]}]})")
+          .find("annotations[0].bbox: expected 4 numbers"),
+      std::string::npos);
+  EXPECT_NE(
+      error_of(
+          R"({"annotations": [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": 5}]})")
+          .find("annotations[0].segmentation"),
+      std::string::npos);
 }
 
 TEST(CocoDataset, UnknownIdsAndDuplicatesAreErrors) {
-  const std::string images = R"("images": [{"id": 1, "height": 5, "width": 5}], "categories": [{"id": 1, "name": "a"}])";
-  EXPECT_NE(error_of("{" + images + R"(, "annotations": [{"id": 1, "image_id": 2, "category_id": 1}]})").find("image_id 2 is not in \"images\""), std::string::npos);
-  EXPECT_NE(error_of("{" + images + R"(, "annotations": [{"id": 1, "image_id": 1, "category_id": 3}]})").find("category_id 3"), std::string::npos);
-  EXPECT_NE(error_of("{" + images + R"(, "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0,0,1,1], "area": 1}, {"id": 1, "image_id": 1, "category_id": 1, "bbox": [0,0,1,1], "area": 1}]})").find("duplicate annotation id"), std::string::npos);
-  EXPECT_NE(error_of(R"({"images": [{"id": 1, "height": 5, "width": 5}, {"id": 1, "height": 5, "width": 5}]})").find("duplicate image id"), std::string::npos);
+  const std::string images =
+      R"("images": [{"id": 1, "height": 5, "width": 5}], "categories": [{"id": 1, "name": "a"}])";
+  EXPECT_NE(
+      error_of("{" + images + R"(, "annotations": [{"id": 1, "image_id": 2, "category_id": 1}]})")
+          .find("image_id 2 is not in \"images\""),
+      std::string::npos);
+  EXPECT_NE(
+      error_of("{" + images + R"(, "annotations": [{"id": 1, "image_id": 1, "category_id": 3}]})")
+          .find("category_id 3"),
+      std::string::npos);
+  EXPECT_NE(
+      error_of(
+          "{" + images +
+          R"(, "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0,0,1,1], "area": 1}, {"id": 1, "image_id": 1, "category_id": 1, "bbox": [0,0,1,1], "area": 1}]})")
+          .find("duplicate annotation id"),
+      std::string::npos);
+  EXPECT_NE(
+      error_of(
+          R"({"images": [{"id": 1, "height": 5, "width": 5}, {"id": 1, "height": 5, "width": 5}]})")
+          .find("duplicate image id"),
+      std::string::npos);
 }
 
 TEST(CocoDataset, RleProblemsAreErrors) {
-  const std::string head = R"({"images": [{"id": 1, "height": 4, "width": 5}], "categories": [{"id": 1, "name": "a"}], "annotations": [{"id": 8, "image_id": 1, "category_id": 1, "bbox": [0,0,1,1], "area": 1, "segmentation": )";
+  const std::string head =
+      R"({"images": [{"id": 1, "height": 4, "width": 5}], "categories": [{"id": 1, "name": "a"}], "annotations": [{"id": 8, "image_id": 1, "category_id": 1, "bbox": [0,0,1,1], "area": 1, "segmentation": )";
   std::string message = error_of(head + R"({"size": [5, 4], "counts": [20]}}]})");
-  EXPECT_NE(message.find("annotations[0] (id 8): segmentation.size is [5, 4] but image 1 is 4x5"), std::string::npos) << message;
+  EXPECT_NE(message.find("annotations[0] (id 8): segmentation.size is [5, 4] but image 1 is 4x5"),
+            std::string::npos)
+      << message;
   message = error_of(head + R"({"size": [4, 5], "counts": "!!"}}]})");
-  EXPECT_NE(message.find("annotation id 8: segmentation.counts: corrupt compressed RLE"), std::string::npos) << message;
+  EXPECT_NE(message.find("annotation id 8: segmentation.counts: corrupt compressed RLE"),
+            std::string::npos)
+      << message;
   message = error_of(head + R"({"size": [4, 5], "counts": [3, 4]}}]})");
   EXPECT_NE(message.find("cover 7 pixels"), std::string::npos) << message;
   message = error_of(head + R"({"counts": [20]}}]})");
@@ -126,7 +163,8 @@ TEST(CocoDataset, RleProblemsAreErrors) {
 }
 
 TEST(CocoDataset, DegeneratePolygonsAreCountedOrStrictErrors) {
-  const std::string json = R"({"images": [{"id": 1, "height": 10, "width": 10}], "categories": [{"id": 1, "name": "a"}], "annotations": [
+  const std::string json =
+      R"({"images": [{"id": 1, "height": 10, "width": 10}], "categories": [{"id": 1, "name": "a"}], "annotations": [
     {"id": 1, "image_id": 1, "category_id": 1, "bbox": [0,0,5,5], "area": 25, "segmentation": [[0, 0, 5, 5], [0, 0, 5, 0, 5, 5, 0, 5]]},
     {"id": 2, "image_id": 1, "category_id": 1, "bbox": [0,0,5,5], "area": 25, "segmentation": [[1, 1]]},
     {"id": 3, "image_id": 1, "category_id": 1, "segmentation": [[0, 0, 4, 0, 4, 3, 0, 3]]}]})";

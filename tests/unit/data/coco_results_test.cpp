@@ -8,7 +8,8 @@
 namespace centermask {
 namespace {
 
-const char* kGroundTruth = R"({"images": [{"id": 1, "height": 10, "width": 10}, {"id": 2, "height": 4, "width": 6}],
+const char* kGroundTruth =
+    R"({"images": [{"id": 1, "height": 10, "width": 10}, {"id": 2, "height": 4, "width": 6}],
   "categories": [{"id": 3, "name": "a"}], "annotations": []})";
 
 CocoDataset ground_truth() { return CocoDataset::parse(kGroundTruth, "gt.json"); }
@@ -36,7 +37,8 @@ TEST(CocoResults, AreaFollowsTheBoxWhenResultsHaveBoxes) {
   const CocoDataset gt = ground_truth();
   const std::string m = mask_string(10, 10, 2, 2, 3, 3);
   const CocoResults r = CocoResults::parse(
-      R"([{"image_id": 1, "category_id": 3, "score": 0.5, "bbox": [0, 0, 4, 5], "segmentation": {"size": [10, 10], "counts": ")" + m + R"("}}])",
+      R"([{"image_id": 1, "category_id": 3, "score": 0.5, "bbox": [0, 0, 4, 5], "segmentation": {"size": [10, 10], "counts": ")" +
+          m + R"("}}])",
       "res.json", gt);
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(r.detections()[0].area, 20);
@@ -47,7 +49,8 @@ TEST(CocoResults, AreaAndBoxFollowTheMaskWithoutBoxes) {
   const CocoDataset gt = ground_truth();
   const std::string m = mask_string(10, 10, 2, 1, 3, 4);
   const CocoResults r = CocoResults::parse(
-      R"([{"image_id": 1, "category_id": 3, "score": 0.5, "segmentation": {"size": [10, 10], "counts": ")" + m + R"("}}])",
+      R"([{"image_id": 1, "category_id": 3, "score": 0.5, "segmentation": {"size": [10, 10], "counts": ")" +
+          m + R"("}}])",
       "res.json", gt);
   EXPECT_EQ(r.detections()[0].area, 12);
   EXPECT_EQ(r.detections()[0].bbox, (BoxXYWH{2, 1, 3, 4}));
@@ -63,7 +66,9 @@ TEST(CocoResults, AcceptsUncompressedRleAndPolygons) {
   EXPECT_EQ(rle_area(r.mask(1)), 4u);
 }
 
-TEST(CocoResults, EmptyListIsValid) { EXPECT_TRUE(CocoResults::parse("[]", "res.json", ground_truth()).empty()); }
+TEST(CocoResults, EmptyListIsValid) {
+  EXPECT_TRUE(CocoResults::parse("[]", "res.json", ground_truth()).empty());
+}
 
 TEST(CocoResults, SaveLoadRoundTrip) {
   const CocoDataset gt = ground_truth();
@@ -83,17 +88,42 @@ TEST(CocoResults, SaveLoadRoundTrip) {
 }
 
 TEST(CocoResults, BadRecordsNameTheRecord) {
-  EXPECT_NE(error_of(R"([{"image_id": 5, "category_id": 3, "score": 1, "bbox": [0,0,1,1]}])").find("results[0]: image_id 5 is not in the ground truth"), std::string::npos);
-  EXPECT_NE(error_of(R"([{"image_id": 1, "category_id": 4, "score": 1, "bbox": [0,0,1,1]}])").find("results[0]: category_id 4"), std::string::npos);
-  EXPECT_NE(error_of(R"([{"image_id": 1, "category_id": 3, "bbox": [0,0,1,1]}])").find("\"score\" is missing"), std::string::npos);
-  EXPECT_NE(error_of(R"([{"image_id": 1, "category_id": 3, "score": NaN, "bbox": [0,0,1,1]}])").find("score is not a finite"), std::string::npos);
-  EXPECT_NE(error_of(R"([{"image_id": 1, "category_id": 3, "score": 1, "bbox": [0,0,1]}])").find("bbox has 3 numbers"), std::string::npos);
-  EXPECT_NE(error_of(R"([{"image_id": 1, "category_id": 3, "score": 1}])").find("neither"), std::string::npos);
-  EXPECT_NE(error_of(R"([{"image_id": 1, "category_id": 3, "score": 1, "segmentation": {"size": [4, 6], "counts": "0"}}])").find("segmentation.size is [4, 6] but image 1 is 10x10"), std::string::npos);
-  EXPECT_NE(error_of(R"([{"image_id": 1, "category_id": 3, "score": 1, "segmentation": {"size": [10, 10], "counts": "!!!"}}])").find("corrupt compressed RLE"), std::string::npos);
-  EXPECT_NE(error_of(R"([{"image_id": 1, "category_id": 3, "score": 1, "bbox": [0,0,1,1]}, {"image_id": 1, "category_id": 3, "score": 1, "segmentation": {"size": [10, 10], "counts": "0`1"}}])").find("results[1]"), std::string::npos);
+  EXPECT_NE(error_of(R"([{"image_id": 5, "category_id": 3, "score": 1, "bbox": [0,0,1,1]}])")
+                .find("results[0]: image_id 5 is not in the ground truth"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"([{"image_id": 1, "category_id": 4, "score": 1, "bbox": [0,0,1,1]}])")
+                .find("results[0]: category_id 4"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"([{"image_id": 1, "category_id": 3, "bbox": [0,0,1,1]}])")
+                .find("\"score\" is missing"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"([{"image_id": 1, "category_id": 3, "score": NaN, "bbox": [0,0,1,1]}])")
+                .find("score is not a finite"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"([{"image_id": 1, "category_id": 3, "score": 1, "bbox": [0,0,1]}])")
+                .find("bbox has 3 numbers"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"([{"image_id": 1, "category_id": 3, "score": 1}])").find("neither"),
+            std::string::npos);
+  EXPECT_NE(
+      error_of(
+          R"([{"image_id": 1, "category_id": 3, "score": 1, "segmentation": {"size": [4, 6], "counts": "0"}}])")
+          .find("segmentation.size is [4, 6] but image 1 is 10x10"),
+      std::string::npos);
+  EXPECT_NE(
+      error_of(
+          R"([{"image_id": 1, "category_id": 3, "score": 1, "segmentation": {"size": [10, 10], "counts": "!!!"}}])")
+          .find("corrupt compressed RLE"),
+      std::string::npos);
+  EXPECT_NE(
+      error_of(
+          R"([{"image_id": 1, "category_id": 3, "score": 1, "bbox": [0,0,1,1]}, {"image_id": 1, "category_id": 3, "score": 1, "segmentation": {"size": [10, 10], "counts": "0`1"}}])")
+          .find("results[1]"),
+      std::string::npos);
   EXPECT_NE(error_of(R"({"image_id": 1})").find("expected a list of results"), std::string::npos);
-  EXPECT_NE(error_of(R"([{"image_id": 1, "category_id": 3, "score": 1, "bbox": [0,0,1,1]},)").find("res.json: byte"), std::string::npos);
+  EXPECT_NE(error_of(R"([{"image_id": 1, "category_id": 3, "score": 1, "bbox": [0,0,1,1]},)")
+                .find("res.json: byte"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -128,8 +128,16 @@ TEST(CocoEvaluator, MaxDetectionsCutsLowScores) {
 TEST(CocoEvaluator, SummaryTextHasPycocotoolsLayout) {
   const Case c = load_case("iou_0625");
   const std::string text = evaluate_coco(c.gt, c.results, {}).summary_text();
-  EXPECT_NE(text.find(" Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 0.300\n"), std::string::npos) << text;
-  EXPECT_NE(text.find(" Average Recall     (AR) @[ IoU=0.50:0.95 | area= small | maxDets=100 ] = -1.000\n"), std::string::npos) << text;
+  EXPECT_NE(
+      text.find(
+          " Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 0.300\n"),
+      std::string::npos)
+      << text;
+  EXPECT_NE(
+      text.find(
+          " Average Recall     (AR) @[ IoU=0.50:0.95 | area= small | maxDets=100 ] = -1.000\n"),
+      std::string::npos)
+      << text;
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 12);
 }
 

@@ -10,7 +10,9 @@
 namespace centermask {
 namespace {
 
-Rle polygon(std::vector<double> xy, int h, int w) { return rle_from_polygon(Span<double>(xy.data(), xy.size()), h, w); }
+Rle polygon(std::vector<double> xy, int h, int w) {
+  return rle_from_polygon(Span<double>(xy.data(), xy.size()), h, w);
+}
 
 TEST(RlePolygon, MatchesPycocotoolsStringsByteForByte) {
   // In the "perfect" case every result is pycocotools' encoding of a ground-truth mask
@@ -34,8 +36,11 @@ TEST(RlePolygon, MatchesPycocotoolsStringsByteForByte) {
 }
 
 TEST(RlePolygon, IntegerRectangleCoversExactlyItsPixels) {
-  for (auto [x, y, w, h] : std::vector<std::array<int, 4>>{{5, 5, 20, 20}, {0, 0, 7, 3}, {3, 1, 1, 9}}) {
-    const Rle r = polygon({double(x), double(y), double(x + w), double(y), double(x + w), double(y + h), double(x), double(y + h)}, 40, 30);
+  for (auto [x, y, w, h] :
+       std::vector<std::array<int, 4>>{{5, 5, 20, 20}, {0, 0, 7, 3}, {3, 1, 1, 9}}) {
+    const Rle r = polygon({double(x), double(y), double(x + w), double(y), double(x + w),
+                           double(y + h), double(x), double(y + h)},
+                          40, 30);
     EXPECT_EQ(rle_area(r), static_cast<std::uint64_t>(w * h));
     EXPECT_EQ(rle_bbox(r), (BoxXYWH{double(x), double(y), double(w), double(h)}));
     EXPECT_EQ(rle_from_box({double(x), double(y), double(w), double(h)}, 40, 30), r);

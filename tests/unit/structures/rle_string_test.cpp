@@ -14,7 +14,8 @@ Rle encode(const testing::Bitmap& b) {
 
 TEST(RleString, RoundTripsRandomMasks) {
   std::mt19937 rng(11);
-  for (auto [h, w] : std::vector<std::pair<int, int>>{{1, 1}, {13, 7}, {200, 3}, {64, 64}, {480, 640}}) {
+  for (auto [h, w] :
+       std::vector<std::pair<int, int>>{{1, 1}, {13, 7}, {200, 3}, {64, 64}, {480, 640}}) {
     for (double fill : {0.0, 0.02, 0.5, 1.0}) {
       const Rle r = encode(testing::random_bitmap(h, w, rng, fill, 0.95));
       const std::string s = rle_to_string(r);

@@ -11,16 +11,20 @@ namespace {
 
 using testing::Bitmap;
 
-Rle encode(const Bitmap& b) { return rle_encode(b.pixels.data(), b.height, b.width, static_cast<std::size_t>(b.width)); }
+Rle encode(const Bitmap& b) {
+  return rle_encode(b.pixels.data(), b.height, b.width, static_cast<std::size_t>(b.width));
+}
 
 Bitmap decode(const Rle& r) {
-  Bitmap b{r.height, r.width, std::vector<std::uint8_t>(static_cast<std::size_t>(r.num_pixels()), 7)};
+  Bitmap b{r.height, r.width,
+           std::vector<std::uint8_t>(static_cast<std::size_t>(r.num_pixels()), 7)};
   rle_decode(r, b.pixels.data(), static_cast<std::size_t>(r.width));
   return b;
 }
 
 // Odd shapes that hit the edge paths: single pixels, one row, one column, primes.
-const std::vector<std::pair<int, int>> kShapes = {{1, 1}, {1, 13}, {13, 1}, {13, 7}, {7, 13}, {127, 3}, {31, 64}, {64, 31}};
+const std::vector<std::pair<int, int>> kShapes = {{1, 1},  {1, 13},  {13, 1},  {13, 7},
+                                                  {7, 13}, {127, 3}, {31, 64}, {64, 31}};
 
 TEST(Rle, EncodeDecodeRoundTripOnOddShapes) {
   std::mt19937 rng(1);
@@ -123,7 +127,8 @@ TEST(Rle, IouMatchesNaiveWithCrowdRule) {
   std::mt19937 rng(5);
   for (auto [h, w] : kShapes) {
     for (int trial = 0; trial < 10; ++trial) {
-      const Bitmap a = testing::random_bitmap(h, w, rng, 0.3), b = testing::random_bitmap(h, w, rng, 0.3);
+      const Bitmap a = testing::random_bitmap(h, w, rng, 0.3),
+                   b = testing::random_bitmap(h, w, rng, 0.3);
       std::uint64_t inter = 0, uni = 0, area_a = 0;
       for (std::size_t p = 0; p < a.pixels.size(); ++p) {
         inter += a.pixels[p] & b.pixels[p];
@@ -131,7 +136,8 @@ TEST(Rle, IouMatchesNaiveWithCrowdRule) {
         area_a += a.pixels[p];
       }
       const double want = inter ? static_cast<double>(inter) / static_cast<double>(uni) : 0.0;
-      const double want_crowd = inter ? static_cast<double>(inter) / static_cast<double>(area_a) : 0.0;
+      const double want_crowd =
+          inter ? static_cast<double>(inter) / static_cast<double>(area_a) : 0.0;
       EXPECT_DOUBLE_EQ(rle_iou(encode(a), encode(b), false), want);
       EXPECT_DOUBLE_EQ(rle_iou(encode(a), encode(b), true), want_crowd);
     }
@@ -147,11 +153,14 @@ TEST(Rle, IouMatrixLayoutIsDetectionsByGroundTruth) {
   const std::vector<double> m = rle_iou_matrix(dts, gts, crowd);
   ASSERT_EQ(m.size(), 6u);
   for (std::size_t d = 0; d < 3; ++d)
-    for (std::size_t g = 0; g < 2; ++g) EXPECT_DOUBLE_EQ(m[d * 2 + g], rle_iou(dts[d], gts[g], crowd[g] != 0));
+    for (std::size_t g = 0; g < 2; ++g)
+      EXPECT_DOUBLE_EQ(m[d * 2 + g], rle_iou(dts[d], gts[g], crowd[g] != 0));
   EXPECT_TRUE(rle_iou_matrix(dts, {}, {}).empty());
 }
 
-TEST(Rle, IouRejectsDifferentSizes) { EXPECT_THROW(rle_iou(rle_empty(2, 3), rle_empty(3, 2), false), std::invalid_argument); }
+TEST(Rle, IouRejectsDifferentSizes) {
+  EXPECT_THROW(rle_iou(rle_empty(2, 3), rle_empty(3, 2), false), std::invalid_argument);
+}
 
 TEST(Rle, RejectsMasksBeyondThirtyTwoBitCounts) {
   EXPECT_THROW(rle_empty(70000, 70000), std::invalid_argument);
