@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# The demo: installs dependencies, builds, shows what the build runs on, and evaluates a
-# bundled set of detections on 79 real COCO val2017 images with the project's COCO evaluator
-# (which agrees with pycocotools to 1e-13 on this set).
+# The demo: installs dependencies, builds, shows the LibTorch/BLAS the build runs on, and
+# evaluates a bundled set of detections on 79 real COCO val2017 images with the project's COCO
+# evaluator (which agrees with pycocotools to 1e-13 on this set).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/install-deps.sh"
 "$root/scripts/build.sh"
-bin="${CENTERMASK_BUILD_DIR:-$root/build}/apps/centermask"
+build="${CENTERMASK_BUILD_DIR:-$root/build}"
+bin="$build/apps/centermask"
 example="$root/tests/data/coco_eval/coco_mini_val"
 
-echo; echo "== centermask info"
-"$bin" info
+if [ -x "$build/bench/bench_torch_blas" ]; then
+  echo; echo "== LibTorch on this machine"
+  "$build/bench/bench_torch_blas"
+fi
 for iou in segm bbox; do
   echo; echo "== centermask eval --iou $iou (bundled example: $example)"
   "$bin" eval --gt "$example/gt.json" --results "$example/results.json" --iou "$iou"
