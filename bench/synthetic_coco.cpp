@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "centermask/data/coco_dataset.h"
+#include "centermask/data/coco_results.h"
 #include "centermask/structures/rle.h"
-#include "common/json_writer.h"
 
 namespace centermask::bench {
 namespace {
@@ -135,10 +135,7 @@ std::size_t write_synthetic_results(const std::filesystem::path& ground_truth_pa
   std::uniform_real_distribution<double> unit(0, 1);
   std::normal_distribution<double> jitter(0, 1);
   std::uniform_int_distribution<int> category(1, static_cast<int>(gt.num_classes()));
-  std::string out;
-  json::Writer w(out);
-  w.begin_array();
-  std::size_t written = 0;
+  CocoResults results;
   for (std::size_t i = 0; i < gt.images().size(); ++i) {
     const CocoImage& image = gt.images()[i];
     const Span<std::uint32_t> anns = gt.annotations_of_image(i);
@@ -173,33 +170,12 @@ std::size_t write_synthetic_results(const std::filesystem::path& ground_truth_pa
       }
       const Rle mask =
           rle_from_polygon(Span<double>(xy.data(), xy.size()), image.height, image.width);
-      const BoxXYWH box = rle_bbox(mask);
-      w.begin_object();
-      w.key("image_id").value(image.id);
-      w.key("category_id").value(category_id);
-      w.key("score").value(std::round(unit(rng) * 1e4) / 1e4);
-      w.key("bbox")
-          .begin_array()
-          .value(box.x)
-          .value(box.y)
-          .value(box.width)
-          .value(box.height)
-          .end_array();
-      w.key("segmentation").begin_object();
-      w.key("size")
-          .begin_array()
-          .value(static_cast<std::int64_t>(image.height))
-          .value(static_cast<std::int64_t>(image.width))
-          .end_array();
-      w.key("counts").value(rle_to_string(mask));
-      w.end_object();
-      w.end_object();
-      ++written;
+      results.add(gt, image.id, category_id, std::round(unit(rng) * 1e4) / 1e4, rle_bbox(mask),
+                  &mask);
     }
   }
-  w.end_array();
-  std::ofstream(path, std::ios::binary) << out;
-  return written;
+  results.save(path);
+  return results.size();
 }
 
 }  // namespace centermask::bench

@@ -15,9 +15,8 @@ namespace {
 
 std::string errno_text() { return std::strerror(errno); }
 
-}  // namespace
-
-std::string read_file(const std::filesystem::path& path) {
+// Opens a regular file for reading; returns the descriptor and sets `size`.
+int open_regular_file(const std::filesystem::path& path, std::size_t& size) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw InputError(path.string() + ": cannot open: " + errno_text());
   struct stat st {};
@@ -25,7 +24,16 @@ std::string read_file(const std::filesystem::path& path) {
     ::close(fd);
     throw InputError(path.string() + ": not a regular file");
   }
-  std::string content(static_cast<std::size_t>(st.st_size), '\0');
+  size = static_cast<std::size_t>(st.st_size);
+  return fd;
+}
+
+}  // namespace
+
+std::string read_file(const std::filesystem::path& path) {
+  std::size_t size = 0;
+  const int fd = open_regular_file(path, size);
+  std::string content(size, '\0');
   std::size_t done = 0;
   while (done < content.size()) {
     ssize_t n = ::read(fd, content.data() + done, content.size() - done);
@@ -44,14 +52,7 @@ std::string read_file(const std::filesystem::path& path) {
 }
 
 MappedFile::MappedFile(const std::filesystem::path& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw InputError(path.string() + ": cannot open: " + errno_text());
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw InputError(path.string() + ": not a regular file");
-  }
-  size_ = static_cast<std::size_t>(st.st_size);
+  const int fd = open_regular_file(path, size_);
   if (size_ > 0) {
     void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {

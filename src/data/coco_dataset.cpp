@@ -141,6 +141,13 @@ std::string CocoDataset::to_json() const {
         .value(a.bbox.height)
         .end_array();
     const CocoImage& image = images_[static_cast<std::size_t>(a.image_index)];
+    auto write_mask_size = [&] {
+      w.key("size")
+          .begin_array()
+          .value(static_cast<std::int64_t>(image.height))
+          .value(static_cast<std::int64_t>(image.width))
+          .end_array();
+    };
     switch (a.segmentation_format) {
       case SegmentationFormat::kPolygons:
         w.key("segmentation").begin_array();
@@ -153,11 +160,7 @@ std::string CocoDataset::to_json() const {
         break;
       case SegmentationFormat::kRle:
         w.key("segmentation").begin_object();
-        w.key("size")
-            .begin_array()
-            .value(static_cast<std::int64_t>(image.height))
-            .value(static_cast<std::int64_t>(image.width))
-            .end_array();
+        write_mask_size();
         w.key("counts").begin_array();
         for (std::uint32_t k = 0; k < a.segmentation_size; ++k) {
           w.value(static_cast<std::int64_t>(rle_counts_[a.segmentation_first + k]));
@@ -167,11 +170,7 @@ std::string CocoDataset::to_json() const {
         break;
       case SegmentationFormat::kCompressedRle:
         w.key("segmentation").begin_object();
-        w.key("size")
-            .begin_array()
-            .value(static_cast<std::int64_t>(image.height))
-            .value(static_cast<std::int64_t>(image.width))
-            .end_array();
+        write_mask_size();
         w.key("counts").value(compressed_rle(i));
         w.end_object();
         break;

@@ -48,17 +48,20 @@ Rle rle_empty(int height, int width) {
   return rle;
 }
 
-Rle rle_encode(const std::uint8_t* bitmap, int height, int width, std::size_t row_stride) {
+namespace {
+
+// Runs of a mask visited in column-major order; `pixel(x, y)` says whether a pixel is set.
+template <typename PixelFn>
+Rle encode_columns(int height, int width, const PixelFn& pixel) {
   check_size(height, width);
   Rle rle;
   rle.height = height;
   rle.width = width;
-  std::uint8_t previous = 0;
+  bool previous = false;
   std::uint32_t run = 0;
   for (int x = 0; x < width; ++x) {
-    const std::uint8_t* column = bitmap + x;
     for (int y = 0; y < height; ++y) {
-      std::uint8_t v = column[static_cast<std::size_t>(y) * row_stride] != 0;
+      const bool v = pixel(x, y);
       if (v != previous) {
         rle.counts.push_back(run);
         run = 0;
@@ -71,25 +74,19 @@ Rle rle_encode(const std::uint8_t* bitmap, int height, int width, std::size_t ro
   return rle;
 }
 
+}  // namespace
+
+Rle rle_encode(const std::uint8_t* bitmap, int height, int width, std::size_t row_stride) {
+  return encode_columns(height, width, [&](int x, int y) {
+    return bitmap[static_cast<std::size_t>(y) * row_stride + static_cast<std::size_t>(x)] != 0;
+  });
+}
+
 Rle rle_encode_column_major(const std::uint8_t* bitmap, int height, int width) {
-  check_size(height, width);
-  Rle rle;
-  rle.height = height;
-  rle.width = width;
-  std::uint8_t previous = 0;
-  std::uint32_t run = 0;
-  const std::uint64_t n = rle.num_pixels();
-  for (std::uint64_t i = 0; i < n; ++i) {
-    std::uint8_t v = bitmap[i] != 0;
-    if (v != previous) {
-      rle.counts.push_back(run);
-      run = 0;
-      previous = v;
-    }
-    ++run;
-  }
-  rle.counts.push_back(run);
-  return rle;
+  return encode_columns(height, width, [&](int x, int y) {
+    return bitmap[static_cast<std::size_t>(x) * static_cast<std::size_t>(height) +
+                  static_cast<std::size_t>(y)] != 0;
+  });
 }
 
 void rle_decode(const Rle& rle, std::uint8_t* bitmap, std::size_t row_stride) {
