@@ -156,12 +156,6 @@ class Evaluator {
   void evaluate_image(std::size_t i) {
     const std::vector<std::uint32_t>& gts = gt_of_image_[i];
     const std::vector<std::uint32_t>& dts = dt_of_image_[i];
-    const bool segm = params_.iou_type == IouType::kSegm;
-    std::vector<Rle> gt_masks;
-    if (segm) {
-      gt_masks.reserve(gts.size());
-      for (std::uint32_t a : gts) gt_masks.push_back(gt_.mask(a));
-    }
     std::size_t g0 = 0, d0 = 0;
     while (g0 < gts.size() || d0 < dts.size()) {
       const std::int32_t k = std::min(
@@ -170,7 +164,7 @@ class Evaluator {
       std::size_t g1 = g0, d1 = d0;
       while (g1 < gts.size() && cell_of_gt(gts[g1]) == k) ++g1;
       while (d1 < dts.size() && cell_of_dt(dts[d1]) == k) ++d1;
-      cells_[i].push_back(evaluate_cell(k, gts, g0, g1, dts, d0, d1, segm ? &gt_masks : nullptr));
+      cells_[i].push_back(evaluate_cell(k, gts, g0, g1, dts, d0, d1));
       g0 = g1;
       d0 = d1;
     }
@@ -178,7 +172,7 @@ class Evaluator {
 
   EvaluatedCell evaluate_cell(std::int32_t k, const std::vector<std::uint32_t>& gts, std::size_t g0,
                               std::size_t g1, const std::vector<std::uint32_t>& dts, std::size_t d0,
-                              std::size_t d1, const std::vector<Rle>* gt_masks) const {
+                              std::size_t d1) const {
     const auto& dets = dt_.detections();
     const auto& anns = gt_.annotations();
     // Detections by descending score (stable), cut to the largest maxDets.
@@ -196,12 +190,16 @@ class Evaluator {
     std::vector<std::uint8_t> crowd(G);
     for (std::size_t g = 0; g < G; ++g) crowd[g] = anns[gts[g0 + g]].iscrowd ? 1 : 0;
     std::vector<double> ious;  // (D, G)
+    // Masks are made only for cells that need an IoU: ground truth that no detection of its
+    // category competes for is never rasterised.
     if (D > 0 && G > 0) {
-      if (gt_masks) {
-        std::vector<Rle> dt_masks;
+      if (params_.iou_type == IouType::kSegm) {
+        std::vector<Rle> dt_masks, gt_masks;
         dt_masks.reserve(D);
+        gt_masks.reserve(G);
         for (std::uint32_t d : order) dt_masks.push_back(dt_.mask(d));
-        ious = rle_iou_matrix(dt_masks, Span<Rle>(gt_masks->data() + g0, G), crowd);
+        for (std::size_t g = g0; g < g1; ++g) gt_masks.push_back(gt_.mask(gts[g]));
+        ious = rle_iou_matrix(dt_masks, gt_masks, crowd);
       } else {
         ious.resize(D * G);
         for (std::size_t d = 0; d < D; ++d) {

@@ -151,7 +151,6 @@ class CocoDatasetBuilder {
                                      std::int32_t height, std::int32_t width);
   void add_annotation_without_mask(const CocoAnnotation& meta);
 
-  std::size_t num_annotations() const { return dataset_.annotations_.size(); }
   /// Reserves pools for a COCO JSON text of this size, so that growing them does not copy
   /// hundreds of MB (unused reserved pages are never touched, so they cost no memory).
   void reserve_for_json_size(std::size_t bytes);
@@ -164,7 +163,6 @@ class CocoDatasetBuilder {
   CocoDataset build() &&;
 
  private:
-  friend class CocoJsonLoader;
   void warn_or_fail(const std::string& record, const std::string& kind, const std::string& detail);
   void push_annotation(CocoAnnotation meta, SegmentationFormat format, std::uint64_t first,
                        std::uint32_t size, std::int32_t mask_height, std::int32_t mask_width);

@@ -116,13 +116,19 @@ TEST(CocoEvaluator, SegmNeedsMasks) {
 }
 
 TEST(CocoEvaluator, MaxDetectionsCutsLowScores) {
-  // fp_top: a false positive outranks true positives; with maxDets 1 recall drops.
+  // fp_top: a false positive outranks a true positive. pycocotools' reference (expected.json)
+  // has AR@1 = 0.8333 and AR@100 = 1.0; evaluating with maxDets {1} alone must reproduce the
+  // AR@1 figure in every recall statistic of the "all" area.
   const Case c = load_case("fp_top");
+  const CocoEvalResult full = evaluate_coco(c.gt, c.results, {});
+  EXPECT_NEAR(full.stats[6], 0.8333333333333333, 1e-12);
+  EXPECT_NEAR(full.stats[8], 1.0, 1e-12);
   CocoEvalParams params;
   params.max_detections = {1};
   const CocoEvalResult r = evaluate_coco(c.gt, c.results, params);
-  const CocoEvalResult full = evaluate_coco(c.gt, c.results, {});
-  EXPECT_LE(r.recall_at(0, 0, 0, 0), full.recall_at(0, 0, 0, 2));
+  EXPECT_NEAR(r.stats[6], full.stats[6], 1e-12);
+  EXPECT_NEAR(r.stats[8], full.stats[6], 1e-12);
+  EXPECT_EQ(r.max_detections, std::vector<int>{1});
 }
 
 TEST(CocoEvaluator, SummaryTextHasPycocotoolsLayout) {
