@@ -9,5 +9,7 @@ namespace centermask::cli {
 using CommandRunner = std::function<int()>;
 
 CommandRunner add_eval_command(CLI::App& app);
+CommandRunner add_synth_command(CLI::App& app);
+CommandRunner add_show_command(CLI::App& app);
 
 }  // namespace centermask::cli

@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", CENTERMASK_VERSION);
   const std::vector<std::pair<std::string, centermask::cli::CommandRunner>> commands = {
+      {"synth", centermask::cli::add_synth_command(app)},
+      {"show", centermask::cli::add_show_command(app)},
       {"eval", centermask::cli::add_eval_command(app)},
   };
   try {

@@ -1,35 +1,20 @@
 // The `centermask eval` command as a user runs it: output, exit codes and error messages.
 
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <array>
 #include <cstdio>
 
 #include "common/json_reader.h"
+#include "support/cli_runner.h"
 #include "support/test_paths.h"
 
 namespace centermask {
 namespace {
 
-struct CliRun {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
+using testing::CliRun;
 
-CliRun run_cli(const std::string& args) {
-  const std::string command = std::string(CENTERMASK_CLI) + " " + args + " 2>&1";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  CliRun run;
-  if (!pipe) return run;
-  std::array<char, 4096> buffer{};
-  std::size_t n;
-  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
-    run.output.append(buffer.data(), n);
-  const int status = ::pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
+CliRun run_cli(const std::string& args) { return testing::run_program(CENTERMASK_CLI, args); }
 
 std::string case_args(const std::string& name) {
   const auto dir = testing::test_data_dir() / "coco_eval" / name;

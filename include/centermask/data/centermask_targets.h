@@ -1,0 +1,76 @@
+#pragma once
+// CenterMask's training targets for one image (SPEC §1–2): CenterNet's center heatmap,
+// per-object center cell, sub-cell offset, box size, class, and each object's mask cropped to
+// its box at output resolution for the mask loss, plus optional per-class union masks for
+// direct saliency supervision. A pure function of (instances, output size, classes, stride).
+
+#include <cstdint>
+#include <vector>
+
+#include "centermask/structures/instances.h"
+
+namespace centermask {
+
+/// CenterNet's gaussian_radius((h, w), min_overlap): the smallest of its three quadratic-root
+/// bounds on how far a corner may move while the box keeps IoU ≥ min_overlap.
+double gaussian_radius(double height, double width, double min_overlap = 0.7);
+
+/// Draws CenterNet's Gaussian (σ = (2r+1)/6, zeroed below float epsilon · peak) at an integer
+/// center by element-wise max into a (height, width) map.
+void draw_gaussian_max(float* map, int height, int width, int center_x, int center_y, int radius);
+
+/// The output cells a box covers, used both to crop ground truth and to place the assembled
+/// local shape: cells whose centers lie inside the box, never fewer than one per side. The
+/// range may extend past the map (the shape is resized to the whole range, then clipped).
+struct CellRegion {
+  int x0 = 0, y0 = 0;  ///< first cell
+  int x1 = 0, y1 = 0;  ///< one past the last cell
+  int width() const { return x1 - x0; }
+  int height() const { return y1 - y0; }
+};
+/// Box given by center and size in output cells.
+CellRegion box_cell_region(float center_x, float center_y, float width, float height);
+
+struct CenterMaskTargetOptions {
+  int num_classes = 1;
+  int stride = 4;           ///< input pixels per output cell
+  int max_objects = 128;    ///< slots per image (CenterNet's max_objs); more are dropped and counted
+  double min_overlap = 0.7; ///< of gaussian_radius
+  bool class_union_masks = false;  ///< also build (C, H, W) per-class union masks
+};
+
+struct CenterMaskTargets {
+  int num_classes = 0;
+  int height = 0;  ///< output map rows
+  int width = 0;   ///< output map columns
+  int max_objects = 0;
+  int num_objects = 0;  ///< valid slots (the first num_objects)
+  std::int64_t dropped_too_small = 0;  ///< objects whose box has no area at output resolution
+  std::int64_t dropped_over_max = 0;   ///< objects beyond max_objects
+
+  std::vector<float> heatmap;              ///< (C, H, W), CenterNet Gaussians
+  // Per slot (max_objects of each), zero past num_objects:
+  std::vector<std::int64_t> center_index;  ///< (K) y·W + x of the integer center cell
+  std::vector<float> offset;               ///< (K, 2) center − integer center, x then y
+  std::vector<float> size;                 ///< (K, 2) box width, height in cells
+  std::vector<std::int64_t> class_id;      ///< (K)
+  std::vector<std::uint8_t> valid;         ///< (K) 1 for a real object
+  std::vector<std::uint8_t> has_mask;      ///< (K) 1 when the object has a mask target
+  std::vector<CellRegion> mask_region;     ///< (K) box_cell_region of the ground-truth box
+  /// (K + 1) offsets into mask_pixels; object k's crop is mask_region[k] clipped to the map,
+  /// row-major, each value the fraction of that cell's input pixels covered by the mask.
+  std::vector<std::int64_t> mask_start;
+  std::vector<float> mask_pixels;
+  std::vector<float> class_masks;          ///< (C, H, W) when requested, else empty
+
+  /// The clipped part of mask_region[k] (what mask_pixels holds for k).
+  CellRegion clipped_region(int k) const;
+};
+
+/// Encodes instances given in input pixels (box and mask) for an output map of
+/// input_height/stride × input_width/stride cells.
+CenterMaskTargets encode_centermask_targets(const std::vector<Instance>& instances,
+                                            int input_height, int input_width,
+                                            const CenterMaskTargetOptions& options);
+
+}  // namespace centermask

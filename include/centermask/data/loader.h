@@ -1,0 +1,122 @@
+#pragma once
+// The batch loader: worker threads decode, augment and encode targets ahead of the training
+// step (prefetch), and batches come out in order. Every sample draws its augmentation from its
+// own random stream derived from (seed, epoch, position), and the epoch's order from (seed,
+// epoch), so batches are identical for a seed whatever the number of workers.
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "centermask/data/centermask_targets.h"
+#include "centermask/data/training_set.h"
+#include "centermask/data/transforms.h"
+
+namespace centermask {
+
+struct LoaderOptions {
+  int batch_size = 16;
+  int workers = 0;           ///< 0 = all cores
+  int prefetch_batches = 2;  ///< batches prepared ahead of the consumer
+  std::uint64_t seed = 0;
+  /// Training: shuffle, augment, encode targets, drop the last partial batch.
+  /// Inference: file order, test transform, no targets, keep the last partial batch.
+  bool training = true;
+  TrainAugmentOptions augment;
+  TestTransformOptions test_transform;
+  CenterMaskTargetOptions targets;
+  /// When an image fails to decode mid-epoch in training: false = use the next image instead
+  /// (counted, see LoaderStats), true = throw. At inference it always throws, naming the file.
+  bool strict = false;
+};
+
+/// One batch, collated into contiguous arrays ready to wrap as tensors.
+struct Batch {
+  std::int64_t epoch = 0;
+  std::int64_t index = 0;  ///< within the epoch
+  int size = 0;            ///< N
+  int height = 0;          ///< input H
+  int width = 0;           ///< input W
+  std::vector<float> images;        ///< (N, 3, H, W), normalised BGR
+  std::vector<ImageInfo> infos;     ///< (N)
+  std::vector<std::vector<Instance>> instances;  ///< (N) ground truth in input pixels
+
+  // Training targets (empty at inference); h, w = output map size, K = max_objects.
+  int num_classes = 0;
+  int output_height = 0;
+  int output_width = 0;
+  int max_objects = 0;
+  std::vector<float> heatmap;              ///< (N, C, h, w)
+  std::vector<std::int64_t> center_index;  ///< (N, K)
+  std::vector<float> offset;               ///< (N, K, 2)
+  std::vector<float> size_cells;           ///< (N, K, 2)
+  std::vector<std::int64_t> class_id;      ///< (N, K)
+  std::vector<std::uint8_t> valid;         ///< (N, K)
+  std::vector<std::uint8_t> has_mask;      ///< (N, K)
+  std::vector<CellRegion> mask_region;     ///< (N, K)
+  std::vector<std::int64_t> mask_start;    ///< (N·K + 1) into mask_pixels
+  std::vector<float> mask_pixels;          ///< crops, see CenterMaskTargets
+  std::vector<float> class_masks;          ///< (N, C, h, w) or empty
+};
+
+/// Counters of one loader's life, for the progress line and the benchmark.
+struct LoaderStats {
+  std::int64_t batches = 0;
+  std::int64_t samples = 0;
+  std::int64_t decode_failures = 0;  ///< images replaced by the next one
+  std::string first_decode_failure;
+  double consumer_wait_seconds = 0;  ///< time next() spent waiting: the training step's stall
+  std::int64_t dropped_instances = 0;  ///< warped out of the input or too small for a cell
+};
+
+class DataLoader {
+ public:
+  DataLoader(std::shared_ptr<const TrainingSet> set, LoaderOptions options);
+  ~DataLoader();
+  DataLoader(const DataLoader&) = delete;
+  DataLoader& operator=(const DataLoader&) = delete;
+
+  std::int64_t batches_per_epoch() const;
+  /// Starts (or restarts) an epoch; an unfinished one is abandoned.
+  void start_epoch(std::int64_t epoch);
+  /// The next batch of the epoch, or nullopt when it is done. Rethrows a worker's error.
+  std::optional<Batch> next();
+  LoaderStats stats() const;
+
+  /// Builds sample `position` of `epoch` on the calling thread, exactly as a worker does
+  /// (for tests and for the single-threaded path).
+  void build_sample(std::int64_t epoch, std::int64_t position, Batch& batch, int slot,
+                    CenterMaskTargets* targets, LoaderStats* local_stats) const;
+
+ private:
+  struct Slot;
+  void stop_workers();
+  void worker_loop();
+  void collate(Slot& slot) const;
+  std::int64_t epoch_samples() const;
+
+  std::shared_ptr<const TrainingSet> set_;
+  LoaderOptions options_;
+  int workers_ = 1;
+
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  std::vector<std::thread> threads_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  std::vector<std::int64_t> order_;  ///< usable-image index per epoch position
+  std::int64_t epoch_ = -1;
+  std::int64_t next_position_ = 0;   ///< next sample handed to a worker
+  std::int64_t next_batch_ = 0;      ///< next batch the consumer takes
+  bool stopping_ = false;
+  std::exception_ptr failure_;
+  LoaderStats stats_;
+};
+
+}  // namespace centermask

@@ -1,0 +1,267 @@
+#include "centermask/data/loader.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <numeric>
+#include <opencv2/core.hpp>
+
+#include "centermask/common/error.h"
+#include "common/parallel.h"
+#include "common/random.h"
+
+namespace centermask {
+
+// A batch under construction. Samples of batch b go to slot b % slots; a slot is reused only
+// after the consumer took its previous batch.
+struct DataLoader::Slot {
+  std::int64_t batch_index = -1;
+  int remaining = 0;
+  bool ready = false;
+  Batch batch;
+  std::vector<CenterMaskTargets> targets;
+  LoaderStats stats;  // per-batch counters, merged when the batch is handed out
+};
+
+namespace {
+constexpr std::uint64_t kOrderStream = 0x6F72646572ull;  // "order": the epoch permutation's stream
+}
+
+DataLoader::DataLoader(std::shared_ptr<const TrainingSet> set, LoaderOptions options)
+    : set_(std::move(set)), options_(std::move(options)) {
+  if (options_.batch_size <= 0) throw InputError(fmt::format("loader: batch size {} must be > 0", options_.batch_size));
+  if (!options_.training && options_.test_transform.keep_resolution)
+    throw InputError("loader: keep_resolution inputs differ in size per image; predict them one by one");
+  if (set_->size() == 0) throw InputError("loader: the dataset has no usable images");
+  if (options_.training && static_cast<std::int64_t>(set_->size()) < options_.batch_size)
+    throw InputError(fmt::format("loader: {} usable images is fewer than one batch of {}", set_->size(),
+                                 options_.batch_size));
+  if (options_.training && static_cast<std::size_t>(options_.targets.num_classes) != set_->num_classes())
+    throw InputError(fmt::format("loader: targets for {} classes, but the dataset has {}",
+                                 options_.targets.num_classes, set_->num_classes()));
+  workers_ = resolve_thread_count(options_.workers, static_cast<std::size_t>(1) << 20);
+  const int slots = std::max(1, options_.prefetch_batches) + 1;
+  for (int i = 0; i < slots; ++i) slots_.push_back(std::make_unique<Slot>());
+}
+
+DataLoader::~DataLoader() { stop_workers(); }
+
+std::int64_t DataLoader::epoch_samples() const {
+  const auto n = static_cast<std::int64_t>(set_->size());
+  return options_.training ? n / options_.batch_size * options_.batch_size : n;
+}
+
+std::int64_t DataLoader::batches_per_epoch() const {
+  return (epoch_samples() + options_.batch_size - 1) / options_.batch_size;
+}
+
+void DataLoader::stop_workers() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
+  stopping_ = false;
+}
+
+void DataLoader::start_epoch(std::int64_t epoch) {
+  stop_workers();
+  const auto n = static_cast<std::int64_t>(set_->size());
+  order_.resize(static_cast<std::size_t>(n));
+  std::iota(order_.begin(), order_.end(), 0);
+  if (options_.training) {
+    Rng rng(derive_seed(options_.seed, {static_cast<std::uint64_t>(epoch), kOrderStream}));
+    for (std::int64_t i = n - 1; i > 0; --i) std::swap(order_[static_cast<std::size_t>(i)], order_[static_cast<std::size_t>(rng.uniform_int(0, i))]);
+  }
+  epoch_ = epoch;
+  next_position_ = 0;
+  next_batch_ = 0;
+  failure_ = nullptr;
+  for (auto& slot : slots_) {
+    slot->batch_index = -1;
+    slot->ready = false;
+  }
+  for (int t = 0; t < workers_; ++t) threads_.emplace_back([this] { worker_loop(); });
+}
+
+void DataLoader::build_sample(std::int64_t epoch, std::int64_t position, Batch& batch, int slot,
+                              CenterMaskTargets* targets, LoaderStats* local) const {
+  const auto n = static_cast<std::int64_t>(set_->size());
+  const std::int64_t wanted = order_.empty() ? position % n : order_[static_cast<std::size_t>(position)];
+  LoadedImage loaded;
+  // A file that stopped decoding since the set was checked is replaced by the next image, so
+  // the epoch goes on; the substitution depends only on the data, not on thread timing.
+  for (std::int64_t attempt = 0;; ++attempt) {
+    try {
+      loaded = set_->load(static_cast<std::size_t>((wanted + attempt) % n));
+      break;
+    } catch (const InputError& e) {
+      // At inference every image must be predicted, so there it is an error naming the file.
+      if (options_.strict || !options_.training || attempt + 1 >= n) throw;
+      if (local->decode_failures++ == 0) local->first_decode_failure = e.what();
+    }
+  }
+
+  TransformedSample sample;
+  if (options_.training) {
+    Rng rng(derive_seed(options_.seed, {static_cast<std::uint64_t>(epoch), static_cast<std::uint64_t>(position)}));
+    sample = transform_for_training(loaded.image, loaded.instances, options_.augment, rng);
+    *targets = encode_centermask_targets(sample.instances, sample.info.input_height, sample.info.input_width,
+                                         options_.targets);
+    local->dropped_instances += sample.dropped_outside + targets->dropped_too_small + targets->dropped_over_max;
+  } else {
+    sample = transform_for_test(loaded.image, options_.test_transform);
+    sample.instances = std::move(loaded.instances);  // ground truth stays in original pixels
+  }
+  sample.info.image_id = loaded.image_id;
+
+  // HWC → CHW straight into the batch buffer.
+  const int h = batch.height, w = batch.width;
+  float* base = batch.images.data() + static_cast<std::size_t>(slot) * 3 * static_cast<std::size_t>(h) * static_cast<std::size_t>(w);
+  std::vector<cv::Mat> planes;
+  for (int c = 0; c < 3; ++c) planes.emplace_back(h, w, CV_32FC1, base + static_cast<std::size_t>(c) * static_cast<std::size_t>(h) * static_cast<std::size_t>(w));
+  cv::split(sample.image, planes);
+  batch.infos[static_cast<std::size_t>(slot)] = sample.info;
+  batch.instances[static_cast<std::size_t>(slot)] = std::move(sample.instances);
+}
+
+void DataLoader::worker_loop() {
+  const std::int64_t total = epoch_samples();
+  const auto ring = static_cast<std::int64_t>(slots_.size());
+  const int bs = options_.batch_size;
+  for (;;) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    cv_.wait(lock, [&] {
+      return stopping_ || failure_ || next_position_ >= total || next_position_ / bs < next_batch_ + ring;
+    });
+    if (stopping_ || failure_ || next_position_ >= total) return;
+    const std::int64_t position = next_position_++;
+    const std::int64_t b = position / bs;
+    Slot& slot = *slots_[static_cast<std::size_t>(b % ring)];
+    if (position % bs == 0) {  // first sample of its batch: (re)initialise the slot
+      const int size = static_cast<int>(std::min<std::int64_t>(bs, total - b * bs));
+      slot.batch_index = b;
+      slot.ready = false;
+      slot.remaining = size;
+      slot.stats = {};
+      Batch& batch = slot.batch;
+      batch = Batch{};
+      batch.epoch = epoch_;
+      batch.index = b;
+      batch.size = size;
+      batch.height = options_.training ? options_.augment.input_height : options_.test_transform.input_height;
+      batch.width = options_.training ? options_.augment.input_width : options_.test_transform.input_width;
+      batch.images.resize(static_cast<std::size_t>(size) * 3 * static_cast<std::size_t>(batch.height) * static_cast<std::size_t>(batch.width));
+      batch.infos.resize(static_cast<std::size_t>(size));
+      batch.instances.resize(static_cast<std::size_t>(size));
+      slot.targets.assign(options_.training ? static_cast<std::size_t>(size) : 0, CenterMaskTargets{});
+    }
+    const std::int64_t epoch = epoch_;
+    lock.unlock();
+
+    LoaderStats local;
+    try {
+      const int index_in_batch = static_cast<int>(position - b * bs);
+      build_sample(epoch, position, slot.batch, index_in_batch,
+                   options_.training ? &slot.targets[static_cast<std::size_t>(index_in_batch)] : nullptr, &local);
+    } catch (...) {
+      lock.lock();
+      if (!failure_) failure_ = std::current_exception();
+      cv_.notify_all();
+      return;
+    }
+
+    lock.lock();
+    slot.stats.decode_failures += local.decode_failures;
+    if (slot.stats.first_decode_failure.empty()) slot.stats.first_decode_failure = local.first_decode_failure;
+    slot.stats.dropped_instances += local.dropped_instances;
+    if (--slot.remaining == 0) {
+      lock.unlock();
+      collate(slot);  // the last sample's worker collates, off the consumer's thread
+      lock.lock();
+      slot.ready = true;
+      cv_.notify_all();
+    }
+  }
+}
+
+void DataLoader::collate(Slot& slot) const {
+  Batch& batch = slot.batch;
+  if (!options_.training || slot.targets.empty()) return;
+  const CenterMaskTargets& first = slot.targets.front();
+  batch.num_classes = first.num_classes;
+  batch.output_height = first.height;
+  batch.output_width = first.width;
+  batch.max_objects = first.max_objects;
+  const std::size_t n = slot.targets.size();
+  const std::size_t k = static_cast<std::size_t>(first.max_objects);
+  const std::size_t map = first.heatmap.size();
+  batch.heatmap.resize(n * map);
+  batch.center_index.resize(n * k);
+  batch.offset.resize(n * k * 2);
+  batch.size_cells.resize(n * k * 2);
+  batch.class_id.resize(n * k);
+  batch.valid.resize(n * k);
+  batch.has_mask.resize(n * k);
+  batch.mask_region.resize(n * k);
+  batch.mask_start.assign(n * k + 1, 0);
+  if (!first.class_masks.empty()) batch.class_masks.resize(n * first.class_masks.size());
+  std::size_t total_pixels = 0;
+  for (const CenterMaskTargets& t : slot.targets) total_pixels += t.mask_pixels.size();
+  batch.mask_pixels.resize(total_pixels);
+  std::size_t pixel_base = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const CenterMaskTargets& t = slot.targets[i];
+    std::copy(t.heatmap.begin(), t.heatmap.end(), batch.heatmap.begin() + static_cast<std::ptrdiff_t>(i * map));
+    std::copy(t.center_index.begin(), t.center_index.end(), batch.center_index.begin() + static_cast<std::ptrdiff_t>(i * k));
+    std::copy(t.offset.begin(), t.offset.end(), batch.offset.begin() + static_cast<std::ptrdiff_t>(i * k * 2));
+    std::copy(t.size.begin(), t.size.end(), batch.size_cells.begin() + static_cast<std::ptrdiff_t>(i * k * 2));
+    std::copy(t.class_id.begin(), t.class_id.end(), batch.class_id.begin() + static_cast<std::ptrdiff_t>(i * k));
+    std::copy(t.valid.begin(), t.valid.end(), batch.valid.begin() + static_cast<std::ptrdiff_t>(i * k));
+    std::copy(t.has_mask.begin(), t.has_mask.end(), batch.has_mask.begin() + static_cast<std::ptrdiff_t>(i * k));
+    std::copy(t.mask_region.begin(), t.mask_region.end(), batch.mask_region.begin() + static_cast<std::ptrdiff_t>(i * k));
+    std::copy(t.mask_pixels.begin(), t.mask_pixels.end(), batch.mask_pixels.begin() + static_cast<std::ptrdiff_t>(pixel_base));
+    for (std::size_t j = 0; j < k; ++j)
+      batch.mask_start[i * k + j + 1] = static_cast<std::int64_t>(pixel_base) + t.mask_start[j + 1];
+    pixel_base += t.mask_pixels.size();
+    if (!t.class_masks.empty())
+      std::copy(t.class_masks.begin(), t.class_masks.end(), batch.class_masks.begin() + static_cast<std::ptrdiff_t>(i * t.class_masks.size()));
+  }
+  slot.targets.clear();
+}
+
+std::optional<Batch> DataLoader::next() {
+  if (epoch_ < 0) start_epoch(0);
+  const auto start = std::chrono::steady_clock::now();
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (next_batch_ >= batches_per_epoch()) return std::nullopt;
+  const auto ring = static_cast<std::int64_t>(slots_.size());
+  Slot& slot = *slots_[static_cast<std::size_t>(next_batch_ % ring)];
+  cv_.wait(lock, [&] { return failure_ || (slot.ready && slot.batch_index == next_batch_); });
+  if (failure_) std::rethrow_exception(failure_);
+  Batch batch = std::move(slot.batch);
+  slot.ready = false;
+  slot.batch_index = -1;
+  ++next_batch_;
+  stats_.batches += 1;
+  stats_.samples += batch.size;
+  if (stats_.decode_failures == 0 && slot.stats.decode_failures > 0)
+    stats_.first_decode_failure = slot.stats.first_decode_failure;
+  stats_.decode_failures += slot.stats.decode_failures;
+  stats_.dropped_instances += slot.stats.dropped_instances;
+  stats_.consumer_wait_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  lock.unlock();
+  cv_.notify_all();
+  return batch;
+}
+
+LoaderStats DataLoader::stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return stats_;
+}
+
+}  // namespace centermask

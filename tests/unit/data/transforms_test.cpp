@@ -1,0 +1,204 @@
+#include "centermask/data/transforms.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "common/random.h"
+
+namespace centermask {
+namespace {
+
+// An odd-sized image with a distinct value per pixel and an L-shaped instance near a corner.
+cv::Mat ramp_image(int h, int w) {
+  cv::Mat image(h, w, CV_8UC3);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) image.at<cv::Vec3b>(y, x) = cv::Vec3b(static_cast<uchar>(x * 3), static_cast<uchar>(y * 5), static_cast<uchar>((x * y) % 251));
+  return image;
+}
+
+Instance l_shape(int left, int top) {
+  Instance inst;
+  inst.class_index = 2;
+  inst.has_mask = true;
+  inst.mask.left = left;
+  inst.mask.top = top;
+  inst.mask.width = 7;
+  inst.mask.height = 9;
+  inst.mask.pixels.assign(63, 0);
+  for (int y = 0; y < 9; ++y) inst.mask.pixels[static_cast<std::size_t>(y * 7)] = 1;  // vertical bar
+  for (int x = 0; x < 7; ++x) inst.mask.pixels[static_cast<std::size_t>(8 * 7 + x)] = 1;  // foot
+  inst.box = {static_cast<float>(left), static_cast<float>(top), static_cast<float>(left + 7), static_cast<float>(top + 9)};
+  return inst;
+}
+
+TrainAugmentOptions no_randomness(int h, int w) {
+  TrainAugmentOptions o;
+  o.input_height = h;
+  o.input_width = w;
+  o.random_scale_and_center = false;
+  o.flip_probability = 0;
+  o.color_jitter = false;
+  return o;
+}
+
+TEST(Transforms, WithoutRandomnessASquareImageIsUnchanged) {
+  const cv::Mat image = ramp_image(37, 37);
+  Rng rng(1);
+  bool flipped = true;
+  const Affine2D m = sample_train_affine(37, 37, no_randomness(37, 37), rng, &flipped);
+  EXPECT_FALSE(flipped);
+  EXPECT_EQ(cv::norm(warp_image(image, m, 37, 37), image, cv::NORM_INF), 0.0);
+  Instance out;
+  ASSERT_TRUE(warp_instance(l_shape(3, 5), m, 37, 37, &out));
+  EXPECT_EQ(out.mask.pixels, l_shape(3, 5).mask.pixels);
+  EXPECT_EQ(out.mask.left, 3);
+  EXPECT_EQ(out.mask.top, 5);
+}
+
+TEST(Transforms, FlipMirrorsImageMaskAndBoxExactly) {
+  const int h = 29, w = 29;
+  const cv::Mat image = ramp_image(h, w);
+  TrainAugmentOptions o = no_randomness(h, w);
+  o.flip_probability = 1.0;
+  Rng rng(3);
+  bool flipped = false;
+  const Affine2D m = sample_train_affine(h, w, o, rng, &flipped);
+  ASSERT_TRUE(flipped);
+  cv::Mat expected;
+  cv::flip(image, expected, 1);
+  EXPECT_EQ(cv::norm(warp_image(image, m, h, w), expected, cv::NORM_INF), 0.0);
+
+  const Instance in = l_shape(2, 4);
+  Instance out;
+  ASSERT_TRUE(warp_instance(in, m, h, w, &out));
+  // Box [2, 9) mirrors to [w-9, w-2).
+  EXPECT_FLOAT_EQ(out.box.x0, static_cast<float>(w - 9));
+  EXPECT_FLOAT_EQ(out.box.x1, static_cast<float>(w - 2));
+  EXPECT_FLOAT_EQ(out.box.y0, 4.0f);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) EXPECT_EQ(out.mask.at_image(x, y), in.mask.at_image(w - 1 - x, y)) << x << "," << y;
+}
+
+TEST(Transforms, RandomWarpsKeepMasksInsideTheirBoxesAndScaleAreas) {
+  const cv::Mat image = ramp_image(120, 160);
+  TrainAugmentOptions o;
+  o.input_height = 96;
+  o.input_width = 96;
+  o.center_border_px = 32;
+  o.color_jitter = false;
+  Instance big;  // a filled 40×30 rectangle in the middle
+  big.class_index = 0;
+  big.has_mask = true;
+  big.mask = {60, 40, 40, 30, std::vector<std::uint8_t>(1200, 1)};
+  big.box = {60, 40, 100, 70};
+  for (int draw = 0; draw < 40; ++draw) {
+    Rng rng(100 + static_cast<std::uint64_t>(draw));
+    bool flipped = false;
+    const Affine2D m = sample_train_affine(120, 160, o, rng, &flipped);
+    // Scale factors come from {0.6, 0.7, ..., 1.3} applied to the longer side.
+    const double scale = 96.0 / (std::abs(m.a) * 160.0);  // m.a = input_width / (side · scale)
+    const double step = std::round((scale - 0.6) / 0.1);
+    EXPECT_NEAR(scale, 0.6 + 0.1 * step, 1e-9);
+    EXPECT_GE(step, 0);
+    EXPECT_LE(step, 7);
+    // input_to_original undoes original_to_input.
+    const Affine2D back = m.inverse().after(m);
+    EXPECT_NEAR(back.a, 1, 1e-12);
+    EXPECT_NEAR(back.c, 0, 1e-9);
+    EXPECT_NEAR(back.f, 0, 1e-9);
+
+    Instance out;
+    if (!warp_instance(big, m, 96, 96, &out)) continue;
+    for (int y = 0; y < out.mask.height; ++y)
+      for (int x = 0; x < out.mask.width; ++x) {
+        if (!out.mask.pixels[static_cast<std::size_t>(y * out.mask.width + x)]) continue;
+        const double px = out.mask.left + x + 0.5, py = out.mask.top + y + 0.5;
+        EXPECT_GE(px, out.box.x0 - 1.0);
+        EXPECT_LE(px, out.box.x1 + 1.0);
+        EXPECT_GE(py, out.box.y0 - 1.0);
+        EXPECT_LE(py, out.box.y1 + 1.0);
+      }
+    // A rectangle fully inside the input keeps area × factor² (up to its rim).
+    if (out.box.x0 > 0 && out.box.y0 > 0 && out.box.x1 < 96 && out.box.y1 < 96) {
+      const double expected = 1200 * m.a * m.a;
+      EXPECT_NEAR(static_cast<double>(out.mask.area()), expected, 2 * (out.box.width() + out.box.height()) + 2);
+    }
+  }
+}
+
+TEST(Transforms, InstanceWarpedOutsideIsDropped) {
+  const Affine2D shift = Affine2D::scale_translate(1, 1, 100, 0);
+  Instance out;
+  EXPECT_FALSE(warp_instance(l_shape(3, 3), shift, 40, 40, &out));
+  // Half out: the box is clipped to the input and the mask keeps only what is inside.
+  ASSERT_TRUE(warp_instance(l_shape(3, 3), Affine2D::scale_translate(1, 1, 35, 0), 40, 40, &out));
+  EXPECT_FLOAT_EQ(out.box.x0, 38.0f);
+  EXPECT_FLOAT_EQ(out.box.x1, 40.0f);
+  EXPECT_EQ(out.mask.left + out.mask.width, 40);
+}
+
+TEST(Transforms, TestTransformFitsAndCentersAndMapsBack) {
+  const cv::Mat image = ramp_image(60, 100);  // h 60, w 100
+  TestTransformOptions o;
+  o.input_height = 64;
+  o.input_width = 64;
+  const TransformedSample s = transform_for_test(image, o);
+  EXPECT_EQ(s.image.rows, 64);
+  EXPECT_EQ(s.image.cols, 64);
+  EXPECT_EQ(s.image.type(), CV_32FC3);
+  // Scale 0.64, centered vertically: original corners land on [0, 64] × [12.8, 51.2].
+  const Point2 tl = s.info.original_to_input.apply({0, 0});
+  const Point2 br = s.info.original_to_input.apply({100, 60});
+  EXPECT_NEAR(tl.x, 0, 1e-9);
+  EXPECT_NEAR(tl.y, 12.8, 1e-9);
+  EXPECT_NEAR(br.x, 64, 1e-9);
+  EXPECT_NEAR(br.y, 51.2, 1e-9);
+  const Point2 back = s.info.input_to_original.apply({32, 32});
+  EXPECT_NEAR(back.x, 50, 1e-9);
+  EXPECT_NEAR(back.y, 30, 1e-9);
+  // Padding is black before normalisation: (0 - mean) / std.
+  EXPECT_NEAR(s.image.at<cv::Vec3f>(0, 0)[0], -0.408f / 0.289f, 1e-5);
+
+  o.keep_resolution = true;
+  const TransformedSample k = transform_for_test(image, o);
+  EXPECT_EQ(k.info.input_height, 64);
+  EXPECT_EQ(k.info.input_width, 128);
+  EXPECT_EQ(k.info.original_to_input.apply({0, 0}).x, 14);
+  EXPECT_EQ(k.info.original_to_input.apply({0, 0}).y, 2);
+}
+
+TEST(Transforms, ColorAugmentIsSeededAndNeutralAtZeroStrength) {
+  cv::Mat base;
+  ramp_image(17, 23).convertTo(base, CV_32FC3, 1.0 / 255);
+  cv::Mat a = base.clone(), b = base.clone(), c = base.clone();
+  Rng r1(5), r2(5);
+  color_augment(a, 0.4, 0.1, r1);
+  color_augment(b, 0.4, 0.1, r2);
+  EXPECT_EQ(cv::norm(a, b, cv::NORM_INF), 0.0);
+  EXPECT_GT(cv::norm(a, base, cv::NORM_INF), 1e-3);
+  Rng r3(5);
+  color_augment(c, 0.0, 0.0, r3);
+  EXPECT_LT(cv::norm(c, base, cv::NORM_INF), 1e-6);
+}
+
+TEST(Transforms, SmallImagesHalveTheCenterBorder) {
+  // A 100-px side cannot keep a 128-px border: CenterNet halves it (to 32) so a center exists.
+  TrainAugmentOptions o;
+  o.input_height = 64;
+  o.input_width = 64;
+  for (int i = 0; i < 50; ++i) {
+    Rng rng(static_cast<std::uint64_t>(i));
+    bool flipped = false;
+    const Affine2D m = sample_train_affine(100, 100, o, rng, &flipped);
+    const Point2 center = m.inverse().apply({32, 32});
+    const double cx = flipped ? 100 - center.x : center.x;
+    EXPECT_GE(cx, 32 - 1e-9);
+    EXPECT_LE(cx, 100 - 32);
+  }
+}
+
+}  // namespace
+}  // namespace centermask
