@@ -21,21 +21,26 @@ int run_synth(const SynthCliOptions& o) {
   const auto summaries = generate_synthetic_dataset(o.out_dir, o.dataset, o.overwrite);
   const auto& names = synthetic_class_names();
   std::printf("Wrote the synthetic benchmark to %s (%dx%d images, seed %llu)\n", o.out_dir.c_str(),
-              o.dataset.image_size, o.dataset.image_size, static_cast<unsigned long long>(o.dataset.seed));
+              o.dataset.image_size, o.dataset.image_size,
+              static_cast<unsigned long long>(o.dataset.seed));
   for (const SyntheticSplitSummary& s : summaries) {
-    std::printf("  %-5s %lld images, %lld instances: small/medium/large %lld/%lld/%lld (COCO ranges scaled to %d px)\n",
-                s.name.c_str(), static_cast<long long>(s.images), static_cast<long long>(s.instances),
-                static_cast<long long>(s.small), static_cast<long long>(s.medium), static_cast<long long>(s.large),
-                o.dataset.image_size);
-    std::printf("        occluded (<90%% visible) %lld, heavily (<50%%) %lld, same-class overlapping pairs %lld, masks with holes %lld\n",
-                static_cast<long long>(s.occluded), static_cast<long long>(s.heavily_occluded),
-                static_cast<long long>(s.same_class_overlaps), static_cast<long long>(s.with_holes));
+    std::printf(
+        "  %-5s %lld images, %lld instances: small/medium/large %lld/%lld/%lld (COCO ranges scaled "
+        "to %d px)\n",
+        s.name.c_str(), static_cast<long long>(s.images), static_cast<long long>(s.instances),
+        static_cast<long long>(s.small), static_cast<long long>(s.medium),
+        static_cast<long long>(s.large), o.dataset.image_size);
+    std::printf(
+        "        occluded (<90%% visible) %lld, heavily (<50%%) %lld, same-class overlapping pairs "
+        "%lld, masks with holes %lld\n",
+        static_cast<long long>(s.occluded), static_cast<long long>(s.heavily_occluded),
+        static_cast<long long>(s.same_class_overlaps), static_cast<long long>(s.with_holes));
     std::string per_class;
     for (std::size_t c = 0; c < names.size(); ++c)
       per_class += fmt::format("{}{} {}", c ? ", " : "", names[c], s.per_class[c]);
     std::printf("        per class: %s\n", per_class.c_str());
-    std::printf("        %s/%s.json, images in %s/%s/\n", o.out_dir.c_str(), s.name.c_str(), o.out_dir.c_str(),
-                s.name.c_str());
+    std::printf("        %s/%s.json, images in %s/%s/\n", o.out_dir.c_str(), s.name.c_str(),
+                o.out_dir.c_str(), s.name.c_str());
   }
   return 0;
 }
@@ -44,17 +49,36 @@ int run_synth(const SynthCliOptions& o) {
 
 CommandRunner add_synth_command(CLI::App& app) {
   auto options = std::make_shared<SynthCliOptions>();
-  CLI::App* cmd = app.add_subcommand("synth", "Generate the synthetic occlusion benchmark (COCO format)");
+  CLI::App* cmd =
+      app.add_subcommand("synth", "Generate the synthetic occlusion benchmark (COCO format)");
   cmd->add_option("--out", options->out_dir, "Output folder (must be empty or new)")->required();
-  cmd->add_option("--train", options->dataset.num_train, "Training images")->check(CLI::NonNegativeNumber)->capture_default_str();
-  cmd->add_option("--val", options->dataset.num_val, "Validation images")->check(CLI::NonNegativeNumber)->capture_default_str();
-  cmd->add_option("--seed", options->dataset.seed, "Random seed (same seed, same dataset)")->capture_default_str();
-  cmd->add_option("--size", options->dataset.image_size, "Image side in pixels")->check(CLI::Range(16, 8192))->capture_default_str();
-  cmd->add_option("--min-objects", options->dataset.min_objects, "Fewest objects placed per image")->check(CLI::Range(0, 200))->capture_default_str();
-  cmd->add_option("--max-objects", options->dataset.max_objects, "Most objects placed per image")->check(CLI::Range(0, 200))->capture_default_str();
-  cmd->add_option("--overlap", options->dataset.overlap_probability, "Probability an object is placed over another")->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  cmd->add_option("--min-visible", options->dataset.min_visible_fraction, "Least visible fraction of an annotated object")->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  cmd->add_option("--threads", options->dataset.threads, "Worker threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--train", options->dataset.num_train, "Training images")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--val", options->dataset.num_val, "Validation images")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--seed", options->dataset.seed, "Random seed (same seed, same dataset)")
+      ->capture_default_str();
+  cmd->add_option("--size", options->dataset.image_size, "Image side in pixels")
+      ->check(CLI::Range(16, 8192))
+      ->capture_default_str();
+  cmd->add_option("--min-objects", options->dataset.min_objects, "Fewest objects placed per image")
+      ->check(CLI::Range(0, 200))
+      ->capture_default_str();
+  cmd->add_option("--max-objects", options->dataset.max_objects, "Most objects placed per image")
+      ->check(CLI::Range(0, 200))
+      ->capture_default_str();
+  cmd->add_option("--overlap", options->dataset.overlap_probability,
+                  "Probability an object is placed over another")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  cmd->add_option("--min-visible", options->dataset.min_visible_fraction,
+                  "Least visible fraction of an annotated object")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  cmd->add_option("--threads", options->dataset.threads, "Worker threads (0 = all cores)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--overwrite", options->overwrite, "Write into a folder that is not empty");
   return [options] { return run_synth(*options); };
 }

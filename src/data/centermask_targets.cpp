@@ -70,7 +70,8 @@ void accumulate_coverage(const MaskPatch& mask, int stride, const CellRegion& re
   for (int y = 0; y < mask.height; ++y) {
     const int cell_y = (mask.top + y) / stride;
     if (mask.top + y < 0 || cell_y < region.y0 || cell_y >= region.y1) continue;
-    const std::uint8_t* row = mask.pixels.data() + static_cast<std::size_t>(y) * static_cast<std::size_t>(mask.width);
+    const std::uint8_t* row =
+        mask.pixels.data() + static_cast<std::size_t>(y) * static_cast<std::size_t>(mask.width);
     float* out_row = out + static_cast<std::ptrdiff_t>(cell_y - region.y0) * out_row_stride;
     for (int x = 0; x < mask.width; ++x) {
       if (!row[x]) continue;
@@ -104,7 +105,8 @@ CenterMaskTargets encode_centermask_targets(const std::vector<Instance>& instanc
   t.has_mask.assign(k_max, 0);
   t.mask_region.assign(k_max, CellRegion{});
   t.mask_start.assign(k_max + 1, 0);
-  if (options.class_union_masks) t.class_masks.assign(cells * static_cast<std::size_t>(options.num_classes), 0.0f);
+  if (options.class_union_masks)
+    t.class_masks.assign(cells * static_cast<std::size_t>(options.num_classes), 0.0f);
   if (t.height == 0 || t.width == 0) return t;
 
   const float inv_stride = 1.0f / static_cast<float>(options.stride);
@@ -128,9 +130,10 @@ CenterMaskTargets encode_centermask_targets(const std::vector<Instance>& instanc
     const float cx = 0.5f * (x0 + x1), cy = 0.5f * (y0 + y1);
     const int cx_int = std::min(static_cast<int>(cx), t.width - 1);
     const int cy_int = std::min(static_cast<int>(cy), t.height - 1);
-    const int radius = std::max(0, static_cast<int>(gaussian_radius(std::ceil(h), std::ceil(w), options.min_overlap)));
-    draw_gaussian_max(t.heatmap.data() + static_cast<std::size_t>(instance.class_index) * cells, t.height, t.width,
-                      cx_int, cy_int, radius);
+    const int radius = std::max(
+        0, static_cast<int>(gaussian_radius(std::ceil(h), std::ceil(w), options.min_overlap)));
+    draw_gaussian_max(t.heatmap.data() + static_cast<std::size_t>(instance.class_index) * cells,
+                      t.height, t.width, cx_int, cy_int, radius);
 
     const std::size_t k = static_cast<std::size_t>(t.num_objects++);
     t.center_index[k] = static_cast<std::int64_t>(cy_int) * t.width + cx_int;
@@ -142,16 +145,19 @@ CenterMaskTargets encode_centermask_targets(const std::vector<Instance>& instanc
     t.valid[k] = 1;
     t.mask_region[k] = box_cell_region(cx, cy, w, h);
     const CellRegion clipped = t.clipped_region(static_cast<int>(k));
-    const std::size_t crop = static_cast<std::size_t>(clipped.width()) * static_cast<std::size_t>(clipped.height());
+    const std::size_t crop =
+        static_cast<std::size_t>(clipped.width()) * static_cast<std::size_t>(clipped.height());
     t.mask_start[k + 1] = t.mask_start[k] + static_cast<std::int64_t>(crop);
     const std::size_t crop_start = t.mask_pixels.size();
     t.mask_pixels.resize(crop_start + crop, 0.0f);
     if (instance.has_mask && !instance.mask.empty()) {
       t.has_mask[k] = 1;
-      accumulate_coverage(instance.mask, options.stride, clipped, t.mask_pixels.data() + crop_start, clipped.width());
+      accumulate_coverage(instance.mask, options.stride, clipped, t.mask_pixels.data() + crop_start,
+                          clipped.width());
     }
   }
-  for (std::size_t k = static_cast<std::size_t>(t.num_objects); k < k_max; ++k) t.mask_start[k + 1] = t.mask_start[k];
+  for (std::size_t k = static_cast<std::size_t>(t.num_objects); k < k_max; ++k)
+    t.mask_start[k + 1] = t.mask_start[k];
 
   if (options.class_union_masks) {
     // The union of a class's masks, as coverage of each cell: rasterise the union at input
@@ -160,7 +166,8 @@ CenterMaskTargets encode_centermask_targets(const std::vector<Instance>& instanc
     std::vector<std::uint8_t> union_bitmap;
     for (int c = 0; c < options.num_classes; ++c) {
       bool any = false;
-      for (const Instance& instance : instances) any |= instance.class_index == c && instance.has_mask && !instance.mask.empty();
+      for (const Instance& instance : instances)
+        any |= instance.class_index == c && instance.has_mask && !instance.mask.empty();
       if (!any) continue;
       const int in_w = t.width * options.stride, in_h = t.height * options.stride;
       union_bitmap.assign(static_cast<std::size_t>(in_w) * static_cast<std::size_t>(in_h), 0);
@@ -169,8 +176,10 @@ CenterMaskTargets encode_centermask_targets(const std::vector<Instance>& instanc
         const MaskPatch& m = instance.mask;
         for (int y = std::max(0, -m.top); y < m.height && m.top + y < in_h; ++y)
           for (int x = std::max(0, -m.left); x < m.width && m.left + x < in_w; ++x)
-            if (m.pixels[static_cast<std::size_t>(y) * static_cast<std::size_t>(m.width) + static_cast<std::size_t>(x)])
-              union_bitmap[static_cast<std::size_t>(m.top + y) * static_cast<std::size_t>(in_w) + static_cast<std::size_t>(m.left + x)] = 1;
+            if (m.pixels[static_cast<std::size_t>(y) * static_cast<std::size_t>(m.width) +
+                         static_cast<std::size_t>(x)])
+              union_bitmap[static_cast<std::size_t>(m.top + y) * static_cast<std::size_t>(in_w) +
+                           static_cast<std::size_t>(m.left + x)] = 1;
       }
       MaskPatch union_patch{0, 0, in_w, in_h, std::move(union_bitmap)};
       accumulate_coverage(union_patch, options.stride, whole,

@@ -81,18 +81,18 @@ cv::Mat read_image_bgr(const std::filesystem::path& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) {
     throw InputError(describe_input_problem(
-        path.string(), "", std::filesystem::exists(path, ec) ? "not a regular file" : "image file does not exist"));
+        path.string(), "",
+        std::filesystem::exists(path, ec) ? "not a regular file" : "image file does not exist"));
   }
   cv::Mat image = cv::imread(path.string(), cv::IMREAD_COLOR);
   if (image.empty()) {
-    throw InputError(describe_input_problem(path.string(), "",
-                                            "image does not decode (corrupt or unsupported format)"));
+    throw InputError(describe_input_problem(
+        path.string(), "", "image does not decode (corrupt or unsupported format)"));
   }
   return image;
 }
 
-std::optional<ImageSize> probe_image_size(const std::filesystem::path& path,
-                                          std::string* problem) {
+std::optional<ImageSize> probe_image_size(const std::filesystem::path& path, std::string* problem) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     set_problem(problem, "image file does not exist or cannot be read");
@@ -132,7 +132,8 @@ void write_image(const std::filesystem::path& path, const cv::Mat& image) {
   try {
     ok = cv::imencode(ext.empty() ? ".png" : ext, image, encoded);
   } catch (const cv::Exception& e) {
-    throw InputError(describe_input_problem(path.string(), "", std::string("cannot encode image: ") + e.what()));
+    throw InputError(
+        describe_input_problem(path.string(), "", std::string("cannot encode image: ") + e.what()));
   }
   if (!ok) throw InputError(describe_input_problem(path.string(), "", "cannot encode image"));
   write_file_atomically(

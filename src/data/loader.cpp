@@ -31,14 +31,17 @@ constexpr std::uint64_t kOrderStream = 0x6F72646572ull;  // "order": the epoch p
 
 DataLoader::DataLoader(std::shared_ptr<const TrainingSet> set, LoaderOptions options)
     : set_(std::move(set)), options_(std::move(options)) {
-  if (options_.batch_size <= 0) throw InputError(fmt::format("loader: batch size {} must be > 0", options_.batch_size));
+  if (options_.batch_size <= 0)
+    throw InputError(fmt::format("loader: batch size {} must be > 0", options_.batch_size));
   if (!options_.training && options_.test_transform.keep_resolution)
-    throw InputError("loader: keep_resolution inputs differ in size per image; predict them one by one");
+    throw InputError(
+        "loader: keep_resolution inputs differ in size per image; predict them one by one");
   if (set_->size() == 0) throw InputError("loader: the dataset has no usable images");
   if (options_.training && static_cast<std::int64_t>(set_->size()) < options_.batch_size)
-    throw InputError(fmt::format("loader: {} usable images is fewer than one batch of {}", set_->size(),
-                                 options_.batch_size));
-  if (options_.training && static_cast<std::size_t>(options_.targets.num_classes) != set_->num_classes())
+    throw InputError(fmt::format("loader: {} usable images is fewer than one batch of {}",
+                                 set_->size(), options_.batch_size));
+  if (options_.training &&
+      static_cast<std::size_t>(options_.targets.num_classes) != set_->num_classes())
     throw InputError(fmt::format("loader: targets for {} classes, but the dataset has {}",
                                  options_.targets.num_classes, set_->num_classes()));
   workers_ = resolve_thread_count(options_.workers, static_cast<std::size_t>(1) << 20);
@@ -75,7 +78,9 @@ void DataLoader::start_epoch(std::int64_t epoch) {
   std::iota(order_.begin(), order_.end(), 0);
   if (options_.training) {
     Rng rng(derive_seed(options_.seed, {static_cast<std::uint64_t>(epoch), kOrderStream}));
-    for (std::int64_t i = n - 1; i > 0; --i) std::swap(order_[static_cast<std::size_t>(i)], order_[static_cast<std::size_t>(rng.uniform_int(0, i))]);
+    for (std::int64_t i = n - 1; i > 0; --i)
+      std::swap(order_[static_cast<std::size_t>(i)],
+                order_[static_cast<std::size_t>(rng.uniform_int(0, i))]);
   }
   epoch_ = epoch;
   next_position_ = 0;
@@ -91,7 +96,8 @@ void DataLoader::start_epoch(std::int64_t epoch) {
 void DataLoader::build_sample(std::int64_t epoch, std::int64_t position, Batch& batch, int slot,
                               CenterMaskTargets* targets, LoaderStats* local) const {
   const auto n = static_cast<std::int64_t>(set_->size());
-  const std::int64_t wanted = order_.empty() ? position % n : order_[static_cast<std::size_t>(position)];
+  const std::int64_t wanted =
+      order_.empty() ? position % n : order_[static_cast<std::size_t>(position)];
   LoadedImage loaded;
   // A file that stopped decoding since the set was checked is replaced by the next image, so
   // the epoch goes on; the substitution depends only on the data, not on thread timing.
@@ -108,23 +114,26 @@ void DataLoader::build_sample(std::int64_t epoch, std::int64_t position, Batch& 
 
   TransformedSample sample;
   if (options_.training) {
-    Rng rng(derive_seed(options_.seed, {static_cast<std::uint64_t>(epoch), static_cast<std::uint64_t>(position)}));
+    Rng rng(derive_seed(options_.seed,
+                        {static_cast<std::uint64_t>(epoch), static_cast<std::uint64_t>(position)}));
     sample = transform_for_training(loaded.image, loaded.instances, options_.augment, rng);
-    *targets = encode_centermask_targets(sample.instances, sample.info.input_height, sample.info.input_width,
-                                         options_.targets);
-    local->dropped_instances += sample.dropped_outside + targets->dropped_too_small + targets->dropped_over_max;
+    *targets = encode_centermask_targets(sample.instances, sample.info.input_height,
+                                         sample.info.input_width, options_.targets);
+    local->dropped_instances +=
+        sample.dropped_outside + targets->dropped_too_small + targets->dropped_over_max;
   } else {
     sample = transform_for_test(loaded.image, options_.test_transform);
     sample.instances = std::move(loaded.instances);  // ground truth stays in original pixels
   }
   sample.info.image_id = loaded.image_id;
 
-  // HWC → CHW straight into the batch buffer.
-  const int h = batch.height, w = batch.width;
-  float* base = batch.images.data() + static_cast<std::size_t>(slot) * 3 * static_cast<std::size_t>(h) * static_cast<std::size_t>(w);
-  std::vector<cv::Mat> planes;
-  for (int c = 0; c < 3; ++c) planes.emplace_back(h, w, CV_32FC1, base + static_cast<std::size_t>(c) * static_cast<std::size_t>(h) * static_cast<std::size_t>(w));
-  cv::split(sample.image, planes);
+  // Jitter, normalisation and HWC → CHW in one pass, straight into the batch buffer.
+  const std::size_t plane =
+      3 * static_cast<std::size_t>(batch.height) * static_cast<std::size_t>(batch.width);
+  write_network_input(
+      sample,
+      options_.training ? options_.augment.normalization : options_.test_transform.normalization,
+      batch.images.data() + static_cast<std::size_t>(slot) * plane);
   batch.infos[static_cast<std::size_t>(slot)] = sample.info;
   batch.instances[static_cast<std::size_t>(slot)] = std::move(sample.instances);
 }
@@ -136,7 +145,8 @@ void DataLoader::worker_loop() {
   for (;;) {
     std::unique_lock<std::mutex> lock(mutex_);
     cv_.wait(lock, [&] {
-      return stopping_ || failure_ || next_position_ >= total || next_position_ / bs < next_batch_ + ring;
+      return stopping_ || failure_ || next_position_ >= total ||
+             next_position_ / bs < next_batch_ + ring;
     });
     if (stopping_ || failure_ || next_position_ >= total) return;
     const std::int64_t position = next_position_++;
@@ -153,12 +163,17 @@ void DataLoader::worker_loop() {
       batch.epoch = epoch_;
       batch.index = b;
       batch.size = size;
-      batch.height = options_.training ? options_.augment.input_height : options_.test_transform.input_height;
-      batch.width = options_.training ? options_.augment.input_width : options_.test_transform.input_width;
-      batch.images.resize(static_cast<std::size_t>(size) * 3 * static_cast<std::size_t>(batch.height) * static_cast<std::size_t>(batch.width));
+      batch.height =
+          options_.training ? options_.augment.input_height : options_.test_transform.input_height;
+      batch.width =
+          options_.training ? options_.augment.input_width : options_.test_transform.input_width;
+      batch.images.resize(static_cast<std::size_t>(size) * 3 *
+                          static_cast<std::size_t>(batch.height) *
+                          static_cast<std::size_t>(batch.width));
       batch.infos.resize(static_cast<std::size_t>(size));
       batch.instances.resize(static_cast<std::size_t>(size));
-      slot.targets.assign(options_.training ? static_cast<std::size_t>(size) : 0, CenterMaskTargets{});
+      slot.targets.assign(options_.training ? static_cast<std::size_t>(size) : 0,
+                          CenterMaskTargets{});
     }
     const std::int64_t epoch = epoch_;
     lock.unlock();
@@ -166,8 +181,10 @@ void DataLoader::worker_loop() {
     LoaderStats local;
     try {
       const int index_in_batch = static_cast<int>(position - b * bs);
-      build_sample(epoch, position, slot.batch, index_in_batch,
-                   options_.training ? &slot.targets[static_cast<std::size_t>(index_in_batch)] : nullptr, &local);
+      build_sample(
+          epoch, position, slot.batch, index_in_batch,
+          options_.training ? &slot.targets[static_cast<std::size_t>(index_in_batch)] : nullptr,
+          &local);
     } catch (...) {
       lock.lock();
       if (!failure_) failure_ = std::current_exception();
@@ -177,7 +194,8 @@ void DataLoader::worker_loop() {
 
     lock.lock();
     slot.stats.decode_failures += local.decode_failures;
-    if (slot.stats.first_decode_failure.empty()) slot.stats.first_decode_failure = local.first_decode_failure;
+    if (slot.stats.first_decode_failure.empty())
+      slot.stats.first_decode_failure = local.first_decode_failure;
     slot.stats.dropped_instances += local.dropped_instances;
     if (--slot.remaining == 0) {
       lock.unlock();
@@ -216,20 +234,30 @@ void DataLoader::collate(Slot& slot) const {
   std::size_t pixel_base = 0;
   for (std::size_t i = 0; i < n; ++i) {
     const CenterMaskTargets& t = slot.targets[i];
-    std::copy(t.heatmap.begin(), t.heatmap.end(), batch.heatmap.begin() + static_cast<std::ptrdiff_t>(i * map));
-    std::copy(t.center_index.begin(), t.center_index.end(), batch.center_index.begin() + static_cast<std::ptrdiff_t>(i * k));
-    std::copy(t.offset.begin(), t.offset.end(), batch.offset.begin() + static_cast<std::ptrdiff_t>(i * k * 2));
-    std::copy(t.size.begin(), t.size.end(), batch.size_cells.begin() + static_cast<std::ptrdiff_t>(i * k * 2));
-    std::copy(t.class_id.begin(), t.class_id.end(), batch.class_id.begin() + static_cast<std::ptrdiff_t>(i * k));
-    std::copy(t.valid.begin(), t.valid.end(), batch.valid.begin() + static_cast<std::ptrdiff_t>(i * k));
-    std::copy(t.has_mask.begin(), t.has_mask.end(), batch.has_mask.begin() + static_cast<std::ptrdiff_t>(i * k));
-    std::copy(t.mask_region.begin(), t.mask_region.end(), batch.mask_region.begin() + static_cast<std::ptrdiff_t>(i * k));
-    std::copy(t.mask_pixels.begin(), t.mask_pixels.end(), batch.mask_pixels.begin() + static_cast<std::ptrdiff_t>(pixel_base));
+    std::copy(t.heatmap.begin(), t.heatmap.end(),
+              batch.heatmap.begin() + static_cast<std::ptrdiff_t>(i * map));
+    std::copy(t.center_index.begin(), t.center_index.end(),
+              batch.center_index.begin() + static_cast<std::ptrdiff_t>(i * k));
+    std::copy(t.offset.begin(), t.offset.end(),
+              batch.offset.begin() + static_cast<std::ptrdiff_t>(i * k * 2));
+    std::copy(t.size.begin(), t.size.end(),
+              batch.size_cells.begin() + static_cast<std::ptrdiff_t>(i * k * 2));
+    std::copy(t.class_id.begin(), t.class_id.end(),
+              batch.class_id.begin() + static_cast<std::ptrdiff_t>(i * k));
+    std::copy(t.valid.begin(), t.valid.end(),
+              batch.valid.begin() + static_cast<std::ptrdiff_t>(i * k));
+    std::copy(t.has_mask.begin(), t.has_mask.end(),
+              batch.has_mask.begin() + static_cast<std::ptrdiff_t>(i * k));
+    std::copy(t.mask_region.begin(), t.mask_region.end(),
+              batch.mask_region.begin() + static_cast<std::ptrdiff_t>(i * k));
+    std::copy(t.mask_pixels.begin(), t.mask_pixels.end(),
+              batch.mask_pixels.begin() + static_cast<std::ptrdiff_t>(pixel_base));
     for (std::size_t j = 0; j < k; ++j)
       batch.mask_start[i * k + j + 1] = static_cast<std::int64_t>(pixel_base) + t.mask_start[j + 1];
     pixel_base += t.mask_pixels.size();
     if (!t.class_masks.empty())
-      std::copy(t.class_masks.begin(), t.class_masks.end(), batch.class_masks.begin() + static_cast<std::ptrdiff_t>(i * t.class_masks.size()));
+      std::copy(t.class_masks.begin(), t.class_masks.end(),
+                batch.class_masks.begin() + static_cast<std::ptrdiff_t>(i * t.class_masks.size()));
   }
   slot.targets.clear();
 }
@@ -253,7 +281,8 @@ std::optional<Batch> DataLoader::next() {
     stats_.first_decode_failure = slot.stats.first_decode_failure;
   stats_.decode_failures += slot.stats.decode_failures;
   stats_.dropped_instances += slot.stats.dropped_instances;
-  stats_.consumer_wait_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  stats_.consumer_wait_seconds +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   lock.unlock();
   cv_.notify_all();
   return batch;

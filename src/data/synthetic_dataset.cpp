@@ -25,14 +25,14 @@ enum Shape { kDisc, kRing, kTriangle, kStar, kCross, kCrescent, kNumShapes };
 struct Placement {
   int shape = kDisc;
   double cx = 0, cy = 0;
-  double radius = 0;    // half the object's extent, pixels
-  double angle = 0;     // rotation, radians
-  double aspect = 1;    // x stretch / y stretch
-  cv::Scalar colour;    // BGR
-  int texture = 0;      // 0 plain, 1 gradient, 2 stripes, 3 speckle
+  double radius = 0;  // half the object's extent, pixels
+  double angle = 0;   // rotation, radians
+  double aspect = 1;  // x stretch / y stretch
+  cv::Scalar colour;  // BGR
+  int texture = 0;    // 0 plain, 1 gradient, 2 stripes, 3 speckle
   double texture_angle = 0;
   double texture_period = 6;
-  cv::Scalar colour2;   // second colour of gradients and stripes
+  cv::Scalar colour2;       // second colour of gradients and stripes
   double hole_ratio = 0.5;  // rings: inner radius / outer radius
 };
 
@@ -78,7 +78,8 @@ void draw_shape_mask(const Placement& p, cv::Mat& mask) {
       fill(place_outline(p, circle_points(vertices)), 1);
       const double hole = p.hole_ratio;
       std::vector<cv::Point2d> inner;
-      for (const cv::Point2d& q : circle_points(vertices)) inner.emplace_back(q.x * hole, q.y * hole);
+      for (const cv::Point2d& q : circle_points(vertices))
+        inner.emplace_back(q.x * hole, q.y * hole);
       fill(place_outline(p, inner), 0);
       break;
     }
@@ -103,15 +104,17 @@ void draw_shape_mask(const Placement& p, cv::Mat& mask) {
     }
     case kCross: {
       const double a = 0.3;  // half the arm width
-      const std::vector<cv::Point2d> pts = {{-a, -1}, {a, -1}, {a, -a}, {1, -a},  {1, a},  {a, a},
-                                            {a, 1},   {-a, 1}, {-a, a}, {-1, a}, {-1, -a}, {-a, -a}};
+      const std::vector<cv::Point2d> pts = {{-a, -1}, {a, -1}, {a, -a},  {1, -a},
+                                            {1, a},   {a, a},  {a, 1},   {-a, 1},
+                                            {-a, a},  {-1, a}, {-1, -a}, {-a, -a}};
       fill(place_outline(p, pts), 1);
       break;
     }
     case kCrescent: {
       fill(place_outline(p, circle_points(vertices)), 1);
       std::vector<cv::Point2d> bite;
-      for (const cv::Point2d& q : circle_points(vertices)) bite.emplace_back(q.x * 0.8 + 0.45, q.y * 0.8 - 0.1);
+      for (const cv::Point2d& q : circle_points(vertices))
+        bite.emplace_back(q.x * 0.8 + 0.45, q.y * 0.8 - 0.1);
       fill(place_outline(p, bite), 0);
       break;
     }
@@ -169,7 +172,8 @@ cv::Mat render_background(Rng& rng, int size) {
       for (int x = 0; x < size; ++x) {
         const double t = (x * std::cos(angle) + y * std::sin(angle)) * 2 * kPi / period;
         const short v = static_cast<short>(std::lround(amp * std::sin(t)));
-        for (int c = 0; c < 3; ++c) noise.at<cv::Vec3s>(y, x)[c] = static_cast<short>(noise.at<cv::Vec3s>(y, x)[c] + v);
+        for (int c = 0; c < 3; ++c)
+          noise.at<cv::Vec3s>(y, x)[c] = static_cast<short>(noise.at<cv::Vec3s>(y, x)[c] + v);
       }
   }
   cv::Mat image16;
@@ -178,8 +182,10 @@ cv::Mat render_background(Rng& rng, int size) {
   image16.convertTo(image, CV_8UC3);  // saturates
   const int strokes = static_cast<int>(rng.uniform_int(2, 8));
   for (int i = 0; i < strokes; ++i) {
-    cv::Point a(static_cast<int>(rng.uniform_int(0, size - 1)), static_cast<int>(rng.uniform_int(0, size - 1)));
-    cv::Point b(static_cast<int>(rng.uniform_int(0, size - 1)), static_cast<int>(rng.uniform_int(0, size - 1)));
+    cv::Point a(static_cast<int>(rng.uniform_int(0, size - 1)),
+                static_cast<int>(rng.uniform_int(0, size - 1)));
+    cv::Point b(static_cast<int>(rng.uniform_int(0, size - 1)),
+                static_cast<int>(rng.uniform_int(0, size - 1)));
     cv::line(image, a, b, random_colour(rng), 1, cv::LINE_AA);
   }
   return image;
@@ -213,7 +219,8 @@ std::int64_t count_in(const cv::Mat& mask) { return cv::countNonZero(mask); }
 }  // namespace
 
 const std::vector<std::string>& synthetic_class_names() {
-  static const std::vector<std::string> names = {"disc", "ring", "triangle", "star", "cross", "crescent"};
+  static const std::vector<std::string> names = {"disc", "ring",  "triangle",
+                                                 "star", "cross", "crescent"};
   return names;
 }
 
@@ -231,7 +238,8 @@ SyntheticImage render_synthetic_image(const SyntheticDatasetOptions& options,
     p.radius = random_radius(rng, size);
     p.shape = static_cast<int>(rng.uniform_int(0, kNumShapes - 1));
     if (!placements.empty() && rng.bernoulli(options.overlap_probability)) {
-      const Placement& under = placements[static_cast<std::size_t>(rng.uniform_int(0, static_cast<std::int64_t>(placements.size()) - 1))];
+      const Placement& under = placements[static_cast<std::size_t>(
+          rng.uniform_int(0, static_cast<std::int64_t>(placements.size()) - 1))];
       const double t = rng.uniform(0, 2 * kPi), d = under.radius * rng.uniform(0.2, 1.1);
       p.cx = under.cx + d * std::cos(t);
       p.cy = under.cy + d * std::sin(t);
@@ -271,8 +279,8 @@ SyntheticImage render_synthetic_image(const SyntheticDatasetOptions& options,
       covered |= full[k];
       const std::int64_t full_area = count_in(full[k]);
       const std::int64_t visible_area = count_in(visible[k]);
-      const bool too_hidden =
-          visible_area < 4 || visible_area < options.min_visible_fraction * static_cast<double>(full_area);
+      const bool too_hidden = visible_area < 4 || visible_area < options.min_visible_fraction *
+                                                                     static_cast<double>(full_area);
       if (visible_area > 0 && too_hidden) {
         present[k] = false;
         changed = true;
@@ -300,17 +308,20 @@ SyntheticImage render_synthetic_image(const SyntheticDatasetOptions& options,
   return out;
 }
 
-CocoDataset generate_synthetic_split(const SyntheticDatasetOptions& options,
-                                     std::uint64_t split_id, std::int64_t num_images,
+CocoDataset generate_synthetic_split(const SyntheticDatasetOptions& options, std::uint64_t split_id,
+                                     std::int64_t num_images,
                                      const std::filesystem::path& image_dir,
                                      SyntheticSplitSummary* summary) {
   if (options.image_size < 16 || options.image_size > 8192)
     throw InputError(fmt::format("synth: --size {} is outside [16, 8192]", options.image_size));
   if (options.min_objects < 0 || options.max_objects < options.min_objects)
-    throw InputError(fmt::format("synth: object count range [{}, {}] is empty", options.min_objects, options.max_objects));
+    throw InputError(fmt::format("synth: object count range [{}, {}] is empty", options.min_objects,
+                                 options.max_objects));
   std::error_code ec;
   std::filesystem::create_directories(image_dir, ec);
-  if (ec) throw InputError(describe_input_problem(image_dir.string(), "", "cannot create folder: " + ec.message()));
+  if (ec)
+    throw InputError(
+        describe_input_problem(image_dir.string(), "", "cannot create folder: " + ec.message()));
 
   struct Rendered {
     std::vector<std::int32_t> classes;
@@ -328,21 +339,27 @@ CocoDataset generate_synthetic_split(const SyntheticDatasetOptions& options,
     for (std::size_t k = 0; k < image.objects.size(); ++k) {
       const SyntheticObject& o = image.objects[k];
       r.classes.push_back(o.class_index);
-      r.masks.push_back(rle_encode(o.visible_mask.data, o.visible_mask.rows, o.visible_mask.cols, o.visible_mask.step[0]));
+      r.masks.push_back(rle_encode(o.visible_mask.data, o.visible_mask.rows, o.visible_mask.cols,
+                                   o.visible_mask.step[0]));
       r.visible_fraction.push_back(static_cast<double>(cv::countNonZero(o.visible_mask)) /
                                    std::max(1, cv::countNonZero(o.full_mask)));
       std::vector<std::vector<cv::Point>> contours;
       std::vector<cv::Vec4i> hierarchy;
-      cv::findContours(o.visible_mask.clone(), contours, hierarchy, cv::RETR_CCOMP, cv::CHAIN_APPROX_SIMPLE);
-      r.has_hole.push_back(std::any_of(hierarchy.begin(), hierarchy.end(), [](const cv::Vec4i& h) { return h[3] >= 0; }));
+      cv::findContours(o.visible_mask.clone(), contours, hierarchy, cv::RETR_CCOMP,
+                       cv::CHAIN_APPROX_SIMPLE);
+      r.has_hole.push_back(std::any_of(hierarchy.begin(), hierarchy.end(),
+                                       [](const cv::Vec4i& h) { return h[3] >= 0; }));
       for (std::size_t j = 0; j < k; ++j) {
-        if (image.objects[j].class_index == o.class_index && cv::countNonZero(image.objects[j].full_mask & o.full_mask) > 0)
+        if (image.objects[j].class_index == o.class_index &&
+            cv::countNonZero(image.objects[j].full_mask & o.full_mask) > 0)
           ++r.same_class_overlaps;
       }
     }
   });
 
-  const std::string split_name = split_id == 0 ? "train" : split_id == 1 ? "val" : fmt::format("split{}", split_id);
+  const std::string split_name = split_id == 0   ? "train"
+                                 : split_id == 1 ? "val"
+                                                 : fmt::format("split{}", split_id);
   CocoDatasetBuilder builder("synthetic " + split_name);
   const auto& names = synthetic_class_names();
   for (std::size_t c = 0; c < names.size(); ++c)
@@ -355,7 +372,8 @@ CocoDataset generate_synthetic_split(const SyntheticDatasetOptions& options,
   std::int64_t annotation_id = 1;
   for (std::size_t i = 0; i < n; ++i) {
     const std::int64_t image_id = static_cast<std::int64_t>(i) + 1;
-    builder.add_image({image_id, fmt::format("{:06d}.png", i), options.image_size, options.image_size});
+    builder.add_image(
+        {image_id, fmt::format("{:06d}.png", i), options.image_size, options.image_size});
     const Rendered& r = rendered[i];
     for (std::size_t k = 0; k < r.masks.size(); ++k) {
       CocoAnnotation meta;
@@ -367,9 +385,12 @@ CocoDataset generate_synthetic_split(const SyntheticDatasetOptions& options,
       const std::string counts = rle_to_string(r.masks[k]);
       builder.add_annotation_compressed_rle(meta, counts, options.image_size, options.image_size);
       ++local.instances;
-      if (meta.area < small_limit) ++local.small;
-      else if (meta.area > large_limit) ++local.large;
-      else ++local.medium;
+      if (meta.area < small_limit)
+        ++local.small;
+      else if (meta.area > large_limit)
+        ++local.large;
+      else
+        ++local.medium;
       if (r.visible_fraction[k] < 0.9) ++local.occluded;
       if (r.visible_fraction[k] < 0.5) ++local.heavily_occluded;
       if (r.has_hole[k]) ++local.with_holes;
@@ -398,7 +419,8 @@ std::vector<SyntheticSplitSummary> generate_synthetic_dataset(
     if (count <= 0) continue;
     SyntheticSplitSummary summary;
     const std::string name = split_id == 0 ? "train" : "val";
-    CocoDataset dataset = generate_synthetic_split(options, split_id, count, out_dir / name, &summary);
+    CocoDataset dataset =
+        generate_synthetic_split(options, split_id, count, out_dir / name, &summary);
     dataset.save(out_dir / (name + ".json"));
     summaries.push_back(summary);
   }

@@ -19,7 +19,8 @@ MaskPatch rle_to_patch(const Rle& rle, int x0, int y0, int x1, int y1) {
   x1 = std::min(x1, rle.width), y1 = std::min(y1, rle.height);
   if (x1 <= x0 || y1 <= y0) return patch;
   patch.left = x0, patch.top = y0, patch.width = x1 - x0, patch.height = y1 - y0;
-  patch.pixels.assign(static_cast<std::size_t>(patch.width) * static_cast<std::size_t>(patch.height), 0);
+  patch.pixels.assign(
+      static_cast<std::size_t>(patch.width) * static_cast<std::size_t>(patch.height), 0);
   const std::uint64_t h = static_cast<std::uint64_t>(rle.height);
   std::uint64_t position = 0;  // column-major pixel index
   for (std::size_t i = 0; i < rle.counts.size(); ++i) {
@@ -81,13 +82,14 @@ std::shared_ptr<const TrainingSet> TrainingSet::open(std::shared_ptr<const CocoD
         }
       }
       if (!size) {
-        file_problem_kind[i] = std::filesystem::exists(path, ec) ? "images that do not decode (skipped)"
-                                                                 : "images missing on disk (skipped)";
+        file_problem_kind[i] = std::filesystem::exists(path, ec)
+                                   ? "images that do not decode (skipped)"
+                                   : "images missing on disk (skipped)";
         file_problem[i] = why;
       } else if (size->height != image.height || size->width != image.width) {
         file_problem_kind[i] = "images whose size differs from the JSON (skipped)";
-        file_problem[i] = fmt::format("file is {}x{} (w x h), JSON says {}x{}", size->width, size->height,
-                                      image.width, image.height);
+        file_problem[i] = fmt::format("file is {}x{} (w x h), JSON says {}x{}", size->width,
+                                      size->height, image.width, image.height);
       }
     });
   }
@@ -97,7 +99,8 @@ std::shared_ptr<const TrainingSet> TrainingSet::open(std::shared_ptr<const CocoD
     const CocoImage& image = ds.images()[i];
     const std::string image_record = fmt::format("image id {}", image.id);
     if (!file_problem[i].empty()) {
-      problem(file_problem_kind[i], (image_dir / image.file_name).string(), image_record, file_problem[i]);
+      problem(file_problem_kind[i], (image_dir / image.file_name).string(), image_record,
+              file_problem[i]);
       continue;
     }
     UsableImage usable;
@@ -119,13 +122,15 @@ std::shared_ptr<const TrainingSet> TrainingSet::open(std::shared_ptr<const CocoD
       const bool wholly_outside = x1 <= 0 || y1 <= 0 || b.x >= image.width || b.y >= image.height;
       if (wholly_outside) {
         problem("annotations wholly outside their image (dropped)", "", record,
-                fmt::format("bbox [{}, {}, {}, {}] vs image {}x{}", b.x, b.y, b.width, b.height, image.width, image.height));
+                fmt::format("bbox [{}, {}, {}, {}] vs image {}x{}", b.x, b.y, b.width, b.height,
+                            image.width, image.height));
         continue;
       }
       // Sub-pixel excess is common in COCO (boxes from float polygons); only whole pixels count.
       if (b.x < -1 || b.y < -1 || x1 > image.width + 1 || y1 > image.height + 1) {
         problem("annotations partly outside their image (box clipped)", "", record,
-                fmt::format("bbox [{}, {}, {}, {}] vs image {}x{}", b.x, b.y, b.width, b.height, image.width, image.height));
+                fmt::format("bbox [{}, {}, {}, {}] vs image {}x{}", b.x, b.y, b.width, b.height,
+                            image.width, image.height));
       }
       usable.annotations.push_back(a);
     }
@@ -151,15 +156,18 @@ std::vector<Instance> TrainingSet::instances(std::size_t i) const {
     const CocoAnnotation& ann = dataset_->annotations()[a];
     Instance instance;
     instance.class_index = ann.class_index;
-    instance.box = {static_cast<float>(std::max(0.0, ann.bbox.x)), static_cast<float>(std::max(0.0, ann.bbox.y)),
-                    static_cast<float>(std::min<double>(image.width, ann.bbox.x + ann.bbox.width)),
-                    static_cast<float>(std::min<double>(image.height, ann.bbox.y + ann.bbox.height))};
+    instance.box = {
+        static_cast<float>(std::max(0.0, ann.bbox.x)),
+        static_cast<float>(std::max(0.0, ann.bbox.y)),
+        static_cast<float>(std::min<double>(image.width, ann.bbox.x + ann.bbox.width)),
+        static_cast<float>(std::min<double>(image.height, ann.bbox.y + ann.bbox.height))};
     if (ann.segmentation_format != SegmentationFormat::kNone) {
       const Rle rle = dataset_->mask(a);
       const BoxXYWH tight = rle_bbox(rle);
       instance.has_mask = true;
       instance.mask = rle_to_patch(rle, static_cast<int>(tight.x), static_cast<int>(tight.y),
-                                   static_cast<int>(tight.x + tight.width), static_cast<int>(tight.y + tight.height));
+                                   static_cast<int>(tight.x + tight.width),
+                                   static_cast<int>(tight.y + tight.height));
     }
     out.push_back(std::move(instance));
   }
@@ -176,8 +184,8 @@ LoadedImage TrainingSet::load(std::size_t i) const {
   if (out.image.rows != image.height || out.image.cols != image.width) {
     throw InputError(describe_input_problem(
         out.path.string(), fmt::format("image id {}", image.id),
-        fmt::format("decoded size {}x{} (w x h) differs from the JSON's {}x{}", out.image.cols, out.image.rows,
-                    image.width, image.height)));
+        fmt::format("decoded size {}x{} (w x h) differs from the JSON's {}x{}", out.image.cols,
+                    out.image.rows, image.width, image.height)));
   }
   out.instances = instances(i);
   return out;

@@ -46,8 +46,8 @@ Affine2D sample_train_affine(int height, int width, const TrainAugmentOptions& o
   double cx = width / 2.0, cy = height / 2.0;
   double side = std::max(height, width);
   if (options.random_scale_and_center) {
-    const int steps =
-        static_cast<int>(std::floor((options.scale_max - options.scale_min) / options.scale_step + 1e-6));
+    const int steps = static_cast<int>(
+        std::floor((options.scale_max - options.scale_min) / options.scale_step + 1e-6));
     side *= options.scale_min + options.scale_step * static_cast<double>(rng.uniform_int(0, steps));
     const int border_x = random_center_border(options.center_border_px, width);
     const int border_y = random_center_border(options.center_border_px, height);
@@ -58,8 +58,9 @@ Affine2D sample_train_affine(int height, int width, const TrainAugmentOptions& o
   if (flipped) *flipped = flip;
   // CenterNet scales both axes by input_width / side and puts the chosen center in the middle.
   const double factor = options.input_width / side;
-  const Affine2D crop = Affine2D::scale_translate(factor, factor, options.input_width / 2.0 - factor * cx,
-                                                  options.input_height / 2.0 - factor * cy);
+  const Affine2D crop =
+      Affine2D::scale_translate(factor, factor, options.input_width / 2.0 - factor * cx,
+                                options.input_height / 2.0 - factor * cy);
   if (!flip) return crop;
   // The center was drawn uniformly, so drawing it in the mirrored image is the same law.
   return crop.after(Affine2D{-1, 0, static_cast<double>(width), 0, 1, 0});
@@ -72,7 +73,8 @@ Affine2D test_affine(int height, int width, const TestTransformOptions& options,
     *input_height = (height + d - 1) / d * d;
     *input_width = (width + d - 1) / d * d;
     // Same scale, image centered in the padded canvas (whole-pixel shift keeps pixels exact).
-    return Affine2D::scale_translate(1, 1, (*input_width - width) / 2, (*input_height - height) / 2);
+    return Affine2D::scale_translate(1, 1, (*input_width - width) / 2,
+                                     (*input_height - height) / 2);
   }
   *input_height = options.input_height;
   *input_width = options.input_width;
@@ -84,8 +86,8 @@ Affine2D test_affine(int height, int width, const TestTransformOptions& options,
 
 cv::Mat warp_image(const cv::Mat& image, const Affine2D& map, int out_height, int out_width) {
   cv::Mat out;
-  cv::warpAffine(image, out, to_opencv_matrix(map), cv::Size(out_width, out_height), cv::INTER_LINEAR,
-                 cv::BORDER_CONSTANT, cv::Scalar::all(0));
+  cv::warpAffine(image, out, to_opencv_matrix(map), cv::Size(out_width, out_height),
+                 cv::INTER_LINEAR, cv::BORDER_CONSTANT, cv::Scalar::all(0));
   return out;
 }
 
@@ -114,9 +116,11 @@ bool warp_instance(const Instance& in, const Affine2D& map, int out_height, int 
   const int right = std::min(out_width, static_cast<int>(std::ceil(landed.x1)));
   const int bottom = std::min(out_height, static_cast<int>(std::ceil(landed.y1)));
   if (right <= left || bottom <= top) return false;
-  const Affine2D local = Affine2D::scale_translate(1, 1, -left, -top)
-                             .after(map.after(Affine2D::scale_translate(1, 1, in.mask.left, in.mask.top)));
-  cv::Mat patch(in.mask.height, in.mask.width, CV_8UC1, const_cast<std::uint8_t*>(in.mask.pixels.data()));
+  const Affine2D local =
+      Affine2D::scale_translate(1, 1, -left, -top)
+          .after(map.after(Affine2D::scale_translate(1, 1, in.mask.left, in.mask.top)));
+  cv::Mat patch(in.mask.height, in.mask.width, CV_8UC1,
+                const_cast<std::uint8_t*>(in.mask.pixels.data()));
   cv::Mat patch255 = patch * 255;
   cv::Mat warped;
   cv::warpAffine(patch255, warped, to_opencv_matrix(local), cv::Size(right - left, bottom - top),
@@ -129,31 +133,30 @@ bool warp_instance(const Instance& in, const Affine2D& map, int out_height, int 
     const std::uint8_t* row = warped.ptr<std::uint8_t>(y);
     for (int x = 0; x < m.width; ++x) {
       const std::uint8_t v = row[x] >= 128 ? 1 : 0;
-      m.pixels[static_cast<std::size_t>(y) * static_cast<std::size_t>(m.width) + static_cast<std::size_t>(x)] = v;
+      m.pixels[static_cast<std::size_t>(y) * static_cast<std::size_t>(m.width) +
+               static_cast<std::size_t>(x)] = v;
       any |= v != 0;
     }
   }
   return any;
 }
 
-void color_augment(cv::Mat& image, double strength, double lighting_std, Rng& rng) {
-  // CenterNet's color_aug: grayscale and its mean are taken once, before the three blends.
-  cv::Mat gray;
-  cv::cvtColor(image, gray, cv::COLOR_BGR2GRAY);
-  const double gray_mean = cv::mean(gray)[0];
-  cv::Mat gray3;
-  cv::cvtColor(gray, gray3, cv::COLOR_GRAY2BGR);
+ColorJitter sample_color_jitter(double strength, double lighting_std, Rng& rng) {
+  // CenterNet's color_aug: the grayscale and its mean are taken once, before the blends, so
+  // each blend is image ← α·image + (1 − α)·X with X fixed; tracking the coefficients of
+  // (image, gray, mean gray) composes them exactly.
+  ColorJitter j;
   std::array<int, 3> order = {0, 1, 2};  // brightness, contrast, saturation
-  for (int i = 2; i > 0; --i) std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>(rng.uniform_int(0, i))]);
+  for (int i = 2; i > 0; --i)
+    std::swap(order[static_cast<std::size_t>(i)],
+              order[static_cast<std::size_t>(rng.uniform_int(0, i))]);
   for (int op : order) {
     const double alpha = 1.0 + rng.uniform(-strength, strength);
-    if (op == 0) {
-      image *= alpha;
-    } else if (op == 1) {
-      image = image * alpha + cv::Scalar::all(gray_mean * (1 - alpha));
-    } else {
-      cv::addWeighted(image, alpha, gray3, 1 - alpha, 0, image);
-    }
+    j.gain *= alpha;
+    j.gray_gain *= alpha;
+    j.mean_gain *= alpha;
+    if (op == 1) j.mean_gain += 1 - alpha;  // contrast: blend with the mean gray
+    if (op == 2) j.gray_gain += 1 - alpha;  // saturation: blend with the gray image
   }
   // PCA lighting with COCO's (CornerNet's) eigen decomposition of BGR pixel covariance.
   static const double kEigVal[3] = {0.2141788, 0.01817699, 0.00104694};
@@ -162,27 +165,55 @@ void color_augment(cv::Mat& image, double strength, double lighting_std, Rng& rn
                                        {-0.56089297, 0.71832671, 0.41158938}};
   double alpha[3];
   for (double& a : alpha) a = rng.normal(0, lighting_std);
-  cv::Scalar shift;
   for (int r = 0; r < 3; ++r) {
     double v = 0;
     for (int c = 0; c < 3; ++c) v += kEigVec[r][c] * kEigVal[c] * alpha[c];
-    shift[r] = v;
+    j.shift_bgr[r] = v;
   }
-  image += shift;
+  return j;
 }
 
-void normalize_in_place(cv::Mat& image, const PixelNormalization& n) {
-  const cv::Scalar mean(n.mean_bgr[0], n.mean_bgr[1], n.mean_bgr[2]);
-  const cv::Scalar inv_std(1.0 / n.std_bgr[0], 1.0 / n.std_bgr[1], 1.0 / n.std_bgr[2]);
-  cv::subtract(image, mean, image);
-  cv::multiply(image, inv_std, image);
-}
-
-cv::Mat to_normalized_float(const cv::Mat& image_bgr, const PixelNormalization& normalization) {
-  cv::Mat f;
-  image_bgr.convertTo(f, CV_32FC3, 1.0 / 255.0);
-  normalize_in_place(f, normalization);
-  return f;
+void write_network_input(const TransformedSample& sample, const PixelNormalization& n, float* chw) {
+  const cv::Mat& image = sample.image;
+  const ColorJitter& j = sample.jitter;
+  // OpenCV's BGR2GRAY weights, on values scaled to [0, 1].
+  const float wb = 0.114f / 255, wg = 0.587f / 255, wr = 0.299f / 255;
+  double mean_gray = 0;
+  if (j.mean_gain != 0) {
+    for (int y = 0; y < image.rows; ++y) {
+      const cv::Vec3b* row = image.ptr<cv::Vec3b>(y);
+      double acc = 0;
+      for (int x = 0; x < image.cols; ++x) acc += wb * row[x][0] + wg * row[x][1] + wr * row[x][2];
+      mean_gray += acc;
+    }
+    mean_gray /= static_cast<double>(image.rows) * image.cols;
+  }
+  // out_c = (gain·v_c/255 + gray_gain·gray + mean_gain·mean + shift_c − mean_c) / std_c
+  float scale[3], offset[3];
+  for (int c = 0; c < 3; ++c) {
+    scale[c] = static_cast<float>(j.gain / 255.0 / n.std_bgr[c]);
+    offset[c] = static_cast<float>((j.mean_gain * mean_gray + j.shift_bgr[c] - n.mean_bgr[c]) /
+                                   n.std_bgr[c]);
+  }
+  const float gray_scale[3] = {static_cast<float>(j.gray_gain / n.std_bgr[0]),
+                               static_cast<float>(j.gray_gain / n.std_bgr[1]),
+                               static_cast<float>(j.gray_gain / n.std_bgr[2])};
+  const std::size_t plane =
+      static_cast<std::size_t>(image.rows) * static_cast<std::size_t>(image.cols);
+  float* out_b = chw;
+  float* out_g = chw + plane;
+  float* out_r = chw + 2 * plane;
+  for (int y = 0; y < image.rows; ++y) {
+    const cv::Vec3b* row = image.ptr<cv::Vec3b>(y);
+    const std::size_t base = static_cast<std::size_t>(y) * static_cast<std::size_t>(image.cols);
+    for (int x = 0; x < image.cols; ++x) {
+      const float b = row[x][0], g = row[x][1], r = row[x][2];
+      const float gray = wb * b + wg * g + wr * r;
+      out_b[base + static_cast<std::size_t>(x)] = scale[0] * b + gray_scale[0] * gray + offset[0];
+      out_g[base + static_cast<std::size_t>(x)] = scale[1] * g + gray_scale[1] * gray + offset[1];
+      out_r[base + static_cast<std::size_t>(x)] = scale[2] * r + gray_scale[2] * gray + offset[2];
+    }
+  }
 }
 
 TransformedSample transform_for_training(const cv::Mat& image_bgr,
@@ -194,16 +225,18 @@ TransformedSample transform_for_training(const cv::Mat& image_bgr,
   info.original_width = image_bgr.cols;
   info.input_height = options.input_height;
   info.input_width = options.input_width;
-  info.original_to_input = sample_train_affine(image_bgr.rows, image_bgr.cols, options, rng, &info.flipped);
+  info.original_to_input =
+      sample_train_affine(image_bgr.rows, image_bgr.cols, options, rng, &info.flipped);
   info.input_to_original = info.original_to_input.inverse();
-  const cv::Mat warped = warp_image(image_bgr, info.original_to_input, options.input_height, options.input_width);
-  warped.convertTo(out.image, CV_32FC3, 1.0 / 255.0);
-  if (options.color_jitter) color_augment(out.image, options.jitter_strength, options.lighting_std, rng);
-  normalize_in_place(out.image, options.normalization);
+  out.image =
+      warp_image(image_bgr, info.original_to_input, options.input_height, options.input_width);
+  if (options.color_jitter)
+    out.jitter = sample_color_jitter(options.jitter_strength, options.lighting_std, rng);
   out.instances.reserve(instances.size());
   for (const Instance& instance : instances) {
     Instance moved;
-    if (warp_instance(instance, info.original_to_input, options.input_height, options.input_width, &moved))
+    if (warp_instance(instance, info.original_to_input, options.input_height, options.input_width,
+                      &moved))
       out.instances.push_back(std::move(moved));
     else
       ++out.dropped_outside;
@@ -211,15 +244,16 @@ TransformedSample transform_for_training(const cv::Mat& image_bgr,
   return out;
 }
 
-TransformedSample transform_for_test(const cv::Mat& image_bgr, const TestTransformOptions& options) {
+TransformedSample transform_for_test(const cv::Mat& image_bgr,
+                                     const TestTransformOptions& options) {
   TransformedSample out;
   ImageInfo& info = out.info;
   info.original_height = image_bgr.rows;
   info.original_width = image_bgr.cols;
-  info.original_to_input = test_affine(image_bgr.rows, image_bgr.cols, options, &info.input_height, &info.input_width);
+  info.original_to_input =
+      test_affine(image_bgr.rows, image_bgr.cols, options, &info.input_height, &info.input_width);
   info.input_to_original = info.original_to_input.inverse();
-  out.image = to_normalized_float(
-      warp_image(image_bgr, info.original_to_input, info.input_height, info.input_width), options.normalization);
+  out.image = warp_image(image_bgr, info.original_to_input, info.input_height, info.input_width);
   return out;
 }
 

@@ -65,24 +65,32 @@ cv::Mat draw_instances(const cv::Mat& image, const std::vector<Instance>& instan
       cv::findContours(scaled_masks[i], contours, cv::RETR_CCOMP, cv::CHAIN_APPROX_SIMPLE);
       cv::drawContours(canvas, contours, -1, colour, std::max(1, scale / 2), cv::LINE_8);
     }
-    const cv::Point p0(static_cast<int>(std::lround(inst.box.x0 * scale)), static_cast<int>(std::lround(inst.box.y0 * scale)));
-    const cv::Point p1(static_cast<int>(std::lround(inst.box.x1 * scale)) - 1, static_cast<int>(std::lround(inst.box.y1 * scale)) - 1);
+    const cv::Point p0(static_cast<int>(std::lround(inst.box.x0 * scale)),
+                       static_cast<int>(std::lround(inst.box.y0 * scale)));
+    const cv::Point p1(static_cast<int>(std::lround(inst.box.x1 * scale)) - 1,
+                       static_cast<int>(std::lround(inst.box.y1 * scale)) - 1);
     if (options.draw_boxes) cv::rectangle(canvas, p0, p1, colour, 1, cv::LINE_8);
     if (options.draw_labels) {
-      std::string label = inst.class_index >= 0 && static_cast<std::size_t>(inst.class_index) < class_names.size()
-                              ? class_names[static_cast<std::size_t>(inst.class_index)]
-                              : fmt::format("class {}", inst.class_index);
+      std::string label =
+          inst.class_index >= 0 && static_cast<std::size_t>(inst.class_index) < class_names.size()
+              ? class_names[static_cast<std::size_t>(inst.class_index)]
+              : fmt::format("class {}", inst.class_index);
       if (options.draw_scores) label += fmt::format(" {:.2f}", inst.score);
       int baseline = 0;
       const double font_scale = 0.4;
-      const cv::Size text = cv::getTextSize(label, cv::FONT_HERSHEY_SIMPLEX, font_scale, 1, &baseline);
+      const cv::Size text =
+          cv::getTextSize(label, cv::FONT_HERSHEY_SIMPLEX, font_scale, 1, &baseline);
       // Above the box when there is room, else inside its top edge.
-      const int top = p0.y - text.height - baseline - 2 >= 0 ? p0.y - text.height - baseline - 2 : p0.y;
+      const int top =
+          p0.y - text.height - baseline - 2 >= 0 ? p0.y - text.height - baseline - 2 : p0.y;
       const cv::Rect background(p0.x, top, text.width + 4, text.height + baseline + 2);
-      cv::rectangle(canvas, background & cv::Rect(0, 0, canvas.cols, canvas.rows), colour, cv::FILLED);
+      cv::rectangle(canvas, background & cv::Rect(0, 0, canvas.cols, canvas.rows), colour,
+                    cv::FILLED);
       const double luminance = 0.114 * colour[0] + 0.587 * colour[1] + 0.299 * colour[2];
-      cv::putText(canvas, label, cv::Point(p0.x + 2, top + text.height + 1), cv::FONT_HERSHEY_SIMPLEX, font_scale,
-                  luminance > 140 ? cv::Scalar(0, 0, 0) : cv::Scalar(255, 255, 255), 1, cv::LINE_AA);
+      cv::putText(canvas, label, cv::Point(p0.x + 2, top + text.height + 1),
+                  cv::FONT_HERSHEY_SIMPLEX, font_scale,
+                  luminance > 140 ? cv::Scalar(0, 0, 0) : cv::Scalar(255, 255, 255), 1,
+                  cv::LINE_AA);
     }
   }
   return canvas;

@@ -33,9 +33,9 @@ CellRegion box_cell_region(float center_x, float center_y, float width, float he
 
 struct CenterMaskTargetOptions {
   int num_classes = 1;
-  int stride = 4;           ///< input pixels per output cell
-  int max_objects = 128;    ///< slots per image (CenterNet's max_objs); more are dropped and counted
-  double min_overlap = 0.7; ///< of gaussian_radius
+  int stride = 4;         ///< input pixels per output cell
+  int max_objects = 128;  ///< slots per image (CenterNet's max_objs); more are dropped and counted
+  double min_overlap = 0.7;        ///< of gaussian_radius
   bool class_union_masks = false;  ///< also build (C, H, W) per-class union masks
 };
 
@@ -44,11 +44,11 @@ struct CenterMaskTargets {
   int height = 0;  ///< output map rows
   int width = 0;   ///< output map columns
   int max_objects = 0;
-  int num_objects = 0;  ///< valid slots (the first num_objects)
+  int num_objects = 0;                 ///< valid slots (the first num_objects)
   std::int64_t dropped_too_small = 0;  ///< objects whose box has no area at output resolution
   std::int64_t dropped_over_max = 0;   ///< objects beyond max_objects
 
-  std::vector<float> heatmap;              ///< (C, H, W), CenterNet Gaussians
+  std::vector<float> heatmap;  ///< (C, H, W), CenterNet Gaussians
   // Per slot (max_objects of each), zero past num_objects:
   std::vector<std::int64_t> center_index;  ///< (K) y·W + x of the integer center cell
   std::vector<float> offset;               ///< (K, 2) center − integer center, x then y
@@ -61,7 +61,7 @@ struct CenterMaskTargets {
   /// row-major, each value the fraction of that cell's input pixels covered by the mask.
   std::vector<std::int64_t> mask_start;
   std::vector<float> mask_pixels;
-  std::vector<float> class_masks;          ///< (C, H, W) when requested, else empty
+  std::vector<float> class_masks;  ///< (C, H, W) when requested, else empty
 
   /// The clipped part of mask_region[k] (what mask_pixels holds for k).
   CellRegion clipped_region(int k) const;

@@ -4,10 +4,9 @@
 // without decoding every image.
 
 #include <filesystem>
+#include <opencv2/core/mat.hpp>
 #include <optional>
 #include <string>
-
-#include <opencv2/core/mat.hpp>
 
 namespace centermask {
 

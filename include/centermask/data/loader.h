@@ -40,12 +40,12 @@ struct LoaderOptions {
 /// One batch, collated into contiguous arrays ready to wrap as tensors.
 struct Batch {
   std::int64_t epoch = 0;
-  std::int64_t index = 0;  ///< within the epoch
-  int size = 0;            ///< N
-  int height = 0;          ///< input H
-  int width = 0;           ///< input W
-  std::vector<float> images;        ///< (N, 3, H, W), normalised BGR
-  std::vector<ImageInfo> infos;     ///< (N)
+  std::int64_t index = 0;                        ///< within the epoch
+  int size = 0;                                  ///< N
+  int height = 0;                                ///< input H
+  int width = 0;                                 ///< input W
+  std::vector<float> images;                     ///< (N, 3, H, W), normalised BGR
+  std::vector<ImageInfo> infos;                  ///< (N)
   std::vector<std::vector<Instance>> instances;  ///< (N) ground truth in input pixels
 
   // Training targets (empty at inference); h, w = output map size, K = max_objects.
@@ -72,7 +72,7 @@ struct LoaderStats {
   std::int64_t samples = 0;
   std::int64_t decode_failures = 0;  ///< images replaced by the next one
   std::string first_decode_failure;
-  double consumer_wait_seconds = 0;  ///< time next() spent waiting: the training step's stall
+  double consumer_wait_seconds = 0;    ///< time next() spent waiting: the training step's stall
   std::int64_t dropped_instances = 0;  ///< warped out of the input or too small for a cell
 };
 
@@ -112,8 +112,8 @@ class DataLoader {
   std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<std::int64_t> order_;  ///< usable-image index per epoch position
   std::int64_t epoch_ = -1;
-  std::int64_t next_position_ = 0;   ///< next sample handed to a worker
-  std::int64_t next_batch_ = 0;      ///< next batch the consumer takes
+  std::int64_t next_position_ = 0;  ///< next sample handed to a worker
+  std::int64_t next_batch_ = 0;     ///< next batch the consumer takes
   bool stopping_ = false;
   std::exception_ptr failure_;
   LoaderStats stats_;

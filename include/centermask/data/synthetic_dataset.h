@@ -8,10 +8,9 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <opencv2/core/mat.hpp>
 #include <string>
 #include <vector>
-
-#include <opencv2/core/mat.hpp>
 
 #include "centermask/data/coco_dataset.h"
 
@@ -64,16 +63,16 @@ struct SyntheticSplitSummary {
   std::int64_t small = 0;
   std::int64_t medium = 0;
   std::int64_t large = 0;
-  std::int64_t occluded = 0;            ///< visible area < 90% of the full in-image area
-  std::int64_t heavily_occluded = 0;    ///< visible area < 50%
-  std::int64_t same_class_overlaps = 0; ///< pairs of same-class objects whose outlines overlap
-  std::int64_t with_holes = 0;          ///< visible mask has a hole (ring, or cut by another)
+  std::int64_t occluded = 0;             ///< visible area < 90% of the full in-image area
+  std::int64_t heavily_occluded = 0;     ///< visible area < 50%
+  std::int64_t same_class_overlaps = 0;  ///< pairs of same-class objects whose outlines overlap
+  std::int64_t with_holes = 0;           ///< visible mask has a hole (ring, or cut by another)
   std::int64_t per_class[16] = {};
 };
 
 /// Generates a split as a dataset whose images are written to `image_dir` (PNG, atomically).
-CocoDataset generate_synthetic_split(const SyntheticDatasetOptions& options,
-                                     std::uint64_t split_id, std::int64_t num_images,
+CocoDataset generate_synthetic_split(const SyntheticDatasetOptions& options, std::uint64_t split_id,
+                                     std::int64_t num_images,
                                      const std::filesystem::path& image_dir,
                                      SyntheticSplitSummary* summary = nullptr);
 

@@ -7,10 +7,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <opencv2/core/mat.hpp>
 #include <string>
 #include <vector>
-
-#include <opencv2/core/mat.hpp>
 
 #include "centermask/data/coco_dataset.h"
 #include "centermask/structures/instances.h"
@@ -18,10 +17,10 @@
 namespace centermask {
 
 struct TrainingSetOptions {
-  bool strict = false;              ///< every problem is an error instead of a counted warning
-  bool check_image_files = true;    ///< probe every image file's header at open
+  bool strict = false;            ///< every problem is an error instead of a counted warning
+  bool check_image_files = true;  ///< probe every image file's header at open
   bool keep_images_without_annotations = true;  ///< negatives (CenterNet keeps them)
-  int threads = 0;                  ///< for the file checks; 0 = all cores
+  int threads = 0;                              ///< for the file checks; 0 = all cores
 };
 
 /// One decoded image with its instances in original-image pixels.

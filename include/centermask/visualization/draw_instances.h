@@ -3,10 +3,9 @@
 // its box, and a label with the class name (and score for predictions). The same code draws
 // ground truth and predictions, so the two can be compared side by side.
 
+#include <opencv2/core/mat.hpp>
 #include <string>
 #include <vector>
-
-#include <opencv2/core/mat.hpp>
 
 #include "centermask/structures/instances.h"
 
@@ -31,6 +30,7 @@ int display_scale(int height, int width, const DrawOptions& options);
 
 /// Returns a new image (8-bit BGR); `instances` are in `image`'s pixel coordinates.
 cv::Mat draw_instances(const cv::Mat& image, const std::vector<Instance>& instances,
-                       const std::vector<std::string>& class_names, const DrawOptions& options = {});
+                       const std::vector<std::string>& class_names,
+                       const DrawOptions& options = {});
 
 }  // namespace centermask

@@ -19,9 +19,11 @@ Instance box_instance(float x0, float y0, float x1, float y1, int cls) {
 
 // A filled rectangle mask over [x0, x1) × [y0, y1) pixels.
 Instance rect_instance(int x0, int y0, int x1, int y1, int cls) {
-  Instance inst = box_instance(static_cast<float>(x0), static_cast<float>(y0), static_cast<float>(x1), static_cast<float>(y1), cls);
+  Instance inst = box_instance(static_cast<float>(x0), static_cast<float>(y0),
+                               static_cast<float>(x1), static_cast<float>(y1), cls);
   inst.has_mask = true;
-  inst.mask = {x0, y0, x1 - x0, y1 - y0, std::vector<std::uint8_t>(static_cast<std::size_t>((x1 - x0) * (y1 - y0)), 1)};
+  inst.mask = {x0, y0, x1 - x0, y1 - y0,
+               std::vector<std::uint8_t>(static_cast<std::size_t>((x1 - x0) * (y1 - y0)), 1)};
   return inst;
 }
 
@@ -48,7 +50,7 @@ TEST(DrawGaussian, PeakIsOneSigmaIsDiameterOverSixAndBordersClip) {
   EXPECT_FLOAT_EQ(map[0], 1.0f);
   EXPECT_FLOAT_EQ(map[1], static_cast<float>(std::exp(-1 / (2 * sigma * sigma))));
   EXPECT_FLOAT_EQ(map[2 * 6 + 2], static_cast<float>(std::exp(-8 / (2 * sigma * sigma))));
-  EXPECT_EQ(map[3], 0.0f);      // beyond the radius
+  EXPECT_EQ(map[3], 0.0f);  // beyond the radius
   EXPECT_EQ(map[3 * 6], 0.0f);
   // Element-wise max: a second, weaker overlap never lowers a value.
   const float before = map[1];
@@ -73,7 +75,8 @@ TEST(BoxCellRegion, CellsWhoseCentersAreInside) {
 // of the heatmap by 3×3 local maximum, box = center + offset ± size / 2.
 std::vector<Instance> decode_like_inference(const CenterMaskTargets& t, int stride) {
   const int h = t.height, w = t.width;
-  std::vector<float> offset_map(2 * static_cast<std::size_t>(h * w), 0), size_map(2 * static_cast<std::size_t>(h * w), 0);
+  std::vector<float> offset_map(2 * static_cast<std::size_t>(h * w), 0),
+      size_map(2 * static_cast<std::size_t>(h * w), 0);
   for (int k = 0; k < t.num_objects; ++k) {
     const auto i = static_cast<std::size_t>(t.center_index[static_cast<std::size_t>(k)]);
     offset_map[i] = t.offset[2 * static_cast<std::size_t>(k)];
@@ -96,10 +99,13 @@ std::vector<Instance> decode_like_inference(const CenterMaskTargets& t, int stri
           }
         if (!is_max) continue;
         const std::size_t i = static_cast<std::size_t>(y * w + x);
-        const float cx = static_cast<float>(x) + offset_map[i], cy = static_cast<float>(y) + offset_map[static_cast<std::size_t>(h * w) + i];
+        const float cx = static_cast<float>(x) + offset_map[i],
+                    cy = static_cast<float>(y) + offset_map[static_cast<std::size_t>(h * w) + i];
         const float bw = size_map[i], bh = size_map[static_cast<std::size_t>(h * w) + i];
-        out.push_back(box_instance((cx - bw / 2) * static_cast<float>(stride), (cy - bh / 2) * static_cast<float>(stride),
-                                   (cx + bw / 2) * static_cast<float>(stride), (cy + bh / 2) * static_cast<float>(stride), c));
+        out.push_back(box_instance((cx - bw / 2) * static_cast<float>(stride),
+                                   (cy - bh / 2) * static_cast<float>(stride),
+                                   (cx + bw / 2) * static_cast<float>(stride),
+                                   (cy + bh / 2) * static_cast<float>(stride), c));
       }
   }
   return out;
@@ -115,11 +121,14 @@ TEST(CenterMaskTargets, RoundTripRecoversTheBoxes) {
     std::vector<Instance> gt;
     std::vector<std::pair<int, std::int64_t>> used;
     for (int i = 0; i < 12; ++i) {
-      const float w = static_cast<float>(rng.uniform(2, 60)), h = static_cast<float>(rng.uniform(2, 60));
-      const float x0 = static_cast<float>(rng.uniform(-10, out_w * stride - 2.0)), y0 = static_cast<float>(rng.uniform(-10, out_h * stride - 2.0));
+      const float w = static_cast<float>(rng.uniform(2, 60)),
+                  h = static_cast<float>(rng.uniform(2, 60));
+      const float x0 = static_cast<float>(rng.uniform(-10, out_w * stride - 2.0)),
+                  y0 = static_cast<float>(rng.uniform(-10, out_h * stride - 2.0));
       Instance inst = box_instance(x0, y0, x0 + w, y0 + h, static_cast<int>(rng.uniform_int(0, 2)));
       // Boxes are clipped to the map before encoding, so compare with the clipped box.
-      inst.box = {std::max(0.0f, inst.box.x0), std::max(0.0f, inst.box.y0), std::min(static_cast<float>(out_w * stride), inst.box.x1),
+      inst.box = {std::max(0.0f, inst.box.x0), std::max(0.0f, inst.box.y0),
+                  std::min(static_cast<float>(out_w * stride), inst.box.x1),
                   std::min(static_cast<float>(out_h * stride), inst.box.y1)};
       if (inst.box.width() <= 0 || inst.box.height() <= 0) continue;  // nothing left on the map
       const std::int64_t cell = static_cast<std::int64_t>(inst.box.center_y() / stride) * out_w +
@@ -127,7 +136,8 @@ TEST(CenterMaskTargets, RoundTripRecoversTheBoxes) {
       // Keep centers of the same class at least 2 cells apart, so each has its own peak.
       bool clash = false;
       for (const auto& [cls, other] : used)
-        clash |= cls == inst.class_index && std::abs(other % out_w - cell % out_w) <= 1 && std::abs(other / out_w - cell / out_w) <= 1;
+        clash |= cls == inst.class_index && std::abs(other % out_w - cell % out_w) <= 1 &&
+                 std::abs(other / out_w - cell / out_w) <= 1;
       if (clash) continue;
       used.emplace_back(inst.class_index, cell);
       gt.push_back(inst);
@@ -140,8 +150,9 @@ TEST(CenterMaskTargets, RoundTripRecoversTheBoxes) {
     ASSERT_EQ(decoded.size(), gt.size()) << "seed " << seed;
     for (const Instance& g : gt) {
       const auto match = std::find_if(decoded.begin(), decoded.end(), [&](const Instance& d) {
-        return d.class_index == g.class_index && std::abs(d.box.x0 - g.box.x0) < 1e-3f && std::abs(d.box.y0 - g.box.y0) < 1e-3f &&
-               std::abs(d.box.x1 - g.box.x1) < 1e-3f && std::abs(d.box.y1 - g.box.y1) < 1e-3f;
+        return d.class_index == g.class_index && std::abs(d.box.x0 - g.box.x0) < 1e-3f &&
+               std::abs(d.box.y0 - g.box.y0) < 1e-3f && std::abs(d.box.x1 - g.box.x1) < 1e-3f &&
+               std::abs(d.box.y1 - g.box.y1) < 1e-3f;
       });
       EXPECT_NE(match, decoded.end()) << "seed " << seed << " box " << g.box.x0 << "," << g.box.y0;
     }
@@ -160,7 +171,8 @@ TEST(CenterMaskTargets, NoObjectsGivesZeroTargets) {
 }
 
 TEST(CenterMaskTargets, TinyObjectIsOnePeakCell) {
-  const CenterMaskTargets t = encode_centermask_targets({rect_instance(9, 13, 10, 14, 0)}, 32, 32, options(1));
+  const CenterMaskTargets t =
+      encode_centermask_targets({rect_instance(9, 13, 10, 14, 0)}, 32, 32, options(1));
   ASSERT_EQ(t.num_objects, 1);
   EXPECT_EQ(t.center_index[0], 3 * 8 + 2);
   EXPECT_FLOAT_EQ(t.offset[0], 9.5f / 4 - 2);
@@ -173,7 +185,8 @@ TEST(CenterMaskTargets, TinyObjectIsOnePeakCell) {
 
 TEST(CenterMaskTargets, BorderObjectCentersStayOnTheMap) {
   // A box reaching past the right and bottom edges: clipped, center cell inside.
-  const CenterMaskTargets t = encode_centermask_targets({rect_instance(20, 24, 40, 40, 0)}, 32, 32, options(1));
+  const CenterMaskTargets t =
+      encode_centermask_targets({rect_instance(20, 24, 40, 40, 0)}, 32, 32, options(1));
   ASSERT_EQ(t.num_objects, 1);
   EXPECT_FLOAT_EQ(t.size[0], 3.0f);  // [5, 8) cells after clipping
   EXPECT_FLOAT_EQ(t.size[1], 2.0f);
@@ -186,11 +199,13 @@ TEST(CenterMaskTargets, BorderObjectCentersStayOnTheMap) {
 TEST(CenterMaskTargets, TwoCentersInOneCellKeepBothSlots) {
   // Same class, same center cell, different sizes: one heatmap peak, two regression slots
   // at the same index (CenterNet's behaviour: both are supervised there).
-  const std::vector<Instance> gt = {rect_instance(8, 8, 24, 24, 0), rect_instance(14, 14, 18, 18, 0)};
+  const std::vector<Instance> gt = {rect_instance(8, 8, 24, 24, 0),
+                                    rect_instance(14, 14, 18, 18, 0)};
   const CenterMaskTargets t = encode_centermask_targets(gt, 32, 32, options(1));
   ASSERT_EQ(t.num_objects, 2);
   EXPECT_EQ(t.center_index[0], t.center_index[1]);
-  EXPECT_EQ(std::count_if(t.heatmap.begin(), t.heatmap.end(), [](float v) { return v == 1.0f; }), 1);
+  EXPECT_EQ(std::count_if(t.heatmap.begin(), t.heatmap.end(), [](float v) { return v == 1.0f; }),
+            1);
   EXPECT_FLOAT_EQ(t.size[0], 4.0f);
   EXPECT_FLOAT_EQ(t.size[2], 1.0f);
 }
@@ -198,7 +213,8 @@ TEST(CenterMaskTargets, TwoCentersInOneCellKeepBothSlots) {
 TEST(CenterMaskTargets, MaskCropIsCoverageOfEachCell) {
   // A mask covering pixels x [4, 14), y [8, 16): cells x 1..3, y 2..3; the last column of cells
   // is half covered (pixels 12, 13 of 12..15).
-  const CenterMaskTargets t = encode_centermask_targets({rect_instance(4, 8, 14, 16, 0)}, 32, 32, options(1));
+  const CenterMaskTargets t =
+      encode_centermask_targets({rect_instance(4, 8, 14, 16, 0)}, 32, 32, options(1));
   ASSERT_EQ(t.num_objects, 1);
   EXPECT_EQ(t.has_mask[0], 1);
   const CellRegion r = t.clipped_region(0);
@@ -219,16 +235,19 @@ TEST(CenterMaskTargets, MaskCropIsCoverageOfEachCell) {
 }
 
 TEST(CenterMaskTargets, BoxOnlyInstancesHaveNoMaskTarget) {
-  const CenterMaskTargets t = encode_centermask_targets({box_instance(4, 4, 20, 20, 0)}, 32, 32, options(1));
+  const CenterMaskTargets t =
+      encode_centermask_targets({box_instance(4, 4, 20, 20, 0)}, 32, 32, options(1));
   ASSERT_EQ(t.num_objects, 1);
   EXPECT_EQ(t.has_mask[0], 0);
-  EXPECT_TRUE(std::all_of(t.mask_pixels.begin(), t.mask_pixels.end(), [](float v) { return v == 0; }));
+  EXPECT_TRUE(
+      std::all_of(t.mask_pixels.begin(), t.mask_pixels.end(), [](float v) { return v == 0; }));
 }
 
 TEST(CenterMaskTargets, ClassUnionMasksCountOverlapsOnce) {
   CenterMaskTargetOptions o = options(2);
   o.class_union_masks = true;
-  const std::vector<Instance> gt = {rect_instance(0, 0, 8, 8, 1), rect_instance(4, 4, 12, 12, 1), rect_instance(20, 20, 24, 24, 0)};
+  const std::vector<Instance> gt = {rect_instance(0, 0, 8, 8, 1), rect_instance(4, 4, 12, 12, 1),
+                                    rect_instance(20, 20, 24, 24, 0)};
   const CenterMaskTargets t = encode_centermask_targets(gt, 32, 32, o);
   ASSERT_EQ(t.class_masks.size(), 2u * 64);
   const float* c1 = t.class_masks.data() + 64;
@@ -242,12 +261,14 @@ TEST(CenterMaskTargets, ClassUnionMasksCountOverlapsOnce) {
 TEST(CenterMaskTargets, ObjectsBeyondTheSlotsAreCounted) {
   CenterMaskTargetOptions o = options(1);
   o.max_objects = 2;
-  const std::vector<Instance> gt = {rect_instance(0, 0, 4, 4, 0), rect_instance(8, 8, 12, 12, 0), rect_instance(16, 16, 20, 20, 0)};
+  const std::vector<Instance> gt = {rect_instance(0, 0, 4, 4, 0), rect_instance(8, 8, 12, 12, 0),
+                                    rect_instance(16, 16, 20, 20, 0)};
   const CenterMaskTargets t = encode_centermask_targets(gt, 32, 32, o);
   EXPECT_EQ(t.num_objects, 2);
   EXPECT_EQ(t.dropped_over_max, 1);
   // Zero-area boxes never become objects.
-  const CenterMaskTargets z = encode_centermask_targets({box_instance(5, 5, 5, 9, 0)}, 32, 32, options(1));
+  const CenterMaskTargets z =
+      encode_centermask_targets({box_instance(5, 5, 5, 9, 0)}, 32, 32, options(1));
   EXPECT_EQ(z.num_objects, 0);
   EXPECT_EQ(z.dropped_too_small, 1);
 }

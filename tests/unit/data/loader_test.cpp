@@ -1,8 +1,7 @@
 #include "centermask/data/loader.h"
 
-#include <gtest/gtest.h>
-
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
 #include <set>
 
@@ -63,7 +62,9 @@ TEST_F(LoaderTest, SameBatchesForAnyWorkerCount) {
     EXPECT_EQ(a[i].heatmap, b[i].heatmap) << i;
     EXPECT_EQ(a[i].mask_pixels, b[i].mask_pixels) << i;
     EXPECT_EQ(a[i].center_index, b[i].center_index) << i;
-    for (int j = 0; j < a[i].size; ++j) EXPECT_EQ(a[i].infos[static_cast<std::size_t>(j)].image_id, b[i].infos[static_cast<std::size_t>(j)].image_id);
+    for (int j = 0; j < a[i].size; ++j)
+      EXPECT_EQ(a[i].infos[static_cast<std::size_t>(j)].image_id,
+                b[i].infos[static_cast<std::size_t>(j)].image_id);
   }
 }
 
@@ -81,7 +82,8 @@ TEST_F(LoaderTest, EpochsShuffleDifferentlyAndCollateConsistently) {
   const std::vector<std::int64_t> e0_ids = ids(e0);
   EXPECT_EQ(std::set<std::int64_t>(e0_ids.begin(), e0_ids.end()).size(), 9u);  // no repeats
   for (const Batch& b : e0) {
-    const std::size_t n = static_cast<std::size_t>(b.size), k = 16, c = synthetic_class_names().size();
+    const std::size_t n = static_cast<std::size_t>(b.size), k = 16,
+                      c = synthetic_class_names().size();
     EXPECT_EQ(b.images.size(), n * 3 * 64 * 96);
     EXPECT_EQ(b.output_height, 16);
     EXPECT_EQ(b.output_width, 24);
@@ -96,7 +98,9 @@ TEST_F(LoaderTest, EpochsShuffleDifferentlyAndCollateConsistently) {
         continue;
       }
       const CellRegion& r = b.mask_region[s];
-      const std::int64_t clipped = static_cast<std::int64_t>(std::min(r.x1, 24) - std::max(r.x0, 0)) * (std::min(r.y1, 16) - std::max(r.y0, 0));
+      const std::int64_t clipped =
+          static_cast<std::int64_t>(std::min(r.x1, 24) - std::max(r.x0, 0)) *
+          (std::min(r.y1, 16) - std::max(r.y0, 0));
       EXPECT_EQ(b.mask_start[s + 1] - b.mask_start[s], clipped);
       EXPECT_LT(b.center_index[s], 16 * 24);
     }
@@ -136,7 +140,8 @@ TEST_F(LoaderTest, ImageThatStopsDecodingIsReplacedAndCounted) {
   EXPECT_EQ(batches[0].infos[0].image_id, first_id % 10 + 1);
   const LoaderStats stats = loader.stats();
   EXPECT_EQ(stats.decode_failures, 1);
-  EXPECT_NE(stats.first_decode_failure.find(broken), std::string::npos) << stats.first_decode_failure;
+  EXPECT_NE(stats.first_decode_failure.find(broken), std::string::npos)
+      << stats.first_decode_failure;
 
   LoaderOptions strict = training_options(2);
   strict.strict = true;

@@ -28,7 +28,8 @@ TEST(SyntheticDataset, SameSeedSameBytesWhateverTheThreadCount) {
   two.threads = 2;
   generate_synthetic_dataset(a.path(), one);
   generate_synthetic_dataset(b.path(), two);
-  for (const char* name : {"train.json", "val.json", "train/000000.png", "train/000011.png", "val/000004.png"})
+  for (const char* name :
+       {"train.json", "val.json", "train/000000.png", "train/000011.png", "val/000004.png"})
     EXPECT_EQ(testing::read_text(a / name), testing::read_text(b / name)) << name;
 }
 
@@ -51,8 +52,10 @@ TEST(SyntheticDataset, VisibleMasksAreDisjointAndPartOfTheOutline) {
     for (const SyntheticObject& obj : image.objects) {
       const int visible = cv::countNonZero(obj.visible_mask);
       EXPECT_GT(visible, 0);
-      EXPECT_EQ(cv::countNonZero(obj.visible_mask & ~(obj.full_mask * 255)), 0) << "visible outside outline";
-      EXPECT_EQ(cv::countNonZero(obj.visible_mask & claimed), 0) << "pixel in two annotations, image " << index;
+      EXPECT_EQ(cv::countNonZero(obj.visible_mask & ~(obj.full_mask * 255)), 0)
+          << "visible outside outline";
+      EXPECT_EQ(cv::countNonZero(obj.visible_mask & claimed), 0)
+          << "pixel in two annotations, image " << index;
       EXPECT_GE(visible + 1e-9, o.min_visible_fraction * cv::countNonZero(obj.full_mask));
       claimed |= obj.visible_mask;
     }
@@ -74,7 +77,8 @@ TEST(SyntheticDataset, SplitHasWhatTheBenchmarkPromises) {
   EXPECT_GT(summary.heavily_occluded, 0);
   EXPECT_GT(summary.same_class_overlaps, 0);
   EXPECT_GT(summary.with_holes, 0);
-  for (std::size_t c = 0; c < synthetic_class_names().size(); ++c) EXPECT_GT(summary.per_class[c], 0) << c;
+  for (std::size_t c = 0; c < synthetic_class_names().size(); ++c)
+    EXPECT_GT(summary.per_class[c], 0) << c;
   // Each annotation's area and box are those of its mask, and the image on disk has the size.
   for (std::size_t a = 0; a < ds.annotations().size(); ++a) {
     const Rle m = ds.mask(a);

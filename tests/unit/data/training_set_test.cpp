@@ -87,7 +87,8 @@ TEST_F(TrainingSetTest, StrictNamesTheFileAndRecord) {
                  {"id": 2, "file_name": "missing.png", "height": 30, "width": 40}],
       "categories": [{"id": 5, "name": "a"}], "annotations": []})");
   try {
-    TrainingSet::open(std::make_shared<const CocoDataset>(CocoDataset::load(dir_ / "gt2.json")), dir_.path(), strict, nullptr);
+    TrainingSet::open(std::make_shared<const CocoDataset>(CocoDataset::load(dir_ / "gt2.json")),
+                      dir_.path(), strict, nullptr);
     FAIL() << "expected InputError";
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("missing.png"), std::string::npos) << e.what();
@@ -129,17 +130,21 @@ TEST(ImageIo, ProbeReadsPngAndJpegHeaders) {
 TEST(RleToPatch, MatchesFullDecodeOnRandomMasksAndWindows) {
   Rng rng(11);
   for (int trial = 0; trial < 50; ++trial) {
-    const int h = static_cast<int>(rng.uniform_int(1, 23)), w = static_cast<int>(rng.uniform_int(1, 19));
+    const int h = static_cast<int>(rng.uniform_int(1, 23)),
+              w = static_cast<int>(rng.uniform_int(1, 19));
     std::vector<std::uint8_t> bitmap(static_cast<std::size_t>(h * w));
     for (auto& b : bitmap) b = rng.bernoulli(0.4) ? 1 : 0;
     const Rle rle = rle_encode(bitmap.data(), h, w, static_cast<std::size_t>(w));
-    const int x0 = static_cast<int>(rng.uniform_int(-2, w)), y0 = static_cast<int>(rng.uniform_int(-2, h));
-    const int x1 = static_cast<int>(rng.uniform_int(x0, w + 2)), y1 = static_cast<int>(rng.uniform_int(y0, h + 2));
+    const int x0 = static_cast<int>(rng.uniform_int(-2, w)),
+              y0 = static_cast<int>(rng.uniform_int(-2, h));
+    const int x1 = static_cast<int>(rng.uniform_int(x0, w + 2)),
+              y1 = static_cast<int>(rng.uniform_int(y0, h + 2));
     const MaskPatch patch = rle_to_patch(rle, x0, y0, x1, y1);
     for (int y = 0; y < h; ++y)
       for (int x = 0; x < w; ++x) {
         const bool inside = x >= x0 && x < x1 && y >= y0 && y < y1;
-        EXPECT_EQ(patch.at_image(x, y), inside ? bitmap[static_cast<std::size_t>(y * w + x)] : 0) << trial;
+        EXPECT_EQ(patch.at_image(x, y), inside ? bitmap[static_cast<std::size_t>(y * w + x)] : 0)
+            << trial;
       }
   }
 }

@@ -15,7 +15,9 @@ namespace {
 cv::Mat ramp_image(int h, int w) {
   cv::Mat image(h, w, CV_8UC3);
   for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w; ++x) image.at<cv::Vec3b>(y, x) = cv::Vec3b(static_cast<uchar>(x * 3), static_cast<uchar>(y * 5), static_cast<uchar>((x * y) % 251));
+    for (int x = 0; x < w; ++x)
+      image.at<cv::Vec3b>(y, x) = cv::Vec3b(static_cast<uchar>(x * 3), static_cast<uchar>(y * 5),
+                                            static_cast<uchar>((x * y) % 251));
   return image;
 }
 
@@ -28,9 +30,11 @@ Instance l_shape(int left, int top) {
   inst.mask.width = 7;
   inst.mask.height = 9;
   inst.mask.pixels.assign(63, 0);
-  for (int y = 0; y < 9; ++y) inst.mask.pixels[static_cast<std::size_t>(y * 7)] = 1;  // vertical bar
+  for (int y = 0; y < 9; ++y)
+    inst.mask.pixels[static_cast<std::size_t>(y * 7)] = 1;  // vertical bar
   for (int x = 0; x < 7; ++x) inst.mask.pixels[static_cast<std::size_t>(8 * 7 + x)] = 1;  // foot
-  inst.box = {static_cast<float>(left), static_cast<float>(top), static_cast<float>(left + 7), static_cast<float>(top + 9)};
+  inst.box = {static_cast<float>(left), static_cast<float>(top), static_cast<float>(left + 7),
+              static_cast<float>(top + 9)};
   return inst;
 }
 
@@ -79,7 +83,8 @@ TEST(Transforms, FlipMirrorsImageMaskAndBoxExactly) {
   EXPECT_FLOAT_EQ(out.box.x1, static_cast<float>(w - 2));
   EXPECT_FLOAT_EQ(out.box.y0, 4.0f);
   for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w; ++x) EXPECT_EQ(out.mask.at_image(x, y), in.mask.at_image(w - 1 - x, y)) << x << "," << y;
+    for (int x = 0; x < w; ++x)
+      EXPECT_EQ(out.mask.at_image(x, y), in.mask.at_image(w - 1 - x, y)) << x << "," << y;
 }
 
 TEST(Transforms, RandomWarpsKeepMasksInsideTheirBoxesAndScaleAreas) {
@@ -124,7 +129,8 @@ TEST(Transforms, RandomWarpsKeepMasksInsideTheirBoxesAndScaleAreas) {
     // A rectangle fully inside the input keeps area × factor² (up to its rim).
     if (out.box.x0 > 0 && out.box.y0 > 0 && out.box.x1 < 96 && out.box.y1 < 96) {
       const double expected = 1200 * m.a * m.a;
-      EXPECT_NEAR(static_cast<double>(out.mask.area()), expected, 2 * (out.box.width() + out.box.height()) + 2);
+      EXPECT_NEAR(static_cast<double>(out.mask.area()), expected,
+                  2 * (out.box.width() + out.box.height()) + 2);
     }
   }
 }
@@ -148,7 +154,7 @@ TEST(Transforms, TestTransformFitsAndCentersAndMapsBack) {
   const TransformedSample s = transform_for_test(image, o);
   EXPECT_EQ(s.image.rows, 64);
   EXPECT_EQ(s.image.cols, 64);
-  EXPECT_EQ(s.image.type(), CV_32FC3);
+  EXPECT_EQ(s.image.type(), CV_8UC3);
   // Scale 0.64, centered vertically: original corners land on [0, 64] × [12.8, 51.2].
   const Point2 tl = s.info.original_to_input.apply({0, 0});
   const Point2 br = s.info.original_to_input.apply({100, 60});
@@ -160,7 +166,9 @@ TEST(Transforms, TestTransformFitsAndCentersAndMapsBack) {
   EXPECT_NEAR(back.x, 50, 1e-9);
   EXPECT_NEAR(back.y, 30, 1e-9);
   // Padding is black before normalisation: (0 - mean) / std.
-  EXPECT_NEAR(s.image.at<cv::Vec3f>(0, 0)[0], -0.408f / 0.289f, 1e-5);
+  std::vector<float> chw(3 * 64 * 64);
+  write_network_input(s, o.normalization, chw.data());
+  EXPECT_NEAR(chw[0], -0.408f / 0.289f, 1e-5);
 
   o.keep_resolution = true;
   const TransformedSample k = transform_for_test(image, o);
@@ -170,18 +178,77 @@ TEST(Transforms, TestTransformFitsAndCentersAndMapsBack) {
   EXPECT_EQ(k.info.original_to_input.apply({0, 0}).y, 2);
 }
 
-TEST(Transforms, ColorAugmentIsSeededAndNeutralAtZeroStrength) {
-  cv::Mat base;
-  ramp_image(17, 23).convertTo(base, CV_32FC3, 1.0 / 255);
-  cv::Mat a = base.clone(), b = base.clone(), c = base.clone();
-  Rng r1(5), r2(5);
-  color_augment(a, 0.4, 0.1, r1);
-  color_augment(b, 0.4, 0.1, r2);
-  EXPECT_EQ(cv::norm(a, b, cv::NORM_INF), 0.0);
-  EXPECT_GT(cv::norm(a, base, cv::NORM_INF), 1e-3);
-  Rng r3(5);
-  color_augment(c, 0.0, 0.0, r3);
-  EXPECT_LT(cv::norm(c, base, cv::NORM_INF), 1e-6);
+// CenterNet's color_aug written naively, op by op, as its Python does (the reference for the
+// fused pass); it draws from the generator in the same order.
+cv::Mat naive_centernet_input(const cv::Mat& image_u8, double strength, double lighting_std,
+                              Rng& rng, const PixelNormalization& n) {
+  cv::Mat image;
+  image_u8.convertTo(image, CV_32FC3, 1.0 / 255);
+  cv::Mat gray, gray3;
+  cv::cvtColor(image, gray, cv::COLOR_BGR2GRAY);
+  const double gray_mean = cv::mean(gray)[0];
+  cv::cvtColor(gray, gray3, cv::COLOR_GRAY2BGR);
+  int order[3] = {0, 1, 2};
+  for (int i = 2; i > 0; --i) std::swap(order[i], order[rng.uniform_int(0, i)]);
+  for (int op : order) {
+    const double alpha = 1.0 + rng.uniform(-strength, strength);
+    if (op == 0) image *= alpha;
+    if (op == 1) image = image * alpha + cv::Scalar::all(gray_mean * (1 - alpha));
+    if (op == 2) cv::addWeighted(image, alpha, gray3, 1 - alpha, 0, image);
+  }
+  const double eigval[3] = {0.2141788, 0.01817699, 0.00104694};
+  const double eigvec[3][3] = {{-0.58752847, -0.69563484, 0.41340352},
+                               {-0.5832747, 0.00994535, -0.81221408},
+                               {-0.56089297, 0.71832671, 0.41158938}};
+  double a[3];
+  for (double& v : a) v = rng.normal(0, lighting_std);
+  for (int r = 0; r < 3; ++r) {
+    double shift = 0;
+    for (int c = 0; c < 3; ++c) shift += eigvec[r][c] * eigval[c] * a[c];
+    cv::Mat channel;
+    cv::extractChannel(image, channel, r);
+    channel += shift;
+    channel = (channel - n.mean_bgr[r]) / n.std_bgr[r];
+    cv::insertChannel(channel, image, r);
+  }
+  return image;
+}
+
+TEST(Transforms, FusedColorJitterMatchesCenterNetsOpByOp) {
+  const cv::Mat image = ramp_image(13, 27);
+  const PixelNormalization n;
+  for (std::uint64_t seed = 0; seed < 25; ++seed) {
+    Rng r1(seed), r2(seed);
+    TransformedSample sample;
+    sample.image = image;
+    sample.jitter = sample_color_jitter(0.4, 0.1, r1);
+    std::vector<float> chw(3 * 13 * 27);
+    write_network_input(sample, n, chw.data());
+    const cv::Mat expected = naive_centernet_input(image, 0.4, 0.1, r2, n);
+    for (int y = 0; y < 13; ++y)
+      for (int x = 0; x < 27; ++x)
+        for (int c = 0; c < 3; ++c)
+          ASSERT_NEAR(chw[static_cast<std::size_t>((c * 13 + y) * 27 + x)],
+                      expected.at<cv::Vec3f>(y, x)[c], 2e-5)
+              << "seed " << seed << " at " << x << "," << y << "," << c;
+  }
+}
+
+TEST(Transforms, WithoutJitterTheInputIsJustNormalised) {
+  TransformedSample sample;
+  sample.image = ramp_image(5, 7);
+  std::vector<float> chw(3 * 5 * 7);
+  const PixelNormalization n;
+  write_network_input(sample, n, chw.data());
+  for (int c = 0; c < 3; ++c)
+    EXPECT_NEAR(chw[static_cast<std::size_t>(c * 35 + 2 * 7 + 3)],
+                (sample.image.at<cv::Vec3b>(2, 3)[c] / 255.0 - n.mean_bgr[c]) / n.std_bgr[c], 1e-5);
+  // Zero strength and lighting: identity.
+  Rng rng(9);
+  const ColorJitter j = sample_color_jitter(0.0, 0.0, rng);
+  EXPECT_DOUBLE_EQ(j.gain, 1.0);
+  EXPECT_DOUBLE_EQ(j.gray_gain, 0.0);
+  EXPECT_DOUBLE_EQ(j.mean_gain, 0.0);
 }
 
 TEST(Transforms, SmallImagesHalveTheCenterBorder) {

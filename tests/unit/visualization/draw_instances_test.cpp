@@ -29,9 +29,11 @@ TEST(DrawInstances, FillsExactlyTheMaskPixels) {
     for (int x = 0; x < 9; ++x) {
       const bool in_mask = diagonal_instance().mask.at_image(x, y) != 0;
       const cv::Vec3b px = out.at<cv::Vec3b>(y, x);
-      for (int c = 0; c < 3; ++c) EXPECT_NEAR(px[c], in_mask ? colour[c] * 0.5 : 0, 1.0) << x << "," << y;
+      for (int c = 0; c < 3; ++c)
+        EXPECT_NEAR(px[c], in_mask ? colour[c] * 0.5 : 0, 1.0) << x << "," << y;
     }
-  EXPECT_EQ(cv::norm(image, cv::Mat(7, 9, CV_8UC3, cv::Scalar(0, 0, 0)), cv::NORM_INF), 0.0);  // input untouched
+  EXPECT_EQ(cv::norm(image, cv::Mat(7, 9, CV_8UC3, cv::Scalar(0, 0, 0)), cv::NORM_INF),
+            0.0);  // input untouched
 }
 
 TEST(DrawInstances, SmallImagesAreEnlargedByWholeFactors) {
