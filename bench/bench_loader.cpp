@@ -8,12 +8,12 @@
 // --coco DIR: also a real COCO folder (DIR/train.json + DIR/images), e.g. ../shared/data/coco_mini.
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <thread>
-#include <unistd.h>
 
 #include "centermask/data/loader.h"
 #include "centermask/data/synthetic_dataset.h"
@@ -40,7 +40,8 @@ void stage_breakdown(const Case& c) {
   CenterMaskTargetOptions targets;
   targets.num_classes = static_cast<int>(c.set->num_classes());
   double decode = 0, transform = 0, encode = 0, write = 0;
-  std::vector<float> input(3 * static_cast<std::size_t>(c.input_size) * static_cast<std::size_t>(c.input_size));
+  std::vector<float> input(3 * static_cast<std::size_t>(c.input_size) *
+                           static_cast<std::size_t>(c.input_size));
   const std::size_t n = std::min<std::size_t>(c.set->size(), 32);
   for (std::size_t i = 0; i < n; ++i) {
     auto t0 = Clock::now();
@@ -48,18 +49,22 @@ void stage_breakdown(const Case& c) {
     decode += seconds_since(t0);
     Rng rng(i);
     t0 = Clock::now();
-    const TransformedSample s = transform_for_training(loaded.image, loaded.instances, augment, rng);
+    const TransformedSample s =
+        transform_for_training(loaded.image, loaded.instances, augment, rng);
     transform += seconds_since(t0);
     t0 = Clock::now();
-    const CenterMaskTargets t = encode_centermask_targets(s.instances, s.info.input_height, s.info.input_width, targets);
+    const CenterMaskTargets t =
+        encode_centermask_targets(s.instances, s.info.input_height, s.info.input_width, targets);
     encode += seconds_since(t0);
     t0 = Clock::now();
     write_network_input(s, augment.normalization, input.data());
     write += seconds_since(t0);
   }
   const double k = 1000.0 / static_cast<double>(n);
-  fmt::print("  one thread, ms/image: decode+masks {:.2f}, warp {:.2f}, jitter+normalise {:.2f}, targets {:.2f} (total {:.2f})\n",
-             decode * k, transform * k, write * k, encode * k, (decode + transform + write + encode) * k);
+  fmt::print(
+      "  one thread, ms/image: decode+masks {:.2f}, warp {:.2f}, jitter+normalise {:.2f}, targets "
+      "{:.2f} (total {:.2f})\n",
+      decode * k, transform * k, write * k, encode * k, (decode + transform + write + encode) * k);
 }
 
 void throughput(const Case& c, int workers, int batch, int epochs, double step_ms) {
@@ -69,29 +74,34 @@ void throughput(const Case& c, int workers, int batch, int epochs, double step_m
   o.augment.input_height = o.augment.input_width = c.input_size;
   o.targets.num_classes = static_cast<int>(c.set->num_classes());
   DataLoader loader(c.set, o);
-  // Warm-up epoch: file cache and allocator, as in a real run after the first epoch.
-  loader.start_epoch(0);
-  while (loader.next()) {
+  // As training reads it: one endless stream. The first epoch warms the file cache and the
+  // allocator and is not timed.
+  loader.start_stream(0);
+  for (std::int64_t b = 0; b < loader.batches_per_epoch(); ++b) {
+    loader.next();
+    if (step_ms > 0)
+      std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(step_ms));
   }
   const LoaderStats before = loader.stats();
   const auto start = Clock::now();
   std::int64_t images = 0;
-  for (int e = 1; e <= epochs; ++e) {
-    loader.start_epoch(e);
-    while (auto b = loader.next()) {
-      images += b->size;
-      if (step_ms > 0) std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(step_ms));
-    }
+  for (std::int64_t b = 0; b < epochs * loader.batches_per_epoch(); ++b) {
+    images += loader.next()->size;
+    if (step_ms > 0)
+      std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(step_ms));
   }
   const double elapsed = seconds_since(start);
   const LoaderStats after = loader.stats();
   const double waited = after.consumer_wait_seconds - before.consumer_wait_seconds;
   if (step_ms > 0) {
-    fmt::print("  {} worker(s): {:.1f} images/s with a {:.0f} ms step; the step waited {:.1f}% of the time\n", workers,
-               static_cast<double>(images) / elapsed, step_ms, 100.0 * waited / elapsed);
+    fmt::print(
+        "  {} worker(s): {:.1f} images/s with a {:.0f} ms step; the step waited {:.1f}% of the "
+        "time\n",
+        workers, static_cast<double>(images) / elapsed, step_ms, 100.0 * waited / elapsed);
   } else {
-    fmt::print("  {} worker(s): {:.1f} images/s ({:.1f} batches/s of {})\n", workers, static_cast<double>(images) / elapsed,
-               static_cast<double>(images) / elapsed / batch, batch);
+    fmt::print("  {} worker(s): {:.1f} images/s ({:.1f} batches/s of {})\n", workers,
+               static_cast<double>(images) / elapsed, static_cast<double>(images) / elapsed / batch,
+               batch);
   }
 }
 
@@ -102,19 +112,28 @@ int main(int argc, char** argv) {
   double step_ms = 0;
   std::filesystem::path coco;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--images") && i + 1 < argc) images = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--batch") && i + 1 < argc) batch = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--epochs") && i + 1 < argc) epochs = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--step-ms") && i + 1 < argc) step_ms = std::atof(argv[++i]);
-    else if (!std::strcmp(argv[i], "--coco") && i + 1 < argc) coco = argv[++i];
+    if (!std::strcmp(argv[i], "--images") && i + 1 < argc)
+      images = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--batch") && i + 1 < argc)
+      batch = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--epochs") && i + 1 < argc)
+      epochs = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--step-ms") && i + 1 < argc)
+      step_ms = std::atof(argv[++i]);
+    else if (!std::strcmp(argv[i], "--coco") && i + 1 < argc)
+      coco = argv[++i];
     else {
-      fmt::print(stderr, "usage: bench_loader [--images N] [--batch B] [--epochs E] [--step-ms MS] [--coco DIR]\n");
+      fmt::print(stderr,
+                 "usage: bench_loader [--images N] [--batch B] [--epochs E] [--step-ms MS] [--coco "
+                 "DIR]\n");
       return 2;
     }
   }
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  fmt::print("bench_loader: {} cores, batch {}, {} timed epochs after one warm-up\n", cores, batch, epochs);
-  const auto tmp = std::filesystem::temp_directory_path() / fmt::format("centermask_bench_loader_{}", ::getpid());
+  fmt::print("bench_loader: {} cores, batch {}, {} timed epochs after one warm-up\n", cores, batch,
+             epochs);
+  const auto tmp = std::filesystem::temp_directory_path() /
+                   fmt::format("centermask_bench_loader_{}", ::getpid());
   std::vector<Case> cases;
   for (int size : {512, 256}) {
     SyntheticDatasetOptions o;
@@ -134,8 +153,8 @@ int main(int argc, char** argv) {
                      TrainingSet::open(ds, coco / "images", {}, nullptr), 512});
   }
   for (const Case& c : cases) {
-    fmt::print("{} ({} images, {} instances, {} classes)\n", c.name, c.set->size(), c.set->num_instances(),
-               c.set->num_classes());
+    fmt::print("{} ({} images, {} instances, {} classes)\n", c.name, c.set->size(),
+               c.set->num_instances(), c.set->num_classes());
     stage_breakdown(c);
     for (unsigned w : {1u, cores}) throughput(c, static_cast<int>(w), batch, epochs, step_ms);
     if (cores == 1) continue;

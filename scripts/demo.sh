@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The demo: installs dependencies, builds, shows the LibTorch/BLAS the build runs on, and
+# The demo: installs dependencies, builds, shows the LibTorch/BLAS the build runs on, generates
+# the synthetic benchmark and draws it, and
 # evaluates a bundled set of detections on 79 real COCO val2017 images with the project's COCO
 # evaluator (which agrees with pycocotools to 1e-13 on this set).
 set -euo pipefail
@@ -14,10 +15,16 @@ if [ -x "$build/bench/bench_torch_blas" ]; then
   echo; echo "== LibTorch on this machine"
   "$build/bench/bench_torch_blas"
 fi
+synth="$build/demo/synth"
+echo; echo "== centermask synth: the built-in benchmark (into $synth)"
+"$bin" synth --out "$synth" --train 200 --val 50 --seed 0 --overwrite
+echo; echo "== centermask show: ground truth and two training augmentations per image"
+"$bin" show --gt "$synth/val.json" --images "$synth/val" --out "$build/demo/pictures" --limit 8 --augment 2
 for iou in segm bbox; do
   echo; echo "== centermask eval --iou $iou (bundled example: $example)"
   "$bin" eval --gt "$example/gt.json" --results "$example/results.json" --iou "$iou"
 done
 echo
-echo "Demo done. Evaluate your own results with:"
+echo "Demo done. Pictures of the synthetic benchmark: $build/demo/pictures/"
+echo "Evaluate your own results with:"
 echo "  $bin eval --gt GT.json --results RESULTS.json [--iou segm|bbox] [--per-class] [--json]"

@@ -42,8 +42,9 @@ struct ShowOptions {
 cv::Mat augmented_picture(const LoadedImage& loaded, const ShowOptions& o, int draw,
                           const std::vector<std::string>& names, const DrawOptions& style) {
   TrainAugmentOptions augment;
-  const int side = o.input_size > 0 ? o.input_size
-                                    : std::max(loaded.image.rows, loaded.image.cols) / 32 * 32 + 32;
+  const int side = o.input_size > 0
+                       ? o.input_size
+                       : (std::max(loaded.image.rows, loaded.image.cols) + 31) / 32 * 32;
   augment.input_height = augment.input_width = side;
   Rng rng(derive_seed(
       o.seed, {static_cast<std::uint64_t>(loaded.image_id), static_cast<std::uint64_t>(draw)}));

@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <limits>
 #include <numeric>
 #include <opencv2/core.hpp>
+#include <stdexcept>
 
 #include "centermask/common/error.h"
 #include "common/parallel.h"
@@ -71,21 +73,27 @@ void DataLoader::stop_workers() {
   stopping_ = false;
 }
 
-void DataLoader::start_epoch(std::int64_t epoch) {
+void DataLoader::start_epoch(std::int64_t epoch) { start(epoch, 0, true); }
+
+void DataLoader::start_stream(std::int64_t epoch, std::int64_t batch_in_epoch) {
+  if (!options_.training) throw std::logic_error("DataLoader::start_stream is for training");
+  start(epoch, batch_in_epoch, false);
+}
+
+void DataLoader::start(std::int64_t epoch, std::int64_t batch_in_epoch, bool single_epoch) {
   stop_workers();
-  const auto n = static_cast<std::int64_t>(set_->size());
-  order_.resize(static_cast<std::size_t>(n));
-  std::iota(order_.begin(), order_.end(), 0);
-  if (options_.training) {
-    Rng rng(derive_seed(options_.seed, {static_cast<std::uint64_t>(epoch), kOrderStream}));
-    for (std::int64_t i = n - 1; i > 0; --i)
-      std::swap(order_[static_cast<std::size_t>(i)],
-                order_[static_cast<std::size_t>(rng.uniform_int(0, i))]);
-  }
-  epoch_ = epoch;
+  if (batch_in_epoch < 0 || batch_in_epoch > batches_per_epoch())
+    throw std::out_of_range(
+        fmt::format("loader: batch {} of an epoch of {}", batch_in_epoch, batches_per_epoch()));
+  first_epoch_ = epoch;
+  first_sample_ = batch_in_epoch * options_.batch_size;
+  stream_samples_ =
+      single_epoch ? epoch_samples() - first_sample_ : std::numeric_limits<std::int64_t>::max();
   next_position_ = 0;
   next_batch_ = 0;
   failure_ = nullptr;
+  orders_.clear();
+  started_ = true;
   for (auto& slot : slots_) {
     slot->batch_index = -1;
     slot->ready = false;
@@ -93,11 +101,30 @@ void DataLoader::start_epoch(std::int64_t epoch) {
   for (int t = 0; t < workers_; ++t) threads_.emplace_back([this] { worker_loop(); });
 }
 
+std::shared_ptr<const std::vector<std::int64_t>> DataLoader::order_of(std::int64_t epoch) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto& order = orders_[epoch];
+  if (!order) {
+    const auto n = static_cast<std::int64_t>(set_->size());
+    auto fresh = std::make_shared<std::vector<std::int64_t>>(static_cast<std::size_t>(n));
+    std::iota(fresh->begin(), fresh->end(), 0);
+    if (options_.training) {
+      Rng rng(derive_seed(options_.seed, {static_cast<std::uint64_t>(epoch), kOrderStream}));
+      for (std::int64_t i = n - 1; i > 0; --i)
+        std::swap((*fresh)[static_cast<std::size_t>(i)],
+                  (*fresh)[static_cast<std::size_t>(rng.uniform_int(0, i))]);
+    }
+    order = std::move(fresh);
+    // Orders of epochs two behind are no longer needed by anyone.
+    orders_.erase(orders_.begin(), orders_.lower_bound(epoch - 1));
+  }
+  return order;
+}
+
 void DataLoader::build_sample(std::int64_t epoch, std::int64_t position, Batch& batch, int slot,
-                              CenterMaskTargets* targets, LoaderStats* local) const {
+                              CenterMaskTargets* targets, LoaderStats* local) {
   const auto n = static_cast<std::int64_t>(set_->size());
-  const std::int64_t wanted =
-      order_.empty() ? position % n : order_[static_cast<std::size_t>(position)];
+  const std::int64_t wanted = (*order_of(epoch))[static_cast<std::size_t>(position)];
   LoadedImage loaded;
   // A file that stopped decoding since the set was checked is replaced by the next image, so
   // the epoch goes on; the substitution depends only on the data, not on thread timing.
@@ -139,7 +166,8 @@ void DataLoader::build_sample(std::int64_t epoch, std::int64_t position, Batch& 
 }
 
 void DataLoader::worker_loop() {
-  const std::int64_t total = epoch_samples();
+  const std::int64_t total = stream_samples_;
+  const std::int64_t per_epoch = epoch_samples();
   const auto ring = static_cast<std::int64_t>(slots_.size());
   const int bs = options_.batch_size;
   for (;;) {
@@ -150,7 +178,10 @@ void DataLoader::worker_loop() {
     });
     if (stopping_ || failure_ || next_position_ >= total) return;
     const std::int64_t position = next_position_++;
-    const std::int64_t b = position / bs;
+    const std::int64_t b = position / bs;  // stream-relative batch
+    const std::int64_t absolute = first_sample_ + position;
+    const std::int64_t epoch = first_epoch_ + absolute / per_epoch;
+    const std::int64_t position_in_epoch = absolute % per_epoch;
     Slot& slot = *slots_[static_cast<std::size_t>(b % ring)];
     if (position % bs == 0) {  // first sample of its batch: (re)initialise the slot
       const int size = static_cast<int>(std::min<std::int64_t>(bs, total - b * bs));
@@ -160,8 +191,8 @@ void DataLoader::worker_loop() {
       slot.stats = {};
       Batch& batch = slot.batch;
       batch = Batch{};
-      batch.epoch = epoch_;
-      batch.index = b;
+      batch.epoch = epoch;
+      batch.index = position_in_epoch / bs;
       batch.size = size;
       batch.height =
           options_.training ? options_.augment.input_height : options_.test_transform.input_height;
@@ -175,14 +206,13 @@ void DataLoader::worker_loop() {
       slot.targets.assign(options_.training ? static_cast<std::size_t>(size) : 0,
                           CenterMaskTargets{});
     }
-    const std::int64_t epoch = epoch_;
     lock.unlock();
 
     LoaderStats local;
     try {
       const int index_in_batch = static_cast<int>(position - b * bs);
       build_sample(
-          epoch, position, slot.batch, index_in_batch,
+          epoch, position_in_epoch, slot.batch, index_in_batch,
           options_.training ? &slot.targets[static_cast<std::size_t>(index_in_batch)] : nullptr,
           &local);
     } catch (...) {
@@ -263,10 +293,10 @@ void DataLoader::collate(Slot& slot) const {
 }
 
 std::optional<Batch> DataLoader::next() {
-  if (epoch_ < 0) start_epoch(0);
+  if (!started_) start_epoch(0);
   const auto start = std::chrono::steady_clock::now();
   std::unique_lock<std::mutex> lock(mutex_);
-  if (next_batch_ >= batches_per_epoch()) return std::nullopt;
+  if (next_batch_ * options_.batch_size >= stream_samples_) return std::nullopt;
   const auto ring = static_cast<std::int64_t>(slots_.size());
   Slot& slot = *slots_[static_cast<std::size_t>(next_batch_ % ring)];
   cv_.wait(lock, [&] { return failure_ || (slot.ready && slot.batch_index == next_batch_); });

@@ -7,7 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -84,19 +84,28 @@ class DataLoader {
   DataLoader& operator=(const DataLoader&) = delete;
 
   std::int64_t batches_per_epoch() const;
-  /// Starts (or restarts) an epoch; an unfinished one is abandoned.
+  /// Starts (or restarts) one epoch; next() returns nullopt at its end. Whatever was in
+  /// flight is abandoned.
   void start_epoch(std::int64_t epoch);
-  /// The next batch of the epoch, or nullopt when it is done. Rethrows a worker's error.
+  /// Starts an endless stream at batch `batch_in_epoch` of `epoch` (training only): batches
+  /// follow on into the next epochs with no pause at the boundaries, which a small dataset
+  /// would otherwise feel at every epoch. Resuming a run at (epoch, batch) reproduces the batches
+  /// an uninterrupted run would have had there.
+  void start_stream(std::int64_t epoch, std::int64_t batch_in_epoch = 0);
+  /// The next batch, or nullopt at the end of a start_epoch() epoch. Rethrows a worker's error.
   std::optional<Batch> next();
   LoaderStats stats() const;
 
   /// Builds sample `position` of `epoch` on the calling thread, exactly as a worker does
   /// (for tests and for the single-threaded path).
   void build_sample(std::int64_t epoch, std::int64_t position, Batch& batch, int slot,
-                    CenterMaskTargets* targets, LoaderStats* local_stats) const;
+                    CenterMaskTargets* targets, LoaderStats* local_stats);
 
  private:
   struct Slot;
+  void start(std::int64_t epoch, std::int64_t batch_in_epoch, bool single_epoch);
+  /// The image order of an epoch (computed once, shared by the workers that need it).
+  std::shared_ptr<const std::vector<std::int64_t>> order_of(std::int64_t epoch);
   void stop_workers();
   void worker_loop();
   void collate(Slot& slot) const;
@@ -110,10 +119,13 @@ class DataLoader {
   std::condition_variable cv_;
   std::vector<std::thread> threads_;
   std::vector<std::unique_ptr<Slot>> slots_;
-  std::vector<std::int64_t> order_;  ///< usable-image index per epoch position
-  std::int64_t epoch_ = -1;
-  std::int64_t next_position_ = 0;  ///< next sample handed to a worker
-  std::int64_t next_batch_ = 0;     ///< next batch the consumer takes
+  std::map<std::int64_t, std::shared_ptr<const std::vector<std::int64_t>>> orders_;  ///< by epoch
+  bool started_ = false;
+  std::int64_t first_epoch_ = 0;     ///< where the current stream started
+  std::int64_t first_sample_ = 0;    ///< position within first_epoch_ of its first sample
+  std::int64_t stream_samples_ = 0;  ///< samples in the stream (INT64_MAX when endless)
+  std::int64_t next_position_ = 0;   ///< next sample (stream-relative) handed to a worker
+  std::int64_t next_batch_ = 0;      ///< next batch (stream-relative) the consumer takes
   bool stopping_ = false;
   std::exception_ptr failure_;
   LoaderStats stats_;

@@ -108,6 +108,33 @@ TEST_F(LoaderTest, EpochsShuffleDifferentlyAndCollateConsistently) {
   EXPECT_EQ(loader.stats().decode_failures, 0);
 }
 
+TEST_F(LoaderTest, StreamCrossesEpochsAndResumesWhereItLeftOff) {
+  DataLoader loader(open_set(), training_options(2));
+  const auto e0 = epoch(loader, 0), e1 = epoch(loader, 1);
+  loader.start_stream(0);
+  std::vector<Batch> stream;
+  for (int i = 0; i < 7; ++i) stream.push_back(std::move(*loader.next()));
+  ASSERT_EQ(stream[3].epoch, 1);
+  EXPECT_EQ(stream[3].index, 0);
+  EXPECT_EQ(stream[6].epoch, 2);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(stream[static_cast<std::size_t>(i)].images, e0[static_cast<std::size_t>(i)].images)
+        << i;
+    EXPECT_EQ(stream[static_cast<std::size_t>(3 + i)].images,
+              e1[static_cast<std::size_t>(i)].images)
+        << i;
+  }
+  // A resumed run (epoch 1, batch 2) continues exactly where the uninterrupted one was.
+  DataLoader resumed(open_set(), training_options(1));
+  resumed.start_stream(1, 2);
+  const Batch first = std::move(*resumed.next());
+  EXPECT_EQ(first.epoch, 1);
+  EXPECT_EQ(first.index, 2);
+  EXPECT_EQ(first.images, stream[5].images);
+  EXPECT_EQ(first.heatmap, stream[5].heatmap);
+  EXPECT_EQ(std::move(*resumed.next()).images, stream[6].images);
+}
+
 TEST_F(LoaderTest, InferenceKeepsFileOrderAndTheLastPartialBatch) {
   LoaderOptions o = training_options(2);
   o.training = false;
