@@ -96,13 +96,11 @@ class DataLoader {
   std::optional<Batch> next();
   LoaderStats stats() const;
 
-  /// Builds sample `position` of `epoch` on the calling thread, exactly as a worker does
-  /// (for tests and for the single-threaded path).
-  void build_sample(std::int64_t epoch, std::int64_t position, Batch& batch, int slot,
-                    CenterMaskTargets* targets, LoaderStats* local_stats);
-
  private:
   struct Slot;
+  /// Builds sample `position` of `epoch` into slot `slot` of `batch` (a worker's job).
+  void build_sample(std::int64_t epoch, std::int64_t position, Batch& batch, int slot,
+                    CenterMaskTargets* targets, LoaderStats* local_stats);
   void start(std::int64_t epoch, std::int64_t batch_in_epoch, bool single_epoch);
   /// The image order of an epoch (computed once, shared by the workers that need it).
   std::shared_ptr<const std::vector<std::int64_t>> order_of(std::int64_t epoch);
