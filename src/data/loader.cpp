@@ -150,7 +150,13 @@ void DataLoader::build_sample(std::int64_t epoch, std::int64_t position, Batch& 
         sample.dropped_outside + targets->dropped_too_small + targets->dropped_over_max;
   } else {
     sample = transform_for_test(loaded.image, options_.test_transform);
-    sample.instances = std::move(loaded.instances);  // ground truth stays in original pixels
+    // Ground truth in input pixels, as in training (Batch::instances has one meaning).
+    for (const Instance& instance : loaded.instances) {
+      Instance moved;
+      if (warp_instance(instance, sample.info.original_to_input, sample.info.input_height,
+                        sample.info.input_width, &moved))
+        sample.instances.push_back(std::move(moved));
+    }
   }
   sample.info.image_id = loaded.image_id;
 

@@ -150,6 +150,24 @@ double random_radius(Rng& rng, int image_size) {
   return image_size * std::exp(rng.uniform(std::log(lo), std::log(hi)));
 }
 
+// Zero-mean Gaussian pixel noise (CV_16SC3), to be added with add_signed().
+cv::Mat gaussian_noise(int size, double sigma, Rng& rng) {
+  cv::Mat noise(size, size, CV_16SC3);
+  for (int y = 0; y < size; ++y)
+    for (int x = 0; x < size; ++x)
+      for (int c = 0; c < 3; ++c)
+        noise.at<cv::Vec3s>(y, x)[c] = static_cast<short>(std::lround(rng.normal(0, sigma)));
+  return noise;
+}
+
+// image += signed offsets, saturating to 8 bits.
+void add_signed(cv::Mat& image, const cv::Mat& offsets) {
+  cv::Mat image16;
+  image.convertTo(image16, CV_16SC3);
+  image16 += offsets;
+  image16.convertTo(image, CV_8UC3);
+}
+
 // A textured, noisy, cluttered background: a smooth colour field, a texture and thin strokes
 // that are not objects.
 cv::Mat render_background(Rng& rng, int size) {
@@ -160,12 +178,8 @@ cv::Mat render_background(Rng& rng, int size) {
         coarse.at<cv::Vec3b>(y, x)[c] = static_cast<unsigned char>(rng.uniform_int(50, 205));
   cv::Mat image;
   cv::resize(coarse, image, cv::Size(size, size), 0, 0, cv::INTER_CUBIC);
-  cv::Mat noise(size, size, CV_16SC3);
   const double sigma = rng.uniform(4, 14);
-  for (int y = 0; y < size; ++y)
-    for (int x = 0; x < size; ++x)
-      for (int c = 0; c < 3; ++c)
-        noise.at<cv::Vec3s>(y, x)[c] = static_cast<short>(std::lround(rng.normal(0, sigma)));
+  cv::Mat noise = gaussian_noise(size, sigma, rng);
   if (rng.bernoulli(0.5)) {  // faint stripes
     const double angle = rng.uniform(0, kPi), period = rng.uniform(4, 16), amp = rng.uniform(6, 20);
     for (int y = 0; y < size; ++y)
@@ -176,10 +190,7 @@ cv::Mat render_background(Rng& rng, int size) {
           noise.at<cv::Vec3s>(y, x)[c] = static_cast<short>(noise.at<cv::Vec3s>(y, x)[c] + v);
       }
   }
-  cv::Mat image16;
-  image.convertTo(image16, CV_16SC3);
-  image16 += noise;
-  image16.convertTo(image, CV_8UC3);  // saturates
+  add_signed(image, noise);
   const int strokes = static_cast<int>(rng.uniform_int(2, 8));
   for (int i = 0; i < strokes; ++i) {
     cv::Point a(static_cast<int>(rng.uniform_int(0, size - 1)),
@@ -296,15 +307,7 @@ SyntheticImage render_synthetic_image(const SyntheticDatasetOptions& options,
   // Sensor-like finish: slight blur and noise over everything, so edges are not perfectly
   // crisp colour steps (the masks stay exact).
   cv::GaussianBlur(out.image, out.image, cv::Size(3, 3), 0.6);
-  cv::Mat noise(size, size, CV_16SC3);
-  cv::Mat image16;
-  for (int y = 0; y < size; ++y)
-    for (int x = 0; x < size; ++x)
-      for (int c = 0; c < 3; ++c)
-        noise.at<cv::Vec3s>(y, x)[c] = static_cast<short>(std::lround(rng.normal(0, 4)));
-  out.image.convertTo(image16, CV_16SC3);
-  image16 += noise;
-  image16.convertTo(out.image, CV_8UC3);
+  add_signed(out.image, gaussian_noise(size, 4, rng));
   return out;
 }
 

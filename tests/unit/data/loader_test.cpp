@@ -148,6 +148,17 @@ TEST_F(LoaderTest, InferenceKeepsFileOrderAndTheLastPartialBatch) {
   for (const Batch& b : batches) {
     EXPECT_TRUE(b.heatmap.empty());
     for (const ImageInfo& info : b.infos) EXPECT_EQ(info.image_id, expected_id++);
+    // Ground truth is given in input pixels (72-px images fitted into 64²), as in training.
+    for (const auto& instances : b.instances) {
+      for (const Instance& inst : instances) {
+        EXPECT_GE(inst.box.x0, 0.0f);
+        EXPECT_LE(inst.box.x1, 64.0f);
+        EXPECT_LE(inst.box.y1, 64.0f);
+        if (inst.has_mask) {
+          EXPECT_LE(inst.mask.left + inst.mask.width, 64);
+        }
+      }
+    }
   }
 }
 
