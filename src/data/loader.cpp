@@ -243,15 +243,16 @@ void DataLoader::worker_loop() {
   }
 }
 
-void DataLoader::collate(Slot& slot) const {
-  Batch& batch = slot.batch;
-  if (!options_.training || slot.targets.empty()) return;
-  const CenterMaskTargets& first = slot.targets.front();
+void collate_targets(const std::vector<CenterMaskTargets>& targets, Batch* out) {
+  if (targets.empty()) return;
+  Batch& batch = *out;
+  const CenterMaskTargets& first = targets.front();
+  batch.size = static_cast<int>(targets.size());
   batch.num_classes = first.num_classes;
   batch.output_height = first.height;
   batch.output_width = first.width;
   batch.max_objects = first.max_objects;
-  const std::size_t n = slot.targets.size();
+  const std::size_t n = targets.size();
   const std::size_t k = static_cast<std::size_t>(first.max_objects);
   const std::size_t map = first.heatmap.size();
   batch.heatmap.resize(n * map);
@@ -265,11 +266,11 @@ void DataLoader::collate(Slot& slot) const {
   batch.mask_start.assign(n * k + 1, 0);
   if (!first.class_masks.empty()) batch.class_masks.resize(n * first.class_masks.size());
   std::size_t total_pixels = 0;
-  for (const CenterMaskTargets& t : slot.targets) total_pixels += t.mask_pixels.size();
+  for (const CenterMaskTargets& t : targets) total_pixels += t.mask_pixels.size();
   batch.mask_pixels.resize(total_pixels);
   std::size_t pixel_base = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    const CenterMaskTargets& t = slot.targets[i];
+    const CenterMaskTargets& t = targets[i];
     std::copy(t.heatmap.begin(), t.heatmap.end(),
               batch.heatmap.begin() + static_cast<std::ptrdiff_t>(i * map));
     std::copy(t.center_index.begin(), t.center_index.end(),
@@ -295,6 +296,11 @@ void DataLoader::collate(Slot& slot) const {
       std::copy(t.class_masks.begin(), t.class_masks.end(),
                 batch.class_masks.begin() + static_cast<std::ptrdiff_t>(i * t.class_masks.size()));
   }
+}
+
+void DataLoader::collate(Slot& slot) const {
+  if (!options_.training || slot.targets.empty()) return;
+  collate_targets(slot.targets, &slot.batch);
   slot.targets.clear();
 }
 

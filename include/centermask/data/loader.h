@@ -66,6 +66,10 @@ struct Batch {
   std::vector<float> class_masks;          ///< (N, C, h, w) or empty
 };
 
+/// Fills a batch's training-target arrays from per-image targets (all of one output size,
+/// class count and max_objects): what the loader does for each training batch.
+void collate_targets(const std::vector<CenterMaskTargets>& targets, Batch* batch);
+
 /// Counters of one loader's life, for the progress line and the benchmark.
 struct LoaderStats {
   std::int64_t batches = 0;

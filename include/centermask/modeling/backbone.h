@@ -1,0 +1,45 @@
+#pragma once
+// Backbones: an image batch (N, 3, H, W) in, one feature map at output stride 4 out, with its
+// ShapeSpec so that heads never guess channels or strides. H and W must be multiples of 32
+// (the deepest level is stride 32 and is upsampled back level by level).
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace centermask {
+
+/// What a feature map is: channels and the input pixels per feature cell.
+struct ShapeSpec {
+  int channels = 0;
+  int stride_px = 0;
+};
+
+struct BackboneOptions {
+  /// resnet18, resnet34, resnet50, resnet101 (CenterNet's deconvolution upsampling) or
+  /// dla34 (DLAUp + IDAUp with plain 3×3 convolutions where CenterNet uses DCNv2).
+  std::string name = "dla34";
+};
+
+/// The names build_backbone accepts.
+const std::vector<std::string>& backbone_names();
+
+class BackboneImpl : public torch::nn::Module {
+ public:
+  /// (N, 3, H, W) → (N, output_shape().channels, H / 4, W / 4).
+  virtual torch::Tensor forward(const torch::Tensor& images) = 0;
+  virtual ShapeSpec output_shape() const = 0;
+  /// The multiple that input sides must be.
+  virtual int size_divisor() const { return 32; }
+};
+
+/// Throws std::invalid_argument naming the backbone when the name is unknown.
+std::shared_ptr<BackboneImpl> build_backbone(const BackboneOptions& options);
+
+/// Throws std::invalid_argument when an input of height × width cannot go through a backbone
+/// whose sides must be multiples of `divisor`.
+void check_input_size(int height, int width, int divisor);
+
+}  // namespace centermask

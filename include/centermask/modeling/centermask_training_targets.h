@@ -1,0 +1,39 @@
+#pragma once
+// A loader Batch's CenterMask targets as tensors on the training device: dense per-slot
+// targets for the heatmap, offset and size losses, and the objects that have masks flattened
+// over the batch for the mask loss, with their ground-truth crops padded to a common size.
+
+#include <torch/torch.h>
+
+#include "centermask/data/loader.h"
+
+namespace centermask {
+
+struct CenterMaskTrainingTargets {
+  int num_classes = 0;
+  int height = 0;  ///< output rows
+  int width = 0;   ///< output columns
+  torch::Tensor heatmap;       ///< (N, C, H, W)
+  torch::Tensor center_index;  ///< (N, K) int64 y·W + x
+  torch::Tensor offset;        ///< (N, K, 2)
+  torch::Tensor size;          ///< (N, K, 2) cells
+  torch::Tensor valid;         ///< (N, K) float, 1 for a real object
+  std::int64_t num_objects = 0;
+
+  // The M objects with a mask target, over the whole batch (host copies drive the assembly).
+  std::vector<std::int64_t> mask_image;  ///< (M) image in the batch
+  std::vector<std::int64_t> mask_cell;   ///< (M) center cell y·W + x
+  std::vector<std::int64_t> mask_class;  ///< (M)
+  std::vector<CellRegion> mask_region;   ///< (M) box_cell_region of the ground-truth box
+  /// (M, Hm, Wm) coverage in [0, 1] over each region (row-major from its top-left cell), zero
+  /// in padding and where the region leaves the map; Hm, Wm = largest region sides.
+  torch::Tensor mask_target;
+  torch::Tensor class_masks;  ///< (N, C, H, W) when the batch has them, else undefined
+
+  std::int64_t num_masks() const { return static_cast<std::int64_t>(mask_image.size()); }
+};
+
+/// Copies a training batch's targets to `device`.
+CenterMaskTrainingTargets make_training_targets(const Batch& batch, const torch::Device& device);
+
+}  // namespace centermask

@@ -1,0 +1,11 @@
+#pragma once
+// Constructors of the concrete backbones, for build_backbone.
+
+#include "centermask/modeling/backbone.h"
+
+namespace centermask {
+
+std::shared_ptr<BackboneImpl> make_resnet(int depth);
+std::shared_ptr<BackboneImpl> make_dla34();
+
+}  // namespace centermask

@@ -1,0 +1,25 @@
+#pragma once
+// Loss terms shared by the dense detectors.
+
+#include <torch/torch.h>
+
+namespace centermask {
+
+/// CenterNet's penalty-reduced focal loss (α = 2, β = 4) on sigmoid(logits) clamped to
+/// [1e-4, 1 − 1e-4]: positives (target exactly 1) (1−p)^α·log p, negatives
+/// (1−y)^β·p^α·log(1−p); summed, negated and divided by the number of positives (by 1 when
+/// there are none, leaving the negative term).
+torch::Tensor focal_heatmap_loss(const torch::Tensor& logits, const torch::Tensor& target);
+
+/// L1 between dense predictions (N, 2, H, W) read at (N, K) cells and (N, K, 2) targets,
+/// weighted by (N, K) `valid`, summed over both coordinates and divided by max(num_objects, 1).
+torch::Tensor center_l1_loss(const torch::Tensor& prediction, const torch::Tensor& cell,
+                             const torch::Tensor& target, const torch::Tensor& valid,
+                             std::int64_t num_objects);
+
+/// Mean over objects of the mean binary cross-entropy over each object's `inside` pixels,
+/// between probabilities (M, H, W) and soft targets (M, H, W); 0 when M = 0.
+torch::Tensor mean_object_bce(const torch::Tensor& probability, const torch::Tensor& target,
+                              const torch::Tensor& inside);
+
+}  // namespace centermask

@@ -1,0 +1,142 @@
+// CenterMask's network: backbone, the five heads, and the shape head's sparse last layer.
+
+#include "centermask/modeling/centermask.h"
+
+#include <fmt/format.h>
+
+#include <stdexcept>
+
+namespace centermask {
+
+namespace nn = torch::nn;
+
+std::string to_string(MaskAssembly assembly) {
+  switch (assembly) {
+    case MaskAssembly::kShapeTimesSaliency: return "shape_times_saliency";
+    case MaskAssembly::kShapeOnly: return "shape_only";
+    case MaskAssembly::kSaliencyOnly: return "saliency_only";
+  }
+  return "?";
+}
+
+MaskAssembly parse_mask_assembly(const std::string& name) {
+  for (MaskAssembly a : {MaskAssembly::kShapeTimesSaliency, MaskAssembly::kShapeOnly,
+                         MaskAssembly::kSaliencyOnly})
+    if (to_string(a) == name) return a;
+  throw std::invalid_argument(fmt::format(
+      "mask assembly \"{}\" is not one of shape_times_saliency, shape_only, saliency_only", name));
+}
+
+void CenterMaskOptions::validate() const {
+  auto fail = [](const std::string& what) { throw std::invalid_argument("CenterMask options: " + what); };
+  if (num_classes < 1) fail(fmt::format("num_classes must be at least 1, got {}", num_classes));
+  if (shape_size < 2) fail(fmt::format("shape_size (S) must be at least 2, got {}", shape_size));
+  if (head_channels < 0) fail(fmt::format("head_channels must be ≥ 0 (0 = default), got {}", head_channels));
+  if (direct_saliency_loss && !class_specific_saliency)
+    fail("direct_saliency_loss needs class_specific_saliency (it supervises each class's channel)");
+  if (direct_saliency_loss && !has_saliency_head())
+    fail("direct_saliency_loss needs a saliency head (assembly is shape_only)");
+  const CenterMaskLossWeights& w = loss_weights;
+  for (double v : {w.heatmap, w.offset, w.size, w.mask, w.saliency})
+    if (!(v >= 0)) fail("loss weights must be finite and ≥ 0");
+}
+
+int CenterMaskOptions::resolved_head_channels() const {
+  if (head_channels > 0) return head_channels;
+  return backbone.name == "dla34" ? 256 : 64;
+}
+
+namespace {
+
+/// CenterNet's initialisation of a head convolution: weights N(0, std) for ResNet (std > 0),
+/// PyTorch's default for DLA (std = 0); the bias `bias`.
+void init_head_conv(nn::Conv2d& conv, double bias, double weight_std) {
+  torch::NoGradGuard no_grad;
+  if (weight_std > 0) nn::init::normal_(conv->weight, 0.0, weight_std);
+  nn::init::constant_(conv->bias, bias);
+}
+
+/// The first half of CenterNet's head: conv 3×3 (→ hidden) + ReLU.
+nn::Sequential head_hidden(int in_channels, int hidden, double weight_std) {
+  nn::Conv2d conv(nn::Conv2dOptions(in_channels, hidden, 3).padding(1));
+  init_head_conv(conv, 0.0, weight_std);
+  return nn::Sequential(conv, nn::ReLU(nn::ReLUOptions(true)));
+}
+
+/// The second half: conv 1×1 (→ outputs), its bias at `final_bias`.
+nn::Conv2d head_output(int hidden, int outputs, double final_bias, double weight_std) {
+  nn::Conv2d conv(nn::Conv2dOptions(hidden, outputs, 1));
+  init_head_conv(conv, final_bias, weight_std);
+  return conv;
+}
+
+/// CenterNet's head: conv 3×3 + ReLU + conv 1×1.
+nn::Sequential make_head(int in_channels, int hidden, int outputs, double final_bias,
+                         double weight_std) {
+  nn::Sequential head = head_hidden(in_channels, hidden, weight_std);
+  head->push_back(head_output(hidden, outputs, final_bias, weight_std));
+  return head;
+}
+
+}  // namespace
+
+CenterMaskImpl::CenterMaskImpl(CenterMaskOptions options) : options_(std::move(options)) {
+  options_.validate();
+  backbone_ = register_module("backbone", build_backbone(options_.backbone));
+  const int in = backbone_->output_shape().channels;
+  const int hidden = options_.resolved_head_channels();
+  const double std = options_.backbone.name == "dla34" ? 0.0 : 0.001;
+  // -2.19 = logit of 0.1: CenterNet's prior so the focal loss does not start on a flood of
+  // confident negatives.
+  heatmap_head_ = register_module("heatmap", make_head(in, hidden, options_.num_classes, -2.19, std));
+  offset_head_ = register_module("offset", make_head(in, hidden, 2, 0.0, std));
+  size_head_ = register_module("size", make_head(in, hidden, 2, 0.0, std));
+  if (options_.has_saliency_head()) {
+    const int channels = options_.class_specific_saliency ? options_.num_classes : 1;
+    saliency_head_ = register_module("saliency", make_head(in, hidden, channels, 0.0, std));
+  }
+  if (options_.has_shape_head()) {
+    const int s2 = options_.shape_size * options_.shape_size;
+    shape_hidden_ = register_module("shape_hidden", head_hidden(in, hidden, std));
+    shape_output_ = register_module("shape_output", head_output(hidden, s2, 0.0, std));
+  }
+}
+
+CenterMaskOutputs CenterMaskImpl::forward(const torch::Tensor& images) {
+  if (images.dim() != 4 || images.size(1) != 3)
+    throw std::invalid_argument("CenterMask expects images of shape (N, 3, H, W), got " +
+                                c10::str(images.sizes()));
+  check_input_size(static_cast<int>(images.size(2)), static_cast<int>(images.size(3)),
+                   backbone_->size_divisor());
+  const torch::Tensor features = backbone_->forward(images);
+  CenterMaskOutputs out;
+  out.heatmap_logits = heatmap_head_->forward(features);
+  out.offset = offset_head_->forward(features);
+  out.size = size_head_->forward(features);
+  if (saliency_head_) out.saliency_logits = saliency_head_->forward(features);
+  if (shape_hidden_) out.shape_hidden = shape_hidden_->forward(features);
+  return out;
+}
+
+torch::Tensor CenterMaskImpl::shape_logits_at(const torch::Tensor& shape_hidden,
+                                              const torch::Tensor& image_index,
+                                              const torch::Tensor& cell) const {
+  if (!shape_output_) throw std::logic_error("shape_logits_at: this model has no shape head");
+  const std::int64_t channels = shape_hidden.size(1);
+  const std::int64_t cells = shape_hidden.size(2) * shape_hidden.size(3);
+  const int s = options_.shape_size;
+  // Gather the chosen cells' hidden vectors straight from (N, hidden, H·W) — element
+  // (b, c, cell) — without transposing the whole map, then apply the 1×1 conv as a matrix.
+  const torch::Tensor channel = torch::arange(channels, cell.options()).view({1, channels});
+  const torch::Tensor index = ((image_index * channels).view({-1, 1}) + channel) * cells + cell.view({-1, 1});
+  const torch::Tensor rows = shape_hidden.reshape({-1}).index_select(0, index.reshape({-1})).view({-1, channels});
+  const torch::Tensor weight = shape_output_->weight.view({s * s, channels});
+  return torch::addmm(shape_output_->bias, rows, weight.t()).view({-1, s, s});
+}
+
+torch::Tensor CenterMaskImpl::dense_shape_logits(const torch::Tensor& shape_hidden) const {
+  if (!shape_output_) throw std::logic_error("dense_shape_logits: this model has no shape head");
+  return torch::conv2d(shape_hidden, shape_output_->weight, shape_output_->bias);
+}
+
+}  // namespace centermask

@@ -1,0 +1,71 @@
+// CenterMask's training losses (SPEC §1, paper Eq. 2–6).
+
+#include <fmt/format.h>
+
+#include <stdexcept>
+
+#include "centermask/modeling/centermask.h"
+#include "modeling/layers/losses.h"
+#include "modeling/ops/mask_assembly.h"
+
+namespace centermask {
+
+namespace F = torch::nn::functional;
+
+CenterMaskLosses CenterMaskImpl::loss(const CenterMaskOutputs& outputs,
+                                      const CenterMaskTrainingTargets& targets) const {
+  const torch::Tensor& heat = outputs.heatmap_logits;
+  if (targets.heatmap.sizes() != heat.sizes())
+    throw std::invalid_argument(fmt::format(
+        "CenterMask loss: targets are (N, C, H, W) = {} but the heatmap output is {} (class "
+        "count or input size differs between the data and the model)",
+        c10::str(targets.heatmap.sizes()), c10::str(heat.sizes())));
+  CenterMaskLosses losses;
+  losses.heatmap = focal_heatmap_loss(heat, targets.heatmap);
+  losses.offset = center_l1_loss(outputs.offset, targets.center_index, targets.offset,
+                                 targets.valid, targets.num_objects);
+  losses.size = center_l1_loss(outputs.size, targets.center_index, targets.size, targets.valid,
+                               targets.num_objects);
+
+  // Mask loss: mean over objects of the mean pixel-wise BCE between the assembled probability
+  // and the ground-truth crop, both over the ground-truth box's cells at the ground-truth center.
+  if (targets.num_masks() == 0) {
+    losses.mask = heat.new_zeros({});
+  } else {
+    MaskAssemblyInput assembly;
+    if (outputs.shape_hidden.defined()) {
+      const torch::Device device = heat.device();
+      auto to_device = [&](std::vector<std::int64_t> v) {
+        return torch::from_blob(v.data(), {static_cast<std::int64_t>(v.size())}, torch::kInt64)
+            .to(device, false, true);
+      };
+      assembly.shape_logits =
+          shape_logits_at(outputs.shape_hidden, to_device(targets.mask_image),
+                          to_device(targets.mask_cell));
+    }
+    assembly.saliency_logits = outputs.saliency_logits;
+    assembly.map_height = targets.height;
+    assembly.map_width = targets.width;
+    assembly.regions = targets.mask_region;
+    assembly.image_index = targets.mask_image;
+    assembly.saliency_class = targets.mask_class;
+    const AssembledMasks masks = assemble_masks(assembly);
+    losses.mask = mean_object_bce(masks.probability, targets.mask_target, masks.inside);
+  }
+
+  const CenterMaskLossWeights& w = options_.loss_weights;
+  losses.total = w.heatmap * losses.heatmap + w.offset * losses.offset + w.size * losses.size +
+                 w.mask * losses.mask;
+  if (options_.direct_saliency_loss) {
+    if (!targets.class_masks.defined())
+      throw std::invalid_argument(
+          "CenterMask loss: direct_saliency_loss is on but the batch has no per-class union "
+          "masks (set CenterMaskTargetOptions::class_union_masks)");
+    losses.saliency = F::binary_cross_entropy_with_logits(outputs.saliency_logits,
+                                                          targets.class_masks);
+    losses.total = losses.total + w.saliency * losses.saliency;
+  }
+  return losses;
+}
+
+}  // namespace centermask

@@ -1,0 +1,76 @@
+#include "centermask/modeling/centermask_training_targets.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace centermask {
+
+namespace {
+
+torch::Tensor to_tensor(const std::vector<float>& values, torch::IntArrayRef shape,
+                        const torch::Device& device) {
+  return torch::from_blob(const_cast<float*>(values.data()), shape, torch::kFloat32)
+      .to(device, /*non_blocking=*/false, /*copy=*/true);
+}
+
+torch::Tensor to_tensor(const std::vector<std::int64_t>& values, torch::IntArrayRef shape,
+                        const torch::Device& device) {
+  return torch::from_blob(const_cast<std::int64_t*>(values.data()), shape, torch::kInt64)
+      .to(device, /*non_blocking=*/false, /*copy=*/true);
+}
+
+}  // namespace
+
+CenterMaskTrainingTargets make_training_targets(const Batch& batch, const torch::Device& device) {
+  const std::int64_t n = batch.size, c = batch.num_classes, h = batch.output_height,
+                     w = batch.output_width, k = batch.max_objects;
+  if (batch.heatmap.size() != static_cast<std::size_t>(n * c * h * w))
+    throw std::invalid_argument("make_training_targets: the batch has no training targets "
+                                "(was it loaded with LoaderOptions::training = false?)");
+  CenterMaskTrainingTargets t;
+  t.num_classes = static_cast<int>(c);
+  t.height = static_cast<int>(h);
+  t.width = static_cast<int>(w);
+  t.heatmap = to_tensor(batch.heatmap, {n, c, h, w}, device);
+  t.center_index = to_tensor(batch.center_index, {n, k}, device);
+  t.offset = to_tensor(batch.offset, {n, k, 2}, device);
+  t.size = to_tensor(batch.size_cells, {n, k, 2}, device);
+  std::vector<float> valid(batch.valid.begin(), batch.valid.end());
+  t.valid = to_tensor(valid, {n, k}, device);
+  for (std::uint8_t v : batch.valid) t.num_objects += v;
+  if (!batch.class_masks.empty()) t.class_masks = to_tensor(batch.class_masks, {n, c, h, w}, device);
+
+  int max_h = 0, max_w = 0;
+  for (std::int64_t slot = 0; slot < n * k; ++slot) {
+    const auto s = static_cast<std::size_t>(slot);
+    if (!batch.valid[s] || !batch.has_mask[s]) continue;
+    t.mask_image.push_back(slot / k);
+    t.mask_cell.push_back(batch.center_index[s]);
+    t.mask_class.push_back(batch.class_id[s]);
+    t.mask_region.push_back(batch.mask_region[s]);
+    max_h = std::max(max_h, batch.mask_region[s].height());
+    max_w = std::max(max_w, batch.mask_region[s].width());
+  }
+  // The crops in the batch cover each region clipped to the map; place them in the region.
+  const std::int64_t m = t.num_masks();
+  std::vector<float> padded(static_cast<std::size_t>(m * max_h * max_w), 0.0f);
+  std::size_t object = 0;
+  for (std::int64_t slot = 0; slot < n * k; ++slot) {
+    const auto s = static_cast<std::size_t>(slot);
+    if (!batch.valid[s] || !batch.has_mask[s]) continue;
+    const CellRegion& r = batch.mask_region[s];
+    const CellRegion clipped{std::max(r.x0, 0), std::max(r.y0, 0),
+                             std::min(r.x1, static_cast<int>(w)), std::min(r.y1, static_cast<int>(h))};
+    const float* crop = batch.mask_pixels.data() + batch.mask_start[s];
+    float* out = padded.data() + object * static_cast<std::size_t>(max_h * max_w);
+    for (int y = clipped.y0; y < clipped.y1; ++y)
+      for (int x = clipped.x0; x < clipped.x1; ++x)
+        out[(y - r.y0) * max_w + (x - r.x0)] =
+            crop[(y - clipped.y0) * clipped.width() + (x - clipped.x0)];
+    ++object;
+  }
+  t.mask_target = to_tensor(padded, {m, max_h, max_w}, device);
+  return t;
+}
+
+}  // namespace centermask

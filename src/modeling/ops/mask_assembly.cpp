@@ -1,0 +1,101 @@
+#include "modeling/ops/mask_assembly.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace centermask {
+
+namespace F = torch::nn::functional;
+
+namespace {
+
+torch::Tensor int64_tensor(std::vector<std::int64_t> values, const torch::Device& device) {
+  const auto n = static_cast<std::int64_t>(values.size());
+  return torch::from_blob(values.data(), {n}, torch::kInt64).to(device, false, true);
+}
+
+}  // namespace
+
+AssembledMasks assemble_masks(const MaskAssemblyInput& input) {
+  const bool has_shape = input.shape_logits.defined();
+  const bool has_saliency = input.saliency_logits.defined();
+  if (!has_shape && !has_saliency)
+    throw std::invalid_argument("assemble_masks: neither local shapes nor saliency given");
+  const auto m = static_cast<std::int64_t>(input.regions.size());
+  if ((has_saliency && (input.image_index.size() != input.regions.size() ||
+                        input.saliency_class.size() != input.regions.size())) ||
+      (has_shape && input.shape_logits.size(0) != m))
+    throw std::invalid_argument("assemble_masks: per-object inputs differ in length");
+  const torch::Device device =
+      has_shape ? input.shape_logits.device() : input.saliency_logits.device();
+  const torch::Dtype dtype = has_shape ? input.shape_logits.scalar_type()
+                                       : input.saliency_logits.scalar_type();
+
+  int max_h = 0, max_w = 0;
+  std::vector<std::int64_t> corners(static_cast<std::size_t>(m) * 4);
+  for (std::size_t i = 0; i < input.regions.size(); ++i) {
+    const CellRegion& r = input.regions[i];
+    max_h = std::max(max_h, r.height());
+    max_w = std::max(max_w, r.width());
+    corners[i * 4 + 0] = r.x0;
+    corners[i * 4 + 1] = r.y0;
+    corners[i * 4 + 2] = r.width();
+    corners[i * 4 + 3] = r.height();
+  }
+  AssembledMasks out;
+  if (m == 0) {
+    out.probability = torch::zeros({0, 0, 0}, torch::TensorOptions(device).dtype(dtype));
+    out.inside = torch::zeros({0, 0, 0}, torch::TensorOptions(device).dtype(torch::kBool));
+    return out;
+  }
+  const torch::Tensor box = int64_tensor(corners, device).view({m, 4});
+  const torch::Tensor x0 = box.select(1, 0).view({m, 1, 1}), y0 = box.select(1, 1).view({m, 1, 1});
+  const torch::Tensor w = box.select(1, 2).view({m, 1, 1}), h = box.select(1, 3).view({m, 1, 1});
+  const auto long_options = torch::TensorOptions(device).dtype(torch::kInt64);
+  const torch::Tensor col = torch::arange(max_w, long_options).view({1, 1, max_w});
+  const torch::Tensor row = torch::arange(max_h, long_options).view({1, max_h, 1});
+  const int H = has_saliency ? static_cast<int>(input.saliency_logits.size(2)) : input.map_height;
+  const int W = has_saliency ? static_cast<int>(input.saliency_logits.size(3)) : input.map_width;
+  const torch::Tensor map_x = x0 + col, map_y = y0 + row;  // (M, 1, Wm), (M, Hm, 1)
+  out.inside = (col < w) & (row < h) & (map_x >= 0) & (map_x < W) & (map_y >= 0) & (map_y < H);
+
+  torch::Tensor probability;
+  if (has_shape) {
+    // Bilinear resize of S×S to h×w as interpolate(align_corners=False): output cell c samples
+    // input coordinate (c + 0.5)·S/w − 0.5, which in grid_sample's normalised coordinates
+    // (align_corners=False) is 2(c + 0.5)/w − 1 whatever S is; border padding = the clamp.
+    const auto float_options = torch::TensorOptions(device).dtype(dtype);
+    const torch::Tensor gx =
+        (2.0 * (col.to(dtype) + 0.5) / w.to(dtype) - 1.0).expand({m, max_h, max_w});
+    const torch::Tensor gy =
+        (2.0 * (row.to(dtype) + 0.5) / h.to(dtype) - 1.0).expand({m, max_h, max_w});
+    const torch::Tensor grid = torch::stack({gx, gy}, 3).to(float_options);
+    const torch::Tensor local = F::grid_sample(input.shape_logits.unsqueeze(1), grid,
+                                               F::GridSampleFuncOptions()
+                                                   .mode(torch::kBilinear)
+                                                   .padding_mode(torch::kBorder)
+                                                   .align_corners(false));
+    probability = torch::sigmoid(local.squeeze(1));
+  }
+  if (has_saliency) {
+    // The crop is whole cells, so it is a gather; outside the map the index is clamped (those
+    // cells are marked outside and only keep the gather in range).
+    const std::int64_t channels = input.saliency_logits.size(1);
+    torch::Tensor channel = channels == 1
+                                ? torch::zeros({m}, long_options)
+                                : int64_tensor(input.saliency_class, device);
+    const torch::Tensor image = int64_tensor(input.image_index, device);
+    const torch::Tensor plane = (image * channels + channel).view({m, 1, 1});
+    const torch::Tensor index =
+        (plane * H + map_y.clamp(0, H - 1)) * W + map_x.clamp(0, W - 1);  // (M, Hm, Wm)
+    const torch::Tensor global =
+        input.saliency_logits.reshape({-1}).index_select(0, index.reshape({-1})).view(
+            {m, max_h, max_w});
+    probability = probability.defined() ? probability * torch::sigmoid(global)
+                                        : torch::sigmoid(global);
+  }
+  out.probability = probability;
+  return out;
+}
+
+}  // namespace centermask

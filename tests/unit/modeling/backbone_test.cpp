@@ -1,0 +1,67 @@
+// Every backbone maps (N, 3, H, W) to (N, 64, H/4, W/4) at sizes other than 512, trains
+// (gradients reach the first layer), and refuses sizes it cannot take.
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "centermask/modeling/backbone.h"
+
+namespace centermask {
+namespace {
+
+class EveryBackbone : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EveryBackbone, StrideFourFeaturesAtOddSizesAndGradientsReachTheInput) {
+  torch::manual_seed(0);
+  std::shared_ptr<BackboneImpl> backbone = build_backbone({GetParam()});
+  const ShapeSpec spec = backbone->output_shape();
+  EXPECT_EQ(spec.stride_px, 4);
+  EXPECT_EQ(spec.channels, 64);
+  // Non-square, not a power of two, batch of 3.
+  torch::Tensor images = torch::randn({3, 3, 96, 160}, torch::requires_grad());
+  torch::Tensor features = backbone->forward(images);
+  EXPECT_EQ(features.sizes(), (std::vector<std::int64_t>{3, spec.channels, 24, 40}));
+  EXPECT_TRUE(torch::isfinite(features).all().item<bool>());
+  features.pow(2).mean().backward();
+  ASSERT_TRUE(images.grad().defined());
+  EXPECT_GT(images.grad().abs().sum().item<double>(), 0);
+  for (const auto& p : backbone->named_parameters()) {
+    ASSERT_TRUE(p.value().grad().defined()) << p.key() << " gets no gradient";
+  }
+}
+
+TEST_P(EveryBackbone, SamplesDoNotInfluenceEachOtherInEvalMode) {
+  torch::manual_seed(1);
+  std::shared_ptr<BackboneImpl> backbone = build_backbone({GetParam()});
+  backbone->eval();
+  torch::NoGradGuard no_grad;
+  torch::Tensor images = torch::randn({2, 3, 64, 96});
+  torch::Tensor both = backbone->forward(images);
+  torch::Tensor second = backbone->forward(images.slice(0, 1, 2));
+  // Relative to the largest activation: an untrained deep net in eval mode (BN at its initial
+  // running statistics) has large activations, and convolution order differs with the batch.
+  const double scale = second.abs().max().item<double>();
+  EXPECT_LT((both.slice(0, 1, 2) - second).abs().max().item<double>(), 1e-4 * scale);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backbones, EveryBackbone,
+                         ::testing::Values("resnet18", "resnet34", "resnet50", "resnet101", "dla34"));
+
+TEST(Backbone, UnknownNameIsAnErrorListingTheKnownOnes) {
+  try {
+    build_backbone({"resnet19"});
+    FAIL() << "expected an error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("resnet19"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("dla34"), std::string::npos);
+  }
+}
+
+TEST(Backbone, InputSidesMustBeMultiplesOf32) {
+  EXPECT_NO_THROW(check_input_size(32, 96, 32));
+  EXPECT_THROW(check_input_size(100, 96, 32), std::invalid_argument);
+  EXPECT_THROW(check_input_size(0, 96, 32), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace centermask

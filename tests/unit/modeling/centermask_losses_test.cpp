@@ -1,0 +1,200 @@
+// The loss terms against values worked out by hand on tiny tensors, the mask assembly against
+// a naive per-object reference, and autograd against finite differences.
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <random>
+
+#include "modeling/layers/losses.h"
+#include "modeling/ops/mask_assembly.h"
+
+namespace centermask {
+namespace {
+
+namespace F = torch::nn::functional;
+
+double logit(double p) { return std::log(p / (1 - p)); }
+
+TEST(FocalHeatmapLoss, MatchesTheFormulaByHand) {
+  // One image, one class, 1×3: a positive (p = 0.8), a near-center negative (y = 0.5,
+  // p = 0.3) and a far negative (y = 0, p = 0.1).
+  torch::Tensor logits =
+      torch::tensor({logit(0.8), logit(0.3), logit(0.1)}, torch::kFloat64).view({1, 1, 1, 3});
+  torch::Tensor target = torch::tensor({1.0, 0.5, 0.0}, torch::kFloat64).view({1, 1, 1, 3});
+  const double positive = std::pow(0.2, 2) * std::log(0.8);
+  const double negative = std::pow(0.5, 4) * std::pow(0.3, 2) * std::log(0.7) +
+                          std::pow(0.1, 2) * std::log(0.9);
+  EXPECT_NEAR(focal_heatmap_loss(logits, target).item<double>(), -(positive + negative) / 1, 1e-12);
+}
+
+TEST(FocalHeatmapLoss, DividesByPositivesAndClampsConfidentPredictions) {
+  // Two positives, one predicted with p → 1 − 1e-9 (clamped to 1 − 1e-4), one at p = 0.5.
+  torch::Tensor logits = torch::tensor({30.0, 0.0, -30.0}, torch::kFloat64).view({1, 1, 1, 3});
+  torch::Tensor target = torch::tensor({1.0, 1.0, 0.0}, torch::kFloat64).view({1, 1, 1, 3});
+  const double clamped = 1 - 1e-4;
+  const double positive = std::pow(1 - clamped, 2) * std::log(clamped) + 0.25 * std::log(0.5);
+  const double negative = std::pow(1e-4, 2) * std::log(1 - 1e-4);
+  EXPECT_NEAR(focal_heatmap_loss(logits, target).item<double>(), -(positive + negative) / 2, 1e-12);
+}
+
+TEST(FocalHeatmapLoss, NoObjectsLeavesTheNegativeTermUndivided) {
+  torch::Tensor logits = torch::full({2, 3, 4, 5}, logit(0.1), torch::kFloat64);
+  torch::Tensor target = torch::zeros({2, 3, 4, 5}, torch::kFloat64);
+  const double expected = -120 * 0.01 * std::log(0.9);
+  EXPECT_NEAR(focal_heatmap_loss(logits, target).item<double>(), expected, 1e-10);
+}
+
+TEST(CenterL1Loss, ReadsTheCentersAndDividesByObjects) {
+  // (N = 2, 2, H = 2, W = 3); image 0 has objects at cells 1 and 5, image 1 one at cell 4,
+  // plus an invalid slot whose values must not count.
+  torch::Tensor pred = torch::arange(24, torch::kFloat64).view({2, 2, 2, 3});
+  torch::Tensor cell = torch::tensor({1, 5, 4, 0}, torch::kInt64).view({2, 2});
+  torch::Tensor target = torch::tensor({0.0, 7.0, 5.0, 10.0, 16.0, 22.0, 99.0, 99.0},
+                                       torch::kFloat64).view({2, 2, 2});
+  torch::Tensor valid = torch::tensor({1.0, 1.0, 1.0, 0.0}, torch::kFloat64).view({2, 2});
+  // Predictions: image 0 cell 1 → (1, 7); cell 5 → (5, 11); image 1 cell 4 → (16, 22).
+  const double expected = (1 + 0 + 0 + 1 + 0 + 0) / 3.0;
+  EXPECT_NEAR(center_l1_loss(pred, cell, target, valid, 3).item<double>(), expected, 1e-12);
+  EXPECT_EQ(center_l1_loss(pred, cell, target, valid * 0, 0).item<double>(), 0.0);
+}
+
+TEST(MeanObjectBce, AveragesPixelsPerObjectThenObjects) {
+  // Object 0: two inside pixels; object 1: one inside pixel (the rest is padding).
+  torch::Tensor p = torch::tensor({0.9, 0.2, 0.5, 0.7, 0.6, 0.3}, torch::kFloat64).view({2, 1, 3});
+  torch::Tensor t = torch::tensor({1.0, 0.0, 1.0, 0.25, 0.0, 0.0}, torch::kFloat64).view({2, 1, 3});
+  torch::Tensor inside = torch::tensor({1, 1, 0, 1, 0, 0}, torch::kBool).view({2, 1, 3});
+  const double object0 = (-std::log(0.9) - std::log(0.8)) / 2;
+  const double object1 = -(0.25 * std::log(0.7) + 0.75 * std::log(0.3));
+  EXPECT_NEAR(mean_object_bce(p, t, inside).item<double>(), (object0 + object1) / 2, 1e-12);
+  EXPECT_EQ(mean_object_bce(p.slice(0, 0, 0), t.slice(0, 0, 0), inside.slice(0, 0, 0)).item<double>(), 0.0);
+}
+
+/// The assembly written the obvious way, one object at a time: interpolate the S×S shape to
+/// the region's size, crop the saliency channel, multiply, and mark cells off the map.
+void reference_assembly(const MaskAssemblyInput& in, int m, torch::Tensor* probability,
+                        torch::Tensor* inside) {
+  const CellRegion& r = in.regions[static_cast<std::size_t>(m)];
+  const int H = in.map_height, W = in.map_width;
+  torch::Tensor p = torch::ones({r.height(), r.width()}, torch::kFloat64);
+  if (in.shape_logits.defined()) {
+    torch::Tensor local = F::interpolate(in.shape_logits[m].unsqueeze(0).unsqueeze(0),
+                                         F::InterpolateFuncOptions()
+                                             .size(std::vector<std::int64_t>{r.height(), r.width()})
+                                             .mode(torch::kBilinear)
+                                             .align_corners(false));
+    p = p * torch::sigmoid(local[0][0]);
+  }
+  *inside = torch::zeros({r.height(), r.width()}, torch::kBool);
+  torch::Tensor global = torch::zeros({r.height(), r.width()}, torch::kFloat64);
+  for (int y = 0; y < r.height(); ++y)
+    for (int x = 0; x < r.width(); ++x) {
+      const int my = r.y0 + y, mx = r.x0 + x;
+      if (my < 0 || mx < 0 || my >= H || mx >= W) continue;
+      (*inside)[y][x] = true;
+      if (in.saliency_logits.defined()) {
+        const std::int64_t channel =
+            in.saliency_logits.size(1) == 1 ? 0 : in.saliency_class[static_cast<std::size_t>(m)];
+        global[y][x] = in.saliency_logits[in.image_index[static_cast<std::size_t>(m)]][channel][my][mx];
+      }
+    }
+  if (in.saliency_logits.defined()) p = p * torch::sigmoid(global);
+  *probability = p;
+}
+
+TEST(MaskAssembly, MatchesTheNaiveReferenceOnRandomRegions) {
+  torch::manual_seed(3);
+  const int H = 13, W = 17, S = 5;
+  for (int variant = 0; variant < 3; ++variant) {  // both, shape only, saliency only
+    MaskAssemblyInput in;
+    in.map_height = H;
+    in.map_width = W;
+    const int m = 9;
+    if (variant != 2) in.shape_logits = torch::randn({m, S, S}, torch::kFloat64);
+    if (variant != 1) in.saliency_logits = torch::randn({2, 3, H, W}, torch::kFloat64);
+    std::mt19937 rng(variant);
+    for (int i = 0; i < m; ++i) {
+      // Regions from 1×1 to larger than S, some hanging off every side of the map.
+      const int x0 = static_cast<int>(rng() % 22) - 4, y0 = static_cast<int>(rng() % 18) - 4;
+      in.regions.push_back({x0, y0, x0 + 1 + static_cast<int>(rng() % 9), y0 + 1 + static_cast<int>(rng() % 7)});
+      in.image_index.push_back(static_cast<std::int64_t>(rng() % 2));
+      in.saliency_class.push_back(static_cast<std::int64_t>(rng() % 3));
+    }
+    const AssembledMasks out = assemble_masks(in);
+    for (int i = 0; i < m; ++i) {
+      torch::Tensor expected_p, expected_inside;
+      reference_assembly(in, i, &expected_p, &expected_inside);
+      const CellRegion& r = in.regions[static_cast<std::size_t>(i)];
+      torch::Tensor got_p = out.probability[i].slice(0, 0, r.height()).slice(1, 0, r.width());
+      torch::Tensor got_inside = out.inside[i].slice(0, 0, r.height()).slice(1, 0, r.width());
+      EXPECT_TRUE(torch::equal(got_inside, expected_inside)) << "variant " << variant << " object " << i;
+      EXPECT_TRUE(torch::allclose(got_p.masked_select(got_inside),
+                                  expected_p.masked_select(expected_inside), 1e-9, 1e-12))
+          << "variant " << variant << " object " << i;
+      // Nothing outside the region counts.
+      EXPECT_EQ(out.inside[i].sum().item<std::int64_t>(), expected_inside.sum().item<std::int64_t>());
+    }
+  }
+}
+
+TEST(MaskAssembly, NoObjectsGivesEmptyTensors) {
+  MaskAssemblyInput in;
+  in.saliency_logits = torch::randn({1, 1, 4, 4});
+  const AssembledMasks out = assemble_masks(in);
+  EXPECT_EQ(out.probability.size(0), 0);
+  EXPECT_THROW(assemble_masks(MaskAssemblyInput{}), std::invalid_argument);
+}
+
+TEST(MaskAssembly, GradientsMatchFiniteDifferences) {
+  torch::manual_seed(5);
+  MaskAssemblyInput in;
+  in.shape_logits = torch::randn({2, 3, 3}, torch::dtype(torch::kFloat64).requires_grad(true));
+  in.saliency_logits = torch::randn({1, 2, 5, 6}, torch::dtype(torch::kFloat64).requires_grad(true));
+  in.regions = {{1, 0, 5, 3}, {-1, 3, 3, 7}};  // the second hangs off the map
+  in.image_index = {0, 0};
+  in.saliency_class = {1, 0};
+  torch::Tensor target = torch::rand({2, 4, 4}, torch::kFloat64);
+  auto loss_of = [&](const MaskAssemblyInput& input) {
+    const AssembledMasks masks = assemble_masks(input);
+    return mean_object_bce(masks.probability, target.slice(1, 0, masks.probability.size(1))
+                                                  .slice(2, 0, masks.probability.size(2)),
+                           masks.inside);
+  };
+  loss_of(in).backward();
+  for (torch::Tensor* param : {&in.shape_logits, &in.saliency_logits}) {
+    torch::Tensor analytic = param->grad().clone();
+    torch::Tensor flat = param->detach().reshape({-1});
+    for (std::int64_t i = 0; i < flat.numel(); ++i) {
+      const double h = 1e-6;
+      MaskAssemblyInput plus = in, minus = in;
+      torch::Tensor p = param->detach().clone(), q = param->detach().clone();
+      p.view({-1})[i] += h;
+      q.view({-1})[i] -= h;
+      (param == &in.shape_logits ? plus.shape_logits : plus.saliency_logits) = p;
+      (param == &in.shape_logits ? minus.shape_logits : minus.saliency_logits) = q;
+      const double numeric = (loss_of(plus).item<double>() - loss_of(minus).item<double>()) / (2 * h);
+      EXPECT_NEAR(analytic.view({-1})[i].item<double>(), numeric, 1e-6) << "element " << i;
+    }
+  }
+}
+
+TEST(FocalHeatmapLoss, GradientsMatchFiniteDifferences) {
+  torch::manual_seed(6);
+  torch::Tensor logits = torch::randn({1, 2, 3, 3}, torch::dtype(torch::kFloat64).requires_grad(true));
+  torch::Tensor target = torch::rand({1, 2, 3, 3}, torch::kFloat64);
+  target[0][1][1][1] = 1.0;
+  focal_heatmap_loss(logits, target).backward();
+  for (std::int64_t i = 0; i < logits.numel(); ++i) {
+    const double h = 1e-6;
+    torch::Tensor p = logits.detach().clone(), q = logits.detach().clone();
+    p.view({-1})[i] += h;
+    q.view({-1})[i] -= h;
+    const double numeric =
+        (focal_heatmap_loss(p, target).item<double>() - focal_heatmap_loss(q, target).item<double>()) / (2 * h);
+    EXPECT_NEAR(logits.grad().view({-1})[i].item<double>(), numeric, 1e-7);
+  }
+}
+
+}  // namespace
+}  // namespace centermask

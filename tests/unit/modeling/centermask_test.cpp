@@ -1,0 +1,308 @@
+// The CenterMask model end to end on tiny inputs: every backbone trains on odd sizes and on
+// images without objects; decoding outputs that equal the ground truth gives the ground truth
+// back; the sparse shape layer equals the dense one; batches decode like single images.
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <opencv2/imgproc.hpp>
+
+#include "centermask/modeling/centermask.h"
+#include "support/model_fixtures.h"
+
+namespace centermask {
+namespace {
+
+using testing::make_batch;
+using testing::mask_iou;
+
+/// A filled ellipse instance in an image of the given size.
+Instance ellipse_instance(int class_index, cv::Rect box, int height, int width) {
+  cv::Mat mask = cv::Mat::zeros(height, width, CV_8U);
+  cv::ellipse(mask, cv::RotatedRect(cv::Point2f(box.x + box.width / 2.0f, box.y + box.height / 2.0f),
+                                    cv::Size2f(box.width, box.height), 0),
+              cv::Scalar(1), cv::FILLED);
+  SyntheticImage image;
+  image.objects.push_back({class_index, mask, mask});
+  Instance instance = testing::synthetic_instances(image).front();
+  return instance;
+}
+
+cv::Mat noise_image(int height, int width, int seed) {
+  cv::Mat image(height, width, CV_8UC3);
+  cv::theRNG().state = static_cast<std::uint64_t>(seed);
+  cv::randu(image, 0, 255);
+  return image;
+}
+
+class EveryBackboneModel : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EveryBackboneModel, TrainsOnOddSizesAndOnImagesWithoutObjects) {
+  torch::manual_seed(0);
+  CenterMaskOptions options;
+  options.num_classes = 3;
+  options.backbone.name = GetParam();
+  options.head_channels = 16;
+  options.shape_size = 8;
+  CenterMask model(options);
+  const int h = 64, w = 96;
+  Batch batch = make_batch({noise_image(h, w, 1), noise_image(h, w, 2)},
+                           {{ellipse_instance(2, {10, 5, 30, 20}, h, w),
+                             ellipse_instance(0, {50, 30, 40, 33}, h, w)},
+                            {}},
+                           3);
+  torch::Tensor images = torch::from_blob(batch.images.data(), {2, 3, h, w});
+  CenterMaskOutputs out = model->forward(images);
+  EXPECT_EQ(out.heatmap_logits.sizes(), (std::vector<std::int64_t>{2, 3, 16, 24}));
+  EXPECT_EQ(out.saliency_logits.sizes(), (std::vector<std::int64_t>{2, 3, 16, 24}));
+  CenterMaskLosses losses = model->loss(out, make_training_targets(batch, torch::kCPU));
+  for (const torch::Tensor& term : {losses.total, losses.heatmap, losses.offset, losses.size, losses.mask}) {
+    EXPECT_TRUE(std::isfinite(term.item<double>()));
+    EXPECT_GT(term.item<double>(), 0);
+  }
+  losses.total.backward();
+  for (const auto& p : model->named_parameters())
+    ASSERT_TRUE(p.value().grad().defined()) << p.key() << " gets no gradient";
+
+  // The empty image alone: only the heatmap term is non-zero, and it still trains.
+  model->zero_grad();
+  Batch empty = make_batch({noise_image(h, w, 3)}, {{}}, 3);
+  CenterMaskOutputs empty_out =
+      model->forward(torch::from_blob(empty.images.data(), {1, 3, h, w}));
+  CenterMaskLosses empty_losses = model->loss(empty_out, make_training_targets(empty, torch::kCPU));
+  EXPECT_TRUE(std::isfinite(empty_losses.heatmap.item<double>()));
+  EXPECT_GT(empty_losses.heatmap.item<double>(), 0);
+  EXPECT_EQ(empty_losses.offset.item<double>(), 0);
+  EXPECT_EQ(empty_losses.size.item<double>(), 0);
+  EXPECT_EQ(empty_losses.mask.item<double>(), 0);
+  EXPECT_DOUBLE_EQ(empty_losses.total.item<double>(), empty_losses.heatmap.item<double>());
+  empty_losses.total.backward();
+  EXPECT_GT(model->named_parameters()["heatmap.2.bias"].grad().abs().sum().item<double>(), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backbones, EveryBackboneModel,
+                         ::testing::Values("resnet18", "resnet34", "resnet50", "resnet101", "dla34"));
+
+TEST(CenterMask, RefusesInputsThatAreNotMultiplesOf32) {
+  CenterMaskOptions options;
+  options.num_classes = 2;
+  options.backbone.name = "resnet18";
+  CenterMask model(options);
+  EXPECT_THROW(model->forward(torch::zeros({1, 3, 64, 90})), std::invalid_argument);
+  EXPECT_THROW(model->forward(torch::zeros({1, 1, 64, 64})), std::invalid_argument);
+}
+
+TEST(CenterMask, OptionsAreValidatedByName) {
+  CenterMaskOptions options;
+  options.direct_saliency_loss = true;
+  options.class_specific_saliency = false;
+  try {
+    options.validate();
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("direct_saliency_loss"), std::string::npos);
+  }
+  options = {};
+  options.num_classes = 0;
+  EXPECT_THROW(options.validate(), std::invalid_argument);
+  EXPECT_EQ(parse_mask_assembly("saliency_only"), MaskAssembly::kSaliencyOnly);
+  EXPECT_THROW(parse_mask_assembly("both"), std::invalid_argument);
+  EXPECT_EQ(CenterMaskOptions{}.resolved_head_channels(), 256);  // DLA-34
+}
+
+TEST(CenterMask, SparseShapeLayerEqualsTheDenseOneAtTheChosenCells) {
+  torch::manual_seed(2);
+  CenterMaskOptions options;
+  options.num_classes = 2;
+  options.backbone.name = "resnet18";
+  options.shape_size = 6;
+  CenterMask model(options);
+  torch::NoGradGuard no_grad;
+  torch::Tensor hidden = torch::randn({3, 64, 5, 7});
+  torch::Tensor dense = model->dense_shape_logits(hidden);  // (3, 36, 5, 7)
+  torch::Tensor image = torch::tensor({0, 2, 2, 1}, torch::kInt64);
+  torch::Tensor cell = torch::tensor({0, 34, 17, 8}, torch::kInt64);
+  torch::Tensor sparse = model->shape_logits_at(hidden, image, cell);
+  ASSERT_EQ(sparse.sizes(), (std::vector<std::int64_t>{4, 6, 6}));
+  for (int m = 0; m < 4; ++m) {
+    const std::int64_t b = image[m].item<std::int64_t>(), c = cell[m].item<std::int64_t>();
+    torch::Tensor expected = dense[b].reshape({36, 35}).select(1, c).view({6, 6});
+    EXPECT_TRUE(torch::allclose(sparse[m], expected, 1e-5, 1e-6)) << m;
+  }
+}
+
+TEST(CenterMask, AblationVariantsBuildOnlyTheirHeadsAndTrain) {
+  const int h = 64, w = 64;
+  Batch batch = make_batch({noise_image(h, w, 4)}, {{ellipse_instance(1, {8, 8, 30, 24}, h, w)}}, 2,
+                           /*class_union_masks=*/true);
+  for (MaskAssembly assembly : {MaskAssembly::kShapeOnly, MaskAssembly::kSaliencyOnly}) {
+    for (bool class_specific : {false, true}) {
+      CenterMaskOptions options;
+      options.num_classes = 2;
+      options.backbone.name = "resnet18";
+      options.head_channels = 8;
+      options.shape_size = 24;
+      options.assembly = assembly;
+      options.class_specific_saliency = class_specific;
+      CenterMask model(options);
+      CenterMaskOutputs out = model->forward(torch::from_blob(batch.images.data(), {1, 3, h, w}));
+      EXPECT_EQ(out.shape_hidden.defined(), assembly == MaskAssembly::kShapeOnly);
+      EXPECT_EQ(out.saliency_logits.defined(), assembly == MaskAssembly::kSaliencyOnly);
+      if (out.saliency_logits.defined()) EXPECT_EQ(out.saliency_logits.size(1), class_specific ? 2 : 1);
+      CenterMaskLosses losses = model->loss(out, make_training_targets(batch, torch::kCPU));
+      EXPECT_GT(losses.mask.item<double>(), 0);
+      losses.total.backward();
+      const auto instances = model->predict(out, batch.infos);
+      EXPECT_EQ(instances.front().size(), 100u);
+    }
+  }
+  // Direct saliency supervision adds its term (and needs the union masks).
+  CenterMaskOptions options;
+  options.num_classes = 2;
+  options.backbone.name = "resnet18";
+  options.head_channels = 8;
+  options.direct_saliency_loss = true;
+  CenterMask model(options);
+  CenterMaskOutputs out = model->forward(torch::from_blob(batch.images.data(), {1, 3, h, w}));
+  CenterMaskLosses losses = model->loss(out, make_training_targets(batch, torch::kCPU));
+  ASSERT_TRUE(losses.saliency.defined());
+  EXPECT_GT(losses.saliency.item<double>(), 0);
+  EXPECT_NEAR(losses.total.item<double>(),
+              (losses.heatmap + losses.offset + 0.1 * losses.size + losses.mask + losses.saliency)
+                  .item<double>(),
+              1e-5);
+  Batch without = make_batch({noise_image(h, w, 4)}, {{}}, 2);
+  EXPECT_THROW(model->loss(out, make_training_targets(without, torch::kCPU)), std::invalid_argument);
+}
+
+/// Outputs that say exactly what the targets say: heatmap logits of the target heatmap, the
+/// target offset and size at each center, a local shape of +20 (probability ≈ 1) and a
+/// class-specific saliency of ±20 from the union masks, so that the mask is the ground truth.
+CenterMaskOutputs outputs_from_targets(const Batch& batch, const CenterMask& model) {
+  const CenterMaskTrainingTargets t = make_training_targets(batch, torch::kCPU);
+  const std::int64_t n = batch.size, h = t.height, w = t.width;
+  CenterMaskOutputs out;
+  out.heatmap_logits = torch::logit(t.heatmap.clamp(1e-6, 1 - 1e-6));
+  out.offset = torch::zeros({n, 2, h * w});
+  out.size = torch::zeros({n, 2, h * w});
+  for (std::int64_t b = 0; b < n; ++b)
+    for (std::int64_t k = 0; k < t.valid.size(1); ++k) {
+      if (t.valid[b][k].item<float>() == 0) continue;
+      const std::int64_t cell = t.center_index[b][k].item<std::int64_t>();
+      for (int c = 0; c < 2; ++c) {
+        out.offset[b][c][cell] = t.offset[b][k][c];
+        out.size[b][c][cell] = t.size[b][k][c];
+      }
+    }
+  out.offset = out.offset.view({n, 2, h, w});
+  out.size = out.size.view({n, 2, h, w});
+  out.shape_hidden = torch::zeros({n, model->options().resolved_head_channels(), h, w});
+  {
+    torch::NoGradGuard no_grad;
+    auto params = model->named_parameters();
+    params["shape_output.weight"].zero_();
+    params["shape_output.bias"].fill_(20);
+  }
+  out.saliency_logits = (t.class_masks - 0.5) * 40;
+  return out;
+}
+
+TEST(CenterMask, DecodingGroundTruthOutputsGivesTheGroundTruthBack) {
+  CenterMaskOptions options;
+  options.num_classes = 3;
+  options.backbone.name = "resnet18";
+  CenterMask model(options);
+  const int h = 96, w = 128;
+  std::vector<Instance> truth{ellipse_instance(2, {10, 6, 41, 29}, h, w),
+                              ellipse_instance(0, {64, 40, 50, 50}, h, w),
+                              ellipse_instance(1, {3, 70, 9, 13}, h, w)};
+  Batch batch = make_batch({noise_image(h, w, 5)}, {truth}, 3, /*class_union_masks=*/true);
+  CenterMaskInferenceOptions inference;
+  inference.score_threshold = 0.5f;  // the three peaks (1.0); the Gaussians' shoulders are not peaks
+  const auto predicted = model->predict(outputs_from_targets(batch, model), batch.infos, inference);
+  ASSERT_EQ(predicted.size(), 1u);
+  ASSERT_EQ(predicted[0].size(), truth.size());
+  for (const Instance& gt : truth) {
+    const Instance* match = nullptr;
+    for (const Instance& p : predicted[0])
+      if (p.class_index == gt.class_index) match = &p;
+    ASSERT_NE(match, nullptr) << "class " << gt.class_index;
+    EXPECT_NEAR(match->score, 1.0, 1e-5);
+    EXPECT_NEAR(match->box.x0, gt.box.x0, 1e-3);
+    EXPECT_NEAR(match->box.y0, gt.box.y0, 1e-3);
+    EXPECT_NEAR(match->box.x1, gt.box.x1, 1e-3);
+    EXPECT_NEAR(match->box.y1, gt.box.y1, 1e-3);
+    // The mask went through stride-4 coverage and back: close, not pixel-exact.
+    EXPECT_GT(mask_iou(match->mask, gt.mask), gt.box.width() < 16 ? 0.6 : 0.85)
+        << "class " << gt.class_index;
+  }
+}
+
+TEST(CenterMask, PredictionsAreMappedBackToTheOriginalImage) {
+  CenterMaskOptions options;
+  options.num_classes = 3;
+  options.backbone.name = "resnet18";
+  CenterMask model(options);
+  const int h = 64, w = 64;
+  Batch batch = make_batch({noise_image(h, w, 6)}, {{ellipse_instance(1, {12, 20, 32, 24}, h, w)}}, 3,
+                           true);
+  const CenterMaskOutputs out = outputs_from_targets(batch, model);
+  CenterMaskInferenceOptions inference;
+  inference.score_threshold = 0.5f;
+  const Instance at_input = model->predict(out, batch.infos, inference)[0].at(0);
+  // The same outputs for an original image twice the size, shifted by 10 px (as a test
+  // transform that shrank it into the input would record).
+  std::vector<ImageInfo> infos = batch.infos;
+  infos[0].original_height = 2 * h + 10;
+  infos[0].original_width = 2 * w + 10;
+  infos[0].input_to_original = Affine2D::scale_translate(2, 2, 10, 10);
+  infos[0].original_to_input = infos[0].input_to_original.inverse();
+  const Instance original = model->predict(out, infos, inference)[0].at(0);
+  EXPECT_NEAR(original.box.x0, 2 * at_input.box.x0 + 10, 1e-3);
+  EXPECT_NEAR(original.box.y1, 2 * at_input.box.y1 + 10, 1e-3);
+  EXPECT_NEAR(static_cast<double>(original.mask.area()), 4.0 * at_input.mask.area(),
+              0.1 * 4.0 * at_input.mask.area());
+  for (int y = 0; y < original.mask.height; ++y)
+    for (int x = 0; x < original.mask.width; ++x) {
+      const int ox = original.mask.left + x, oy = original.mask.top + y;
+      ASSERT_LT(ox, infos[0].original_width);
+      if (original.mask.pixels[static_cast<std::size_t>(y * original.mask.width + x)])
+        EXPECT_TRUE(ox >= original.box.x0 - 4 && ox < original.box.x1 + 4 && oy >= original.box.y0 - 4 &&
+                    oy < original.box.y1 + 4);
+    }
+}
+
+TEST(CenterMask, ABatchDecodesLikeItsImagesOneAtATime) {
+  torch::manual_seed(7);
+  CenterMaskOptions options;
+  options.num_classes = 4;
+  options.backbone.name = "resnet18";
+  options.shape_size = 12;
+  CenterMask model(options);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  const int h = 64, w = 96;
+  Batch batch = make_batch({noise_image(h, w, 8), noise_image(h, w, 9), noise_image(h, w, 10)},
+                           {{}, {}, {}}, 4);
+  torch::Tensor images = torch::from_blob(batch.images.data(), {3, 3, h, w});
+  CenterMaskInferenceOptions inference;
+  inference.top_k = 20;
+  const auto together = model->predict(model->forward(images), batch.infos, inference);
+  for (int i = 0; i < 3; ++i) {
+    const auto alone = model->predict(model->forward(images.slice(0, i, i + 1)),
+                                      {batch.infos[static_cast<std::size_t>(i)]}, inference)[0];
+    const auto& in_batch = together[static_cast<std::size_t>(i)];
+    ASSERT_EQ(alone.size(), in_batch.size());
+    for (std::size_t j = 0; j < alone.size(); ++j) {
+      EXPECT_NEAR(alone[j].score, in_batch[j].score, 1e-5);
+      EXPECT_EQ(alone[j].class_index, in_batch[j].class_index);
+      EXPECT_NEAR(alone[j].box.x0, in_batch[j].box.x0, 1e-3);
+      EXPECT_NEAR(alone[j].box.y1, in_batch[j].box.y1, 1e-3);
+      if (alone[j].mask.area() > 0) EXPECT_GT(mask_iou(alone[j].mask, in_batch[j].mask), 0.98);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace centermask
