@@ -298,6 +298,34 @@ void collate_targets(const std::vector<CenterMaskTargets>& targets, Batch* out) 
   }
 }
 
+Batch make_training_batch(const std::vector<cv::Mat>& images,
+                          const std::vector<std::vector<Instance>>& instances,
+                          const CenterMaskTargetOptions& target_options) {
+  if (images.empty() || images.size() != instances.size())
+    throw std::invalid_argument(
+        "make_training_batch: one instance list per image, at least one image");
+  Batch batch;
+  batch.height = images.front().rows;
+  batch.width = images.front().cols;
+  const std::size_t plane = static_cast<std::size_t>(3 * batch.height * batch.width);
+  batch.images.resize(images.size() * plane);
+  TestTransformOptions test;
+  test.input_height = batch.height;
+  test.input_width = batch.width;
+  std::vector<CenterMaskTargets> targets;
+  for (std::size_t i = 0; i < images.size(); ++i) {
+    TransformedSample sample = transform_for_test(images[i], test);
+    write_network_input(sample, test.normalization, batch.images.data() + i * plane);
+    sample.info.image_id = static_cast<std::int64_t>(i);
+    batch.infos.push_back(sample.info);
+    batch.instances.push_back(instances[i]);
+    targets.push_back(
+        encode_centermask_targets(instances[i], batch.height, batch.width, target_options));
+  }
+  collate_targets(targets, &batch);
+  return batch;
+}
+
 void DataLoader::collate(Slot& slot) const {
   if (!options_.training || slot.targets.empty()) return;
   collate_targets(slot.targets, &slot.batch);

@@ -311,6 +311,28 @@ SyntheticImage render_synthetic_image(const SyntheticDatasetOptions& options,
   return out;
 }
 
+std::vector<Instance> synthetic_image_instances(const SyntheticImage& image) {
+  std::vector<Instance> out;
+  for (const SyntheticObject& object : image.objects) {
+    const cv::Rect r = cv::boundingRect(object.visible_mask);
+    if (r.area() == 0) continue;
+    Instance instance;
+    instance.class_index = object.class_index;
+    instance.box = {static_cast<float>(r.x), static_cast<float>(r.y),
+                    static_cast<float>(r.x + r.width), static_cast<float>(r.y + r.height)};
+    instance.has_mask = true;
+    instance.mask.left = r.x;
+    instance.mask.top = r.y;
+    instance.mask.width = r.width;
+    instance.mask.height = r.height;
+    for (int y = r.y; y < r.y + r.height; ++y)
+      for (int x = r.x; x < r.x + r.width; ++x)
+        instance.mask.pixels.push_back(object.visible_mask.at<std::uint8_t>(y, x) ? 1 : 0);
+    out.push_back(std::move(instance));
+  }
+  return out;
+}
+
 CocoDataset generate_synthetic_split(const SyntheticDatasetOptions& options, std::uint64_t split_id,
                                      std::int64_t num_images,
                                      const std::filesystem::path& image_dir,

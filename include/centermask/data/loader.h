@@ -70,6 +70,12 @@ struct Batch {
 /// class count and max_objects): what the loader does for each training batch.
 void collate_targets(const std::vector<CenterMaskTargets>& targets, Batch* batch);
 
+/// A training batch from images in memory (all one size, used as the network input without
+/// augmentation) and their instances in image pixels: for tests, benchmarks and small tools.
+Batch make_training_batch(const std::vector<cv::Mat>& images,
+                          const std::vector<std::vector<Instance>>& instances,
+                          const CenterMaskTargetOptions& target_options);
+
 /// Counters of one loader's life, for the progress line and the benchmark.
 struct LoaderStats {
   std::int64_t batches = 0;

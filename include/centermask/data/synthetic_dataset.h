@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "centermask/data/coco_dataset.h"
+#include "centermask/structures/instances.h"
 
 namespace centermask {
 
@@ -52,6 +53,10 @@ struct SyntheticImage {
 /// (options, split_id, index).
 SyntheticImage render_synthetic_image(const SyntheticDatasetOptions& options,
                                       std::uint64_t split_id, std::int64_t index);
+
+/// The annotated objects of a rendered image as instances (box = the visible mask's extent),
+/// for building batches in memory without writing the dataset.
+std::vector<Instance> synthetic_image_instances(const SyntheticImage& image);
 
 /// Counts that show what a split exercises. Sizes are COCO's small / medium / large scaled
 /// to the image: COCO's thresholds 32² and 96² are for ~640-pixel images, so here they are

@@ -82,14 +82,14 @@ struct CenterMaskLosses {
 };
 
 struct CenterMaskInferenceOptions {
-  int top_k = 100;              ///< peaks kept per image, over all classes
-  float mask_threshold = 0.4f;  ///< on the assembled probability, at input resolution
-  float score_threshold = 0.0f; ///< peaks below it are not turned into instances
+  int top_k = 100;               ///< peaks kept per image, over all classes
+  float mask_threshold = 0.4f;   ///< on the assembled probability, at input resolution
+  float score_threshold = 0.0f;  ///< peaks below it are not turned into instances
 };
 
 /// The heads' peaks before masks: for timing and for callers that want boxes only.
 struct CenterMaskPeaks {
-  torch::Tensor score;     ///< (N, K) heatmap peak value, descending
+  torch::Tensor score;     ///< (N, K) heatmap peak value, descending; 0 past the last peak
   torch::Tensor class_id;  ///< (N, K) int64
   torch::Tensor cell;      ///< (N, K) int64, y·W + x
   torch::Tensor offset;    ///< (N, K, 2)
@@ -102,6 +102,10 @@ class CenterMaskImpl : public torch::nn::Module {
 
   /// images: (N, 3, H, W) normalised, H and W multiples of 32 (std::invalid_argument if not).
   CenterMaskOutputs forward(const torch::Tensor& images);
+  /// The two halves of forward(), for timing: backbone features (N, channels, H/4, W/4), and
+  /// the heads on them.
+  torch::Tensor features(const torch::Tensor& images);
+  CenterMaskOutputs heads(const torch::Tensor& features);
 
   /// Training losses (SPEC §1) for outputs of a batch and its targets on the same device.
   CenterMaskLosses loss(const CenterMaskOutputs& outputs,
@@ -113,7 +117,7 @@ class CenterMaskImpl : public torch::nn::Module {
                                              const std::vector<ImageInfo>& infos,
                                              const CenterMaskInferenceOptions& options = {}) const;
 
-  /// Peak extraction: sigmoid, 3×3 max-pool suppression, top-K over all classes.
+  /// Peak extraction: 3×3 max-pool suppression, top-K over all classes, sigmoid of the kept.
   CenterMaskPeaks find_peaks(const CenterMaskOutputs& outputs, int top_k) const;
 
   /// The shape head's last layer at chosen cells: (M) image indices and (M) cells y·W + x

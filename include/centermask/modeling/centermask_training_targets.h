@@ -11,8 +11,8 @@ namespace centermask {
 
 struct CenterMaskTrainingTargets {
   int num_classes = 0;
-  int height = 0;  ///< output rows
-  int width = 0;   ///< output columns
+  int height = 0;              ///< output rows
+  int width = 0;               ///< output columns
   torch::Tensor heatmap;       ///< (N, C, H, W)
   torch::Tensor center_index;  ///< (N, K) int64 y·W + x
   torch::Tensor offset;        ///< (N, K, 2)

@@ -44,8 +44,8 @@ class TreeImpl : public nn::Module {
       block2_ = register_module("tree2", layers::BasicBlock(out_channels, out_channels, 1));
       root_ = register_module("root", Root(root_dim, out_channels));
     } else {
-      tree1_ = register_module(
-          "tree1", std::make_shared<TreeImpl>(levels - 1, in_channels, out_channels, stride, false));
+      tree1_ = register_module("tree1", std::make_shared<TreeImpl>(levels - 1, in_channels,
+                                                                   out_channels, stride, false));
       tree2_ = register_module(
           "tree2", std::make_shared<TreeImpl>(levels - 1, out_channels, out_channels, 1, false,
                                               root_dim + out_channels));
@@ -86,14 +86,15 @@ class TreeImpl : public nn::Module {
 /// add the previous layer, 3×3 conv node), in place.
 class IdaUpImpl : public nn::Module {
  public:
-  IdaUpImpl(int out_channels, const std::vector<int>& channels, const std::vector<int>& up_factors) {
+  IdaUpImpl(int out_channels, const std::vector<int>& channels,
+            const std::vector<int>& up_factors) {
     for (std::size_t i = 1; i < channels.size(); ++i) {
       const std::string n = std::to_string(i);
       project_.push_back(
           register_module("proj_" + n, layers::conv_bn_relu(channels[i], out_channels, 3)));
       upsample_.push_back(register_module(
-          "up_" + n,
-          layers::bilinear_upsampler(out_channels, out_channels, up_factors[i], /*depthwise=*/true)));
+          "up_" + n, layers::bilinear_upsampler(out_channels, out_channels, up_factors[i],
+                                                /*depthwise=*/true)));
       node_.push_back(
           register_module("node_" + n, layers::conv_bn_relu(out_channels, out_channels, 3)));
     }
@@ -119,10 +120,14 @@ class Dla34Impl : public BackboneImpl {
     base_ = register_module("base_layer", layers::conv_bn_relu(3, ch[0], 7));
     level0_ = register_module("level0", layers::conv_bn_relu(ch[0], ch[0], 3));
     level1_ = register_module("level1", layers::conv_bn_relu(ch[0], ch[1], 3, 2));
-    levels_.push_back(register_module("level2", std::make_shared<TreeImpl>(1, ch[1], ch[2], 2, false)));
-    levels_.push_back(register_module("level3", std::make_shared<TreeImpl>(2, ch[2], ch[3], 2, true)));
-    levels_.push_back(register_module("level4", std::make_shared<TreeImpl>(2, ch[3], ch[4], 2, true)));
-    levels_.push_back(register_module("level5", std::make_shared<TreeImpl>(1, ch[4], ch[5], 2, true)));
+    levels_.push_back(
+        register_module("level2", std::make_shared<TreeImpl>(1, ch[1], ch[2], 2, false)));
+    levels_.push_back(
+        register_module("level3", std::make_shared<TreeImpl>(2, ch[2], ch[3], 2, true)));
+    levels_.push_back(
+        register_module("level4", std::make_shared<TreeImpl>(2, ch[3], ch[4], 2, true)));
+    levels_.push_back(
+        register_module("level5", std::make_shared<TreeImpl>(1, ch[4], ch[5], 2, true)));
 
     // DLAUp over levels 2..5 (channels 64..512, scales 1, 2, 4, 8), as pose_dla_dcn.DLAUp.
     std::vector<int> channels{ch[2], ch[3], ch[4], ch[5]};
@@ -133,7 +138,8 @@ class Dla34Impl : public BackboneImpl {
       const int j = n - i - 2;
       std::vector<int> ins(in_channels.begin() + j, in_channels.end());
       std::vector<int> ups;
-      for (int s = j; s < n; ++s) ups.push_back(scales[static_cast<std::size_t>(s)] / scales[static_cast<std::size_t>(j)]);
+      for (int s = j; s < n; ++s)
+        ups.push_back(scales[static_cast<std::size_t>(s)] / scales[static_cast<std::size_t>(j)]);
       dla_up_.push_back(register_module("dla_up_ida_" + std::to_string(i),
                                         IdaUp(channels[static_cast<std::size_t>(j)], ins, ups)));
       for (int s = j + 1; s < n; ++s) {

@@ -7,12 +7,11 @@ namespace centermask::layers {
 namespace nn = torch::nn;
 
 nn::Sequential conv_bn(int in_channels, int out_channels, int kernel, int stride) {
-  return nn::Sequential(
-      nn::Conv2d(nn::Conv2dOptions(in_channels, out_channels, kernel)
-                     .stride(stride)
-                     .padding(kernel / 2)
-                     .bias(false)),
-      nn::BatchNorm2d(out_channels));
+  return nn::Sequential(nn::Conv2d(nn::Conv2dOptions(in_channels, out_channels, kernel)
+                                       .stride(stride)
+                                       .padding(kernel / 2)
+                                       .bias(false)),
+                        nn::BatchNorm2d(out_channels));
 }
 
 nn::Sequential conv_bn_relu(int in_channels, int out_channels, int kernel, int stride) {
@@ -52,10 +51,10 @@ nn::ConvTranspose2d bilinear_upsampler(int in_channels, int out_channels, int fa
 }
 
 BasicBlockImpl::BasicBlockImpl(int in_channels, int out_channels, int stride) {
-  conv1_ = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(in_channels, out_channels, 3)
-                                                   .stride(stride)
-                                                   .padding(1)
-                                                   .bias(false)));
+  conv1_ = register_module(
+      "conv1",
+      nn::Conv2d(
+          nn::Conv2dOptions(in_channels, out_channels, 3).stride(stride).padding(1).bias(false)));
   bn1_ = register_module("bn1", nn::BatchNorm2d(out_channels));
   conv2_ = register_module(
       "conv2", nn::Conv2d(nn::Conv2dOptions(out_channels, out_channels, 3).padding(1).bias(false)));

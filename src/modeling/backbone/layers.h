@@ -15,7 +15,7 @@ torch::nn::Sequential conv_bn(int in_channels, int out_channels, int kernel, int
 /// padding factor/2, no bias), initialised to bilinear interpolation on every channel pair
 /// (CenterNet's fill_up_weights) so that an untrained network upsamples smoothly.
 torch::nn::ConvTranspose2d bilinear_upsampler(int in_channels, int out_channels, int factor,
-                                               bool depthwise);
+                                              bool depthwise);
 
 /// ResNet's and DLA's basic residual block: 3×3 conv (stride) + BN + ReLU + 3×3 conv + BN,
 /// plus the residual, then ReLU. The caller passes the residual when the shapes change

@@ -42,7 +42,8 @@ class ResidualUnitImpl : public nn::Module {
     else
       basic_ = register_module("block", layers::BasicBlock(in_channels, planes, stride));
     if (stride != 1 || in_channels != out_channels)
-      shortcut_ = register_module("shortcut", layers::conv_bn(in_channels, out_channels, 1, stride));
+      shortcut_ =
+          register_module("shortcut", layers::conv_bn(in_channels, out_channels, 1, stride));
   }
   torch::Tensor forward(const torch::Tensor& x) {
     torch::Tensor residual = shortcut_ ? shortcut_->forward(x) : x;
@@ -99,11 +100,16 @@ class ResNetImpl : public BackboneImpl {
 
 std::shared_ptr<BackboneImpl> make_resnet(int depth) {
   switch (depth) {
-    case 18: return std::make_shared<ResNetImpl>(false, std::vector<int>{2, 2, 2, 2});
-    case 34: return std::make_shared<ResNetImpl>(false, std::vector<int>{3, 4, 6, 3});
-    case 50: return std::make_shared<ResNetImpl>(true, std::vector<int>{3, 4, 6, 3});
-    case 101: return std::make_shared<ResNetImpl>(true, std::vector<int>{3, 4, 23, 3});
-    default: throw std::invalid_argument("ResNet depth must be 18, 34, 50 or 101");
+    case 18:
+      return std::make_shared<ResNetImpl>(false, std::vector<int>{2, 2, 2, 2});
+    case 34:
+      return std::make_shared<ResNetImpl>(false, std::vector<int>{3, 4, 6, 3});
+    case 50:
+      return std::make_shared<ResNetImpl>(true, std::vector<int>{3, 4, 6, 3});
+    case 101:
+      return std::make_shared<ResNetImpl>(true, std::vector<int>{3, 4, 23, 3});
+    default:
+      throw std::invalid_argument("ResNet depth must be 18, 34, 50 or 101");
   }
 }
 

@@ -12,26 +12,32 @@ namespace nn = torch::nn;
 
 std::string to_string(MaskAssembly assembly) {
   switch (assembly) {
-    case MaskAssembly::kShapeTimesSaliency: return "shape_times_saliency";
-    case MaskAssembly::kShapeOnly: return "shape_only";
-    case MaskAssembly::kSaliencyOnly: return "saliency_only";
+    case MaskAssembly::kShapeTimesSaliency:
+      return "shape_times_saliency";
+    case MaskAssembly::kShapeOnly:
+      return "shape_only";
+    case MaskAssembly::kSaliencyOnly:
+      return "saliency_only";
   }
   return "?";
 }
 
 MaskAssembly parse_mask_assembly(const std::string& name) {
-  for (MaskAssembly a : {MaskAssembly::kShapeTimesSaliency, MaskAssembly::kShapeOnly,
-                         MaskAssembly::kSaliencyOnly})
+  for (MaskAssembly a :
+       {MaskAssembly::kShapeTimesSaliency, MaskAssembly::kShapeOnly, MaskAssembly::kSaliencyOnly})
     if (to_string(a) == name) return a;
   throw std::invalid_argument(fmt::format(
       "mask assembly \"{}\" is not one of shape_times_saliency, shape_only, saliency_only", name));
 }
 
 void CenterMaskOptions::validate() const {
-  auto fail = [](const std::string& what) { throw std::invalid_argument("CenterMask options: " + what); };
+  auto fail = [](const std::string& what) {
+    throw std::invalid_argument("CenterMask options: " + what);
+  };
   if (num_classes < 1) fail(fmt::format("num_classes must be at least 1, got {}", num_classes));
   if (shape_size < 2) fail(fmt::format("shape_size (S) must be at least 2, got {}", shape_size));
-  if (head_channels < 0) fail(fmt::format("head_channels must be ≥ 0 (0 = default), got {}", head_channels));
+  if (head_channels < 0)
+    fail(fmt::format("head_channels must be ≥ 0 (0 = default), got {}", head_channels));
   if (direct_saliency_loss && !class_specific_saliency)
     fail("direct_saliency_loss needs class_specific_saliency (it supervises each class's channel)");
   if (direct_saliency_loss && !has_saliency_head())
@@ -88,7 +94,8 @@ CenterMaskImpl::CenterMaskImpl(CenterMaskOptions options) : options_(std::move(o
   const double std = options_.backbone.name == "dla34" ? 0.0 : 0.001;
   // -2.19 = logit of 0.1: CenterNet's prior so the focal loss does not start on a flood of
   // confident negatives.
-  heatmap_head_ = register_module("heatmap", make_head(in, hidden, options_.num_classes, -2.19, std));
+  heatmap_head_ =
+      register_module("heatmap", make_head(in, hidden, options_.num_classes, -2.19, std));
   offset_head_ = register_module("offset", make_head(in, hidden, 2, 0.0, std));
   size_head_ = register_module("size", make_head(in, hidden, 2, 0.0, std));
   if (options_.has_saliency_head()) {
@@ -103,12 +110,19 @@ CenterMaskImpl::CenterMaskImpl(CenterMaskOptions options) : options_(std::move(o
 }
 
 CenterMaskOutputs CenterMaskImpl::forward(const torch::Tensor& images) {
+  return heads(features(images));
+}
+
+torch::Tensor CenterMaskImpl::features(const torch::Tensor& images) {
   if (images.dim() != 4 || images.size(1) != 3)
     throw std::invalid_argument("CenterMask expects images of shape (N, 3, H, W), got " +
                                 c10::str(images.sizes()));
   check_input_size(static_cast<int>(images.size(2)), static_cast<int>(images.size(3)),
                    backbone_->size_divisor());
-  const torch::Tensor features = backbone_->forward(images);
+  return backbone_->forward(images);
+}
+
+CenterMaskOutputs CenterMaskImpl::heads(const torch::Tensor& features) {
   CenterMaskOutputs out;
   out.heatmap_logits = heatmap_head_->forward(features);
   out.offset = offset_head_->forward(features);
@@ -128,8 +142,10 @@ torch::Tensor CenterMaskImpl::shape_logits_at(const torch::Tensor& shape_hidden,
   // Gather the chosen cells' hidden vectors straight from (N, hidden, H·W) — element
   // (b, c, cell) — without transposing the whole map, then apply the 1×1 conv as a matrix.
   const torch::Tensor channel = torch::arange(channels, cell.options()).view({1, channels});
-  const torch::Tensor index = ((image_index * channels).view({-1, 1}) + channel) * cells + cell.view({-1, 1});
-  const torch::Tensor rows = shape_hidden.reshape({-1}).index_select(0, index.reshape({-1})).view({-1, channels});
+  const torch::Tensor index =
+      ((image_index * channels).view({-1, 1}) + channel) * cells + cell.view({-1, 1});
+  const torch::Tensor rows =
+      shape_hidden.reshape({-1}).index_select(0, index.reshape({-1})).view({-1, channels});
   const torch::Tensor weight = shape_output_->weight.view({s * s, channels});
   return torch::addmm(shape_output_->bias, rows, weight.t()).view({-1, s, s});
 }

@@ -10,20 +10,19 @@
 
 #include "centermask/modeling/centermask.h"
 #include "modeling/ops/mask_assembly.h"
+#include "modeling/ops/peaks.h"
 
 namespace centermask {
 
 CenterMaskPeaks CenterMaskImpl::find_peaks(const CenterMaskOutputs& outputs, int top_k) const {
   torch::NoGradGuard no_grad;
-  const torch::Tensor heat = torch::sigmoid(outputs.heatmap_logits);
-  const std::int64_t n = heat.size(0), c = heat.size(1), h = heat.size(2), w = heat.size(3);
-  // A cell is a peak when it equals the maximum of its 3×3 neighbourhood ("max-pool NMS").
-  const torch::Tensor pooled = torch::max_pool2d(heat, 3, 1, 1);
-  const torch::Tensor peaks = heat * (heat == pooled).to(heat.scalar_type());
-  const std::int64_t k = std::min<std::int64_t>(top_k, c * h * w);
-  auto [score, index] = peaks.reshape({n, -1}).topk(k, 1);  // sorted, descending
+  const torch::Tensor& logits = outputs.heatmap_logits;
+  const std::int64_t n = logits.size(0), h = logits.size(2), w = logits.size(3);
+  const HeatmapPeaks peaks = top_k_peaks(logits, top_k);
+  const torch::Tensor index = peaks.index;
+  const std::int64_t k = index.size(1);
   CenterMaskPeaks out;
-  out.score = score;
+  out.score = torch::sigmoid(peaks.logit);  // exactly 0 where fewer than K peaks exist
   out.class_id = torch::div(index, h * w, "floor");
   out.cell = index - out.class_id * (h * w);
   const torch::Tensor gather_index = out.cell.unsqueeze(1).expand({n, 2, k});
@@ -64,8 +63,7 @@ MaskPatch mask_in_original(const cv::Mat& probability, const CellRegion& region,
   patch.left = rect.x;
   patch.top = rect.y;
   if (rect.width == 0 || rect.height == 0) return patch;
-  const Affine2D patch_to_original =
-      Affine2D::scale_translate(1, 1, rect.x + 0.5, rect.y + 0.5);
+  const Affine2D patch_to_original = Affine2D::scale_translate(1, 1, rect.x + 0.5, rect.y + 0.5);
   const Affine2D input_to_cell_index =
       Affine2D::scale_translate(1.0 / stride, 1.0 / stride, -0.5 - region.x0, -0.5 - region.y0);
   const Affine2D map = input_to_cell_index.after(info.original_to_input.after(patch_to_original));
@@ -125,11 +123,15 @@ std::vector<std::vector<Instance>> CenterMaskImpl::predict(
   std::vector<std::int64_t> kept_cells;
   for (std::int64_t b = 0; b < n; ++b) {
     for (std::int64_t j = 0; j < k; ++j) {
-      if (score_at[b][j] < options.score_threshold) break;  // sorted
+      // Sorted; a score of 0 marks "no more peaks" on maps with fewer than K of them.
+      if (score_at[b][j] < options.score_threshold || score_at[b][j] <= 0) break;
       const std::int64_t c = cell_at[b][j];
-      Kept object{b, j, static_cast<float>(c % map_w) + offset_at[b][j][0],
+      Kept object{b,
+                  j,
+                  static_cast<float>(c % map_w) + offset_at[b][j][0],
                   static_cast<float>(c / map_w) + offset_at[b][j][1],
-                  std::max(0.0f, size_at[b][j][0]), std::max(0.0f, size_at[b][j][1])};
+                  std::max(0.0f, size_at[b][j][0]),
+                  std::max(0.0f, size_at[b][j][1])};
       kept.push_back(object);
       kept_cells.push_back(c);
       assembly.regions.push_back(
@@ -154,7 +156,8 @@ std::vector<std::vector<Instance>> CenterMaskImpl::predict(
     assembly.saliency_logits = outputs.saliency_logits;
     assembly.map_height = map_h;
     assembly.map_width = map_w;
-    torch::Tensor probability = assemble_masks(assembly).probability.to(torch::kCPU, torch::kFloat32);
+    torch::Tensor probability =
+        assemble_masks(assembly).probability.to(torch::kCPU, torch::kFloat32);
     probability = probability.contiguous();
     prob_w = static_cast<int>(probability.size(2));
     all_probability = cv::Mat(static_cast<int>(probability.size(0)),
@@ -186,9 +189,9 @@ std::vector<std::vector<Instance>> CenterMaskImpl::predict(
     instance.box = {clip(lo_x, info.original_width), clip(lo_y, info.original_height),
                     clip(hi_x, info.original_width), clip(hi_y, info.original_height)};
     // The object's probability over its region's cells (a view into the assembled block).
-    const cv::Mat probability =
-        all_probability.row(static_cast<int>(i)).reshape(1, static_cast<int>(all_probability.cols / prob_w))(
-            cv::Rect(0, 0, region.width(), region.height()));
+    const cv::Mat probability = all_probability.row(static_cast<int>(i))
+                                    .reshape(1, static_cast<int>(all_probability.cols / prob_w))(
+                                        cv::Rect(0, 0, region.width(), region.height()));
     instance.has_mask = true;
     instance.mask = mask_in_original(probability, region, stride, info, options.mask_threshold);
     results[static_cast<std::size_t>(object.image)].push_back(std::move(instance));

@@ -39,9 +39,8 @@ CenterMaskLosses CenterMaskImpl::loss(const CenterMaskOutputs& outputs,
         return torch::from_blob(v.data(), {static_cast<std::int64_t>(v.size())}, torch::kInt64)
             .to(device, false, true);
       };
-      assembly.shape_logits =
-          shape_logits_at(outputs.shape_hidden, to_device(targets.mask_image),
-                          to_device(targets.mask_cell));
+      assembly.shape_logits = shape_logits_at(outputs.shape_hidden, to_device(targets.mask_image),
+                                              to_device(targets.mask_cell));
     }
     assembly.saliency_logits = outputs.saliency_logits;
     assembly.map_height = targets.height;
@@ -61,8 +60,8 @@ CenterMaskLosses CenterMaskImpl::loss(const CenterMaskOutputs& outputs,
       throw std::invalid_argument(
           "CenterMask loss: direct_saliency_loss is on but the batch has no per-class union "
           "masks (set CenterMaskTargetOptions::class_union_masks)");
-    losses.saliency = F::binary_cross_entropy_with_logits(outputs.saliency_logits,
-                                                          targets.class_masks);
+    losses.saliency =
+        F::binary_cross_entropy_with_logits(outputs.saliency_logits, targets.class_masks);
     losses.total = losses.total + w.saliency * losses.saliency;
   }
   return losses;

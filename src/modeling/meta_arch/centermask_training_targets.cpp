@@ -25,8 +25,9 @@ CenterMaskTrainingTargets make_training_targets(const Batch& batch, const torch:
   const std::int64_t n = batch.size, c = batch.num_classes, h = batch.output_height,
                      w = batch.output_width, k = batch.max_objects;
   if (batch.heatmap.size() != static_cast<std::size_t>(n * c * h * w))
-    throw std::invalid_argument("make_training_targets: the batch has no training targets "
-                                "(was it loaded with LoaderOptions::training = false?)");
+    throw std::invalid_argument(
+        "make_training_targets: the batch has no training targets "
+        "(was it loaded with LoaderOptions::training = false?)");
   CenterMaskTrainingTargets t;
   t.num_classes = static_cast<int>(c);
   t.height = static_cast<int>(h);
@@ -38,7 +39,8 @@ CenterMaskTrainingTargets make_training_targets(const Batch& batch, const torch:
   std::vector<float> valid(batch.valid.begin(), batch.valid.end());
   t.valid = to_tensor(valid, {n, k}, device);
   for (std::uint8_t v : batch.valid) t.num_objects += v;
-  if (!batch.class_masks.empty()) t.class_masks = to_tensor(batch.class_masks, {n, c, h, w}, device);
+  if (!batch.class_masks.empty())
+    t.class_masks = to_tensor(batch.class_masks, {n, c, h, w}, device);
 
   int max_h = 0, max_w = 0;
   for (std::int64_t slot = 0; slot < n * k; ++slot) {
@@ -60,7 +62,8 @@ CenterMaskTrainingTargets make_training_targets(const Batch& batch, const torch:
     if (!batch.valid[s] || !batch.has_mask[s]) continue;
     const CellRegion& r = batch.mask_region[s];
     const CellRegion clipped{std::max(r.x0, 0), std::max(r.y0, 0),
-                             std::min(r.x1, static_cast<int>(w)), std::min(r.y1, static_cast<int>(h))};
+                             std::min(r.x1, static_cast<int>(w)),
+                             std::min(r.y1, static_cast<int>(h))};
     const float* crop = batch.mask_pixels.data() + batch.mask_start[s];
     float* out = padded.data() + object * static_cast<std::size_t>(max_h * max_w);
     for (int y = clipped.y0; y < clipped.y1; ++y)

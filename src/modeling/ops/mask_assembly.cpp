@@ -28,8 +28,8 @@ AssembledMasks assemble_masks(const MaskAssemblyInput& input) {
     throw std::invalid_argument("assemble_masks: per-object inputs differ in length");
   const torch::Device device =
       has_shape ? input.shape_logits.device() : input.saliency_logits.device();
-  const torch::Dtype dtype = has_shape ? input.shape_logits.scalar_type()
-                                       : input.saliency_logits.scalar_type();
+  const torch::Dtype dtype =
+      has_shape ? input.shape_logits.scalar_type() : input.saliency_logits.scalar_type();
 
   int max_h = 0, max_w = 0;
   std::vector<std::int64_t> corners(static_cast<std::size_t>(m) * 4);
@@ -81,18 +81,17 @@ AssembledMasks assemble_masks(const MaskAssemblyInput& input) {
     // The crop is whole cells, so it is a gather; outside the map the index is clamped (those
     // cells are marked outside and only keep the gather in range).
     const std::int64_t channels = input.saliency_logits.size(1);
-    torch::Tensor channel = channels == 1
-                                ? torch::zeros({m}, long_options)
-                                : int64_tensor(input.saliency_class, device);
+    torch::Tensor channel = channels == 1 ? torch::zeros({m}, long_options)
+                                          : int64_tensor(input.saliency_class, device);
     const torch::Tensor image = int64_tensor(input.image_index, device);
     const torch::Tensor plane = (image * channels + channel).view({m, 1, 1});
     const torch::Tensor index =
         (plane * H + map_y.clamp(0, H - 1)) * W + map_x.clamp(0, W - 1);  // (M, Hm, Wm)
-    const torch::Tensor global =
-        input.saliency_logits.reshape({-1}).index_select(0, index.reshape({-1})).view(
-            {m, max_h, max_w});
-    probability = probability.defined() ? probability * torch::sigmoid(global)
-                                        : torch::sigmoid(global);
+    const torch::Tensor global = input.saliency_logits.reshape({-1})
+                                     .index_select(0, index.reshape({-1}))
+                                     .view({m, max_h, max_w});
+    probability =
+        probability.defined() ? probability * torch::sigmoid(global) : torch::sigmoid(global);
   }
   out.probability = probability;
   return out;

@@ -17,8 +17,8 @@ struct MaskAssemblyInput {
   torch::Tensor shape_logits;
   /// (N, 1 or C, H, W) saliency logits; undefined = shape only.
   torch::Tensor saliency_logits;
-  int map_height = 0;  ///< H, needed when there is no saliency map
-  int map_width = 0;   ///< W
+  int map_height = 0;                        ///< H, needed when there is no saliency map
+  int map_width = 0;                         ///< W
   std::vector<CellRegion> regions;           ///< (M) box_cell_region of each box, unclipped
   std::vector<std::int64_t> image_index;     ///< (M) which image's saliency map
   std::vector<std::int64_t> saliency_class;  ///< (M) channel when the map has C channels

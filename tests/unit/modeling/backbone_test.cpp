@@ -1,10 +1,10 @@
 // Every backbone maps (N, 3, H, W) to (N, 64, H/4, W/4) at sizes other than 512, trains
 // (gradients reach the first layer), and refuses sizes it cannot take.
 
+#include "centermask/modeling/backbone.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
-
-#include "centermask/modeling/backbone.h"
 
 namespace centermask {
 namespace {
@@ -45,7 +45,8 @@ TEST_P(EveryBackbone, SamplesDoNotInfluenceEachOtherInEvalMode) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backbones, EveryBackbone,
-                         ::testing::Values("resnet18", "resnet34", "resnet50", "resnet101", "dla34"));
+                         ::testing::Values("resnet18", "resnet34", "resnet50", "resnet101",
+                                           "dla34"));
 
 TEST(Backbone, UnknownNameIsAnErrorListingTheKnownOnes) {
   try {

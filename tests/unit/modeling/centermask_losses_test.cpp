@@ -24,8 +24,8 @@ TEST(FocalHeatmapLoss, MatchesTheFormulaByHand) {
       torch::tensor({logit(0.8), logit(0.3), logit(0.1)}, torch::kFloat64).view({1, 1, 1, 3});
   torch::Tensor target = torch::tensor({1.0, 0.5, 0.0}, torch::kFloat64).view({1, 1, 1, 3});
   const double positive = std::pow(0.2, 2) * std::log(0.8);
-  const double negative = std::pow(0.5, 4) * std::pow(0.3, 2) * std::log(0.7) +
-                          std::pow(0.1, 2) * std::log(0.9);
+  const double negative =
+      std::pow(0.5, 4) * std::pow(0.3, 2) * std::log(0.7) + std::pow(0.1, 2) * std::log(0.9);
   EXPECT_NEAR(focal_heatmap_loss(logits, target).item<double>(), -(positive + negative) / 1, 1e-12);
 }
 
@@ -51,8 +51,8 @@ TEST(CenterL1Loss, ReadsTheCentersAndDividesByObjects) {
   // plus an invalid slot whose values must not count.
   torch::Tensor pred = torch::arange(24, torch::kFloat64).view({2, 2, 2, 3});
   torch::Tensor cell = torch::tensor({1, 5, 4, 0}, torch::kInt64).view({2, 2});
-  torch::Tensor target = torch::tensor({0.0, 7.0, 5.0, 10.0, 16.0, 22.0, 99.0, 99.0},
-                                       torch::kFloat64).view({2, 2, 2});
+  torch::Tensor target =
+      torch::tensor({0.0, 7.0, 5.0, 10.0, 16.0, 22.0, 99.0, 99.0}, torch::kFloat64).view({2, 2, 2});
   torch::Tensor valid = torch::tensor({1.0, 1.0, 1.0, 0.0}, torch::kFloat64).view({2, 2});
   // Predictions: image 0 cell 1 → (1, 7); cell 5 → (5, 11); image 1 cell 4 → (16, 22).
   const double expected = (1 + 0 + 0 + 1 + 0 + 0) / 3.0;
@@ -68,7 +68,9 @@ TEST(MeanObjectBce, AveragesPixelsPerObjectThenObjects) {
   const double object0 = (-std::log(0.9) - std::log(0.8)) / 2;
   const double object1 = -(0.25 * std::log(0.7) + 0.75 * std::log(0.3));
   EXPECT_NEAR(mean_object_bce(p, t, inside).item<double>(), (object0 + object1) / 2, 1e-12);
-  EXPECT_EQ(mean_object_bce(p.slice(0, 0, 0), t.slice(0, 0, 0), inside.slice(0, 0, 0)).item<double>(), 0.0);
+  EXPECT_EQ(
+      mean_object_bce(p.slice(0, 0, 0), t.slice(0, 0, 0), inside.slice(0, 0, 0)).item<double>(),
+      0.0);
 }
 
 /// The assembly written the obvious way, one object at a time: interpolate the S×S shape to
@@ -96,7 +98,8 @@ void reference_assembly(const MaskAssemblyInput& in, int m, torch::Tensor* proba
       if (in.saliency_logits.defined()) {
         const std::int64_t channel =
             in.saliency_logits.size(1) == 1 ? 0 : in.saliency_class[static_cast<std::size_t>(m)];
-        global[y][x] = in.saliency_logits[in.image_index[static_cast<std::size_t>(m)]][channel][my][mx];
+        global[y][x] =
+            in.saliency_logits[in.image_index[static_cast<std::size_t>(m)]][channel][my][mx];
       }
     }
   if (in.saliency_logits.defined()) p = p * torch::sigmoid(global);
@@ -117,7 +120,8 @@ TEST(MaskAssembly, MatchesTheNaiveReferenceOnRandomRegions) {
     for (int i = 0; i < m; ++i) {
       // Regions from 1×1 to larger than S, some hanging off every side of the map.
       const int x0 = static_cast<int>(rng() % 22) - 4, y0 = static_cast<int>(rng() % 18) - 4;
-      in.regions.push_back({x0, y0, x0 + 1 + static_cast<int>(rng() % 9), y0 + 1 + static_cast<int>(rng() % 7)});
+      in.regions.push_back(
+          {x0, y0, x0 + 1 + static_cast<int>(rng() % 9), y0 + 1 + static_cast<int>(rng() % 7)});
       in.image_index.push_back(static_cast<std::int64_t>(rng() % 2));
       in.saliency_class.push_back(static_cast<std::int64_t>(rng() % 3));
     }
@@ -128,12 +132,14 @@ TEST(MaskAssembly, MatchesTheNaiveReferenceOnRandomRegions) {
       const CellRegion& r = in.regions[static_cast<std::size_t>(i)];
       torch::Tensor got_p = out.probability[i].slice(0, 0, r.height()).slice(1, 0, r.width());
       torch::Tensor got_inside = out.inside[i].slice(0, 0, r.height()).slice(1, 0, r.width());
-      EXPECT_TRUE(torch::equal(got_inside, expected_inside)) << "variant " << variant << " object " << i;
+      EXPECT_TRUE(torch::equal(got_inside, expected_inside))
+          << "variant " << variant << " object " << i;
       EXPECT_TRUE(torch::allclose(got_p.masked_select(got_inside),
                                   expected_p.masked_select(expected_inside), 1e-9, 1e-12))
           << "variant " << variant << " object " << i;
       // Nothing outside the region counts.
-      EXPECT_EQ(out.inside[i].sum().item<std::int64_t>(), expected_inside.sum().item<std::int64_t>());
+      EXPECT_EQ(out.inside[i].sum().item<std::int64_t>(),
+                expected_inside.sum().item<std::int64_t>());
     }
   }
 }
@@ -150,16 +156,18 @@ TEST(MaskAssembly, GradientsMatchFiniteDifferences) {
   torch::manual_seed(5);
   MaskAssemblyInput in;
   in.shape_logits = torch::randn({2, 3, 3}, torch::dtype(torch::kFloat64).requires_grad(true));
-  in.saliency_logits = torch::randn({1, 2, 5, 6}, torch::dtype(torch::kFloat64).requires_grad(true));
+  in.saliency_logits =
+      torch::randn({1, 2, 5, 6}, torch::dtype(torch::kFloat64).requires_grad(true));
   in.regions = {{1, 0, 5, 3}, {-1, 3, 3, 7}};  // the second hangs off the map
   in.image_index = {0, 0};
   in.saliency_class = {1, 0};
   torch::Tensor target = torch::rand({2, 4, 4}, torch::kFloat64);
   auto loss_of = [&](const MaskAssemblyInput& input) {
     const AssembledMasks masks = assemble_masks(input);
-    return mean_object_bce(masks.probability, target.slice(1, 0, masks.probability.size(1))
-                                                  .slice(2, 0, masks.probability.size(2)),
-                           masks.inside);
+    return mean_object_bce(
+        masks.probability,
+        target.slice(1, 0, masks.probability.size(1)).slice(2, 0, masks.probability.size(2)),
+        masks.inside);
   };
   loss_of(in).backward();
   for (torch::Tensor* param : {&in.shape_logits, &in.saliency_logits}) {
@@ -173,7 +181,8 @@ TEST(MaskAssembly, GradientsMatchFiniteDifferences) {
       q.view({-1})[i] -= h;
       (param == &in.shape_logits ? plus.shape_logits : plus.saliency_logits) = p;
       (param == &in.shape_logits ? minus.shape_logits : minus.saliency_logits) = q;
-      const double numeric = (loss_of(plus).item<double>() - loss_of(minus).item<double>()) / (2 * h);
+      const double numeric =
+          (loss_of(plus).item<double>() - loss_of(minus).item<double>()) / (2 * h);
       EXPECT_NEAR(analytic.view({-1})[i].item<double>(), numeric, 1e-6) << "element " << i;
     }
   }
@@ -181,7 +190,8 @@ TEST(MaskAssembly, GradientsMatchFiniteDifferences) {
 
 TEST(FocalHeatmapLoss, GradientsMatchFiniteDifferences) {
   torch::manual_seed(6);
-  torch::Tensor logits = torch::randn({1, 2, 3, 3}, torch::dtype(torch::kFloat64).requires_grad(true));
+  torch::Tensor logits =
+      torch::randn({1, 2, 3, 3}, torch::dtype(torch::kFloat64).requires_grad(true));
   torch::Tensor target = torch::rand({1, 2, 3, 3}, torch::kFloat64);
   target[0][1][1][1] = 1.0;
   focal_heatmap_loss(logits, target).backward();
@@ -190,8 +200,9 @@ TEST(FocalHeatmapLoss, GradientsMatchFiniteDifferences) {
     torch::Tensor p = logits.detach().clone(), q = logits.detach().clone();
     p.view({-1})[i] += h;
     q.view({-1})[i] -= h;
-    const double numeric =
-        (focal_heatmap_loss(p, target).item<double>() - focal_heatmap_loss(q, target).item<double>()) / (2 * h);
+    const double numeric = (focal_heatmap_loss(p, target).item<double>() -
+                            focal_heatmap_loss(q, target).item<double>()) /
+                           (2 * h);
     EXPECT_NEAR(logits.grad().view({-1})[i].item<double>(), numeric, 1e-7);
   }
 }

@@ -2,13 +2,14 @@
 // images without objects; decoding outputs that equal the ground truth gives the ground truth
 // back; the sparse shape layer equals the dense one; batches decode like single images.
 
+#include "centermask/modeling/centermask.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <cmath>
 #include <opencv2/imgproc.hpp>
 
-#include "centermask/modeling/centermask.h"
 #include "support/model_fixtures.h"
 
 namespace centermask {
@@ -20,12 +21,13 @@ using testing::mask_iou;
 /// A filled ellipse instance in an image of the given size.
 Instance ellipse_instance(int class_index, cv::Rect box, int height, int width) {
   cv::Mat mask = cv::Mat::zeros(height, width, CV_8U);
-  cv::ellipse(mask, cv::RotatedRect(cv::Point2f(box.x + box.width / 2.0f, box.y + box.height / 2.0f),
-                                    cv::Size2f(box.width, box.height), 0),
+  cv::ellipse(mask,
+              cv::RotatedRect(cv::Point2f(box.x + box.width / 2.0f, box.y + box.height / 2.0f),
+                              cv::Size2f(box.width, box.height), 0),
               cv::Scalar(1), cv::FILLED);
   SyntheticImage image;
   image.objects.push_back({class_index, mask, mask});
-  Instance instance = testing::synthetic_instances(image).front();
+  Instance instance = synthetic_image_instances(image).front();
   return instance;
 }
 
@@ -47,17 +49,18 @@ TEST_P(EveryBackboneModel, TrainsOnOddSizesAndOnImagesWithoutObjects) {
   options.shape_size = 8;
   CenterMask model(options);
   const int h = 64, w = 96;
-  Batch batch = make_batch({noise_image(h, w, 1), noise_image(h, w, 2)},
-                           {{ellipse_instance(2, {10, 5, 30, 20}, h, w),
-                             ellipse_instance(0, {50, 30, 40, 33}, h, w)},
-                            {}},
-                           3);
+  Batch batch = make_batch(
+      {noise_image(h, w, 1), noise_image(h, w, 2)},
+      {{ellipse_instance(2, {10, 5, 30, 20}, h, w), ellipse_instance(0, {50, 30, 40, 33}, h, w)},
+       {}},
+      3);
   torch::Tensor images = torch::from_blob(batch.images.data(), {2, 3, h, w});
   CenterMaskOutputs out = model->forward(images);
   EXPECT_EQ(out.heatmap_logits.sizes(), (std::vector<std::int64_t>{2, 3, 16, 24}));
   EXPECT_EQ(out.saliency_logits.sizes(), (std::vector<std::int64_t>{2, 3, 16, 24}));
   CenterMaskLosses losses = model->loss(out, make_training_targets(batch, torch::kCPU));
-  for (const torch::Tensor& term : {losses.total, losses.heatmap, losses.offset, losses.size, losses.mask}) {
+  for (const torch::Tensor& term :
+       {losses.total, losses.heatmap, losses.offset, losses.size, losses.mask}) {
     EXPECT_TRUE(std::isfinite(term.item<double>()));
     EXPECT_GT(term.item<double>(), 0);
   }
@@ -68,8 +71,7 @@ TEST_P(EveryBackboneModel, TrainsOnOddSizesAndOnImagesWithoutObjects) {
   // The empty image alone: only the heatmap term is non-zero, and it still trains.
   model->zero_grad();
   Batch empty = make_batch({noise_image(h, w, 3)}, {{}}, 3);
-  CenterMaskOutputs empty_out =
-      model->forward(torch::from_blob(empty.images.data(), {1, 3, h, w}));
+  CenterMaskOutputs empty_out = model->forward(torch::from_blob(empty.images.data(), {1, 3, h, w}));
   CenterMaskLosses empty_losses = model->loss(empty_out, make_training_targets(empty, torch::kCPU));
   EXPECT_TRUE(std::isfinite(empty_losses.heatmap.item<double>()));
   EXPECT_GT(empty_losses.heatmap.item<double>(), 0);
@@ -82,7 +84,8 @@ TEST_P(EveryBackboneModel, TrainsOnOddSizesAndOnImagesWithoutObjects) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backbones, EveryBackboneModel,
-                         ::testing::Values("resnet18", "resnet34", "resnet50", "resnet101", "dla34"));
+                         ::testing::Values("resnet18", "resnet34", "resnet50", "resnet101",
+                                           "dla34"));
 
 TEST(CenterMask, RefusesInputsThatAreNotMultiplesOf32) {
   CenterMaskOptions options;
@@ -149,12 +152,15 @@ TEST(CenterMask, AblationVariantsBuildOnlyTheirHeadsAndTrain) {
       CenterMaskOutputs out = model->forward(torch::from_blob(batch.images.data(), {1, 3, h, w}));
       EXPECT_EQ(out.shape_hidden.defined(), assembly == MaskAssembly::kShapeOnly);
       EXPECT_EQ(out.saliency_logits.defined(), assembly == MaskAssembly::kSaliencyOnly);
-      if (out.saliency_logits.defined()) EXPECT_EQ(out.saliency_logits.size(1), class_specific ? 2 : 1);
+      if (out.saliency_logits.defined()) {
+        EXPECT_EQ(out.saliency_logits.size(1), class_specific ? 2 : 1);
+      }
       CenterMaskLosses losses = model->loss(out, make_training_targets(batch, torch::kCPU));
       EXPECT_GT(losses.mask.item<double>(), 0);
       losses.total.backward();
       const auto instances = model->predict(out, batch.infos);
-      EXPECT_EQ(instances.front().size(), 100u);
+      EXPECT_GT(instances.front().size(), 0u);
+      EXPECT_LE(instances.front().size(), 100u);
     }
   }
   // Direct saliency supervision adds its term (and needs the union masks).
@@ -173,7 +179,8 @@ TEST(CenterMask, AblationVariantsBuildOnlyTheirHeadsAndTrain) {
                   .item<double>(),
               1e-5);
   Batch without = make_batch({noise_image(h, w, 4)}, {{}}, 2);
-  EXPECT_THROW(model->loss(out, make_training_targets(without, torch::kCPU)), std::invalid_argument);
+  EXPECT_THROW(model->loss(out, make_training_targets(without, torch::kCPU)),
+               std::invalid_argument);
 }
 
 /// Outputs that say exactly what the targets say: heatmap logits of the target heatmap, the
@@ -219,7 +226,8 @@ TEST(CenterMask, DecodingGroundTruthOutputsGivesTheGroundTruthBack) {
                               ellipse_instance(1, {3, 70, 9, 13}, h, w)};
   Batch batch = make_batch({noise_image(h, w, 5)}, {truth}, 3, /*class_union_masks=*/true);
   CenterMaskInferenceOptions inference;
-  inference.score_threshold = 0.5f;  // the three peaks (1.0); the Gaussians' shoulders are not peaks
+  inference.score_threshold =
+      0.5f;  // the three peaks (1.0); the Gaussians' shoulders are not peaks
   const auto predicted = model->predict(outputs_from_targets(batch, model), batch.infos, inference);
   ASSERT_EQ(predicted.size(), 1u);
   ASSERT_EQ(predicted[0].size(), truth.size());
@@ -245,8 +253,8 @@ TEST(CenterMask, PredictionsAreMappedBackToTheOriginalImage) {
   options.backbone.name = "resnet18";
   CenterMask model(options);
   const int h = 64, w = 64;
-  Batch batch = make_batch({noise_image(h, w, 6)}, {{ellipse_instance(1, {12, 20, 32, 24}, h, w)}}, 3,
-                           true);
+  Batch batch =
+      make_batch({noise_image(h, w, 6)}, {{ellipse_instance(1, {12, 20, 32, 24}, h, w)}}, 3, true);
   const CenterMaskOutputs out = outputs_from_targets(batch, model);
   CenterMaskInferenceOptions inference;
   inference.score_threshold = 0.5f;
@@ -267,9 +275,10 @@ TEST(CenterMask, PredictionsAreMappedBackToTheOriginalImage) {
     for (int x = 0; x < original.mask.width; ++x) {
       const int ox = original.mask.left + x, oy = original.mask.top + y;
       ASSERT_LT(ox, infos[0].original_width);
-      if (original.mask.pixels[static_cast<std::size_t>(y * original.mask.width + x)])
-        EXPECT_TRUE(ox >= original.box.x0 - 4 && ox < original.box.x1 + 4 && oy >= original.box.y0 - 4 &&
-                    oy < original.box.y1 + 4);
+      if (original.mask.pixels[static_cast<std::size_t>(y * original.mask.width + x)]) {
+        EXPECT_TRUE(ox >= original.box.x0 - 4 && ox < original.box.x1 + 4 &&
+                    oy >= original.box.y0 - 4 && oy < original.box.y1 + 4);
+      }
     }
 }
 
@@ -299,7 +308,9 @@ TEST(CenterMask, ABatchDecodesLikeItsImagesOneAtATime) {
       EXPECT_EQ(alone[j].class_index, in_batch[j].class_index);
       EXPECT_NEAR(alone[j].box.x0, in_batch[j].box.x0, 1e-3);
       EXPECT_NEAR(alone[j].box.y1, in_batch[j].box.y1, 1e-3);
-      if (alone[j].mask.area() > 0) EXPECT_GT(mask_iou(alone[j].mask, in_batch[j].mask), 0.98);
+      if (alone[j].mask.area() > 0) {
+        EXPECT_GT(mask_iou(alone[j].mask, in_batch[j].mask), 0.98);
+      }
     }
   }
 }
