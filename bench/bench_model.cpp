@@ -48,13 +48,20 @@ int main(int argc, char** argv) {
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
-    if (flag == "--backbone") backbone = value;
-    else if (flag == "--size") size = std::stoi(value);
-    else if (flag == "--iters") iters = std::stoi(value);
-    else if (flag == "--classes") classes = std::stoi(value);
-    else if (flag == "--shape") shape = std::stoi(value);
-    else if (flag == "--threads") threads = std::stoi(value);
-    else if (flag == "--train-batch") train_batch = std::stoi(value);
+    if (flag == "--backbone")
+      backbone = value;
+    else if (flag == "--size")
+      size = std::stoi(value);
+    else if (flag == "--iters")
+      iters = std::stoi(value);
+    else if (flag == "--classes")
+      classes = std::stoi(value);
+    else if (flag == "--shape")
+      shape = std::stoi(value);
+    else if (flag == "--threads")
+      threads = std::stoi(value);
+    else if (flag == "--train-batch")
+      train_batch = std::stoi(value);
     else {
       fmt::print(stderr, "unknown flag {}\n", flag);
       return 2;
@@ -74,12 +81,22 @@ int main(int argc, char** argv) {
   options.shape_size = shape;
   CenterMask model(options);
   model->eval();
+  {
+    // An untrained size head predicts ~0-cell boxes, which would make assembly look free:
+    // fix every box at 24×24 cells (96 px, a medium-to-large COCO object) so the 100 masks
+    // cost what real detections cost.
+    torch::NoGradGuard no_grad;
+    auto params = model->named_parameters();
+    params["size.2.weight"].zero_();
+    params["size.2.bias"].fill_(24);
+  }
   std::int64_t parameters = 0;
   for (const auto& p : model->parameters()) parameters += p.numel();
-  fmt::print("CenterMask {} at {}x{}, batch 1, {} classes, S = {}, head channels {}, {:.1f} M "
-             "parameters, {} threads\n",
-             backbone, size, size, classes, shape, options.resolved_head_channels(),
-             parameters / 1e6, threads);
+  fmt::print(
+      "CenterMask {} at {}x{}, batch 1, {} classes, S = {}, head channels {}, {:.1f} M "
+      "parameters, {} threads\n",
+      backbone, size, size, classes, shape, options.resolved_head_channels(), parameters / 1e6,
+      threads);
 
   TestTransformOptions test;
   test.input_height = size;
@@ -109,11 +126,13 @@ int main(int argc, char** argv) {
     // The shape head's last layer: at the 100 peaks vs densely over every cell.
     const torch::Tensor image_index = torch::zeros({100}, torch::kInt64);
     start = Clock::now();
-    const torch::Tensor sparse = model->shape_logits_at(out.shape_hidden, image_index, peaks.cell[0]);
+    const torch::Tensor sparse =
+        model->shape_logits_at(out.shape_hidden, image_index, peaks.cell[0]);
     const double sparse_ms = ms_since(start);
     start = Clock::now();
     const torch::Tensor dense = model->dense_shape_logits(out.shape_hidden);
-    const torch::Tensor dense_at = dense.reshape({1, shape * shape, -1}).index_select(2, peaks.cell[0]);
+    const torch::Tensor dense_at =
+        dense.reshape({1, shape * shape, -1}).index_select(2, peaks.cell[0]);
     const double dense_ms = ms_since(start);
     if (it < 2) continue;
     t_pre.push_back(pre);
@@ -132,14 +151,15 @@ int main(int argc, char** argv) {
   fmt::print("  backbone                             {:8.2f}\n", median(t_backbone));
   fmt::print("  heads (shape head's last layer not)  {:8.2f}\n", median(t_heads));
   fmt::print("  decode (sigmoid, 3x3 peaks, top-100) {:8.2f}\n", decode);
-  fmt::print("  assembly ({} masks, to original)    {:8.2f}\n", instances, assembly);
+  fmt::print("  assembly ({} masks of 96 px)        {:8.2f}\n", instances, assembly);
   fmt::print("  total                                {:8.2f}  ({:.1f} images/s)\n", total,
              1000.0 / total);
-  fmt::print("shape head's last layer: sparse at 100 peaks {:.2f} ms, dense over {}x{} cells "
-             "{:.2f} ms ({:.0f}x); dense output would hold {:.1f} MiB\n",
-             median(t_sparse), size / 4, size / 4, median(t_dense),
-             median(t_dense) / std::max(1e-6, median(t_sparse)),
-             static_cast<double>(shape) * shape * (size / 4) * (size / 4) * 4 / 1048576.0);
+  fmt::print(
+      "shape head's last layer: sparse at 100 peaks {:.2f} ms, dense over {}x{} cells "
+      "{:.2f} ms ({:.0f}x); dense output would hold {:.1f} MiB\n",
+      median(t_sparse), size / 4, size / 4, median(t_dense),
+      median(t_dense) / std::max(1e-6, median(t_sparse)),
+      static_cast<double>(shape) * shape * (size / 4) * (size / 4) * 4 / 1048576.0);
   fmt::print("peak RSS {:.0f} MiB (at start {:.0f} MiB)\n", peak_rss_mib(), rss_start);
 
   if (train_batch > 0) {
@@ -152,7 +172,8 @@ int main(int argc, char** argv) {
     target_options.num_classes = classes;
     Batch batch = make_training_batch(images, truth, target_options);
     const CenterMaskTrainingTargets targets = make_training_targets(batch, torch::kCPU);
-    const torch::Tensor inputs = torch::from_blob(batch.images.data(), {train_batch, 3, size, size});
+    const torch::Tensor inputs =
+        torch::from_blob(batch.images.data(), {train_batch, 3, size, size});
     torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(1e-4));
     std::vector<double> t_forward, t_loss, t_backward, t_step;
     for (int it = 0; it < std::max(3, iters / 2) + 1; ++it) {
@@ -176,10 +197,11 @@ int main(int argc, char** argv) {
       t_step.push_back(step);
     }
     const double all = median(t_forward) + median(t_loss) + median(t_backward) + median(t_step);
-    fmt::print("training step, batch {} ({} objects each): forward {:.1f} ms, loss {:.1f} ms, "
-               "backward {:.1f} ms, Adam {:.1f} ms = {:.1f} ms ({:.2f} images/s)\n",
-               train_batch, truth[0].size(), median(t_forward), median(t_loss), median(t_backward),
-               median(t_step), all, 1000.0 * train_batch / all);
+    fmt::print(
+        "training step, batch {} ({} objects each): forward {:.1f} ms, loss {:.1f} ms, "
+        "backward {:.1f} ms, Adam {:.1f} ms = {:.1f} ms ({:.2f} images/s)\n",
+        train_batch, truth[0].size(), median(t_forward), median(t_loss), median(t_backward),
+        median(t_step), all, 1000.0 * train_batch / all);
     fmt::print("peak RSS after training steps {:.0f} MiB\n", peak_rss_mib());
   }
   return 0;

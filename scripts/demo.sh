@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The demo: installs dependencies, builds, shows the LibTorch/BLAS the build runs on, generates
+# The demo: installs dependencies, builds, shows the LibTorch/BLAS the build runs on, times the
+# CenterMask network stage by stage (untrained: training arrives with the trainer), generates
 # the synthetic benchmark and draws it, and
 # evaluates a bundled set of detections on 79 real COCO val2017 images with the project's COCO
 # evaluator (which agrees with pycocotools to 1e-13 on this set).
@@ -14,6 +15,10 @@ example="$root/tests/data/coco_eval/coco_mini_val"
 if [ -x "$build/bench/bench_torch_blas" ]; then
   echo; echo "== LibTorch on this machine"
   "$build/bench/bench_torch_blas"
+fi
+if [ -x "$build/bench/bench_model" ]; then
+  echo; echo "== CenterMask (ResNet-18) inference, per stage, at 512x512 on this machine"
+  "$build/bench/bench_model" --backbone resnet18 --iters 3
 fi
 synth="$build/demo/synth"
 echo; echo "== centermask synth: the built-in benchmark (into $synth)"

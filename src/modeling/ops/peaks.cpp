@@ -13,7 +13,8 @@ namespace centermask {
 HeatmapPeaks top_k_peaks_reference(const torch::Tensor& logits, int k) {
   const std::int64_t n = logits.size(0);
   const torch::Tensor pooled = torch::max_pool2d(logits, 3, 1, 1);
-  const torch::Tensor peaks = logits.masked_fill(logits != pooled, -std::numeric_limits<float>::infinity());
+  const torch::Tensor peaks =
+      logits.masked_fill(logits != pooled, -std::numeric_limits<float>::infinity());
   const std::int64_t kept = std::min<std::int64_t>(k, logits[0].numel());
   auto [value, index] = peaks.reshape({n, -1}).topk(kept, 1);
   return {value, index};
@@ -83,11 +84,12 @@ HeatmapPeaks top_k_peaks(const torch::Tensor& logits, int k) {
     const std::int64_t threads = std::max(1, at::get_num_threads());
     const std::int64_t grain = std::max<std::int64_t>(1, (c + threads - 1) / threads);
     std::vector<std::vector<Candidate>> chunks(static_cast<std::size_t>((c + grain - 1) / grain));
-    at::parallel_for(0, static_cast<std::int64_t>(chunks.size()), 1, [&](std::int64_t lo, std::int64_t hi) {
-      for (std::int64_t chunk = lo; chunk < hi; ++chunk)
-        scan_planes(data, chunk * grain, std::min(c, (chunk + 1) * grain), h, w,
-                    static_cast<std::size_t>(kept), chunks[static_cast<std::size_t>(chunk)]);
-    });
+    at::parallel_for(
+        0, static_cast<std::int64_t>(chunks.size()), 1, [&](std::int64_t lo, std::int64_t hi) {
+          for (std::int64_t chunk = lo; chunk < hi; ++chunk)
+            scan_planes(data, chunk * grain, std::min(c, (chunk + 1) * grain), h, w,
+                        static_cast<std::size_t>(kept), chunks[static_cast<std::size_t>(chunk)]);
+        });
     std::vector<Candidate> all;
     for (const auto& chunk : chunks) all.insert(all.end(), chunk.begin(), chunk.end());
     std::sort(all.begin(), all.end(), better);
@@ -96,7 +98,8 @@ HeatmapPeaks top_k_peaks(const torch::Tensor& logits, int k) {
     std::int64_t* i = index.data_ptr<std::int64_t>() + b * kept;
     for (std::int64_t j = 0; j < kept; ++j) {
       const bool real = j < static_cast<std::int64_t>(all.size());
-      v[j] = real ? all[static_cast<std::size_t>(j)].first : -std::numeric_limits<float>::infinity();
+      v[j] =
+          real ? all[static_cast<std::size_t>(j)].first : -std::numeric_limits<float>::infinity();
       i[j] = real ? all[static_cast<std::size_t>(j)].second : 0;
     }
   }

@@ -34,14 +34,18 @@ TEST(CenterMaskOverfit, LossFallsAndPredictedMasksLandOnTheGroundTruth) {
       const cv::Point center(rng.uniform(14, 50), rng.uniform(14, 50));
       const int r = rng.uniform(8, 20);
       if (cls == 0) cv::circle(mask, center, r, 1, cv::FILLED);
-      if (cls == 1) cv::rectangle(mask, center - cv::Point(r, r / 2), center + cv::Point(r, r / 2), 1, cv::FILLED);
+      if (cls == 1)
+        cv::rectangle(mask, center - cv::Point(r, r / 2), center + cv::Point(r, r / 2), 1,
+                      cv::FILLED);
       if (cls == 2) {
-        std::vector<cv::Point> tri{center + cv::Point(0, -r), center + cv::Point(r, r), center + cv::Point(-r, r)};
+        std::vector<cv::Point> tri{center + cv::Point(0, -r), center + cv::Point(r, r),
+                                   center + cv::Point(-r, r)};
         cv::fillConvexPoly(mask, tri, 1);
       }
       // Later objects occlude earlier ones: masks are the visible parts.
       for (SyntheticObject& earlier : drawn.objects) earlier.visible_mask.setTo(0, mask);
-      image.setTo(cv::Scalar(rng.uniform(130, 255), rng.uniform(130, 255), rng.uniform(130, 255)), mask);
+      image.setTo(cv::Scalar(rng.uniform(130, 255), rng.uniform(130, 255), rng.uniform(130, 255)),
+                  mask);
       drawn.objects.push_back({cls, mask.clone(), mask.clone()});
     }
     images.push_back(image);
@@ -87,7 +91,8 @@ TEST(CenterMaskOverfit, LossFallsAndPredictedMasksLandOnTheGroundTruth) {
       ++total;
       double best = 0;
       for (const Instance& p : predicted[i])
-        if (p.class_index == gt.class_index) best = std::max(best, testing::mask_iou(p.mask, gt.mask));
+        if (p.class_index == gt.class_index)
+          best = std::max(best, testing::mask_iou(p.mask, gt.mask));
       iou_sum += best;
       matched += best >= 0.5;
     }

@@ -1,9 +1,9 @@
 // The fast CPU peak extraction against the tensor-op reference, on odd shapes and edge cases.
 
+#include "modeling/ops/peaks.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
-
-#include "modeling/ops/peaks.h"
 
 namespace centermask {
 namespace {
@@ -30,7 +30,8 @@ TEST(Peaks, FastPathEqualsTheReferenceOnRandomMaps) {
 TEST(Peaks, OnlyLocalMaximaCountAndBordersHaveFewerNeighbours) {
   // 1 class, 3×4:   0 5 1 0 / 0 1 1 7 / 2 0 0 0: peaks 5, 7 and the corner 2.
   const torch::Tensor logits =
-      torch::tensor({0.f, 5.f, 1.f, 0.f, 0.f, 1.f, 1.f, 7.f, 2.f, 0.f, 0.f, 0.f}).view({1, 1, 3, 4});
+      torch::tensor({0.f, 5.f, 1.f, 0.f, 0.f, 1.f, 1.f, 7.f, 2.f, 0.f, 0.f, 0.f})
+          .view({1, 1, 3, 4});
   const HeatmapPeaks peaks = top_k_peaks(logits, 5);
   EXPECT_EQ(peaks.logit[0][0].item<float>(), 7.f);
   EXPECT_EQ(peaks.index[0][0].item<std::int64_t>(), 7);
