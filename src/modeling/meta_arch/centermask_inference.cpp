@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "centermask/modeling/centermask.h"
+#include "modeling/ops/host_tensors.h"
 #include "modeling/ops/mask_assembly.h"
 #include "modeling/ops/peaks.h"
 
@@ -146,12 +147,9 @@ std::vector<std::vector<Instance>> CenterMaskImpl::predict(
   if (!kept.empty()) {
     const torch::Device device = outputs.heatmap_logits.device();
     if (outputs.shape_hidden.defined()) {
-      auto to_device = [&](std::vector<std::int64_t> v) {
-        return torch::from_blob(v.data(), {static_cast<std::int64_t>(v.size())}, torch::kInt64)
-            .to(device, false, true);
-      };
-      assembly.shape_logits = shape_logits_at(outputs.shape_hidden, to_device(assembly.image_index),
-                                              to_device(kept_cells));
+      assembly.shape_logits =
+          shape_logits_at(outputs.shape_hidden, int64_tensor(assembly.image_index, device),
+                          int64_tensor(kept_cells, device));
     }
     assembly.saliency_logits = outputs.saliency_logits;
     assembly.map_height = map_h;

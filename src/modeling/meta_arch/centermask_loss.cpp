@@ -6,6 +6,7 @@
 
 #include "centermask/modeling/centermask.h"
 #include "modeling/layers/losses.h"
+#include "modeling/ops/host_tensors.h"
 #include "modeling/ops/mask_assembly.h"
 
 namespace centermask {
@@ -35,12 +36,9 @@ CenterMaskLosses CenterMaskImpl::loss(const CenterMaskOutputs& outputs,
     MaskAssemblyInput assembly;
     if (outputs.shape_hidden.defined()) {
       const torch::Device device = heat.device();
-      auto to_device = [&](std::vector<std::int64_t> v) {
-        return torch::from_blob(v.data(), {static_cast<std::int64_t>(v.size())}, torch::kInt64)
-            .to(device, false, true);
-      };
-      assembly.shape_logits = shape_logits_at(outputs.shape_hidden, to_device(targets.mask_image),
-                                              to_device(targets.mask_cell));
+      assembly.shape_logits =
+          shape_logits_at(outputs.shape_hidden, int64_tensor(targets.mask_image, device),
+                          int64_tensor(targets.mask_cell, device));
     }
     assembly.saliency_logits = outputs.saliency_logits;
     assembly.map_height = targets.height;

@@ -3,18 +3,11 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "modeling/ops/host_tensors.h"
+
 namespace centermask {
 
 namespace F = torch::nn::functional;
-
-namespace {
-
-torch::Tensor int64_tensor(std::vector<std::int64_t> values, const torch::Device& device) {
-  const auto n = static_cast<std::int64_t>(values.size());
-  return torch::from_blob(values.data(), {n}, torch::kInt64).to(device, false, true);
-}
-
-}  // namespace
 
 AssembledMasks assemble_masks(const MaskAssemblyInput& input) {
   const bool has_shape = input.shape_logits.defined();
