@@ -34,22 +34,31 @@ CenterMaskPeaks CenterMaskImpl::find_peaks(const CenterMaskOutputs& outputs, int
 
 namespace {
 
-/// The rectangle of original-image pixels that a cell region's input pixels map onto,
-/// clipped to the image; empty (width or height 0) when it falls outside.
-cv::Rect original_rect(const CellRegion& region, int stride, const ImageInfo& info) {
+/// A rectangle given in output cells, mapped through the input (× stride) to the original
+/// image and clipped to it: the bounding box of its four mapped corners.
+BoxXYXY cells_to_original(double x0, double y0, double x1, double y1, int stride,
+                          const ImageInfo& info) {
   double lo_x = 1e300, lo_y = 1e300, hi_x = -1e300, hi_y = -1e300;
   for (int corner = 0; corner < 4; ++corner) {
     const Point2 p = info.input_to_original.apply(
-        {static_cast<double>((corner & 1) ? region.x1 : region.x0) * stride,
-         static_cast<double>((corner & 2) ? region.y1 : region.y0) * stride});
+        {((corner & 1) ? x1 : x0) * stride, ((corner & 2) ? y1 : y0) * stride});
     lo_x = std::min(lo_x, p.x), hi_x = std::max(hi_x, p.x);
     lo_y = std::min(lo_y, p.y), hi_y = std::max(hi_y, p.y);
   }
-  const int x0 = std::max(0, static_cast<int>(std::floor(lo_x)));
-  const int y0 = std::max(0, static_cast<int>(std::floor(lo_y)));
-  const int x1 = std::min(info.original_width, static_cast<int>(std::ceil(hi_x)));
-  const int y1 = std::min(info.original_height, static_cast<int>(std::ceil(hi_y)));
-  return {x0, y0, std::max(0, x1 - x0), std::max(0, y1 - y0)};
+  const auto clip = [](double v, int hi) {
+    return static_cast<float>(std::clamp(v, 0.0, static_cast<double>(hi)));
+  };
+  return {clip(lo_x, info.original_width), clip(lo_y, info.original_height),
+          clip(hi_x, info.original_width), clip(hi_y, info.original_height)};
+}
+
+/// The original-image pixels that a cell region's input pixels cover (rounded outward);
+/// empty (width or height 0) when it falls outside the image.
+cv::Rect original_rect(const CellRegion& region, int stride, const ImageInfo& info) {
+  const BoxXYXY box = cells_to_original(region.x0, region.y0, region.x1, region.y1, stride, info);
+  const int x0 = static_cast<int>(std::floor(box.x0)), y0 = static_cast<int>(std::floor(box.y0));
+  const int x1 = static_cast<int>(std::ceil(box.x1)), y1 = static_cast<int>(std::ceil(box.y1));
+  return {x0, y0, x1 - x0, y1 - y0};
 }
 
 /// Resamples an object's probability over its region cells onto original-image pixels and
@@ -173,19 +182,9 @@ std::vector<std::vector<Instance>> CenterMaskImpl::predict(
     instance.score = score_at[object.image][object.slot];
     instance.class_index = static_cast<std::int32_t>(assembly.saliency_class[i]);
     // Box: center ± size / 2 in cells → input pixels → original, clipped to the image.
-    double lo_x = 1e300, lo_y = 1e300, hi_x = -1e300, hi_y = -1e300;
-    for (int corner = 0; corner < 4; ++corner) {
-      const double cx = object.center_x + ((corner & 1) ? 0.5 : -0.5) * object.width;
-      const double cy = object.center_y + ((corner & 2) ? 0.5 : -0.5) * object.height;
-      const Point2 p = info.input_to_original.apply({cx * stride, cy * stride});
-      lo_x = std::min(lo_x, p.x), hi_x = std::max(hi_x, p.x);
-      lo_y = std::min(lo_y, p.y), hi_y = std::max(hi_y, p.y);
-    }
-    const auto clip = [](double v, int hi) {
-      return static_cast<float>(std::clamp(v, 0.0, static_cast<double>(hi)));
-    };
-    instance.box = {clip(lo_x, info.original_width), clip(lo_y, info.original_height),
-                    clip(hi_x, info.original_width), clip(hi_y, info.original_height)};
+    instance.box = cells_to_original(
+        object.center_x - 0.5 * object.width, object.center_y - 0.5 * object.height,
+        object.center_x + 0.5 * object.width, object.center_y + 0.5 * object.height, stride, info);
     // The object's probability over its region's cells (a view into the assembled block).
     const cv::Mat probability = all_probability.row(static_cast<int>(i))
                                     .reshape(1, static_cast<int>(all_probability.cols / prob_w))(

@@ -38,6 +38,14 @@ cv::Mat noise_image(int height, int width, int seed) {
   return image;
 }
 
+/// The small backbone most tests use, for `classes` classes.
+CenterMaskOptions resnet18_options(int classes) {
+  CenterMaskOptions options;
+  options.num_classes = classes;
+  options.backbone.name = "resnet18";
+  return options;
+}
+
 class EveryBackboneModel : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(EveryBackboneModel, TrainsOnOddSizesAndOnImagesWithoutObjects) {
@@ -88,9 +96,7 @@ INSTANTIATE_TEST_SUITE_P(Backbones, EveryBackboneModel,
                                            "dla34"));
 
 TEST(CenterMask, RefusesInputsThatAreNotMultiplesOf32) {
-  CenterMaskOptions options;
-  options.num_classes = 2;
-  options.backbone.name = "resnet18";
+  CenterMaskOptions options = resnet18_options(2);
   CenterMask model(options);
   EXPECT_THROW(model->forward(torch::zeros({1, 3, 64, 90})), std::invalid_argument);
   EXPECT_THROW(model->forward(torch::zeros({1, 1, 64, 64})), std::invalid_argument);
@@ -116,9 +122,7 @@ TEST(CenterMask, OptionsAreValidatedByName) {
 
 TEST(CenterMask, SparseShapeLayerEqualsTheDenseOneAtTheChosenCells) {
   torch::manual_seed(2);
-  CenterMaskOptions options;
-  options.num_classes = 2;
-  options.backbone.name = "resnet18";
+  CenterMaskOptions options = resnet18_options(2);
   options.shape_size = 6;
   CenterMask model(options);
   torch::NoGradGuard no_grad;
@@ -141,9 +145,7 @@ TEST(CenterMask, AblationVariantsBuildOnlyTheirHeadsAndTrain) {
                            /*class_union_masks=*/true);
   for (MaskAssembly assembly : {MaskAssembly::kShapeOnly, MaskAssembly::kSaliencyOnly}) {
     for (bool class_specific : {false, true}) {
-      CenterMaskOptions options;
-      options.num_classes = 2;
-      options.backbone.name = "resnet18";
+      CenterMaskOptions options = resnet18_options(2);
       options.head_channels = 8;
       options.shape_size = 24;
       options.assembly = assembly;
@@ -164,9 +166,7 @@ TEST(CenterMask, AblationVariantsBuildOnlyTheirHeadsAndTrain) {
     }
   }
   // Direct saliency supervision adds its term (and needs the union masks).
-  CenterMaskOptions options;
-  options.num_classes = 2;
-  options.backbone.name = "resnet18";
+  CenterMaskOptions options = resnet18_options(2);
   options.head_channels = 8;
   options.direct_saliency_loss = true;
   CenterMask model(options);
@@ -216,9 +216,7 @@ CenterMaskOutputs outputs_from_targets(const Batch& batch, const CenterMask& mod
 }
 
 TEST(CenterMask, DecodingGroundTruthOutputsGivesTheGroundTruthBack) {
-  CenterMaskOptions options;
-  options.num_classes = 3;
-  options.backbone.name = "resnet18";
+  CenterMaskOptions options = resnet18_options(3);
   CenterMask model(options);
   const int h = 96, w = 128;
   std::vector<Instance> truth{ellipse_instance(2, {10, 6, 41, 29}, h, w),
@@ -248,9 +246,7 @@ TEST(CenterMask, DecodingGroundTruthOutputsGivesTheGroundTruthBack) {
 }
 
 TEST(CenterMask, PredictionsAreMappedBackToTheOriginalImage) {
-  CenterMaskOptions options;
-  options.num_classes = 3;
-  options.backbone.name = "resnet18";
+  CenterMaskOptions options = resnet18_options(3);
   CenterMask model(options);
   const int h = 64, w = 64;
   Batch batch =
@@ -284,9 +280,7 @@ TEST(CenterMask, PredictionsAreMappedBackToTheOriginalImage) {
 
 TEST(CenterMask, ABatchDecodesLikeItsImagesOneAtATime) {
   torch::manual_seed(7);
-  CenterMaskOptions options;
-  options.num_classes = 4;
-  options.backbone.name = "resnet18";
+  CenterMaskOptions options = resnet18_options(4);
   options.shape_size = 12;
   CenterMask model(options);
   model->eval();
