@@ -20,6 +20,12 @@ int main(int argc, char** argv) {
       {"synth", centermask::cli::add_synth_command(app)},
       {"show", centermask::cli::add_show_command(app)},
       {"eval", centermask::cli::add_eval_command(app)},
+#ifdef CENTERMASK_WITH_TORCH
+      {"train", centermask::cli::add_train_command(app)},
+      {"predict", centermask::cli::add_predict_command(app)},
+      {"test", centermask::cli::add_test_command(app)},
+      {"ablate", centermask::cli::add_ablate_command(app)},
+#endif
   };
   try {
     app.parse(argc, argv);

@@ -70,35 +70,61 @@ MappedFile::~MappedFile() {
   if (data_) ::munmap(const_cast<char*>(data_), size_);
 }
 
-void write_file_atomically(const std::filesystem::path& path, std::string_view content) {
-  std::filesystem::path temp = path;
-  temp += ".tmp." + std::to_string(::getpid());
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw InputError(path.string() + ": cannot create: " + errno_text());
-  auto fail = [&](const char* what) {
-    std::string why = errno_text();
-    ::close(fd);
-    ::unlink(temp.c_str());
-    throw InputError(path.string() + ": " + what + ": " + why);
-  };
+AtomicFileWriter::AtomicFileWriter(std::filesystem::path path) : path_(std::move(path)) {
+  temp_ = path_;
+  temp_ += ".tmp." + std::to_string(::getpid());
+  fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw InputError(path_.string() + ": cannot create: " + errno_text());
+}
+
+AtomicFileWriter::~AtomicFileWriter() { abandon(); }
+
+void AtomicFileWriter::abandon() {
+  if (fd_ < 0) return;
+  ::close(fd_);
+  ::unlink(temp_.c_str());
+  fd_ = -1;
+}
+
+void AtomicFileWriter::fail(const char* what) {
+  const std::string why = errno_text();
+  abandon();
+  throw InputError(path_.string() + ": " + what + ": " + why);
+}
+
+void AtomicFileWriter::write(const void* data, std::size_t size) {
+  if (fd_ < 0) throw std::logic_error("AtomicFileWriter: write after commit or failure");
+  const char* bytes = static_cast<const char*>(data);
   std::size_t done = 0;
-  while (done < content.size()) {
-    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+  while (done < size) {
+    ssize_t n = ::write(fd_, bytes + done, size - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) fail("write failed");
     done += static_cast<std::size_t>(n);
   }
-  if (::fsync(fd) != 0) fail("fsync failed");
+}
+
+void AtomicFileWriter::commit() {
+  if (fd_ < 0) throw std::logic_error("AtomicFileWriter: commit after commit or failure");
+  if (::fsync(fd_) != 0) fail("fsync failed");
+  const int fd = fd_;
+  fd_ = -1;
   if (::close(fd) != 0) {
-    std::string why = errno_text();
-    ::unlink(temp.c_str());
-    throw InputError(path.string() + ": close failed: " + why);
+    const std::string why = errno_text();
+    ::unlink(temp_.c_str());
+    throw InputError(path_.string() + ": close failed: " + why);
   }
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    std::string why = errno_text();
-    ::unlink(temp.c_str());
-    throw InputError(path.string() + ": rename failed: " + why);
+  if (::rename(temp_.c_str(), path_.c_str()) != 0) {
+    const std::string why = errno_text();
+    ::unlink(temp_.c_str());
+    throw InputError(path_.string() + ": rename failed: " + why);
   }
+}
+
+void write_file_atomically(const std::filesystem::path& path, std::string_view content) {
+  AtomicFileWriter file(path);
+  file.write(content.data(), content.size());
+  file.commit();
 }
 
 }  // namespace centermask

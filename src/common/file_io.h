@@ -27,6 +27,27 @@ class MappedFile {
   std::size_t size_ = 0;
 };
 
+/// A file written piece by piece that appears at `path` only on commit() (temp file in the same
+/// folder + fsync + rename): for large outputs such as checkpoints, which need not be held in
+/// memory whole. Destroying it uncommitted (an exception part way) removes the temp file and
+/// leaves any previous file untouched. Failures are InputError naming `path`.
+class AtomicFileWriter {
+ public:
+  explicit AtomicFileWriter(std::filesystem::path path);
+  ~AtomicFileWriter();
+  AtomicFileWriter(const AtomicFileWriter&) = delete;
+  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
+  void write(const void* data, std::size_t size);
+  void commit();
+
+ private:
+  [[noreturn]] void fail(const char* what);
+  void abandon();
+  std::filesystem::path path_;
+  std::filesystem::path temp_;
+  int fd_ = -1;
+};
+
 /// Writes `content` to `path` atomically (temp file + fsync + rename). InputError on failure,
 /// with the previous file, if any, left untouched.
 void write_file_atomically(const std::filesystem::path& path, std::string_view content);

@@ -46,6 +46,46 @@ MaskPatch rle_to_patch(const Rle& rle, int x0, int y0, int x1, int y1) {
   return patch;
 }
 
+Rle patch_to_rle(const MaskPatch& patch, int height, int width) {
+  Rle rle;
+  rle.height = height;
+  rle.width = width;
+  const std::uint64_t h = static_cast<std::uint64_t>(height);
+  const int x0 = std::max(patch.left, 0), x1 = std::min(patch.left + patch.width, width);
+  const int y0 = std::max(patch.top, 0), y1 = std::min(patch.top + patch.height, height);
+  // Runs alternate 0, 1, 0, ...: `value` is what the current (open) run counts.
+  std::uint8_t value = 0;
+  std::uint64_t run = 0;
+  std::uint64_t position = 0;  // column-major index of the next pixel not yet counted
+  auto emit_until = [&](std::uint64_t end, std::uint8_t v) {
+    if (end <= position) return;
+    if (v != value) {
+      rle.counts.push_back(static_cast<std::uint32_t>(run));
+      value = v;
+      run = 0;
+    }
+    run += end - position;
+    position = end;
+  };
+  if (!patch.pixels.empty()) {
+    for (int x = x0; x < x1; ++x) {
+      const std::uint64_t column = static_cast<std::uint64_t>(x) * h;
+      for (int y = y0; y < y1; ++y) {
+        const std::uint8_t v = patch.pixels[static_cast<std::size_t>(y - patch.top) *
+                                                static_cast<std::size_t>(patch.width) +
+                                            static_cast<std::size_t>(x - patch.left)] != 0;
+        if (v) {
+          emit_until(column + static_cast<std::uint64_t>(y), 0);
+          emit_until(column + static_cast<std::uint64_t>(y) + 1, 1);
+        }
+      }
+    }
+  }
+  emit_until(rle.num_pixels(), 0);
+  rle.counts.push_back(static_cast<std::uint32_t>(run));
+  return rle;
+}
+
 std::shared_ptr<const TrainingSet> TrainingSet::open(std::shared_ptr<const CocoDataset> dataset,
                                                      const std::filesystem::path& image_dir,
                                                      const TrainingSetOptions& options,

@@ -70,4 +70,8 @@ class TrainingSet {
 /// (no full-image bitmap).
 MaskPatch rle_to_patch(const Rle& rle, int x0, int y0, int x1, int y1);
 
+/// The inverse: a patch as the RLE of a height × width image (the part of the patch outside
+/// the image is dropped), encoded column by column without a full-image bitmap.
+Rle patch_to_rle(const MaskPatch& patch, int height, int width);
+
 }  // namespace centermask

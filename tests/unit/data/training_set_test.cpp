@@ -149,5 +149,31 @@ TEST(RleToPatch, MatchesFullDecodeOnRandomMasksAndWindows) {
   }
 }
 
+TEST(PatchToRle, EqualsEncodingTheFullBitmapForPatchesInsideAndPastTheImage) {
+  Rng rng(12);
+  for (int trial = 0; trial < 200; ++trial) {
+    const int h = static_cast<int>(rng.uniform_int(1, 17)),
+              w = static_cast<int>(rng.uniform_int(1, 13));
+    MaskPatch patch;
+    patch.left = static_cast<int>(rng.uniform_int(-4, w));
+    patch.top = static_cast<int>(rng.uniform_int(-4, h));
+    patch.width = static_cast<int>(rng.uniform_int(trial % 7 == 0 ? 0 : 1, 9));
+    patch.height = static_cast<int>(rng.uniform_int(trial % 7 == 0 ? 0 : 1, 9));
+    const double density = trial % 5 == 0 ? 1.0 : 0.5;  // all-ones patches end on a run of ones
+    for (int i = 0; i < patch.width * patch.height; ++i)
+      patch.pixels.push_back(rng.bernoulli(density) ? 1 : 0);
+    std::vector<std::uint8_t> bitmap(static_cast<std::size_t>(h * w), 0);
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x)
+        bitmap[static_cast<std::size_t>(y * w + x)] = patch.at_image(x, y);
+    const Rle expected = rle_encode(bitmap.data(), h, w, static_cast<std::size_t>(w));
+    EXPECT_EQ(patch_to_rle(patch, h, w).counts, expected.counts) << trial;
+  }
+  // An image-filling patch of ones is one run of zeros (empty) then all ones.
+  MaskPatch full{0, 0, 3, 2, std::vector<std::uint8_t>(6, 1)};
+  EXPECT_EQ(patch_to_rle(full, 2, 3).counts, (std::vector<std::uint32_t>{0, 6}));
+  EXPECT_EQ(patch_to_rle(MaskPatch{}, 2, 3).counts, (std::vector<std::uint32_t>{6}));
+}
+
 }  // namespace
 }  // namespace centermask

@@ -1,0 +1,109 @@
+// `centermask test`: predict + evaluate on a COCO-format dataset, with the same evaluator as
+// `centermask eval`; writes the results it scored (--out) so that any evaluator can check them.
+
+#include <fmt/format.h>
+
+#include <cstdio>
+
+#include "centermask/common/error.h"
+#include "centermask/engine/inference.h"
+#include "centermask/engine/trainer.h"
+#include "commands.h"
+#include "common/json_writer.h"
+
+namespace centermask::cli {
+namespace {
+
+struct TestOptions {
+  std::string weights;
+  std::string gt_path;
+  std::string images;
+  std::string out_path;
+  bool json = false;
+  bool strict = false;
+  std::string device = "cpu";
+  int input_size = 0;
+  int threads = 0;
+};
+
+int run_test(const TestOptions& o) {
+  configure_runtime(o.threads);
+  const torch::Device device = resolve_device(o.device);
+  TrainedModel trained = load_trained_model(o.weights, device);
+  CocoLoadReport report;
+  auto gt = std::make_shared<const CocoDataset>(CocoDataset::load(o.gt_path, {o.strict}, &report));
+  TrainingSetOptions set_options;
+  set_options.strict = o.strict;
+  const auto set = TrainingSet::open(gt, o.images, set_options, &report);
+  for (const std::string& line : report.lines())
+    std::fprintf(stderr, "warning: %s: %s\n", o.gt_path.c_str(), line.c_str());
+  if (set->size() == 0)
+    throw InputError(fmt::format("{}: no usable images in {}", o.gt_path, o.images));
+  const auto& model_categories = trained.categories;
+  bool same = model_categories.size() == gt->categories().size();
+  for (std::size_t i = 0; same && i < model_categories.size(); ++i)
+    same = model_categories[i].id == gt->categories()[i].id;
+  if (!same)
+    throw InputError(fmt::format(
+        "{}: categories differ from the ones {} was trained on ({} vs {} categories, or other "
+        "ids)",
+        o.gt_path, o.weights, gt->categories().size(), model_categories.size()));
+
+  InferenceOptions inference;
+  inference.test = trained.config.test;
+  if (o.input_size > 0) inference.test.input_size = o.input_size;
+  inference.device = device;
+  const EvaluationReport result = evaluate_model(*trained.model, set, inference);
+  if (!o.out_path.empty()) result.run.results.save(o.out_path);
+
+  if (o.json) {
+    std::string out;
+    json::Writer w(out);
+    w.begin_object();
+    w.key("num_images").value(result.run.images);
+    w.key("num_detections").value(static_cast<std::int64_t>(result.run.results.size()));
+    w.key("images_per_s").value(result.run.seconds > 0 ? result.run.images / result.run.seconds : 0);
+    for (const CocoEvalResult* r : {&result.segm, &result.bbox}) {
+      w.key(iou_type_name(r->iou_type)).begin_object().key("stats").begin_array();
+      for (double s : r->stats) w.value(s);
+      w.end_array().end_object();
+    }
+    w.end_object();
+    std::printf("%s\n", out.c_str());
+    return 0;
+  }
+  std::printf("Predicted %lld images in %.1f s (%.1f images/s), %zu detections\n",
+              static_cast<long long>(result.run.images), result.run.seconds,
+              result.run.seconds > 0 ? result.run.images / result.run.seconds : 0.0,
+              result.run.results.size());
+  for (const CocoEvalResult* r : {&result.segm, &result.bbox}) {
+    std::printf("\nIoU type %s\n", iou_type_name(r->iou_type));
+    std::fputs(r->summary_text().c_str(), stdout);
+  }
+  if (!o.out_path.empty()) std::printf("\nresults: %s\n", o.out_path.c_str());
+  return 0;
+}
+
+}  // namespace
+
+CommandRunner add_test_command(CLI::App& app) {
+  auto options = std::make_shared<TestOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "test", "predict on a COCO-format dataset and evaluate (mask and box AP)");
+  cmd->add_option("--weights", options->weights, "checkpoint (model_final.pt or last.pt)")
+      ->required();
+  cmd->add_option("--gt", options->gt_path, "ground-truth COCO annotations JSON")->required();
+  cmd->add_option("--images", options->images, "folder the JSON's file_name values are in")
+      ->required();
+  cmd->add_option("--out", options->out_path, "also write the scored COCO results JSON here");
+  cmd->add_flag("--json", options->json, "print one JSON object with both stats lists");
+  cmd->add_flag("--strict", options->strict, "data problems are errors, not counted warnings");
+  cmd->add_option("--device", options->device, "cpu, cuda or cuda:N");
+  cmd->add_option("--input-size", options->input_size,
+                  "test input side (multiple of 32; default: the model's test.input_size)");
+  cmd->add_option("--threads", options->threads, "intra-op threads, 0 = all cores")
+      ->check(CLI::NonNegativeNumber);
+  return [options]() { return run_test(*options); };
+}
+
+}  // namespace centermask::cli

@@ -1,0 +1,108 @@
+#pragma once
+// A training run's configuration: YAML parsed once into typed option structs, which the
+// modules take (never YAML). Every key is declared once, with its type and meaning, in
+// src/engine/config.cpp; a key that is not declared is an error naming it, so a typo never
+// silently trains with a default.
+//
+//   TrainConfig config = load_train_config("configs/centermask_demo_cpu.yaml",
+//                                          {"solver.lr=1e-3", "data.train_json=my.json"});
+//   std::string resolved = to_yaml(config);   // saved beside the run
+//
+// A file may start with `base: other.yaml` (relative to the file): the base is read first and
+// this file's keys override it. Relative dataset paths are relative to the working directory.
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "centermask/modeling/centermask.h"
+
+namespace centermask {
+
+struct DataConfig {
+  std::string train_json;    ///< COCO instances JSON of the training split
+  std::string train_images;  ///< folder that the training JSON's file_name values are relative to
+  std::string val_json;      ///< validation split for periodic and final evaluation; "" = none
+  std::string val_images;
+  int input_size = 512;  ///< training input side (square), a multiple of 32
+  double scale_min = 0.6;
+  double scale_max = 1.3;
+  double scale_step = 0.1;
+  int center_border_px = 128;
+  double flip_probability = 0.5;
+  bool color_jitter = true;
+  int max_objects = 128;  ///< per image (CenterNet's max_objs)
+  int workers = 0;        ///< loader threads; 0 = all cores
+  bool strict = false;    ///< every data problem is an error instead of a counted warning
+};
+
+enum class OptimizerKind { kAdam, kSgd };
+enum class LrSchedule { kStep, kCosine };
+
+struct SolverConfig {
+  OptimizerKind optimizer = OptimizerKind::kAdam;
+  double lr = 2.5e-4;  ///< base learning rate (after warm-up)
+  double momentum = 0.9;  ///< SGD only
+  double weight_decay = 0.0;
+  int batch_size = 32;
+  double epochs = 130;  ///< length of the run; fractions allowed
+  LrSchedule schedule = LrSchedule::kStep;
+  std::vector<double> lr_step_epochs = {100, 120};  ///< step schedule: multiply by lr_gamma at each
+  double lr_gamma = 0.1;
+  double min_lr_factor = 0.0;  ///< cosine: the final lr as a fraction of the base
+  int warmup_iters = 0;        ///< linear warm-up from warmup_factor · lr
+  double warmup_factor = 0.001;
+  double clip_grad_norm = 0.0;  ///< max global gradient L2 norm; 0 = no clipping
+};
+
+struct TestConfig {
+  int input_size = 512;  ///< test input side: images are fitted into it keeping aspect ratio
+  int batch_size = 8;
+  int top_k = 100;
+  double mask_threshold = 0.4;
+  double score_threshold = 0.0;  ///< for evaluation (COCO AP wants every detection)
+};
+
+struct RuntimeConfig {
+  std::string device = "cpu";  ///< "cpu", "cuda" or "cuda:N"
+  int threads = 0;             ///< intra-op threads; 0 = the cores available
+  std::uint64_t seed = 0;
+  int checkpoint_every_iters = 500;  ///< 0 = only at the end and on Ctrl-C
+  int eval_every_iters = 0;          ///< 0 = only at the end
+  int log_every_iters = 20;
+  /// Stop training (checkpoint, then evaluate) after this much training time; 0 = no limit.
+  /// The learning-rate schedule is not shortened: set epochs to fit the budget.
+  double time_limit_minutes = 0;
+};
+
+struct TrainConfig {
+  TrainConfig() { model.num_classes = 0; }
+  CenterMaskOptions model;  ///< model.num_classes 0 (default) = the training set's category count
+  DataConfig data;
+  SolverConfig solver;
+  TestConfig test;
+  RuntimeConfig runtime;
+  /// Cross-field checks; std::invalid_argument naming the key.
+  void validate() const;
+};
+
+/// Reads a YAML config (following `base:`), applies `overrides` ("key=value", value in YAML
+/// syntax) and validates. InputError naming the file (or the override) and the key.
+TrainConfig load_train_config(const std::filesystem::path& path,
+                              const std::vector<std::string>& overrides = {});
+/// The same from text in memory; `source_name` is used in messages and `base_dir` resolves
+/// `base:`.
+TrainConfig parse_train_config(const std::string& yaml_text, const std::string& source_name,
+                               const std::vector<std::string>& overrides = {},
+                               const std::filesystem::path& base_dir = ".");
+/// Applies overrides to an existing config (e.g. a resumed run's saved one).
+void apply_config_overrides(TrainConfig* config, const std::vector<std::string>& overrides);
+/// Every key with its value, as YAML that parse_train_config reads back to the same config.
+std::string to_yaml(const TrainConfig& config);
+/// All keys, dotted, in declaration order, with their one-line meaning.
+std::vector<std::pair<std::string, std::string>> config_keys();
+
+std::string to_string(OptimizerKind kind);
+std::string to_string(LrSchedule schedule);
+
+}  // namespace centermask

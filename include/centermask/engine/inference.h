@@ -1,0 +1,78 @@
+#pragma once
+// Running a trained model over a dataset: the same code for periodic evaluation during
+// training, `centermask test` and `centermask predict` (whose folder of images becomes a
+// dataset without annotations), so the numbers a run logs are the numbers `test` prints.
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "centermask/data/coco_results.h"
+#include "centermask/data/training_set.h"
+#include "centermask/engine/config.h"
+#include "centermask/evaluation/coco_evaluator.h"
+#include "centermask/modeling/centermask.h"
+
+namespace centermask {
+
+struct InferenceOptions {
+  TestConfig test;
+  torch::Device device = torch::kCPU;
+  int workers = 0;  ///< loader threads; 0 = all cores
+  /// Called for every image with its usable index in the set and its detections (original
+  /// pixels), in set order: e.g. to draw overlays.
+  std::function<void(std::size_t, const std::vector<Instance>&)> on_image;
+};
+
+struct InferenceRun {
+  CocoResults results;  ///< against the set's dataset (its image and category ids)
+  std::int64_t images = 0;
+  double seconds = 0;
+};
+
+/// Predicts every usable image of `set` (in eval mode, without gradients; the model's mode is
+/// restored afterwards). The model's class count must equal the set's.
+InferenceRun predict_set(CenterMaskImpl& model, const std::shared_ptr<const TrainingSet>& set,
+                         const InferenceOptions& options);
+
+struct EvaluationReport {
+  CocoEvalResult segm;
+  CocoEvalResult bbox;
+  InferenceRun run;
+};
+
+/// predict_set, then COCO evaluation (segm and bbox) over the set's usable images.
+EvaluationReport evaluate_model(CenterMaskImpl& model, const std::shared_ptr<const TrainingSet>& set,
+                                const InferenceOptions& options);
+
+/// "cpu", "cuda", "cuda:N" as a device; InputError (naming runtime.device) for anything else
+/// and for CUDA when this LibTorch has none or sees no GPU.
+torch::Device resolve_device(const std::string& name);
+
+/// A model restored from a checkpoint with the config and categories it was trained with.
+struct TrainedModel {
+  CenterMask model{nullptr};
+  TrainConfig config;
+  std::vector<CocoCategory> categories;
+};
+/// InputError naming the file when it is missing, truncated or not a CenterMask checkpoint.
+TrainedModel load_trained_model(const std::filesystem::path& weights, torch::Device device);
+
+/// An image file, or every image file (.png, .jpg, .jpeg, .bmp, .tif, .tiff, .webp) directly in
+/// a folder, sorted by name. InputError when there is none.
+std::vector<std::filesystem::path> list_image_files(const std::filesystem::path& image_or_folder);
+
+/// Images without annotations as a checked set (ids 1..N in the given order, sizes read from
+/// the files), so prediction on a folder runs through the same loader as evaluation. An
+/// unreadable file is an InputError naming it.
+std::shared_ptr<const TrainingSet> open_image_files(const std::vector<std::filesystem::path>& files,
+                                                    const std::vector<CocoCategory>& categories);
+
+/// Detections of one image as COCO results (category ids from the dataset, masks as RLE of
+/// the image's size).
+void append_coco_results(const CocoDataset& dataset, std::int64_t image_id,
+                         const std::vector<Instance>& instances, CocoResults* results);
+
+}  // namespace centermask

@@ -1,0 +1,172 @@
+#include "centermask/engine/inference.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+
+#include "centermask/common/error.h"
+#include "centermask/data/image_io.h"
+#include "centermask/data/loader.h"
+#include "centermask/engine/checkpoint.h"
+
+namespace centermask {
+
+torch::Device resolve_device(const std::string& name) {
+  torch::Device device(torch::kCPU);
+  try {
+    device = torch::Device(name);
+  } catch (const c10::Error&) {
+    throw InputError(fmt::format("runtime.device: '{}' is not a device (cpu, cuda, cuda:N)", name));
+  }
+  if (device.is_cuda() && !torch::cuda::is_available())
+    throw InputError(fmt::format(
+        "runtime.device: '{}' requested, but this build's LibTorch has no CUDA or sees no GPU; "
+        "build against a CUDA LibTorch or use runtime.device=cpu",
+        name));
+  return device;
+}
+
+TrainedModel load_trained_model(const std::filesystem::path& weights, torch::Device device) {
+  CheckpointReader reader(weights);
+  TrainedModel trained;
+  trained.config = parse_train_config(reader.contents().config_yaml,
+                                      weights.string() + " (its saved config)");
+  trained.categories = reader.contents().categories;
+  if (trained.config.model.num_classes != static_cast<int>(trained.categories.size()))
+    throw InputError(fmt::format("{}: model.num_classes is {} but it lists {} categories",
+                                 weights.string(), trained.config.model.num_classes,
+                                 trained.categories.size()));
+  trained.model = CenterMask(trained.config.model);
+  reader.load_model(*trained.model);
+  trained.model->to(device);
+  trained.model->eval();
+  return trained;
+}
+
+std::vector<std::filesystem::path> list_image_files(const std::filesystem::path& input) {
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(input, ec)) return {input};
+  if (!std::filesystem::is_directory(input, ec))
+    throw InputError(input.string() + ": no such image file or folder");
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(input, ec)) {
+    if (!entry.is_regular_file()) continue;
+    std::string ext = entry.path().extension().string();
+    for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".tif" ||
+        ext == ".tiff" || ext == ".webp")
+      files.push_back(entry.path());
+  }
+  if (ec) throw InputError(input.string() + ": cannot list the folder: " + ec.message());
+  if (files.empty())
+    throw InputError(input.string() +
+                     ": holds no image files (.png, .jpg, .jpeg, .bmp, .tif, .tiff, .webp)");
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+std::shared_ptr<const TrainingSet> open_image_files(const std::vector<std::filesystem::path>& files,
+                                                    const std::vector<CocoCategory>& categories) {
+  CocoDatasetBuilder builder("<images>");
+  for (const CocoCategory& c : categories) builder.add_category(c);
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    std::optional<ImageSize> size = probe_image_size(files[i]);
+    if (!size) {  // not PNG/JPEG (or a damaged header): decoding names the file if it fails
+      const cv::Mat decoded = read_image_bgr(files[i]);
+      size = ImageSize{decoded.rows, decoded.cols};
+    }
+    CocoImage image;
+    image.id = static_cast<std::int64_t>(i) + 1;
+    image.file_name = std::filesystem::absolute(files[i]).string();
+    image.height = size->height;
+    image.width = size->width;
+    builder.add_image(image);
+  }
+  auto dataset = std::make_shared<const CocoDataset>(std::move(builder).build());
+  TrainingSetOptions options;
+  options.strict = true;
+  CocoLoadReport report;
+  return TrainingSet::open(dataset, "/", options, &report);
+}
+
+void append_coco_results(const CocoDataset& dataset, std::int64_t image_id,
+                         const std::vector<Instance>& instances, CocoResults* results) {
+  const std::int32_t image_index = dataset.image_index(image_id);
+  if (image_index < 0) throw std::logic_error("append_coco_results: unknown image id");
+  const CocoImage& image = dataset.images()[static_cast<std::size_t>(image_index)];
+  for (const Instance& instance : instances) {
+    const BoxXYWH box{instance.box.x0, instance.box.y0, instance.box.width(),
+                      instance.box.height()};
+    const std::int64_t category_id =
+        dataset.categories().at(static_cast<std::size_t>(instance.class_index)).id;
+    if (instance.has_mask) {
+      const Rle mask = patch_to_rle(instance.mask, image.height, image.width);
+      results->add(dataset, image_id, category_id, instance.score, box, &mask);
+    } else {
+      results->add(dataset, image_id, category_id, instance.score, box, nullptr);
+    }
+  }
+}
+
+InferenceRun predict_set(CenterMaskImpl& model, const std::shared_ptr<const TrainingSet>& set,
+                         const InferenceOptions& options) {
+  if (static_cast<std::size_t>(model.options().num_classes) != set->num_classes())
+    throw InputError(fmt::format("the model predicts {} classes but the dataset has {} categories",
+                                 model.options().num_classes, set->num_classes()));
+  const auto start = std::chrono::steady_clock::now();
+  LoaderOptions loader_options;
+  loader_options.training = false;
+  loader_options.batch_size = options.test.batch_size;
+  loader_options.workers = options.workers;
+  loader_options.test_transform.input_height = options.test.input_size;
+  loader_options.test_transform.input_width = options.test.input_size;
+  DataLoader loader(set, loader_options);
+  CenterMaskInferenceOptions decode;
+  decode.top_k = options.test.top_k;
+  decode.mask_threshold = static_cast<float>(options.test.mask_threshold);
+  decode.score_threshold = static_cast<float>(options.test.score_threshold);
+
+  const bool was_training = model.is_training();
+  model.eval();
+  torch::NoGradGuard no_grad;
+  InferenceRun run;
+  loader.start_epoch(0);
+  std::size_t usable_index = 0;
+  while (std::optional<Batch> batch = loader.next()) {
+    torch::Tensor images =
+        torch::from_blob(batch->images.data(), {batch->size, 3, batch->height, batch->width})
+            .to(options.device);
+    const auto detections = model.predict(model.forward(images), batch->infos, decode);
+    for (std::size_t i = 0; i < detections.size(); ++i, ++usable_index) {
+      append_coco_results(set->dataset(), batch->infos[i].image_id, detections[i], &run.results);
+      if (options.on_image) options.on_image(usable_index, detections[i]);
+    }
+    run.images += batch->size;
+  }
+  model.train(was_training);
+  run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return run;
+}
+
+EvaluationReport evaluate_model(CenterMaskImpl& model, const std::shared_ptr<const TrainingSet>& set,
+                                const InferenceOptions& options) {
+  EvaluationReport report;
+  report.run = predict_set(model, set, options);
+  CocoEvalParams params;
+  // Score only the images that were predicted: an image missing on disk is the data's
+  // problem (reported when the set was opened), not a miss of the model.
+  if (set->size() != set->dataset().images().size()) {
+    for (std::size_t i = 0; i < set->size(); ++i)
+      params.image_ids.push_back(
+          set->dataset().images()[static_cast<std::size_t>(set->dataset_image_index(i))].id);
+  }
+  params.iou_type = IouType::kSegm;
+  report.segm = evaluate_coco(set->dataset(), report.run.results, params);
+  params.iou_type = IouType::kBbox;
+  report.bbox = evaluate_coco(set->dataset(), report.run.results, params);
+  return report;
+}
+
+}  // namespace centermask

@@ -1,0 +1,37 @@
+#include "centermask/engine/lr_schedule.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace centermask {
+
+LrScheduleFunction::LrScheduleFunction(const SolverConfig& solver, std::int64_t iters_per_epoch)
+    : solver_(solver) {
+  const double per_epoch = static_cast<double>(std::max<std::int64_t>(1, iters_per_epoch));
+  total_iters_ = std::max<std::int64_t>(1, std::llround(solver.epochs * per_epoch));
+  for (double epoch : solver.lr_step_epochs) step_iters_.push_back(std::llround(epoch * per_epoch));
+}
+
+double LrScheduleFunction::at(std::int64_t iteration) const {
+  double lr = solver_.lr;
+  if (solver_.schedule == LrSchedule::kStep) {
+    for (std::int64_t step : step_iters_)
+      if (iteration >= step) lr *= solver_.lr_gamma;
+  } else {
+    // Cosine from the end of warm-up to the last iteration.
+    const double start = static_cast<double>(std::min<std::int64_t>(solver_.warmup_iters,
+                                                                    total_iters_ - 1));
+    const double progress = std::clamp(
+        (static_cast<double>(iteration) - start) / (static_cast<double>(total_iters_) - start), 0.0,
+        1.0);
+    const double floor = solver_.min_lr_factor;
+    lr *= floor + (1 - floor) * 0.5 * (1 + std::cos(M_PI * progress));
+  }
+  if (iteration < solver_.warmup_iters) {
+    const double alpha = static_cast<double>(iteration) / solver_.warmup_iters;
+    lr *= solver_.warmup_factor * (1 - alpha) + alpha;
+  }
+  return lr;
+}
+
+}  // namespace centermask

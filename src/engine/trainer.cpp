@@ -1,0 +1,448 @@
+#include "centermask/engine/trainer.h"
+
+#include <fmt/format.h>
+#include <malloc.h>
+#include <sched.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <iostream>
+#include <optional>
+
+#include "centermask/common/error.h"
+#include "centermask/data/loader.h"
+#include "centermask/engine/checkpoint.h"
+#include "centermask/engine/inference.h"
+#include "centermask/engine/lr_schedule.h"
+#include "common/file_io.h"
+#include "common/json_writer.h"
+#include "engine/training_log.h"
+
+namespace centermask {
+namespace {
+
+std::atomic<bool> g_stop_requested{false};
+std::atomic<int> g_stop_signals{0};
+
+extern "C" void on_stop_signal(int signal_number) {
+  // The second Ctrl-C is the user insisting: let the default action end the program.
+  if (g_stop_signals.fetch_add(1) > 0) {
+    std::signal(signal_number, SIG_DFL);
+    std::raise(signal_number);
+  }
+  g_stop_requested.store(true);
+}
+
+const char* const kRunFiles[] = {"config.yaml", "log.jsonl", "last.pt", "model_final.pt",
+                                 "metrics.json"};
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// The "model:" section of a resolved config: what must not change when a run is resumed.
+std::string model_section(const std::string& yaml) {
+  const std::size_t start = yaml.find("model:\n");
+  if (start == std::string::npos) return {};
+  std::size_t end = start + 7;
+  while (end < yaml.size() && (yaml[end] == ' ' || yaml[end] == '\n')) {
+    end = yaml.find('\n', end);
+    if (end == std::string::npos) return yaml.substr(start);
+    ++end;
+  }
+  return yaml.substr(start, end - start);
+}
+
+void prepare_run_directory(const std::filesystem::path& run_dir, const TrainerOptions& options) {
+  std::error_code ec;
+  if (std::filesystem::exists(run_dir) && !std::filesystem::is_directory(run_dir))
+    throw InputError(run_dir.string() + ": exists and is not a folder");
+  std::string found;
+  for (const char* name : kRunFiles)
+    if (std::filesystem::exists(run_dir / name)) found += (found.empty() ? "" : ", ") + std::string(name);
+  if (options.resume) {
+    if (!std::filesystem::exists(run_dir / "last.pt"))
+      throw InputError((run_dir / "last.pt").string() + ": no checkpoint to resume from");
+    return;
+  }
+  if (!found.empty() && !options.overwrite)
+    throw InputError(fmt::format(
+        "{}: holds an earlier run ({}); pass --resume to continue it or --overwrite to replace it",
+        run_dir.string(), found));
+  for (const char* name : kRunFiles) std::filesystem::remove(run_dir / name, ec);
+  std::filesystem::create_directories(run_dir, ec);
+  if (ec) throw InputError(run_dir.string() + ": cannot create the folder: " + ec.message());
+}
+
+std::shared_ptr<const TrainingSet> open_split(const std::string& json, const std::string& images,
+                                              const char* json_key, bool strict,
+                                              TrainingLog& log) {
+  CocoLoadReport report;
+  auto dataset = std::make_shared<const CocoDataset>(CocoDataset::load(json, {strict}, &report));
+  TrainingSetOptions set_options;
+  set_options.strict = strict;
+  auto set = TrainingSet::open(dataset, images, set_options, &report);
+  for (const std::string& line : report.lines()) log.event(fmt::format("{}: {}", json, line));
+  if (set->size() == 0)
+    throw InputError(fmt::format(
+        "{} ({}): no usable images: {} listed, none found and readable in {} (see the warnings "
+        "above)",
+        json_key, json, dataset->images().size(), images));
+  return set;
+}
+
+std::string describe_categories(const std::vector<CocoCategory>& categories) {
+  std::string out;
+  for (const CocoCategory& c : categories)
+    out += (out.empty() ? "" : ", ") + fmt::format("{}:{}", c.id, c.name);
+  return out;
+}
+
+bool same_categories(const std::vector<CocoCategory>& a, const std::vector<CocoCategory>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (a[i].id != b[i].id || a[i].name != b[i].name) return false;
+  return true;
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(CenterMaskImpl& model,
+                                                        const SolverConfig& solver) {
+  if (solver.optimizer == OptimizerKind::kSgd)
+    return std::make_unique<torch::optim::SGD>(
+        model.parameters(), torch::optim::SGDOptions(solver.lr)
+                                .momentum(solver.momentum)
+                                .weight_decay(solver.weight_decay));
+  return std::make_unique<torch::optim::Adam>(
+      model.parameters(), torch::optim::AdamOptions(solver.lr).weight_decay(solver.weight_decay));
+}
+
+void save_metrics(const std::filesystem::path& path, std::int64_t iteration, TrainStatus status,
+                  const EvaluationReport& report) {
+  std::string text;
+  json::Writer w(text);
+  w.begin_object();
+  w.key("iter").value(iteration);
+  w.key("status").value(status == TrainStatus::kFinished ? "finished" : "time_limit");
+  w.key("images").value(report.run.images);
+  for (const CocoEvalResult* result : {&report.segm, &report.bbox}) {
+    w.key(iou_type_name(result->iou_type)).begin_object();
+    for (std::size_t i = 0; i < 12; ++i) w.key(coco_stat_name(i)).value(result->stats[i]);
+    w.end_object();
+  }
+  w.end_object();
+  write_file_atomically(path, text + "\n");
+}
+
+struct LossValues {
+  double total, heatmap, offset, size, mask, saliency;
+};
+
+// Reads every term; a non-finite one stops the run with the iteration and the term named.
+LossValues check_losses(const CenterMaskLosses& losses, std::int64_t iteration,
+                        const std::string& last_checkpoint) {
+  LossValues v{losses.total.item<double>(),  losses.heatmap.item<double>(),
+               losses.offset.item<double>(), losses.size.item<double>(),
+               losses.mask.item<double>(),
+               losses.saliency.defined() ? losses.saliency.item<double>() : 0.0};
+  if (std::isfinite(v.total)) return v;
+  const std::pair<const char*, double> terms[] = {{"heatmap", v.heatmap}, {"offset", v.offset},
+                                                  {"size", v.size},       {"mask", v.mask},
+                                                  {"saliency", v.saliency}};
+  std::string bad = "total", values;
+  double bad_value = v.total;
+  for (const auto& [name, value] : terms) {
+    if (!std::isfinite(value) && bad == "total") bad = name, bad_value = value;
+    values += fmt::format(" {} {}", name, value);
+  }
+  throw TrainingDiverged(fmt::format(
+      "iteration {}: loss term '{}' is {} (terms:{}); training stopped without saving. {}. Try a "
+      "lower solver.lr, solver.warmup_iters or solver.clip_grad_norm.",
+      iteration, bad, bad_value, values, last_checkpoint));
+}
+
+// The mask loss is BCE on probabilities, which LibTorch refuses when they are NaN: turn that
+// into the same divergence report, naming the network output that went non-finite.
+CenterMaskLosses loss_or_divergence(const CenterMaskImpl& model, const CenterMaskOutputs& outputs,
+                                    const CenterMaskTrainingTargets& targets,
+                                    std::int64_t iteration, const std::string& last_checkpoint) {
+  try {
+    return model.loss(outputs, targets);
+  } catch (const c10::Error&) {
+    const std::pair<const char*, const torch::Tensor*> heads[] = {
+        {"heatmap", &outputs.heatmap_logits}, {"offset", &outputs.offset},
+        {"size", &outputs.size},              {"shape", &outputs.shape_hidden},
+        {"saliency", &outputs.saliency_logits}};
+    for (const auto& [name, tensor] : heads) {
+      if (tensor->defined() && !torch::isfinite(*tensor).all().item<bool>())
+        throw TrainingDiverged(fmt::format(
+            "iteration {}: the network's {} output is not finite, so loss term 'mask' cannot be "
+            "computed; training stopped without saving. {}. Try a lower solver.lr, "
+            "solver.warmup_iters or solver.clip_grad_norm.",
+            iteration, name, last_checkpoint));
+    }
+    throw;
+  }
+}
+
+}  // namespace
+
+void request_training_stop() { g_stop_requested.store(true); }
+
+void install_training_signal_handlers() {
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+}
+
+int configure_runtime(int threads) {
+  int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  cpu_set_t allowed;
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0) cores = std::max(1, CPU_COUNT(&allowed));
+  const int n = threads > 0 ? threads : cores;
+  torch::set_num_threads(n);
+  // Training allocates and frees the same large activation buffers every step. With glibc's
+  // defaults each is a fresh mmap whose pages fault in again: on small inputs that was ~40% of
+  // a step in the kernel. Keeping buffers up to 32 MiB in the heap and not trimming it cut the
+  // 64-px overfit test from 32 s to 19 s.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  return n;
+}
+
+TrainConfig load_run_config(const std::filesystem::path& run_dir,
+                            const std::vector<std::string>& overrides) {
+  const std::filesystem::path path = run_dir / "config.yaml";
+  if (!std::filesystem::exists(path))
+    throw InputError(path.string() + ": no saved config: is this a run folder?");
+  TrainConfig config = load_train_config(path, overrides);
+  // The saved config was resolved (classes known); changing the model would not load.
+  const std::string saved = model_section(to_yaml(load_train_config(path)));
+  if (model_section(to_yaml(config)) != saved)
+    throw InputError("--set: a resumed run cannot change model.* keys (its weights are of that "
+                     "model); start a new run instead");
+  return config;
+}
+
+TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path& run_dir,
+                   const TrainerOptions& options) {
+  g_stop_requested.store(false);
+  g_stop_signals.store(0);
+  TrainConfig config = input_config;
+  config.validate();
+  prepare_run_directory(run_dir, options);
+  std::ostream* console = options.console;
+  const bool interactive = console == &std::cerr && isatty(STDERR_FILENO);
+
+  std::optional<CheckpointReader> checkpoint;
+  if (options.resume) checkpoint.emplace(run_dir / "last.pt");
+  const TrainProgress start = checkpoint ? checkpoint->contents().progress : TrainProgress{};
+  TrainingLog log(run_dir / "log.jsonl", options.resume ? start.iteration : -1, console,
+                  interactive);
+
+  const int threads = configure_runtime(config.runtime.threads);
+  const torch::Device device = resolve_device(config.runtime.device);
+
+  auto train_set = open_split(config.data.train_json, config.data.train_images, "data.train_json",
+                              config.data.strict, log);
+  const auto& categories = train_set->dataset().categories();
+  const int dataset_classes = static_cast<int>(train_set->num_classes());
+  if (config.model.num_classes != 0 && config.model.num_classes != dataset_classes)
+    throw InputError(fmt::format(
+        "model.num_classes is {} but data.train_json ({}) has {} categories ({}); set "
+        "model.num_classes={} or 0 (= from the dataset)",
+        config.model.num_classes, config.data.train_json, dataset_classes,
+        describe_categories(categories), dataset_classes));
+  config.model.num_classes = dataset_classes;
+  std::shared_ptr<const TrainingSet> val_set;
+  if (!config.data.val_json.empty()) {
+    val_set = open_split(config.data.val_json, config.data.val_images, "data.val_json",
+                         config.data.strict, log);
+    if (!same_categories(val_set->dataset().categories(), categories))
+      throw InputError(fmt::format(
+          "data.val_json ({}): categories ({}) differ from data.train_json's ({})",
+          config.data.val_json, describe_categories(val_set->dataset().categories()),
+          describe_categories(categories)));
+  }
+  if (checkpoint && !same_categories(checkpoint->contents().categories, categories))
+    throw InputError(fmt::format("{}: trained on categories ({}), but data.train_json has ({})",
+                                 checkpoint->path().string(),
+                                 describe_categories(checkpoint->contents().categories),
+                                 describe_categories(categories)));
+  const std::string config_yaml = to_yaml(config);
+  if (checkpoint && model_section(checkpoint->contents().config_yaml) != model_section(config_yaml))
+    throw InputError(checkpoint->path().string() +
+                     ": its model config differs from the run's config.yaml");
+  write_file_atomically(run_dir / "config.yaml", config_yaml);
+
+  torch::manual_seed(config.runtime.seed);
+  CenterMask model(config.model);
+  model->to(device);
+  std::unique_ptr<torch::optim::Optimizer> optimizer = make_optimizer(*model, config.solver);
+  if (checkpoint) {
+    checkpoint->load_model(*model);
+    checkpoint->load_optimizer(*optimizer);
+    checkpoint->restore_rng_state();
+  }
+
+  LoaderOptions loader_options;
+  loader_options.batch_size = config.solver.batch_size;
+  loader_options.workers = config.data.workers;
+  loader_options.seed = config.runtime.seed;
+  loader_options.strict = config.data.strict;
+  TrainAugmentOptions& augment = loader_options.augment;
+  augment.input_height = augment.input_width = config.data.input_size;
+  augment.scale_min = config.data.scale_min;
+  augment.scale_max = config.data.scale_max;
+  augment.scale_step = config.data.scale_step;
+  augment.center_border_px = config.data.center_border_px;
+  augment.flip_probability = config.data.flip_probability;
+  augment.color_jitter = config.data.color_jitter;
+  loader_options.targets.num_classes = dataset_classes;
+  loader_options.targets.stride = model->feature_shape().stride_px;
+  loader_options.targets.max_objects = config.data.max_objects;
+  loader_options.targets.class_union_masks = config.model.direct_saliency_loss;
+  DataLoader loader(train_set, loader_options);
+  const std::int64_t iters_per_epoch = loader.batches_per_epoch();
+  const LrScheduleFunction schedule(config.solver, iters_per_epoch);
+  const std::int64_t total_iters = schedule.total_iters();
+
+  InferenceOptions inference;
+  inference.test = config.test;
+  inference.device = device;
+  inference.workers = config.data.workers;
+
+  TrainProgress progress = start;
+  const std::filesystem::path last_path = run_dir / "last.pt";
+  bool have_checkpoint = checkpoint.has_value();
+  auto save_last = [&] {
+    save_checkpoint(last_path, *model, optimizer.get(), config_yaml, categories, progress);
+    have_checkpoint = true;
+  };
+  auto last_checkpoint_text = [&] {
+    return have_checkpoint ? fmt::format("The last good checkpoint is {} (kept)", last_path.string())
+                           : std::string("No checkpoint had been written yet");
+  };
+  log.event(fmt::format(
+      "{} {}: {} training images ({} per epoch in batches of {}), {} classes, {} on {} with {} "
+      "threads, {} iterations{}",
+      options.resume ? "resuming" : "training", run_dir.string(), train_set->size(),
+      iters_per_epoch * config.solver.batch_size, config.solver.batch_size, dataset_classes,
+      config.model.backbone.name, device.str(), threads, total_iters,
+      options.resume ? fmt::format(" (from iteration {})", progress.iteration) : ""));
+
+  TrainOutcome outcome;
+  outcome.status = TrainStatus::kFinished;
+  TrainWindow window;
+  const double time_limit_seconds = config.runtime.time_limit_minutes * 60;
+  const bool clipping = config.solver.clip_grad_norm > 0;
+  model->train();
+  loader.start_stream(progress.epoch, progress.batch_in_epoch);
+  while (progress.iteration < total_iters) {
+    if (g_stop_requested.load()) {
+      outcome.status = TrainStatus::kInterrupted;
+      break;
+    }
+    if (time_limit_seconds > 0 && progress.train_seconds >= time_limit_seconds) {
+      outcome.status = TrainStatus::kTimeLimit;
+      break;
+    }
+    const auto step_start = Clock::now();
+    std::optional<Batch> batch = loader.next();
+    const double data_wait = seconds_since(step_start);
+    const double lr = schedule.at(progress.iteration);
+    for (auto& group : optimizer->param_groups()) group.options().set_lr(lr);
+
+    const CenterMaskTrainingTargets targets = make_training_targets(*batch, device);
+    const torch::Tensor images =
+        torch::from_blob(batch->images.data(), {batch->size, 3, batch->height, batch->width})
+            .to(device);
+    const CenterMaskOutputs outputs = model->forward(images);
+    const CenterMaskLosses losses =
+        loss_or_divergence(*model, outputs, targets, progress.iteration + 1, last_checkpoint_text());
+    const LossValues values = check_losses(losses, progress.iteration + 1, last_checkpoint_text());
+    optimizer->zero_grad();
+    losses.total.backward();
+    double grad_norm = 0;
+    if (clipping) {
+      grad_norm = torch::nn::utils::clip_grad_norm_(model->parameters(),
+                                                    config.solver.clip_grad_norm);
+      if (!std::isfinite(grad_norm))
+        throw TrainingDiverged(fmt::format(
+            "iteration {}: the gradient norm is {}; training stopped without saving. {}.",
+            progress.iteration + 1, grad_norm, last_checkpoint_text()));
+    }
+    optimizer->step();
+
+    ++progress.iteration;
+    if (batch->index + 1 >= iters_per_epoch) {
+      progress.epoch = batch->epoch + 1;
+      progress.batch_in_epoch = 0;
+    } else {
+      progress.epoch = batch->epoch;
+      progress.batch_in_epoch = batch->index + 1;
+    }
+    const double step_seconds = seconds_since(step_start);
+    progress.train_seconds += step_seconds;
+    window.steps += 1;
+    window.images += batch->size;
+    window.total += values.total;
+    window.heatmap += values.heatmap;
+    window.offset += values.offset;
+    window.size += values.size;
+    window.mask += values.mask;
+    window.saliency += values.saliency;
+    window.grad_norm += grad_norm;
+    window.step_seconds += step_seconds;
+    window.data_wait_seconds += data_wait;
+
+    const std::int64_t it = progress.iteration;
+    if (it % config.runtime.log_every_iters == 0 || it == total_iters) {
+      TrainPosition position;
+      position.iteration = it;
+      position.total_iterations = total_iters;
+      position.epoch = static_cast<double>(it) / static_cast<double>(iters_per_epoch);
+      position.total_epochs = config.solver.epochs;
+      position.lr = lr;
+      position.train_seconds = progress.train_seconds;
+      log.train_period(position, window, config.model.direct_saliency_loss, clipping);
+      window.clear();
+    }
+    if (config.runtime.checkpoint_every_iters > 0 && it % config.runtime.checkpoint_every_iters == 0 &&
+        it < total_iters)
+      save_last();
+    if (val_set && config.runtime.eval_every_iters > 0 && it % config.runtime.eval_every_iters == 0 &&
+        it < total_iters) {
+      const EvaluationReport report = evaluate_model(*model, val_set, inference);
+      log.evaluation(it, report.segm, report.bbox, report.run.images, report.run.seconds);
+    }
+  }
+  save_last();
+  outcome.iteration = progress.iteration;
+  outcome.train_seconds = progress.train_seconds;
+  if (outcome.status == TrainStatus::kInterrupted) {
+    log.event(fmt::format("interrupted at iteration {}/{}: checkpoint {} written; continue with "
+                          "`centermask train --resume --out {}`",
+                          progress.iteration, total_iters, last_path.string(), run_dir.string()));
+    return outcome;
+  }
+  save_checkpoint(run_dir / "model_final.pt", *model, nullptr, config_yaml, categories, progress);
+  log.event(fmt::format("{} after {} iterations ({} of training): weights in {}",
+                        outcome.status == TrainStatus::kTimeLimit ? "time limit reached"
+                                                                  : "training finished",
+                        progress.iteration, format_duration(progress.train_seconds),
+                        (run_dir / "model_final.pt").string()));
+  if (val_set) {
+    const EvaluationReport report = evaluate_model(*model, val_set, inference);
+    log.evaluation(progress.iteration, report.segm, report.bbox, report.run.images,
+                   report.run.seconds);
+    save_metrics(run_dir / "metrics.json", progress.iteration, outcome.status, report);
+    outcome.mask_ap = report.segm.stats[0];
+    outcome.box_ap = report.bbox.stats[0];
+  }
+  return outcome;
+}
+
+}  // namespace centermask

@@ -1,0 +1,145 @@
+// `centermask train / predict / test` as a user runs them: a run killed with SIGKILL resumes
+// from its last checkpoint and finishes; predictions come out as COCO results and pictures;
+// `test` scores exactly the results it writes; bad inputs are refused by name.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "centermask/data/coco_dataset.h"
+#include "support/cli_runner.h"
+#include "support/train_fixtures.h"
+
+namespace centermask {
+namespace {
+
+testing::CliRun run_cli(const std::string& args) { return testing::run_program(CENTERMASK_CLI, args); }
+
+class CliTrainTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    data_ = new testing::TinyTrainingData();
+    testing::write_text(data_->root() / "tiny.yaml", data_->config_yaml());
+  }
+  static void TearDownTestSuite() { delete data_; }
+  static std::string config_path() { return (data_->root() / "tiny.yaml").string(); }
+  static testing::TinyTrainingData* data_;
+  testing::TempDir dir_;
+};
+testing::TinyTrainingData* CliTrainTest::data_ = nullptr;
+
+TEST_F(CliTrainTest, ARunKilledMidTrainingResumesFromItsCheckpointAndFinishes) {
+  const std::filesystem::path run = dir_ / "run";
+  // 8 epochs of 3 iterations, a checkpoint every 2: kill as soon as the first is written.
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const std::string out = run.string(), config = config_path();
+    freopen("/dev/null", "w", stderr);
+    execl(CENTERMASK_CLI, CENTERMASK_CLI, "train", "--config", config.c_str(), "--out",
+          out.c_str(), "--set", "solver.epochs=8", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!std::filesystem::exists(run / "last.pt") && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the run ended before it could be killed";
+  ASSERT_TRUE(std::filesystem::exists(run / "last.pt"));
+  EXPECT_FALSE(std::filesystem::exists(run / "model_final.pt"));
+
+  // Starting again without --resume is refused; with it the run finishes.
+  const testing::CliRun refused =
+      run_cli("train --config " + config_path() + " --out " + run.string());
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_NE(refused.output.find("--resume"), std::string::npos) << refused.output;
+  const testing::CliRun resumed = run_cli("train --resume --out " + run.string());
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resuming"), std::string::npos) << resumed.output;
+  EXPECT_NE(resumed.output.find("mask AP "), std::string::npos) << resumed.output;
+  EXPECT_TRUE(std::filesystem::exists(run / "model_final.pt"));
+  // Every iteration is in the log exactly once, however far the killed run had got.
+  const auto losses = testing::logged_losses(run / "log.jsonl");
+  ASSERT_EQ(losses.size(), 24u);
+  EXPECT_EQ(losses.begin()->first, 1);
+  EXPECT_EQ(losses.rbegin()->first, 24);
+}
+
+TEST_F(CliTrainTest, PredictWritesResultsAndPicturesAndTestScoresWhatItWrites) {
+  const std::filesystem::path run = dir_ / "run";
+  const testing::CliRun trained =
+      run_cli("train --config " + config_path() + " --out " + run.string() + " --set solver.epochs=1");
+  ASSERT_EQ(trained.exit_code, 0) << trained.output;
+  const std::string weights = (run / "model_final.pt").string();
+
+  const testing::CliRun predicted = run_cli("predict --weights " + weights + " --input " +
+                                            (data_->root() / "val").string() + " --out " +
+                                            (dir_ / "pred").string() + " --score-thr 0");
+  ASSERT_EQ(predicted.exit_code, 0) << predicted.output;
+  EXPECT_NE(predicted.output.find("on 4 images"), std::string::npos) << predicted.output;
+  std::size_t pictures = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_ / "pred" / "overlays"))
+    pictures += entry.path().extension() == ".png";
+  EXPECT_EQ(pictures, 4u);
+  // results.json reads back against images.json, which names the image files.
+  const CocoDataset images = CocoDataset::load(dir_ / "pred" / "images.json");
+  EXPECT_EQ(images.images().size(), 4u);
+  EXPECT_EQ(images.categories().size(), 6u);
+  const testing::CliRun check = run_cli("eval --gt " + (dir_ / "pred" / "images.json").string() +
+                                        " --results " + (dir_ / "pred" / "results.json").string());
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+
+  // A single image works too.
+  const testing::CliRun one = run_cli("predict --weights " + weights + " --input " +
+                                      (data_->root() / "val" / "000000.png").string() +
+                                      " --out " + (dir_ / "one").string() + " --no-overlays");
+  EXPECT_EQ(one.exit_code, 0) << one.output;
+  EXPECT_NE(one.output.find("on 1 images"), std::string::npos) << one.output;
+
+  // test: the stats it prints are the stats `eval` computes from the results it wrote.
+  const std::string gt = (data_->root() / "val.json").string();
+  const testing::CliRun tested =
+      run_cli("test --weights " + weights + " --gt " + gt + " --images " +
+              (data_->root() / "val").string() + " --json --out " + (dir_ / "r.json").string());
+  ASSERT_EQ(tested.exit_code, 0) << tested.output;
+  const testing::CliRun segm =
+      run_cli("eval --gt " + gt + " --results " + (dir_ / "r.json").string() + " --json");
+  ASSERT_EQ(segm.exit_code, 0) << segm.output;
+  const auto stats_of = [](const std::string& text, const std::string& after) {
+    const std::size_t at = text.find("\"stats\":[", text.find(after));
+    return text.substr(at, text.find(']', at) - at);
+  };
+  EXPECT_EQ(stats_of(tested.output, "\"segm\""), stats_of(segm.output, "\"iou_type\""));
+}
+
+TEST_F(CliTrainTest, BadInputsAreRefusedByName) {
+  testing::write_text(dir_ / "broken.pt", "PK\x03\x04 not really a zip");
+  const testing::CliRun broken = run_cli("predict --weights " + (dir_ / "broken.pt").string() +
+                                         " --input " + (data_->root() / "val").string());
+  EXPECT_EQ(broken.exit_code, 1);
+  EXPECT_NE(broken.output.find("broken.pt: not a readable checkpoint"), std::string::npos)
+      << broken.output;
+
+  const testing::CliRun typo = run_cli("train --config " + config_path() + " --out " +
+                                       (dir_ / "x").string() + " --set solver.lrate=1");
+  EXPECT_EQ(typo.exit_code, 1);
+  EXPECT_NE(typo.output.find("unknown key 'solver.lrate'"), std::string::npos) << typo.output;
+
+  std::filesystem::create_directories(dir_ / "no_images");
+  const testing::CliRun empty = run_cli("predict --weights " + (dir_ / "broken.pt").string() +
+                                        " --input " + (dir_ / "no_images").string());
+  EXPECT_EQ(empty.exit_code, 1);
+
+  const testing::CliRun keys = run_cli("train --list-keys");
+  EXPECT_EQ(keys.exit_code, 0);
+  EXPECT_NE(keys.output.find("solver.clip_grad_norm"), std::string::npos) << keys.output;
+}
+
+}  // namespace
+}  // namespace centermask

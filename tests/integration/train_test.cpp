@@ -1,0 +1,139 @@
+// The training engine end to end on a tiny synthetic dataset: a run folder with config, log,
+// checkpoints and metrics; exact resume (the same loss curve as an uninterrupted run);
+// divergence, class-count and empty-data errors that name what is wrong.
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+
+#include "centermask/common/error.h"
+#include "centermask/data/synthetic_dataset.h"
+#include "centermask/engine/checkpoint.h"
+#include "centermask/engine/inference.h"
+#include "centermask/engine/trainer.h"
+#include "support/test_paths.h"
+#include "support/train_fixtures.h"
+
+namespace centermask {
+namespace {
+
+class TrainTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { data_ = new testing::TinyTrainingData(); }
+  static void TearDownTestSuite() { delete data_; }
+  static testing::TinyTrainingData* data_;
+  testing::TempDir dir_;
+};
+testing::TinyTrainingData* TrainTest::data_ = nullptr;
+
+std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST_F(TrainTest, TrainsIntoARunFolderAndEvaluates) {
+  const TrainConfig config = data_->config({});
+  const TrainOutcome outcome = train(config, dir_ / "run", {});
+  EXPECT_EQ(outcome.status, TrainStatus::kFinished);
+  EXPECT_EQ(outcome.iteration, 6);
+  EXPECT_GE(outcome.mask_ap, 0.0);
+  for (const char* name : {"config.yaml", "log.jsonl", "last.pt", "model_final.pt", "metrics.json"})
+    EXPECT_TRUE(std::filesystem::exists(dir_ / "run" / name)) << name;
+
+  // The log: one train line per iteration (log_every_iters 1) and the final evaluation.
+  const auto losses = testing::logged_losses(dir_ / "run" / "log.jsonl");
+  EXPECT_EQ(losses.size(), 6u);
+  const std::string log = testing::read_text(dir_ / "run" / "log.jsonl");
+  EXPECT_NE(log.find("\"type\":\"eval\",\"iter\":6"), std::string::npos);
+  EXPECT_NE(testing::read_text(dir_ / "run" / "metrics.json").find("\"segm\":{\"AP\":"),
+            std::string::npos);
+
+  // The saved config is resolved (classes from the dataset) and is enough to predict.
+  const TrainedModel trained = load_trained_model(dir_ / "run" / "model_final.pt", torch::kCPU);
+  EXPECT_EQ(trained.config.model.num_classes, 6);
+  EXPECT_EQ(trained.categories.size(), 6u);
+  EXPECT_EQ(trained.categories[0].name, synthetic_class_names()[0]);
+
+  // A second run into the same folder is refused unless asked for.
+  const std::string refused = error_of([&] { train(config, dir_ / "run", {}); });
+  EXPECT_NE(refused.find("holds an earlier run"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("--resume"), std::string::npos) << refused;
+  TrainerOptions overwrite;
+  overwrite.overwrite = true;
+  EXPECT_EQ(train(config, dir_ / "run", overwrite).iteration, 6);
+}
+
+TEST_F(TrainTest, AResumedRunContinuesTheSameCurve) {
+  train(data_->config({}), dir_ / "straight", {});
+  const auto straight = testing::logged_losses(dir_ / "straight" / "log.jsonl");
+
+  // Stop after 2 of the 3 batches of the first epoch, then resume to the full length.
+  train(data_->config({"solver.epochs=0.67"}), dir_ / "resumed", {});
+  ASSERT_EQ(CheckpointReader(dir_ / "resumed" / "last.pt").contents().progress.batch_in_epoch, 2);
+  TrainerOptions resume;
+  resume.resume = true;
+  const TrainOutcome outcome =
+      train(load_run_config(dir_ / "resumed", {"solver.epochs=2"}), dir_ / "resumed", resume);
+  EXPECT_EQ(outcome.iteration, 6);
+  const auto resumed = testing::logged_losses(dir_ / "resumed" / "log.jsonl");
+  ASSERT_EQ(resumed.size(), straight.size());
+  for (const auto& [iteration, loss] : straight)
+    EXPECT_NEAR(resumed.at(iteration), loss, 1e-5 * std::abs(loss)) << "iteration " << iteration;
+
+  // A resumed run cannot change the model it is resuming.
+  const std::string message =
+      error_of([&] { load_run_config(dir_ / "resumed", {"model.shape_size=12"}); });
+  EXPECT_NE(message.find("cannot change model.* keys"), std::string::npos) << message;
+}
+
+TEST_F(TrainTest, DivergenceNamesTheIterationAndTermAndKeepsTheLastGoodCheckpoint) {
+  const TrainConfig config = data_->config({"solver.optimizer=sgd", "solver.lr=1e30",
+                                            "solver.momentum=0", "runtime.checkpoint_every_iters=1",
+                                            "solver.epochs=4"});
+  std::string message;
+  try {
+    train(config, dir_ / "run", {});
+  } catch (const TrainingDiverged& e) {
+    message = e.what();
+  }
+  ASSERT_NE(message.find("iteration "), std::string::npos) << message;
+  EXPECT_NE(message.find("loss term '"), std::string::npos) << message;
+  EXPECT_NE(message.find("stopped without saving"), std::string::npos) << message;
+  EXPECT_NE(message.find("last.pt (kept)"), std::string::npos) << message;
+  const int diverged_at = std::stoi(message.substr(message.find("iteration ") + 10));
+  const CheckpointReader last(dir_ / "run" / "last.pt");
+  EXPECT_EQ(last.contents().progress.iteration, diverged_at - 1);
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "run" / "model_final.pt"));
+}
+
+TEST_F(TrainTest, UnusableDataIsNamed) {
+  std::string message = error_of([&] { train(data_->config({"model.num_classes=3"}), dir_ / "a", {}); });
+  EXPECT_NE(message.find("model.num_classes is 3 but data.train_json"), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("has 6 categories"), std::string::npos) << message;
+
+  std::filesystem::create_directories(dir_ / "empty");
+  message = error_of([&] {
+    train(data_->config({"data.train_images=" + (dir_ / "empty").string()}), dir_ / "b", {});
+  });
+  EXPECT_NE(message.find("data.train_json"), std::string::npos) << message;
+  EXPECT_NE(message.find("no usable images"), std::string::npos) << message;
+
+  message = error_of([&] { train(data_->config({"runtime.device=cuda:7"}), dir_ / "c", {}); });
+  if (!torch::cuda::is_available()) {
+    EXPECT_NE(message.find("runtime.device"), std::string::npos) << message;
+  }
+
+  TrainerOptions resume;
+  resume.resume = true;
+  message = error_of([&] { train(data_->config({}), dir_ / "nothing", resume); });
+  EXPECT_NE(message.find("no checkpoint to resume from"), std::string::npos) << message;
+}
+
+}  // namespace
+}  // namespace centermask

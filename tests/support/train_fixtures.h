@@ -1,0 +1,33 @@
+#pragma once
+// A tiny synthetic dataset and a config that trains on it in a second or two, for the tests
+// of the training engine and the train / predict / test commands.
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "centermask/engine/config.h"
+#include "support/test_paths.h"
+
+namespace centermask::testing {
+
+class TinyTrainingData {
+ public:
+  /// 12 training and 4 validation images of 64 px with 1–3 objects of the 6 synthetic classes.
+  TinyTrainingData();
+  const std::filesystem::path& root() const { return dir_.path(); }
+  /// YAML of a ResNet-18 config on this data: input 64, batch 4 (3 iterations per epoch),
+  /// 2 epochs, constant lr, checkpoints every 2 iterations, a log line per iteration.
+  std::string config_yaml() const;
+  TrainConfig config(const std::vector<std::string>& overrides) const;
+
+ private:
+  TempDir dir_;
+};
+
+/// iteration → loss of the "train" lines of a run's log.jsonl.
+std::map<std::int64_t, double> logged_losses(const std::filesystem::path& log_path);
+
+}  // namespace centermask::testing

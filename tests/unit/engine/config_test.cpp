@@ -1,0 +1,128 @@
+// Configs: the shipped files parse, every key round-trips through the saved YAML, and every
+// kind of mistake is an error that names the file (or --set) and the key.
+
+#include <gtest/gtest.h>
+
+#include "centermask/common/error.h"
+#include "centermask/engine/config.h"
+#include "support/test_paths.h"
+
+namespace centermask {
+namespace {
+
+const std::string kMinimal =
+    "data:\n  train_json: a.json\n  train_images: imgs\n";
+
+std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(Config, ShippedConfigsParseWithTheirRecipes) {
+  const auto configs = std::filesystem::path(CENTERMASK_SOURCE_DIR) / "configs";
+  const TrainConfig paper = load_train_config(configs / "centermask_dla34_coco.yaml");
+  EXPECT_EQ(paper.model.backbone.name, "dla34");
+  EXPECT_EQ(paper.model.num_classes, 80);
+  EXPECT_EQ(paper.model.shape_size, 32);
+  EXPECT_TRUE(paper.model.class_specific_saliency);
+  EXPECT_EQ(paper.data.input_size, 512);
+  EXPECT_EQ(paper.solver.optimizer, OptimizerKind::kAdam);
+  EXPECT_DOUBLE_EQ(paper.solver.lr, 2.5e-4);
+  EXPECT_DOUBLE_EQ(paper.solver.epochs, 130);
+  EXPECT_EQ(paper.solver.lr_step_epochs, (std::vector<double>{100, 120}));
+  EXPECT_DOUBLE_EQ(paper.solver.lr_gamma, 0.1);
+
+  const TrainConfig demo = load_train_config(configs / "centermask_demo_cpu.yaml");
+  EXPECT_EQ(demo.model.backbone.name, "resnet18");
+  EXPECT_EQ(demo.model.num_classes, 0);  // from the dataset
+  EXPECT_EQ(demo.data.input_size, 128);
+}
+
+TEST(Config, EveryKeyRoundTripsThroughTheSavedYaml) {
+  TrainConfig config = parse_train_config(kMinimal, "minimal.yaml",
+                                          {"solver.lr=0.000123", "model.assembly=shape_only",
+                                           "solver.lr_step_epochs=[3, 7.5]", "data.val_json=v.json",
+                                           "data.val_images=v", "runtime.seed=18446744073709",
+                                           "solver.schedule=cosine", "data.strict=true",
+                                           "runtime.device=cuda:1"});
+  const std::string saved = to_yaml(config);
+  const TrainConfig again = parse_train_config(saved, "saved.yaml");
+  EXPECT_EQ(to_yaml(again), saved);
+  EXPECT_DOUBLE_EQ(again.solver.lr, 0.000123);
+  EXPECT_EQ(again.model.assembly, MaskAssembly::kShapeOnly);
+  EXPECT_EQ(again.solver.lr_step_epochs, (std::vector<double>{3, 7.5}));
+  EXPECT_EQ(again.solver.schedule, LrSchedule::kCosine);
+  EXPECT_EQ(again.runtime.seed, 18446744073709u);
+  EXPECT_EQ(again.runtime.device, "cuda:1");
+  EXPECT_TRUE(again.data.strict);
+  // Every declared key appears in the saved file.
+  for (const auto& [key, doc] : config_keys())
+    EXPECT_NE(saved.find(key.substr(key.rfind('.') + 1) + ":"), std::string::npos) << key;
+}
+
+TEST(Config, UnknownKeysAreErrorsThatNameTheKeyAndSuggestTheNearest) {
+  const std::string in_file = error_of([] {
+    parse_train_config(kMinimal + "solver:\n  lrr: 0.1\n", "my.yaml");
+  });
+  EXPECT_NE(in_file.find("my.yaml"), std::string::npos) << in_file;
+  EXPECT_NE(in_file.find("unknown key 'solver.lrr'"), std::string::npos) << in_file;
+  EXPECT_NE(in_file.find("did you mean 'solver.lr'"), std::string::npos) << in_file;
+
+  const std::string section = error_of([] { parse_train_config(kMinimal + "modle:\n  x: 1\n", "my.yaml"); });
+  EXPECT_NE(section.find("unknown key 'modle.x'"), std::string::npos) << section;
+
+  const std::string override_error =
+      error_of([] { parse_train_config(kMinimal, "my.yaml", {"solver.momentun=0.5"}); });
+  EXPECT_NE(override_error.find("--set solver.momentun=0.5"), std::string::npos) << override_error;
+  EXPECT_NE(override_error.find("did you mean 'solver.momentum'"), std::string::npos);
+}
+
+TEST(Config, WrongTypesAndBadValuesNameTheKey) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"solver:\n  lr: fast\n", "solver.lr: expected a number, got 'fast'"},
+      {"solver:\n  batch_size: 2.5\n", "solver.batch_size: expected a whole number"},
+      {"data:\n  strict: maybe\n", "data.strict: expected true or false"},
+      {"solver:\n  optimizer: rmsprop\n", "solver.optimizer: expected one of adam, sgd"},
+      {"solver:\n  lr_step_epochs: 100\n", "solver.lr_step_epochs: expected a list"},
+      {"data:\n  input_size: 100\n", "data.input_size: must be a positive multiple of 32"},
+      {"solver:\n  lr_step_epochs: [120, 100]\n", "solver.lr_step_epochs: must be ascending"},
+      {"model:\n  shape_size: [1, 2]\n", "model.shape_size: expected a single value"},
+      {"runtime:\n  device: tpu\n", "runtime.device"},
+      {"model:\n  backbone: vgg16\n", "model.backbone"},
+      {"data:\n  val_json: v.json\n", "data.val_images"},
+  };
+  for (const auto& [yaml, expected] : cases) {
+    const std::string message = error_of([&] { parse_train_config(kMinimal + yaml, "c.yaml"); });
+    EXPECT_NE(message.find(expected), std::string::npos) << yaml << " → " << message;
+  }
+  const std::string missing = error_of([] { parse_train_config("solver:\n  lr: 0.1\n", "c.yaml"); });
+  EXPECT_NE(missing.find("data.train_json: is required"), std::string::npos) << missing;
+  const std::string malformed = error_of([] { parse_train_config("model: [\n", "bad.yaml"); });
+  EXPECT_NE(malformed.find("bad.yaml: line"), std::string::npos) << malformed;
+  const std::string no_value = error_of([] { parse_train_config(kMinimal, "c.yaml", {"solver.lr"}); });
+  EXPECT_NE(no_value.find("expected KEY=VALUE"), std::string::npos) << no_value;
+  const std::string missing_file = error_of([] { load_train_config("/no/such/config.yaml"); });
+  EXPECT_NE(missing_file.find("/no/such/config.yaml"), std::string::npos) << missing_file;
+}
+
+TEST(Config, BaseFilesAreReadFirstAndOverridden) {
+  testing::TempDir dir;
+  testing::write_text(dir / "base.yaml", kMinimal + "solver:\n  lr: 0.5\n  batch_size: 7\n");
+  testing::write_text(dir / "sub" / "child.yaml",
+                      "base: ../base.yaml\nsolver:\n  lr: 0.25\n");
+  const TrainConfig config = load_train_config(dir / "sub" / "child.yaml", {"solver.batch_size=3"});
+  EXPECT_DOUBLE_EQ(config.solver.lr, 0.25);
+  EXPECT_EQ(config.solver.batch_size, 3);
+  EXPECT_EQ(config.data.train_json, "a.json");
+
+  testing::write_text(dir / "loop.yaml", "base: loop.yaml\n");
+  const std::string cycle = error_of([&] { load_train_config(dir / "loop.yaml"); });
+  EXPECT_NE(cycle.find("more than 8 levels"), std::string::npos) << cycle;
+}
+
+}  // namespace
+}  // namespace centermask

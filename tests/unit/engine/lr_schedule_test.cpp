@@ -1,0 +1,67 @@
+// The learning rate is a pure function of the iteration: step and cosine schedules after a
+// linear warm-up, with epochs converted through the iterations per epoch.
+
+#include <gtest/gtest.h>
+
+#include "centermask/engine/lr_schedule.h"
+
+namespace centermask {
+namespace {
+
+TEST(LrSchedule, StepDividesAtTheGivenEpochs) {
+  SolverConfig solver;
+  solver.lr = 2.5e-4;
+  solver.epochs = 130;
+  solver.lr_step_epochs = {100, 120};
+  const LrScheduleFunction schedule(solver, 10);
+  EXPECT_EQ(schedule.total_iters(), 1300);
+  EXPECT_DOUBLE_EQ(schedule.at(0), 2.5e-4);
+  EXPECT_DOUBLE_EQ(schedule.at(999), 2.5e-4);
+  EXPECT_DOUBLE_EQ(schedule.at(1000), 2.5e-5);
+  EXPECT_DOUBLE_EQ(schedule.at(1199), 2.5e-5);
+  EXPECT_NEAR(schedule.at(1200), 2.5e-6, 1e-18);
+}
+
+TEST(LrSchedule, WarmupRisesLinearlyFromTheFactor) {
+  SolverConfig solver;
+  solver.lr = 1.0;
+  solver.epochs = 1;
+  solver.lr_step_epochs = {};
+  solver.warmup_iters = 10;
+  solver.warmup_factor = 0.1;
+  const LrScheduleFunction schedule(solver, 100);
+  EXPECT_DOUBLE_EQ(schedule.at(0), 0.1);
+  EXPECT_DOUBLE_EQ(schedule.at(5), 0.55);
+  EXPECT_DOUBLE_EQ(schedule.at(10), 1.0);
+  EXPECT_DOUBLE_EQ(schedule.at(99), 1.0);
+}
+
+TEST(LrSchedule, CosineFallsMonotonicallyToTheFloorAfterWarmup) {
+  SolverConfig solver;
+  solver.lr = 1.0;
+  solver.epochs = 2.5;  // fractional epochs: 2.5 × 7 = 17.5 → 18 iterations
+  solver.schedule = LrSchedule::kCosine;
+  solver.min_lr_factor = 0.05;
+  solver.warmup_iters = 3;
+  solver.warmup_factor = 0.5;
+  const LrScheduleFunction schedule(solver, 7);
+  EXPECT_EQ(schedule.total_iters(), 18);
+  EXPECT_DOUBLE_EQ(schedule.at(3), 1.0);
+  for (int i = 4; i < 18; ++i) EXPECT_LT(schedule.at(i), schedule.at(i - 1)) << i;
+  EXPECT_NEAR(schedule.at(18), 0.05, 1e-12);
+  EXPECT_GT(schedule.at(17), 0.05);
+  // Half way through the cosine part the rate is half way between base and floor.
+  const LrScheduleFunction even(
+      [] {
+        SolverConfig s;
+        s.lr = 1.0;
+        s.epochs = 1;
+        s.schedule = LrSchedule::kCosine;
+        return s;
+      }(),
+      100);
+  EXPECT_NEAR(even.at(50), 0.5, 1e-12);
+}
+
+}  // namespace
+}  // namespace centermask
