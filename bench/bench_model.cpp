@@ -2,7 +2,8 @@
 // preprocess, backbone, heads, decode (peaks), assembly (shapes, masks, mapping back), the
 // shape head's last layer sparse vs dense, and peak memory. Prints figures; not a test.
 //
-//   bench_model [--backbone resnet18|dla34|...] [--size 512] [--iters 10] [--classes 80]
+//   bench_model [--backbone resnet18|dla34|...] [--width 64] [--size 512] [--iters 10] [--classes
+//   80]
 //               [--shape 32] [--threads N] [--train-batch B]
 
 #include <fmt/format.h>
@@ -44,7 +45,7 @@ double peak_rss_mib() {
 
 int main(int argc, char** argv) {
   std::string backbone = "resnet18";
-  int size = 512, iters = 10, classes = 80, shape = 32, train_batch = 0;
+  int size = 512, iters = 10, classes = 80, shape = 32, train_batch = 0, width = 64;
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
@@ -62,6 +63,8 @@ int main(int argc, char** argv) {
       threads = std::stoi(value);
     else if (flag == "--train-batch")
       train_batch = std::stoi(value);
+    else if (flag == "--width")
+      width = std::stoi(value);
     else {
       fmt::print(stderr, "unknown flag {}\n", flag);
       return 2;
@@ -78,6 +81,7 @@ int main(int argc, char** argv) {
   CenterMaskOptions options;
   options.num_classes = classes;
   options.backbone.name = backbone;
+  options.backbone.width = width;
   options.shape_size = shape;
   CenterMask model(options);
   model->eval();
@@ -93,10 +97,10 @@ int main(int argc, char** argv) {
   std::int64_t parameters = 0;
   for (const auto& p : model->parameters()) parameters += p.numel();
   fmt::print(
-      "CenterMask {} at {}x{}, batch 1, {} classes, S = {}, head channels {}, {:.1f} M "
+      "CenterMask {} (width {}) at {}x{}, batch 1, {} classes, S = {}, head channels {}, {:.1f} M "
       "parameters, {} threads\n",
-      backbone, size, size, classes, shape, options.resolved_head_channels(), parameters / 1e6,
-      threads);
+      backbone, width, size, size, classes, shape, options.resolved_head_channels(),
+      parameters / 1e6, threads);
 
   TestTransformOptions test;
   test.input_height = size;

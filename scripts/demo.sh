@@ -1,35 +1,41 @@
 #!/usr/bin/env bash
-# The demo: installs dependencies, builds, shows the LibTorch/BLAS the build runs on, times the
-# CenterMask network stage by stage (untrained: training arrives with the trainer), generates
-# the synthetic benchmark and draws it, and
-# evaluates a bundled set of detections on 79 real COCO val2017 images with the project's COCO
-# evaluator (which agrees with pycocotools to 1e-13 on this set).
+# The demo: installs dependencies, builds, generates the synthetic benchmark, trains CenterMask
+# (ResNet-18, configs/centermask_demo_cpu.yaml) on the CPU within a 15-minute budget, evaluates
+# it on the validation split with the project's COCO evaluator (pycocotools-equivalent), and
+# draws ground truth beside predictions. Everything goes under data/ and runs/ in the checkout.
+#   CENTERMASK_DEMO_EPOCHS=N  trains for N epochs instead of the config's (e.g. 1 for a smoke run)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/install-deps.sh"
 "$root/scripts/build.sh"
 build="${CENTERMASK_BUILD_DIR:-$root/build}"
 bin="$build/apps/centermask"
-example="$root/tests/data/coco_eval/coco_mini_val"
+cd "$root"
+run=runs/demo
+extra=()
+if [ -n "${CENTERMASK_DEMO_EPOCHS:-}" ]; then extra+=(--set "solver.epochs=$CENTERMASK_DEMO_EPOCHS"); fi
 
-if [ -x "$build/bench/bench_torch_blas" ]; then
-  echo; echo "== LibTorch on this machine"
-  "$build/bench/bench_torch_blas"
-fi
-if [ -x "$build/bench/bench_model" ]; then
-  echo; echo "== CenterMask (ResNet-18) inference, per stage, at 512x512 on this machine"
-  "$build/bench/bench_model" --backbone resnet18 --iters 3
-fi
-synth="$build/demo/synth"
-echo; echo "== centermask synth: the built-in benchmark (into $synth)"
-"$bin" synth --out "$synth" --train 200 --val 50 --seed 0 --overwrite
-echo; echo "== centermask show: ground truth and two training augmentations per image"
-"$bin" show --gt "$synth/val.json" --images "$synth/val" --out "$build/demo/pictures" --limit 8 --augment 2
-for iou in segm bbox; do
-  echo; echo "== centermask eval --iou $iou (bundled example: $example)"
-  "$bin" eval --gt "$example/gt.json" --results "$example/results.json" --iou "$iou"
-done
+echo; echo "== centermask synth: 2000 training and 200 validation images (data/synth)"
+"$bin" synth --out data/synth --train 2000 --val 200 --seed 0 --overwrite
+
+echo; echo "== centermask train (configs/centermask_demo_cpu.yaml into $run; Ctrl-C stops with a checkpoint)"
+"$bin" train --config configs/centermask_demo_cpu.yaml --out "$run" --overwrite "${extra[@]}"
+
+echo; echo "== centermask test: predict the validation split and evaluate"
+"$bin" test --weights "$run/model_final.pt" --gt data/synth/val.json --images data/synth/val \
+  --out "$run/val_results.json" | tee "$run/test.txt"
+
+echo; echo "== pictures: ground truth | predictions (score >= 0.3)"
+"$bin" show --gt data/synth/val.json --images data/synth/val --results "$run/val_results.json" \
+  --score-thr 0.3 --limit 24 --out "$run/pictures"
+
+mask_ap="$(awk '/IoU type segm/{f=1} f && /Average Precision.*IoU=0.50:0.95.*all/{print $NF; exit}' "$run/test.txt")"
+box_ap="$(awk '/IoU type bbox/{f=1} f && /Average Precision.*IoU=0.50:0.95.*all/{print $NF; exit}' "$run/test.txt")"
 echo
-echo "Demo done. Pictures of the synthetic benchmark: $build/demo/pictures/"
-echo "Evaluate your own results with:"
-echo "  $bin eval --gt GT.json --results RESULTS.json [--iou segm|bbox] [--per-class] [--json]"
+echo "Demo done."
+echo "  mask AP on the synthetic validation split: $mask_ap   (box AP $box_ap)"
+echo "  pictures (ground truth | predictions):    $root/$run/pictures/"
+echo "  run folder (config, log.jsonl, checkpoints, metrics): $root/$run/"
+echo "Next:"
+echo "  $bin predict --weights $run/model_final.pt --input IMAGE_OR_FOLDER --out predictions"
+echo "  $bin train --config configs/centermask_demo_cpu.yaml --out runs/mine --set data.train_json=... (any COCO dataset)"

@@ -1,19 +1,64 @@
 // `centermask`: one program for the whole workflow; each subcommand is a thin layer over the
 // library. Exit codes: 0 success, 1 unusable input (the message names file and record),
 // 2 bad command line.
+//
+// Built twice from this file: `centermask` without LibTorch (synth, show, eval start in
+// milliseconds; LibTorch's load alone takes ~0.6 s and 160 MB) and `centermask-torch` with every
+// command. `centermask train|predict|test|ablate` replaces itself (exec) with centermask-torch
+// from the same folder, so users see one program.
 
 #include <fmt/format.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <exception>
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "centermask/common/error.h"
 #include "commands.h"
 
+#ifndef CENTERMASK_WITH_TORCH
+namespace {
+
+constexpr const char* kModelCommands[] = {"train", "predict", "test", "ablate"};
+
+bool is_model_command(const char* name) {
+  for (const char* command : kModelCommands)
+    if (std::strcmp(name, command) == 0) return true;
+  return false;
+}
+
+// Runs the LibTorch build of the program in this process, with the same arguments.
+int hand_over_to_torch_program(char** argv) {
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  const std::filesystem::path torch_program =
+      (ec ? std::filesystem::path(argv[0]) : self).parent_path() / "centermask-torch";
+  ::execv(torch_program.c_str(), argv);
+  std::fprintf(stderr,
+               "error: %s: %s: `centermask %s` needs the LibTorch build of the program (build "
+               "with -DCENTERMASK_WITH_TORCH=ON)\n",
+               torch_program.c_str(), std::strerror(errno), argv[1]);
+  return 2;
+}
+
+}  // namespace
+#endif
+
 int main(int argc, char** argv) {
+#ifndef CENTERMASK_WITH_TORCH
+  if (argc > 1 && is_model_command(argv[1])) return hand_over_to_torch_program(argv);
+#endif
   CLI::App app{"CenterMask: single-shot instance segmentation (train, predict, evaluate)"};
+#ifndef CENTERMASK_WITH_TORCH
+  app.footer(
+      "Model commands: train, predict, test, ablate (see `centermask train --help`); they run "
+      "in centermask-torch beside this program.");
+#endif
   app.require_subcommand(1);
   app.set_version_flag("--version", CENTERMASK_VERSION);
   const std::vector<std::pair<std::string, centermask::cli::CommandRunner>> commands = {

@@ -17,20 +17,17 @@ namespace centermask::cli {
 namespace {
 
 struct PredictOptions {
-  std::string weights;
+  ModelRunOptions model;
   std::string input;
   std::string out_dir = "predictions";
   double score_threshold = 0.3;
-  std::string device = "cpu";
-  int input_size = 0;
-  int threads = 0;
   bool overlays = true;
 };
 
 int run_predict(const PredictOptions& o) {
-  configure_runtime(o.threads);
-  const torch::Device device = resolve_device(o.device);
-  TrainedModel trained = load_trained_model(o.weights, device);
+  configure_runtime(o.model.threads);
+  const torch::Device device = resolve_device(o.model.device);
+  TrainedModel trained = load_trained_model(o.model.weights, device);
   const std::vector<std::filesystem::path> files = list_image_files(o.input);
   const auto set = open_image_files(files, trained.categories);
 
@@ -45,7 +42,7 @@ int run_predict(const PredictOptions& o) {
   InferenceOptions inference;
   inference.test = trained.config.test;
   inference.test.score_threshold = o.score_threshold;
-  if (o.input_size > 0) inference.test.input_size = o.input_size;
+  if (o.model.input_size > 0) inference.test.input_size = o.model.input_size;
   inference.device = device;
   std::int64_t detections = 0;
   DrawOptions draw;
@@ -78,17 +75,11 @@ CommandRunner add_predict_command(CLI::App& app) {
   auto options = std::make_shared<PredictOptions>();
   CLI::App* cmd = app.add_subcommand(
       "predict", "run a trained model on images: COCO results JSON and overlay pictures");
-  cmd->add_option("--weights", options->weights, "checkpoint (model_final.pt or last.pt)")
-      ->required();
+  add_model_run_options(cmd, &options->model);
   cmd->add_option("--input", options->input, "an image or a folder of images")->required();
   cmd->add_option("--out", options->out_dir, "output folder (results.json, overlays/)");
   cmd->add_option("--score-thr", options->score_threshold, "keep detections at or above")
       ->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--device", options->device, "cpu, cuda or cuda:N");
-  cmd->add_option("--input-size", options->input_size,
-                  "test input side (multiple of 32; default: the model's test.input_size)");
-  cmd->add_option("--threads", options->threads, "intra-op threads, 0 = all cores")
-      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("!--no-overlays", options->overlays, "write only results.json");
   return [options]() { return run_predict(*options); };
 }

@@ -15,21 +15,18 @@ namespace centermask::cli {
 namespace {
 
 struct TestOptions {
-  std::string weights;
+  ModelRunOptions model;
   std::string gt_path;
   std::string images;
   std::string out_path;
   bool json = false;
   bool strict = false;
-  std::string device = "cpu";
-  int input_size = 0;
-  int threads = 0;
 };
 
 int run_test(const TestOptions& o) {
-  configure_runtime(o.threads);
-  const torch::Device device = resolve_device(o.device);
-  TrainedModel trained = load_trained_model(o.weights, device);
+  configure_runtime(o.model.threads);
+  const torch::Device device = resolve_device(o.model.device);
+  TrainedModel trained = load_trained_model(o.model.weights, device);
   CocoLoadReport report;
   auto gt = std::make_shared<const CocoDataset>(CocoDataset::load(o.gt_path, {o.strict}, &report));
   TrainingSetOptions set_options;
@@ -47,11 +44,11 @@ int run_test(const TestOptions& o) {
     throw InputError(fmt::format(
         "{}: categories differ from the ones {} was trained on ({} vs {} categories, or other "
         "ids)",
-        o.gt_path, o.weights, gt->categories().size(), model_categories.size()));
+        o.gt_path, o.model.weights, gt->categories().size(), model_categories.size()));
 
   InferenceOptions inference;
   inference.test = trained.config.test;
-  if (o.input_size > 0) inference.test.input_size = o.input_size;
+  if (o.model.input_size > 0) inference.test.input_size = o.model.input_size;
   inference.device = device;
   const EvaluationReport result = evaluate_model(*trained.model, set, inference);
   if (!o.out_path.empty()) result.run.results.save(o.out_path);
@@ -62,7 +59,8 @@ int run_test(const TestOptions& o) {
     w.begin_object();
     w.key("num_images").value(result.run.images);
     w.key("num_detections").value(static_cast<std::int64_t>(result.run.results.size()));
-    w.key("images_per_s").value(result.run.seconds > 0 ? result.run.images / result.run.seconds : 0);
+    w.key("images_per_s")
+        .value(result.run.seconds > 0 ? result.run.images / result.run.seconds : 0);
     for (const CocoEvalResult* r : {&result.segm, &result.bbox}) {
       w.key(iou_type_name(r->iou_type)).begin_object().key("stats").begin_array();
       for (double s : r->stats) w.value(s);
@@ -88,21 +86,15 @@ int run_test(const TestOptions& o) {
 
 CommandRunner add_test_command(CLI::App& app) {
   auto options = std::make_shared<TestOptions>();
-  CLI::App* cmd = app.add_subcommand(
-      "test", "predict on a COCO-format dataset and evaluate (mask and box AP)");
-  cmd->add_option("--weights", options->weights, "checkpoint (model_final.pt or last.pt)")
-      ->required();
+  CLI::App* cmd =
+      app.add_subcommand("test", "predict on a COCO-format dataset and evaluate (mask and box AP)");
+  add_model_run_options(cmd, &options->model);
   cmd->add_option("--gt", options->gt_path, "ground-truth COCO annotations JSON")->required();
   cmd->add_option("--images", options->images, "folder the JSON's file_name values are in")
       ->required();
   cmd->add_option("--out", options->out_path, "also write the scored COCO results JSON here");
   cmd->add_flag("--json", options->json, "print one JSON object with both stats lists");
   cmd->add_flag("--strict", options->strict, "data problems are errors, not counted warnings");
-  cmd->add_option("--device", options->device, "cpu, cuda or cuda:N");
-  cmd->add_option("--input-size", options->input_size,
-                  "test input side (multiple of 32; default: the model's test.input_size)");
-  cmd->add_option("--threads", options->threads, "intra-op threads, 0 = all cores")
-      ->check(CLI::NonNegativeNumber);
   return [options]() { return run_test(*options); };
 }
 

@@ -27,7 +27,8 @@ struct TrainCommandOptions {
 
 int run_train(TrainCommandOptions o) {
   if (o.list_keys) {
-    for (const auto& [key, doc] : config_keys()) std::printf("%-36s %s\n", key.c_str(), doc.c_str());
+    for (const auto& [key, doc] : config_keys())
+      std::printf("%-36s %s\n", key.c_str(), doc.c_str());
     return 0;
   }
   if (o.out_dir.empty()) throw InputError("--out RUN_DIR is required");
@@ -36,8 +37,9 @@ int run_train(TrainCommandOptions o) {
   TrainConfig config;
   if (o.resume) {
     if (!o.config_path.empty())
-      throw InputError("--resume continues with the run's own config.yaml; leave out --config "
-                       "(use --set to change e.g. solver.epochs)");
+      throw InputError(
+          "--resume continues with the run's own config.yaml; leave out --config "
+          "(use --set to change e.g. solver.epochs)");
     config = load_run_config(o.out_dir, o.overrides);
   } else {
     if (o.config_path.empty()) throw InputError("--config is required (or --resume)");
@@ -52,8 +54,8 @@ int run_train(TrainCommandOptions o) {
     const TrainOutcome outcome = train(config, o.out_dir, options);
     if (outcome.status == TrainStatus::kInterrupted) return 130;
     if (outcome.mask_ap >= 0)
-      std::printf("mask AP %.4f  box AP %.4f  (%s/metrics.json)\n", outcome.mask_ap,
-                  outcome.box_ap, o.out_dir.c_str());
+      std::printf("mask AP %.4f  box AP %.4f  (%s/metrics.json)\n", outcome.mask_ap, outcome.box_ap,
+                  o.out_dir.c_str());
     return 0;
   } catch (const TrainingDiverged& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
@@ -66,8 +68,9 @@ int run_train(TrainCommandOptions o) {
 CommandRunner add_train_command(CLI::App& app) {
   auto options = std::make_shared<TrainCommandOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "train", "train a model from a YAML config into a run folder (exit 130 when interrupted, "
-               "3 when the loss diverges)");
+      "train",
+      "train a model from a YAML config into a run folder (exit 130 when interrupted, "
+      "3 when the loss diverges)");
   cmd->add_option("--config", options->config_path, "YAML config (see configs/)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--set", options->overrides,

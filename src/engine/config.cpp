@@ -78,7 +78,8 @@ class FieldTable {
     fields_.push_back({std::move(key), std::move(doc), std::move(set), std::move(get)});
   }
   void add_int(std::string key, std::string doc, int& ref) {
-    add(std::move(key), std::move(doc),
+    add(
+        std::move(key), std::move(doc),
         [&ref](const YAML::Node& n) {
           const std::int64_t v = parse_integer(n);
           if (v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max())
@@ -88,7 +89,8 @@ class FieldTable {
         [&ref] { return std::to_string(ref); });
   }
   void add_u64(std::string key, std::string doc, std::uint64_t& ref) {
-    add(std::move(key), std::move(doc),
+    add(
+        std::move(key), std::move(doc),
         [&ref](const YAML::Node& n) {
           const std::int64_t v = parse_integer(n);
           if (v < 0) throw std::invalid_argument(fmt::format("expected ≥ 0, got {}", v));
@@ -97,20 +99,24 @@ class FieldTable {
         [&ref] { return std::to_string(ref); });
   }
   void add_double(std::string key, std::string doc, double& ref) {
-    add(std::move(key), std::move(doc), [&ref](const YAML::Node& n) { ref = parse_double(n); },
+    add(
+        std::move(key), std::move(doc), [&ref](const YAML::Node& n) { ref = parse_double(n); },
         [&ref] { return format_double(ref); });
   }
   void add_bool(std::string key, std::string doc, bool& ref) {
-    add(std::move(key), std::move(doc), [&ref](const YAML::Node& n) { ref = parse_bool(n); },
+    add(
+        std::move(key), std::move(doc), [&ref](const YAML::Node& n) { ref = parse_bool(n); },
         [&ref] { return ref ? std::string("true") : std::string("false"); });
   }
   void add_string(std::string key, std::string doc, std::string& ref) {
-    add(std::move(key), std::move(doc),
+    add(
+        std::move(key), std::move(doc),
         [&ref](const YAML::Node& n) { ref = n.IsNull() ? std::string() : scalar_text(n); },
         [&ref] { return ref; });
   }
   void add_double_list(std::string key, std::string doc, std::vector<double>& ref) {
-    add(std::move(key), std::move(doc),
+    add(
+        std::move(key), std::move(doc),
         [&ref](const YAML::Node& n) {
           if (!n.IsSequence() && !n.IsNull())
             throw std::invalid_argument("expected a list of numbers, e.g. [100, 120]");
@@ -128,7 +134,8 @@ class FieldTable {
   template <typename Enum>
   void add_enum(std::string key, std::string doc, Enum& ref,
                 std::vector<std::pair<std::string, Enum>> names) {
-    add(std::move(key), std::move(doc),
+    add(
+        std::move(key), std::move(doc),
         [&ref, names](const YAML::Node& n) {
           const std::string text = scalar_text(n);
           std::string known;
@@ -153,6 +160,8 @@ class FieldTable {
     add_int("model.num_classes", "classes; 0 = the training set's category count", m.num_classes);
     add_string("model.backbone", "resnet18, resnet34, resnet50, resnet101 or dla34",
                m.backbone.name);
+    add_int("model.backbone_width", "ResNet: first-stage channels (64 standard; 32 = ~1/4 compute)",
+            m.backbone.width);
     add_int("model.head_channels", "hidden channels of each head; 0 = 256 for DLA, 64 for ResNet",
             m.head_channels);
     add_int("model.shape_size", "S: the local shape is S x S", m.shape_size);
@@ -337,7 +346,7 @@ void TrainConfig::validate() const {
     try {
       model.validate();
     } catch (const std::invalid_argument& e) {
-      throw std::invalid_argument(std::string("model.") + e.what());
+      throw std::invalid_argument(std::string("model: ") + e.what());
     }
   } else {
     CenterMaskOptions probe = model;
@@ -345,7 +354,7 @@ void TrainConfig::validate() const {
     try {
       probe.validate();
     } catch (const std::invalid_argument& e) {
-      throw std::invalid_argument(std::string("model.") + e.what());
+      throw std::invalid_argument(std::string("model: ") + e.what());
     }
   }
   check(data.input_size >= 32 && data.input_size % 32 == 0, "data.input_size",
@@ -463,7 +472,8 @@ std::vector<std::pair<std::string, std::string>> config_keys() {
   TrainConfig config;
   FieldTable table(config);
   std::vector<std::pair<std::string, std::string>> keys;
-  for (const Field& f : table.fields()) keys.emplace_back(f.key, f.doc + " (default " + f.get() + ")");
+  for (const Field& f : table.fields())
+    keys.emplace_back(f.key, f.doc + " (default " + f.get() + ")");
   return keys;
 }
 

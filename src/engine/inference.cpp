@@ -31,8 +31,8 @@ torch::Device resolve_device(const std::string& name) {
 TrainedModel load_trained_model(const std::filesystem::path& weights, torch::Device device) {
   CheckpointReader reader(weights);
   TrainedModel trained;
-  trained.config = parse_train_config(reader.contents().config_yaml,
-                                      weights.string() + " (its saved config)");
+  trained.config =
+      parse_train_config(reader.contents().config_yaml, weights.string() + " (its saved config)");
   trained.categories = reader.contents().categories;
   if (trained.config.model.num_classes != static_cast<int>(trained.categories.size()))
     throw InputError(fmt::format("{}: model.num_classes is {} but it lists {} categories",
@@ -150,7 +150,8 @@ InferenceRun predict_set(CenterMaskImpl& model, const std::shared_ptr<const Trai
   return run;
 }
 
-EvaluationReport evaluate_model(CenterMaskImpl& model, const std::shared_ptr<const TrainingSet>& set,
+EvaluationReport evaluate_model(CenterMaskImpl& model,
+                                const std::shared_ptr<const TrainingSet>& set,
                                 const InferenceOptions& options) {
   EvaluationReport report;
   report.run = predict_set(model, set, options);

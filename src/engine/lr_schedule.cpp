@@ -19,8 +19,8 @@ double LrScheduleFunction::at(std::int64_t iteration) const {
       if (iteration >= step) lr *= solver_.lr_gamma;
   } else {
     // Cosine from the end of warm-up to the last iteration.
-    const double start = static_cast<double>(std::min<std::int64_t>(solver_.warmup_iters,
-                                                                    total_iters_ - 1));
+    const double start =
+        static_cast<double>(std::min<std::int64_t>(solver_.warmup_iters, total_iters_ - 1));
     const double progress = std::clamp(
         (static_cast<double>(iteration) - start) / (static_cast<double>(total_iters_) - start), 0.0,
         1.0);

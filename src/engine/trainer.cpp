@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <deque>
 #include <iostream>
 #include <optional>
 
@@ -63,7 +64,8 @@ void prepare_run_directory(const std::filesystem::path& run_dir, const TrainerOp
     throw InputError(run_dir.string() + ": exists and is not a folder");
   std::string found;
   for (const char* name : kRunFiles)
-    if (std::filesystem::exists(run_dir / name)) found += (found.empty() ? "" : ", ") + std::string(name);
+    if (std::filesystem::exists(run_dir / name))
+      found += (found.empty() ? "" : ", ") + std::string(name);
   if (options.resume) {
     if (!std::filesystem::exists(run_dir / "last.pt"))
       throw InputError((run_dir / "last.pt").string() + ": no checkpoint to resume from");
@@ -79,8 +81,7 @@ void prepare_run_directory(const std::filesystem::path& run_dir, const TrainerOp
 }
 
 std::shared_ptr<const TrainingSet> open_split(const std::string& json, const std::string& images,
-                                              const char* json_key, bool strict,
-                                              TrainingLog& log) {
+                                              const char* json_key, bool strict, TrainingLog& log) {
   CocoLoadReport report;
   auto dataset = std::make_shared<const CocoDataset>(CocoDataset::load(json, {strict}, &report));
   TrainingSetOptions set_options;
@@ -112,22 +113,46 @@ bool same_categories(const std::vector<CocoCategory>& a, const std::vector<CocoC
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(CenterMaskImpl& model,
                                                         const SolverConfig& solver) {
   if (solver.optimizer == OptimizerKind::kSgd)
-    return std::make_unique<torch::optim::SGD>(
-        model.parameters(), torch::optim::SGDOptions(solver.lr)
-                                .momentum(solver.momentum)
-                                .weight_decay(solver.weight_decay));
+    return std::make_unique<torch::optim::SGD>(model.parameters(),
+                                               torch::optim::SGDOptions(solver.lr)
+                                                   .momentum(solver.momentum)
+                                                   .weight_decay(solver.weight_decay));
   return std::make_unique<torch::optim::Adam>(
       model.parameters(), torch::optim::AdamOptions(solver.lr).weight_decay(solver.weight_decay));
 }
 
+struct LossValues {
+  double total, heatmap, offset, size, mask, saliency;
+};
+
+// The training loss terms averaged over the last iterations: with the mask loss computed at
+// ground-truth centers and boxes, a measure of mask quality that does not depend on detection
+// (what the ablation compares when a short budget leaves AP near zero).
+LossValues mean_of(const std::deque<LossValues>& recent) {
+  LossValues mean{0, 0, 0, 0, 0, 0};
+  for (const LossValues& v : recent) {
+    mean.total += v.total, mean.heatmap += v.heatmap, mean.offset += v.offset;
+    mean.size += v.size, mean.mask += v.mask, mean.saliency += v.saliency;
+  }
+  const double n = static_cast<double>(std::max<std::size_t>(1, recent.size()));
+  return {mean.total / n, mean.heatmap / n, mean.offset / n,
+          mean.size / n,  mean.mask / n,    mean.saliency / n};
+}
+
 void save_metrics(const std::filesystem::path& path, std::int64_t iteration, TrainStatus status,
-                  const EvaluationReport& report) {
+                  const EvaluationReport& report, const std::deque<LossValues>& recent) {
   std::string text;
   json::Writer w(text);
   w.begin_object();
   w.key("iter").value(iteration);
   w.key("status").value(status == TrainStatus::kFinished ? "finished" : "time_limit");
   w.key("images").value(report.run.images);
+  const LossValues loss = mean_of(recent);
+  w.key("train_loss").begin_object();
+  w.key("iterations").value(static_cast<std::int64_t>(recent.size()));
+  w.key("total").value(loss.total).key("heatmap").value(loss.heatmap);
+  w.key("offset").value(loss.offset).key("size").value(loss.size).key("mask").value(loss.mask);
+  w.end_object();
   for (const CocoEvalResult* result : {&report.segm, &report.bbox}) {
     w.key(iou_type_name(result->iou_type)).begin_object();
     for (std::size_t i = 0; i < 12; ++i) w.key(coco_stat_name(i)).value(result->stats[i]);
@@ -137,20 +162,20 @@ void save_metrics(const std::filesystem::path& path, std::int64_t iteration, Tra
   write_file_atomically(path, text + "\n");
 }
 
-struct LossValues {
-  double total, heatmap, offset, size, mask, saliency;
-};
-
 // Reads every term; a non-finite one stops the run with the iteration and the term named.
 LossValues check_losses(const CenterMaskLosses& losses, std::int64_t iteration,
                         const std::string& last_checkpoint) {
-  LossValues v{losses.total.item<double>(),  losses.heatmap.item<double>(),
-               losses.offset.item<double>(), losses.size.item<double>(),
+  LossValues v{losses.total.item<double>(),
+               losses.heatmap.item<double>(),
+               losses.offset.item<double>(),
+               losses.size.item<double>(),
                losses.mask.item<double>(),
                losses.saliency.defined() ? losses.saliency.item<double>() : 0.0};
   if (std::isfinite(v.total)) return v;
-  const std::pair<const char*, double> terms[] = {{"heatmap", v.heatmap}, {"offset", v.offset},
-                                                  {"size", v.size},       {"mask", v.mask},
+  const std::pair<const char*, double> terms[] = {{"heatmap", v.heatmap},
+                                                  {"offset", v.offset},
+                                                  {"size", v.size},
+                                                  {"mask", v.mask},
                                                   {"saliency", v.saliency}};
   std::string bad = "total", values;
   double bad_value = v.total;
@@ -173,8 +198,10 @@ CenterMaskLosses loss_or_divergence(const CenterMaskImpl& model, const CenterMas
     return model.loss(outputs, targets);
   } catch (const c10::Error&) {
     const std::pair<const char*, const torch::Tensor*> heads[] = {
-        {"heatmap", &outputs.heatmap_logits}, {"offset", &outputs.offset},
-        {"size", &outputs.size},              {"shape", &outputs.shape_hidden},
+        {"heatmap", &outputs.heatmap_logits},
+        {"offset", &outputs.offset},
+        {"size", &outputs.size},
+        {"shape", &outputs.shape_hidden},
         {"saliency", &outputs.saliency_logits}};
     for (const auto& [name, tensor] : heads) {
       if (tensor->defined() && !torch::isfinite(*tensor).all().item<bool>())
@@ -200,7 +227,8 @@ void install_training_signal_handlers() {
 int configure_runtime(int threads) {
   int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   cpu_set_t allowed;
-  if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0) cores = std::max(1, CPU_COUNT(&allowed));
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0)
+    cores = std::max(1, CPU_COUNT(&allowed));
   const int n = threads > 0 ? threads : cores;
   torch::set_num_threads(n);
   // Training allocates and frees the same large activation buffers every step. With glibc's
@@ -221,8 +249,9 @@ TrainConfig load_run_config(const std::filesystem::path& run_dir,
   // The saved config was resolved (classes known); changing the model would not load.
   const std::string saved = model_section(to_yaml(load_train_config(path)));
   if (model_section(to_yaml(config)) != saved)
-    throw InputError("--set: a resumed run cannot change model.* keys (its weights are of that "
-                     "model); start a new run instead");
+    throw InputError(
+        "--set: a resumed run cannot change model.* keys (its weights are of that "
+        "model); start a new run instead");
   return config;
 }
 
@@ -250,27 +279,26 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
   const auto& categories = train_set->dataset().categories();
   const int dataset_classes = static_cast<int>(train_set->num_classes());
   if (config.model.num_classes != 0 && config.model.num_classes != dataset_classes)
-    throw InputError(fmt::format(
-        "model.num_classes is {} but data.train_json ({}) has {} categories ({}); set "
-        "model.num_classes={} or 0 (= from the dataset)",
-        config.model.num_classes, config.data.train_json, dataset_classes,
-        describe_categories(categories), dataset_classes));
+    throw InputError(
+        fmt::format("model.num_classes is {} but data.train_json ({}) has {} categories ({}); set "
+                    "model.num_classes={} or 0 (= from the dataset)",
+                    config.model.num_classes, config.data.train_json, dataset_classes,
+                    describe_categories(categories), dataset_classes));
   config.model.num_classes = dataset_classes;
   std::shared_ptr<const TrainingSet> val_set;
   if (!config.data.val_json.empty()) {
     val_set = open_split(config.data.val_json, config.data.val_images, "data.val_json",
                          config.data.strict, log);
     if (!same_categories(val_set->dataset().categories(), categories))
-      throw InputError(fmt::format(
-          "data.val_json ({}): categories ({}) differ from data.train_json's ({})",
-          config.data.val_json, describe_categories(val_set->dataset().categories()),
-          describe_categories(categories)));
+      throw InputError(
+          fmt::format("data.val_json ({}): categories ({}) differ from data.train_json's ({})",
+                      config.data.val_json, describe_categories(val_set->dataset().categories()),
+                      describe_categories(categories)));
   }
   if (checkpoint && !same_categories(checkpoint->contents().categories, categories))
-    throw InputError(fmt::format("{}: trained on categories ({}), but data.train_json has ({})",
-                                 checkpoint->path().string(),
-                                 describe_categories(checkpoint->contents().categories),
-                                 describe_categories(categories)));
+    throw InputError(fmt::format(
+        "{}: trained on categories ({}), but data.train_json has ({})", checkpoint->path().string(),
+        describe_categories(checkpoint->contents().categories), describe_categories(categories)));
   const std::string config_yaml = to_yaml(config);
   if (checkpoint && model_section(checkpoint->contents().config_yaml) != model_section(config_yaml))
     throw InputError(checkpoint->path().string() +
@@ -322,8 +350,9 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
     have_checkpoint = true;
   };
   auto last_checkpoint_text = [&] {
-    return have_checkpoint ? fmt::format("The last good checkpoint is {} (kept)", last_path.string())
-                           : std::string("No checkpoint had been written yet");
+    return have_checkpoint
+               ? fmt::format("The last good checkpoint is {} (kept)", last_path.string())
+               : std::string("No checkpoint had been written yet");
   };
   log.event(fmt::format(
       "{} {}: {} training images ({} per epoch in batches of {}), {} classes, {} on {} with {} "
@@ -336,6 +365,7 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
   TrainOutcome outcome;
   outcome.status = TrainStatus::kFinished;
   TrainWindow window;
+  std::deque<LossValues> recent;  // the last 100 iterations, for metrics.json
   const double time_limit_seconds = config.runtime.time_limit_minutes * 60;
   const bool clipping = config.solver.clip_grad_norm > 0;
   model->train();
@@ -351,6 +381,7 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
     }
     const auto step_start = Clock::now();
     std::optional<Batch> batch = loader.next();
+    if (!batch) throw std::logic_error("train: the loader's stream ended");
     const double data_wait = seconds_since(step_start);
     const double lr = schedule.at(progress.iteration);
     for (auto& group : optimizer->param_groups()) group.options().set_lr(lr);
@@ -360,15 +391,15 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
         torch::from_blob(batch->images.data(), {batch->size, 3, batch->height, batch->width})
             .to(device);
     const CenterMaskOutputs outputs = model->forward(images);
-    const CenterMaskLosses losses =
-        loss_or_divergence(*model, outputs, targets, progress.iteration + 1, last_checkpoint_text());
+    const CenterMaskLosses losses = loss_or_divergence(
+        *model, outputs, targets, progress.iteration + 1, last_checkpoint_text());
     const LossValues values = check_losses(losses, progress.iteration + 1, last_checkpoint_text());
     optimizer->zero_grad();
     losses.total.backward();
     double grad_norm = 0;
     if (clipping) {
-      grad_norm = torch::nn::utils::clip_grad_norm_(model->parameters(),
-                                                    config.solver.clip_grad_norm);
+      grad_norm =
+          torch::nn::utils::clip_grad_norm_(model->parameters(), config.solver.clip_grad_norm);
       if (!std::isfinite(grad_norm))
         throw TrainingDiverged(fmt::format(
             "iteration {}: the gradient norm is {}; training stopped without saving. {}.",
@@ -386,6 +417,8 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
     }
     const double step_seconds = seconds_since(step_start);
     progress.train_seconds += step_seconds;
+    recent.push_back(values);
+    if (recent.size() > 100) recent.pop_front();
     window.steps += 1;
     window.images += batch->size;
     window.total += values.total;
@@ -410,11 +443,11 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
       log.train_period(position, window, config.model.direct_saliency_loss, clipping);
       window.clear();
     }
-    if (config.runtime.checkpoint_every_iters > 0 && it % config.runtime.checkpoint_every_iters == 0 &&
-        it < total_iters)
+    if (config.runtime.checkpoint_every_iters > 0 &&
+        it % config.runtime.checkpoint_every_iters == 0 && it < total_iters)
       save_last();
-    if (val_set && config.runtime.eval_every_iters > 0 && it % config.runtime.eval_every_iters == 0 &&
-        it < total_iters) {
+    if (val_set && config.runtime.eval_every_iters > 0 &&
+        it % config.runtime.eval_every_iters == 0 && it < total_iters) {
       const EvaluationReport report = evaluate_model(*model, val_set, inference);
       log.evaluation(it, report.segm, report.bbox, report.run.images, report.run.seconds);
     }
@@ -423,22 +456,23 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
   outcome.iteration = progress.iteration;
   outcome.train_seconds = progress.train_seconds;
   if (outcome.status == TrainStatus::kInterrupted) {
-    log.event(fmt::format("interrupted at iteration {}/{}: checkpoint {} written; continue with "
-                          "`centermask train --resume --out {}`",
-                          progress.iteration, total_iters, last_path.string(), run_dir.string()));
+    log.event(
+        fmt::format("interrupted at iteration {}/{}: checkpoint {} written; continue with "
+                    "`centermask train --resume --out {}`",
+                    progress.iteration, total_iters, last_path.string(), run_dir.string()));
     return outcome;
   }
   save_checkpoint(run_dir / "model_final.pt", *model, nullptr, config_yaml, categories, progress);
-  log.event(fmt::format("{} after {} iterations ({} of training): weights in {}",
-                        outcome.status == TrainStatus::kTimeLimit ? "time limit reached"
-                                                                  : "training finished",
-                        progress.iteration, format_duration(progress.train_seconds),
-                        (run_dir / "model_final.pt").string()));
+  log.event(fmt::format(
+      "{} after {} iterations ({} of training): weights in {}",
+      outcome.status == TrainStatus::kTimeLimit ? "time limit reached" : "training finished",
+      progress.iteration, format_duration(progress.train_seconds),
+      (run_dir / "model_final.pt").string()));
   if (val_set) {
     const EvaluationReport report = evaluate_model(*model, val_set, inference);
     log.evaluation(progress.iteration, report.segm, report.bbox, report.run.images,
                    report.run.seconds);
-    save_metrics(run_dir / "metrics.json", progress.iteration, outcome.status, report);
+    save_metrics(run_dir / "metrics.json", progress.iteration, outcome.status, report, recent);
     outcome.mask_ap = report.segm.stats[0];
     outcome.box_ap = report.bbox.stats[0];
   }

@@ -16,7 +16,7 @@
 namespace centermask {
 namespace {
 
-constexpr const char* kStatNames[12] = {"AP",  "AP50", "AP75", "APs",  "APm",   "APl",
+constexpr const char* kStatNames[12] = {"AP",  "AP50", "AP75",  "APs", "APm", "APl",
                                         "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"};
 
 // The "iter" of a log line, or -1 (lines are written by us, so a plain scan is enough).
@@ -27,8 +27,7 @@ std::int64_t line_iteration(const std::string& line) {
 }
 
 double now_seconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 }  // namespace
@@ -63,8 +62,7 @@ TrainingLog::~TrainingLog() {
 }
 
 void TrainingLog::write_line(const std::string& json) {
-  if (std::fputs(json.c_str(), file_) < 0 || std::fputc('\n', file_) < 0 ||
-      std::fflush(file_) != 0)
+  if (std::fputs(json.c_str(), file_) < 0 || std::fputc('\n', file_) < 0 || std::fflush(file_) != 0)
     throw InputError(path_.string() + ": cannot write the log: " + std::strerror(errno));
 }
 
@@ -134,10 +132,10 @@ void TrainingLog::evaluation(std::int64_t iteration, const CocoEvalResult& segm,
   w.key("time").value(now_seconds());
   w.end_object();
   write_line(line);
-  event(fmt::format("evaluation at iteration {}: mask AP {:.4f} (AP50 {:.4f}, AP75 {:.4f}), "
-                    "box AP {:.4f}, {} images in {:.1f} s",
-                    iteration, segm.stats[0], segm.stats[1], segm.stats[2], bbox.stats[0], images,
-                    seconds));
+  event(fmt::format(
+      "evaluation at iteration {}: mask AP {:.4f} (AP50 {:.4f}, AP75 {:.4f}), "
+      "box AP {:.4f}, {} images in {:.1f} s",
+      iteration, segm.stats[0], segm.stats[1], segm.stats[2], bbox.stats[0], images, seconds));
 }
 
 void TrainingLog::event(const std::string& message) {

@@ -17,7 +17,9 @@
 namespace centermask {
 namespace {
 
-testing::CliRun run_cli(const std::string& args) { return testing::run_program(CENTERMASK_CLI, args); }
+testing::CliRun run_cli(const std::string& args) {
+  return testing::run_program(CENTERMASK_CLI, args);
+}
 
 class CliTrainTest : public ::testing::Test {
  protected:
@@ -40,8 +42,8 @@ TEST_F(CliTrainTest, ARunKilledMidTrainingResumesFromItsCheckpointAndFinishes) {
   if (pid == 0) {
     const std::string out = run.string(), config = config_path();
     freopen("/dev/null", "w", stderr);
-    execl(CENTERMASK_CLI, CENTERMASK_CLI, "train", "--config", config.c_str(), "--out",
-          out.c_str(), "--set", "solver.epochs=8", static_cast<char*>(nullptr));
+    execl(CENTERMASK_CLI, CENTERMASK_CLI, "train", "--config", config.c_str(), "--out", out.c_str(),
+          "--set", "solver.epochs=8", static_cast<char*>(nullptr));
     _exit(127);
   }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
@@ -73,14 +75,14 @@ TEST_F(CliTrainTest, ARunKilledMidTrainingResumesFromItsCheckpointAndFinishes) {
 
 TEST_F(CliTrainTest, PredictWritesResultsAndPicturesAndTestScoresWhatItWrites) {
   const std::filesystem::path run = dir_ / "run";
-  const testing::CliRun trained =
-      run_cli("train --config " + config_path() + " --out " + run.string() + " --set solver.epochs=1");
+  const testing::CliRun trained = run_cli("train --config " + config_path() + " --out " +
+                                          run.string() + " --set solver.epochs=1");
   ASSERT_EQ(trained.exit_code, 0) << trained.output;
   const std::string weights = (run / "model_final.pt").string();
 
-  const testing::CliRun predicted = run_cli("predict --weights " + weights + " --input " +
-                                            (data_->root() / "val").string() + " --out " +
-                                            (dir_ / "pred").string() + " --score-thr 0");
+  const testing::CliRun predicted =
+      run_cli("predict --weights " + weights + " --input " + (data_->root() / "val").string() +
+              " --out " + (dir_ / "pred").string() + " --score-thr 0");
   ASSERT_EQ(predicted.exit_code, 0) << predicted.output;
   EXPECT_NE(predicted.output.find("on 4 images"), std::string::npos) << predicted.output;
   std::size_t pictures = 0;
@@ -97,8 +99,8 @@ TEST_F(CliTrainTest, PredictWritesResultsAndPicturesAndTestScoresWhatItWrites) {
 
   // A single image works too.
   const testing::CliRun one = run_cli("predict --weights " + weights + " --input " +
-                                      (data_->root() / "val" / "000000.png").string() +
-                                      " --out " + (dir_ / "one").string() + " --no-overlays");
+                                      (data_->root() / "val" / "000000.png").string() + " --out " +
+                                      (dir_ / "one").string() + " --no-overlays");
   EXPECT_EQ(one.exit_code, 0) << one.output;
   EXPECT_NE(one.output.find("on 1 images"), std::string::npos) << one.output;
 

@@ -27,15 +27,6 @@ class TrainTest : public ::testing::Test {
 };
 testing::TinyTrainingData* TrainTest::data_ = nullptr;
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "no error";
-}
-
 TEST_F(TrainTest, TrainsIntoARunFolderAndEvaluates) {
   const TrainConfig config = data_->config({});
   const TrainOutcome outcome = train(config, dir_ / "run", {});
@@ -60,7 +51,7 @@ TEST_F(TrainTest, TrainsIntoARunFolderAndEvaluates) {
   EXPECT_EQ(trained.categories[0].name, synthetic_class_names()[0]);
 
   // A second run into the same folder is refused unless asked for.
-  const std::string refused = error_of([&] { train(config, dir_ / "run", {}); });
+  const std::string refused = testing::error_message_of([&] { train(config, dir_ / "run", {}); });
   EXPECT_NE(refused.find("holds an earlier run"), std::string::npos) << refused;
   EXPECT_NE(refused.find("--resume"), std::string::npos) << refused;
   TrainerOptions overwrite;
@@ -86,15 +77,15 @@ TEST_F(TrainTest, AResumedRunContinuesTheSameCurve) {
     EXPECT_NEAR(resumed.at(iteration), loss, 1e-5 * std::abs(loss)) << "iteration " << iteration;
 
   // A resumed run cannot change the model it is resuming.
-  const std::string message =
-      error_of([&] { load_run_config(dir_ / "resumed", {"model.shape_size=12"}); });
+  const std::string message = testing::error_message_of(
+      [&] { load_run_config(dir_ / "resumed", {"model.shape_size=12"}); });
   EXPECT_NE(message.find("cannot change model.* keys"), std::string::npos) << message;
 }
 
 TEST_F(TrainTest, DivergenceNamesTheIterationAndTermAndKeepsTheLastGoodCheckpoint) {
-  const TrainConfig config = data_->config({"solver.optimizer=sgd", "solver.lr=1e30",
-                                            "solver.momentum=0", "runtime.checkpoint_every_iters=1",
-                                            "solver.epochs=4"});
+  const TrainConfig config =
+      data_->config({"solver.optimizer=sgd", "solver.lr=1e30", "solver.momentum=0",
+                     "runtime.checkpoint_every_iters=1", "solver.epochs=4"});
   std::string message;
   try {
     train(config, dir_ / "run", {});
@@ -112,26 +103,28 @@ TEST_F(TrainTest, DivergenceNamesTheIterationAndTermAndKeepsTheLastGoodCheckpoin
 }
 
 TEST_F(TrainTest, UnusableDataIsNamed) {
-  std::string message = error_of([&] { train(data_->config({"model.num_classes=3"}), dir_ / "a", {}); });
+  std::string message = testing::error_message_of(
+      [&] { train(data_->config({"model.num_classes=3"}), dir_ / "a", {}); });
   EXPECT_NE(message.find("model.num_classes is 3 but data.train_json"), std::string::npos)
       << message;
   EXPECT_NE(message.find("has 6 categories"), std::string::npos) << message;
 
   std::filesystem::create_directories(dir_ / "empty");
-  message = error_of([&] {
+  message = testing::error_message_of([&] {
     train(data_->config({"data.train_images=" + (dir_ / "empty").string()}), dir_ / "b", {});
   });
   EXPECT_NE(message.find("data.train_json"), std::string::npos) << message;
   EXPECT_NE(message.find("no usable images"), std::string::npos) << message;
 
-  message = error_of([&] { train(data_->config({"runtime.device=cuda:7"}), dir_ / "c", {}); });
+  message = testing::error_message_of(
+      [&] { train(data_->config({"runtime.device=cuda:7"}), dir_ / "c", {}); });
   if (!torch::cuda::is_available()) {
     EXPECT_NE(message.find("runtime.device"), std::string::npos) << message;
   }
 
   TrainerOptions resume;
   resume.resume = true;
-  message = error_of([&] { train(data_->config({}), dir_ / "nothing", resume); });
+  message = testing::error_message_of([&] { train(data_->config({}), dir_ / "nothing", resume); });
   EXPECT_NE(message.find("no checkpoint to resume from"), std::string::npos) << message;
 }
 

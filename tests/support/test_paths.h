@@ -2,6 +2,7 @@
 // Where test inputs live, and helpers for temporary files.
 
 #include <filesystem>
+#include <functional>
 #include <string>
 
 namespace centermask::testing {
@@ -25,6 +26,10 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+/// The message of the std::exception `fn` throws (InputError and the like), or "no error": for
+/// tests that check what an error says.
+std::string error_message_of(const std::function<void()>& fn);
 
 /// Writes `content` to `path`, creating parent folders.
 void write_text(const std::filesystem::path& path, const std::string& content);

@@ -23,6 +23,7 @@ std::string TinyTrainingData::config_yaml() const {
   const std::string root = dir_.path().string();
   return fmt::format(R"(model:
   backbone: resnet18
+  backbone_width: 16
   head_channels: 16
   shape_size: 8
 data:

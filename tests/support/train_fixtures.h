@@ -18,8 +18,8 @@ class TinyTrainingData {
   /// 12 training and 4 validation images of 64 px with 1–3 objects of the 6 synthetic classes.
   TinyTrainingData();
   const std::filesystem::path& root() const { return dir_.path(); }
-  /// YAML of a ResNet-18 config on this data: input 64, batch 4 (3 iterations per epoch),
-  /// 2 epochs, constant lr, checkpoints every 2 iterations, a log line per iteration.
+  /// YAML of a narrow (width 16) ResNet-18 config on this data: input 64, batch 4 (3 iterations per
+  /// epoch), 2 epochs, constant lr, checkpoints every 2 iterations, a log line per iteration.
   std::string config_yaml() const;
   TrainConfig config(const std::vector<std::string>& overrides) const;
 

@@ -17,15 +17,15 @@ namespace centermask {
 
 /// Where a run stands: enough to continue the same curve.
 struct TrainProgress {
-  std::int64_t iteration = 0;       ///< optimizer steps done
-  std::int64_t epoch = 0;           ///< data stream position of the next batch
+  std::int64_t iteration = 0;  ///< optimizer steps done
+  std::int64_t epoch = 0;      ///< data stream position of the next batch
   std::int64_t batch_in_epoch = 0;
-  double train_seconds = 0;         ///< training time so far (for time limits and ETA)
+  double train_seconds = 0;  ///< training time so far (for time limits and ETA)
 };
 
 struct CheckpointContents {
-  std::string config_yaml;                ///< the resolved config of the run
-  std::vector<CocoCategory> categories;   ///< class index i = categories[i]
+  std::string config_yaml;               ///< the resolved config of the run
+  std::vector<CocoCategory> categories;  ///< class index i = categories[i]
   TrainProgress progress;
   bool has_optimizer = false;
 };

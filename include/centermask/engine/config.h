@@ -41,7 +41,7 @@ enum class LrSchedule { kStep, kCosine };
 
 struct SolverConfig {
   OptimizerKind optimizer = OptimizerKind::kAdam;
-  double lr = 2.5e-4;  ///< base learning rate (after warm-up)
+  double lr = 2.5e-4;     ///< base learning rate (after warm-up)
   double momentum = 0.9;  ///< SGD only
   double weight_decay = 0.0;
   int batch_size = 32;

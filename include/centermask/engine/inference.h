@@ -44,7 +44,8 @@ struct EvaluationReport {
 };
 
 /// predict_set, then COCO evaluation (segm and bbox) over the set's usable images.
-EvaluationReport evaluate_model(CenterMaskImpl& model, const std::shared_ptr<const TrainingSet>& set,
+EvaluationReport evaluate_model(CenterMaskImpl& model,
+                                const std::shared_ptr<const TrainingSet>& set,
                                 const InferenceOptions& options);
 
 /// "cpu", "cuda", "cuda:N" as a device; InputError (naming runtime.device) for anything else

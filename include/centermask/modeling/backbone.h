@@ -21,6 +21,10 @@ struct BackboneOptions {
   /// resnet18, resnet34, resnet50, resnet101 (CenterNet's deconvolution upsampling) or
   /// dla34 (DLAUp + IDAUp with plain 3×3 convolutions where CenterNet uses DCNv2).
   std::string name = "dla34";
+  /// ResNet only: channels of the first stage (the standard 64). The four stages have 1, 2, 4
+  /// and 8 times this, the three upsampling stages 4, 2 and 1 times, and the output this many.
+  /// Narrower networks (e.g. 32: about a quarter of the compute) suit small images and CPUs.
+  int width = 64;
 };
 
 /// The names build_backbone accepts.

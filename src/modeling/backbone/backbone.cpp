@@ -15,11 +15,18 @@ const std::vector<std::string>& backbone_names() {
 }
 
 std::shared_ptr<BackboneImpl> build_backbone(const BackboneOptions& options) {
-  if (options.name == "dla34") return make_dla34();
-  if (options.name == "resnet18") return make_resnet(18);
-  if (options.name == "resnet34") return make_resnet(34);
-  if (options.name == "resnet50") return make_resnet(50);
-  if (options.name == "resnet101") return make_resnet(101);
+  if (options.width < 8 || options.width % 8 != 0)
+    throw std::invalid_argument(
+        fmt::format("backbone width must be a positive multiple of 8, got {}", options.width));
+  if (options.name == "dla34") {
+    if (options.width != 64)
+      throw std::invalid_argument("backbone width applies to ResNets; dla34 has its own widths");
+    return make_dla34();
+  }
+  if (options.name == "resnet18") return make_resnet(18, options.width);
+  if (options.name == "resnet34") return make_resnet(34, options.width);
+  if (options.name == "resnet50") return make_resnet(50, options.width);
+  if (options.name == "resnet101") return make_resnet(101, options.width);
   throw std::invalid_argument(fmt::format("unknown backbone \"{}\" (expected one of: {})",
                                           options.name, fmt::join(backbone_names(), ", ")));
 }

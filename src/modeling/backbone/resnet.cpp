@@ -59,10 +59,10 @@ TORCH_MODULE(ResidualUnit);
 
 class ResNetImpl : public BackboneImpl {
  public:
-  ResNetImpl(bool bottleneck, std::vector<int> blocks_per_stage) {
-    stem_ = register_module("stem", layers::conv_bn_relu(3, 64, 7, 2));
-    int channels = 64;
-    const int planes[4] = {64, 128, 256, 512};
+  ResNetImpl(bool bottleneck, std::vector<int> blocks_per_stage, int width) : width_(width) {
+    stem_ = register_module("stem", layers::conv_bn_relu(3, width, 7, 2));
+    int channels = width;
+    const int planes[4] = {width, 2 * width, 4 * width, 8 * width};
     for (int stage = 0; stage < 4; ++stage) {
       nn::Sequential units;
       for (int b = 0; b < blocks_per_stage[static_cast<std::size_t>(stage)]; ++b) {
@@ -72,7 +72,7 @@ class ResNetImpl : public BackboneImpl {
       }
       stages_.push_back(register_module("layer" + std::to_string(stage + 1), units));
     }
-    const int up_channels[3] = {256, 128, 64};
+    const int up_channels[3] = {4 * width, 2 * width, width};
     for (int i = 0; i < 3; ++i) {
       nn::Sequential up(layers::bilinear_upsampler(channels, up_channels[i], 2, false),
                         nn::BatchNorm2d(up_channels[i]), nn::ReLU(nn::ReLUOptions(true)));
@@ -88,9 +88,10 @@ class ResNetImpl : public BackboneImpl {
     for (auto& up : upsample_) x = up->forward(x);
     return x;
   }
-  ShapeSpec output_shape() const override { return {64, 4}; }
+  ShapeSpec output_shape() const override { return {width_, 4}; }
 
  private:
+  int width_ = 64;
   nn::Sequential stem_{nullptr};
   std::vector<nn::Sequential> stages_;
   std::vector<nn::Sequential> upsample_;
@@ -98,16 +99,16 @@ class ResNetImpl : public BackboneImpl {
 
 }  // namespace
 
-std::shared_ptr<BackboneImpl> make_resnet(int depth) {
+std::shared_ptr<BackboneImpl> make_resnet(int depth, int width) {
   switch (depth) {
     case 18:
-      return std::make_shared<ResNetImpl>(false, std::vector<int>{2, 2, 2, 2});
+      return std::make_shared<ResNetImpl>(false, std::vector<int>{2, 2, 2, 2}, width);
     case 34:
-      return std::make_shared<ResNetImpl>(false, std::vector<int>{3, 4, 6, 3});
+      return std::make_shared<ResNetImpl>(false, std::vector<int>{3, 4, 6, 3}, width);
     case 50:
-      return std::make_shared<ResNetImpl>(true, std::vector<int>{3, 4, 6, 3});
+      return std::make_shared<ResNetImpl>(true, std::vector<int>{3, 4, 6, 3}, width);
     case 101:
-      return std::make_shared<ResNetImpl>(true, std::vector<int>{3, 4, 23, 3});
+      return std::make_shared<ResNetImpl>(true, std::vector<int>{3, 4, 23, 3}, width);
     default:
       throw std::invalid_argument("ResNet depth must be 18, 34, 50 or 101");
   }

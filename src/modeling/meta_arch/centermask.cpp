@@ -38,6 +38,10 @@ void CenterMaskOptions::validate() const {
   if (shape_size < 2) fail(fmt::format("shape_size (S) must be at least 2, got {}", shape_size));
   if (head_channels < 0)
     fail(fmt::format("head_channels must be ≥ 0 (0 = default), got {}", head_channels));
+  if (backbone.width < 8 || backbone.width % 8 != 0)
+    fail(fmt::format("backbone width must be a positive multiple of 8, got {}", backbone.width));
+  if (backbone.name == "dla34" && backbone.width != 64)
+    fail("backbone width applies to ResNets; dla34 keeps its own widths (leave it at 64)");
   if (direct_saliency_loss && !class_specific_saliency)
     fail("direct_saliency_loss needs class_specific_saliency (it supervises each class's channel)");
   if (direct_saliency_loss && !has_saliency_head())

@@ -2,6 +2,8 @@
 // files, other architectures and a full disk are errors that name the file and keep what was
 // there before.
 
+#include "centermask/engine/checkpoint.h"
+
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 
@@ -9,7 +11,6 @@
 #include <fstream>
 
 #include "centermask/common/error.h"
-#include "centermask/engine/checkpoint.h"
 #include "support/test_paths.h"
 
 namespace centermask {
@@ -23,8 +24,8 @@ CenterMaskOptions small_model(const char* backbone = "resnet18", int classes = 3
   return options;
 }
 
-const std::vector<CocoCategory> kCategories = {{1, "disc", "shape"}, {7, "ring", "shape"},
-                                               {9, "star", ""}};
+const std::vector<CocoCategory> kCategories = {
+    {1, "disc", "shape"}, {7, "ring", "shape"}, {9, "star", ""}};
 
 // A few Adam steps so that the optimizer has state worth saving.
 void take_steps(CenterMaskImpl& model, torch::optim::Optimizer& optimizer, int steps) {
@@ -36,15 +37,6 @@ void take_steps(CenterMaskImpl& model, torch::optim::Optimizer& optimizer, int s
         .backward();
     optimizer.step();
   }
-}
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "no error";
 }
 
 TEST(Checkpoint, RoundTripsWeightsOptimizerProgressConfigAndCategories) {
@@ -84,8 +76,7 @@ TEST(Checkpoint, RoundTripsWeightsOptimizerProgressConfigAndCategories) {
   torch::manual_seed(3);
   take_steps(*restored, restored_optimizer, 1);
   for (const auto& item : model->named_parameters())
-    EXPECT_TRUE(torch::equal(item.value(), restored->named_parameters()[item.key()]))
-        << item.key();
+    EXPECT_TRUE(torch::equal(item.value(), restored->named_parameters()[item.key()])) << item.key();
 }
 
 TEST(Checkpoint, WeightsOnlyFilesLoadForPredictionButNotForResume) {
@@ -97,7 +88,7 @@ TEST(Checkpoint, WeightsOnlyFilesLoadForPredictionButNotForResume) {
   CenterMask other(small_model());
   reader.load_model(*other);
   torch::optim::Adam optimizer(other->parameters());
-  const std::string message = error_of([&] { reader.load_optimizer(optimizer); });
+  const std::string message = testing::error_message_of([&] { reader.load_optimizer(optimizer); });
   EXPECT_NE(message.find("no optimizer state"), std::string::npos) << message;
 }
 
@@ -108,31 +99,32 @@ TEST(Checkpoint, DamagedFilesAndOtherArchitecturesAreRefusedByName) {
   const std::string bytes = testing::read_text(dir / "good.pt");
 
   testing::write_text(dir / "truncated.pt", bytes.substr(0, bytes.size() / 2));
-  std::string message = error_of([&] { CheckpointReader reader(dir / "truncated.pt"); });
+  std::string message =
+      testing::error_message_of([&] { CheckpointReader reader(dir / "truncated.pt"); });
   EXPECT_NE(message.find("truncated.pt: not a readable checkpoint"), std::string::npos) << message;
 
   testing::write_text(dir / "empty.pt", "");
-  message = error_of([&] { CheckpointReader reader(dir / "empty.pt"); });
+  message = testing::error_message_of([&] { CheckpointReader reader(dir / "empty.pt"); });
   EXPECT_NE(message.find("empty.pt"), std::string::npos) << message;
 
   testing::write_text(dir / "text.pt", "{\"not\": \"a checkpoint\"}");
-  message = error_of([&] { CheckpointReader reader(dir / "text.pt"); });
+  message = testing::error_message_of([&] { CheckpointReader reader(dir / "text.pt"); });
   EXPECT_NE(message.find("text.pt: not a readable checkpoint"), std::string::npos) << message;
 
-  message = error_of([&] { CheckpointReader reader(dir / "missing.pt"); });
+  message = testing::error_message_of([&] { CheckpointReader reader(dir / "missing.pt"); });
   EXPECT_NE(message.find("missing.pt: no such checkpoint file"), std::string::npos) << message;
 
   const CheckpointReader reader(dir / "good.pt");
   CenterMask deeper(small_model("resnet34"));
-  message = error_of([&] { reader.load_model(*deeper); });
+  message = testing::error_message_of([&] { reader.load_model(*deeper); });
   EXPECT_NE(message.find("good.pt: model: no weight 'backbone.layer1.2"), std::string::npos)
       << message;
   CenterMask more_classes(small_model("resnet18", 5));
-  message = error_of([&] { reader.load_model(*more_classes); });
+  message = testing::error_message_of([&] { reader.load_model(*more_classes); });
   EXPECT_NE(message.find("has shape 3x64x1x1 in the checkpoint but 5x64x1x1"), std::string::npos)
       << message;
   CenterMask dla(small_model("dla34"));
-  message = error_of([&] { reader.load_model(*dla); });
+  message = testing::error_message_of([&] { reader.load_model(*dla); });
   EXPECT_NE(message.find("another architecture"), std::string::npos) << message;
 }
 
@@ -149,7 +141,7 @@ TEST(Checkpoint, AFullDiskLeavesThePreviousCheckpointIntact) {
   rlimit small = previous;
   small.rlim_cur = 64 << 10;
   ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
-  const std::string message = error_of([&] {
+  const std::string message = testing::error_message_of([&] {
     save_checkpoint(dir / "last.pt", *model, nullptr, "second", kCategories, {2, 0, 2, 0});
   });
   setrlimit(RLIMIT_FSIZE, &previous);
@@ -161,7 +153,8 @@ TEST(Checkpoint, AFullDiskLeavesThePreviousCheckpointIntact) {
   EXPECT_EQ(reader.contents().config_yaml, "first");
   EXPECT_EQ(reader.contents().progress.iteration, 1);
   std::size_t files = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) files += !entry.is_directory();
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path()))
+    files += !entry.is_directory();
   EXPECT_EQ(files, 1u) << "the temporary file was not removed";
 }
 

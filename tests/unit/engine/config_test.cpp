@@ -1,26 +1,17 @@
 // Configs: the shipped files parse, every key round-trips through the saved YAML, and every
 // kind of mistake is an error that names the file (or --set) and the key.
 
+#include "centermask/engine/config.h"
+
 #include <gtest/gtest.h>
 
 #include "centermask/common/error.h"
-#include "centermask/engine/config.h"
 #include "support/test_paths.h"
 
 namespace centermask {
 namespace {
 
-const std::string kMinimal =
-    "data:\n  train_json: a.json\n  train_images: imgs\n";
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "no error";
-}
+const std::string kMinimal = "data:\n  train_json: a.json\n  train_images: imgs\n";
 
 TEST(Config, ShippedConfigsParseWithTheirRecipes) {
   const auto configs = std::filesystem::path(CENTERMASK_SOURCE_DIR) / "configs";
@@ -43,12 +34,11 @@ TEST(Config, ShippedConfigsParseWithTheirRecipes) {
 }
 
 TEST(Config, EveryKeyRoundTripsThroughTheSavedYaml) {
-  TrainConfig config = parse_train_config(kMinimal, "minimal.yaml",
-                                          {"solver.lr=0.000123", "model.assembly=shape_only",
-                                           "solver.lr_step_epochs=[3, 7.5]", "data.val_json=v.json",
-                                           "data.val_images=v", "runtime.seed=18446744073709",
-                                           "solver.schedule=cosine", "data.strict=true",
-                                           "runtime.device=cuda:1"});
+  TrainConfig config = parse_train_config(
+      kMinimal, "minimal.yaml",
+      {"solver.lr=0.000123", "model.assembly=shape_only", "solver.lr_step_epochs=[3, 7.5]",
+       "data.val_json=v.json", "data.val_images=v", "runtime.seed=18446744073709",
+       "solver.schedule=cosine", "data.strict=true", "runtime.device=cuda:1"});
   const std::string saved = to_yaml(config);
   const TrainConfig again = parse_train_config(saved, "saved.yaml");
   EXPECT_EQ(to_yaml(again), saved);
@@ -65,18 +55,18 @@ TEST(Config, EveryKeyRoundTripsThroughTheSavedYaml) {
 }
 
 TEST(Config, UnknownKeysAreErrorsThatNameTheKeyAndSuggestTheNearest) {
-  const std::string in_file = error_of([] {
-    parse_train_config(kMinimal + "solver:\n  lrr: 0.1\n", "my.yaml");
-  });
+  const std::string in_file = testing::error_message_of(
+      [] { parse_train_config(kMinimal + "solver:\n  lrr: 0.1\n", "my.yaml"); });
   EXPECT_NE(in_file.find("my.yaml"), std::string::npos) << in_file;
   EXPECT_NE(in_file.find("unknown key 'solver.lrr'"), std::string::npos) << in_file;
   EXPECT_NE(in_file.find("did you mean 'solver.lr'"), std::string::npos) << in_file;
 
-  const std::string section = error_of([] { parse_train_config(kMinimal + "modle:\n  x: 1\n", "my.yaml"); });
+  const std::string section = testing::error_message_of(
+      [] { parse_train_config(kMinimal + "modle:\n  x: 1\n", "my.yaml"); });
   EXPECT_NE(section.find("unknown key 'modle.x'"), std::string::npos) << section;
 
-  const std::string override_error =
-      error_of([] { parse_train_config(kMinimal, "my.yaml", {"solver.momentun=0.5"}); });
+  const std::string override_error = testing::error_message_of(
+      [] { parse_train_config(kMinimal, "my.yaml", {"solver.momentun=0.5"}); });
   EXPECT_NE(override_error.find("--set solver.momentun=0.5"), std::string::npos) << override_error;
   EXPECT_NE(override_error.find("did you mean 'solver.momentum'"), std::string::npos);
 }
@@ -96,31 +86,36 @@ TEST(Config, WrongTypesAndBadValuesNameTheKey) {
       {"data:\n  val_json: v.json\n", "data.val_images"},
   };
   for (const auto& [yaml, expected] : cases) {
-    const std::string message = error_of([&] { parse_train_config(kMinimal + yaml, "c.yaml"); });
+    const std::string message =
+        testing::error_message_of([&] { parse_train_config(kMinimal + yaml, "c.yaml"); });
     EXPECT_NE(message.find(expected), std::string::npos) << yaml << " → " << message;
   }
-  const std::string missing = error_of([] { parse_train_config("solver:\n  lr: 0.1\n", "c.yaml"); });
+  const std::string missing =
+      testing::error_message_of([] { parse_train_config("solver:\n  lr: 0.1\n", "c.yaml"); });
   EXPECT_NE(missing.find("data.train_json: is required"), std::string::npos) << missing;
-  const std::string malformed = error_of([] { parse_train_config("model: [\n", "bad.yaml"); });
+  const std::string malformed =
+      testing::error_message_of([] { parse_train_config("model: [\n", "bad.yaml"); });
   EXPECT_NE(malformed.find("bad.yaml: line"), std::string::npos) << malformed;
-  const std::string no_value = error_of([] { parse_train_config(kMinimal, "c.yaml", {"solver.lr"}); });
+  const std::string no_value =
+      testing::error_message_of([] { parse_train_config(kMinimal, "c.yaml", {"solver.lr"}); });
   EXPECT_NE(no_value.find("expected KEY=VALUE"), std::string::npos) << no_value;
-  const std::string missing_file = error_of([] { load_train_config("/no/such/config.yaml"); });
+  const std::string missing_file =
+      testing::error_message_of([] { load_train_config("/no/such/config.yaml"); });
   EXPECT_NE(missing_file.find("/no/such/config.yaml"), std::string::npos) << missing_file;
 }
 
 TEST(Config, BaseFilesAreReadFirstAndOverridden) {
   testing::TempDir dir;
   testing::write_text(dir / "base.yaml", kMinimal + "solver:\n  lr: 0.5\n  batch_size: 7\n");
-  testing::write_text(dir / "sub" / "child.yaml",
-                      "base: ../base.yaml\nsolver:\n  lr: 0.25\n");
+  testing::write_text(dir / "sub" / "child.yaml", "base: ../base.yaml\nsolver:\n  lr: 0.25\n");
   const TrainConfig config = load_train_config(dir / "sub" / "child.yaml", {"solver.batch_size=3"});
   EXPECT_DOUBLE_EQ(config.solver.lr, 0.25);
   EXPECT_EQ(config.solver.batch_size, 3);
   EXPECT_EQ(config.data.train_json, "a.json");
 
   testing::write_text(dir / "loop.yaml", "base: loop.yaml\n");
-  const std::string cycle = error_of([&] { load_train_config(dir / "loop.yaml"); });
+  const std::string cycle =
+      testing::error_message_of([&] { load_train_config(dir / "loop.yaml"); });
   EXPECT_NE(cycle.find("more than 8 levels"), std::string::npos) << cycle;
 }
 

@@ -1,9 +1,9 @@
 // The learning rate is a pure function of the iteration: step and cosine schedules after a
 // linear warm-up, with epochs converted through the iterations per epoch.
 
-#include <gtest/gtest.h>
-
 #include "centermask/engine/lr_schedule.h"
+
+#include <gtest/gtest.h>
 
 namespace centermask {
 namespace {

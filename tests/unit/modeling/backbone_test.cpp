@@ -58,6 +58,21 @@ TEST(Backbone, UnknownNameIsAnErrorListingTheKnownOnes) {
   }
 }
 
+TEST(Backbone, ResNetWidthScalesEveryStageAndTheOutput) {
+  BackboneOptions narrow{"resnet18", 16};
+  auto backbone = build_backbone(narrow);
+  EXPECT_EQ(backbone->output_shape().channels, 16);
+  EXPECT_EQ(backbone->forward(torch::randn({2, 3, 64, 96})).sizes(),
+            (std::vector<std::int64_t>{2, 16, 16, 24}));
+  std::int64_t narrow_parameters = 0, full_parameters = 0;
+  for (const auto& p : backbone->parameters()) narrow_parameters += p.numel();
+  for (const auto& p : build_backbone({"resnet18"})->parameters()) full_parameters += p.numel();
+  // Convolution weights scale with the square of the width: 4x narrower, ~16x fewer.
+  EXPECT_NEAR(static_cast<double>(full_parameters) / narrow_parameters, 16.0, 1.0);
+  EXPECT_THROW(build_backbone({"resnet18", 12}), std::invalid_argument);
+  EXPECT_THROW(build_backbone({"dla34", 32}), std::invalid_argument);
+}
+
 TEST(Backbone, InputSidesMustBeMultiplesOf32) {
   EXPECT_NO_THROW(check_input_size(32, 96, 32));
   EXPECT_THROW(check_input_size(100, 96, 32), std::invalid_argument);
