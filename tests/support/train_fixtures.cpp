@@ -35,7 +35,7 @@ data:
   scale_min: 0.9
   scale_max: 1.1
   center_border_px: 16
-  workers: 2
+  workers: 1
 solver:
   lr: 1.0e-3
   batch_size: 4
@@ -45,7 +45,7 @@ test:
   input_size: 64
   batch_size: 4
 runtime:
-  threads: 2
+  threads: 1
   checkpoint_every_iters: 2
   log_every_iters: 1
 )",
