@@ -58,8 +58,8 @@ std::string model_section(const std::string& yaml) {
   return yaml.substr(start, end - start);
 }
 
-void prepare_run_directory(const std::filesystem::path& run_dir, const TrainerOptions& options) {
-  std::error_code ec;
+// Read-only checks of the run folder, done before anything is changed in it.
+void check_run_directory(const std::filesystem::path& run_dir, const TrainerOptions& options) {
   if (std::filesystem::exists(run_dir) && !std::filesystem::is_directory(run_dir))
     throw InputError(run_dir.string() + ": exists and is not a folder");
   std::string found;
@@ -75,19 +75,29 @@ void prepare_run_directory(const std::filesystem::path& run_dir, const TrainerOp
     throw InputError(fmt::format(
         "{}: holds an earlier run ({}); pass --resume to continue it or --overwrite to replace it",
         run_dir.string(), found));
-  for (const char* name : kRunFiles) std::filesystem::remove(run_dir / name, ec);
+}
+
+// Creates the folder; with --overwrite, removes the earlier run's files. Called only once the
+// new run's config, data and checkpoint have been checked, so a mistake in them does not cost
+// the user the earlier run.
+void prepare_run_directory(const std::filesystem::path& run_dir, const TrainerOptions& options) {
+  std::error_code ec;
+  if (!options.resume)
+    for (const char* name : kRunFiles) std::filesystem::remove(run_dir / name, ec);
   std::filesystem::create_directories(run_dir, ec);
   if (ec) throw InputError(run_dir.string() + ": cannot create the folder: " + ec.message());
 }
 
 std::shared_ptr<const TrainingSet> open_split(const std::string& json, const std::string& images,
-                                              const char* json_key, bool strict, TrainingLog& log) {
+                                              const char* json_key, bool strict,
+                                              std::vector<std::string>* messages) {
   CocoLoadReport report;
   auto dataset = std::make_shared<const CocoDataset>(CocoDataset::load(json, {strict}, &report));
   TrainingSetOptions set_options;
   set_options.strict = strict;
   auto set = TrainingSet::open(dataset, images, set_options, &report);
-  for (const std::string& line : report.lines()) log.event(fmt::format("{}: {}", json, line));
+  for (const std::string& line : report.lines())
+    messages->push_back(fmt::format("{}: {}", json, line));
   if (set->size() == 0)
     throw InputError(fmt::format(
         "{} ({}): no usable images: {} listed, none found and readable in {} (see the warnings "
@@ -261,21 +271,20 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
   g_stop_signals.store(0);
   TrainConfig config = input_config;
   config.validate();
-  prepare_run_directory(run_dir, options);
+  check_run_directory(run_dir, options);
   std::ostream* console = options.console;
   const bool interactive = console == &std::cerr && isatty(STDERR_FILENO);
 
   std::optional<CheckpointReader> checkpoint;
   if (options.resume) checkpoint.emplace(run_dir / "last.pt");
   const TrainProgress start = checkpoint ? checkpoint->contents().progress : TrainProgress{};
-  TrainingLog log(run_dir / "log.jsonl", options.resume ? start.iteration : -1, console,
-                  interactive);
+  std::vector<std::string> data_messages;  // logged once the run folder is ready
 
   const int threads = configure_runtime(config.runtime.threads);
   const torch::Device device = resolve_device(config.runtime.device);
 
   auto train_set = open_split(config.data.train_json, config.data.train_images, "data.train_json",
-                              config.data.strict, log);
+                              config.data.strict, &data_messages);
   const auto& categories = train_set->dataset().categories();
   const int dataset_classes = static_cast<int>(train_set->num_classes());
   if (config.model.num_classes != 0 && config.model.num_classes != dataset_classes)
@@ -288,7 +297,7 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
   std::shared_ptr<const TrainingSet> val_set;
   if (!config.data.val_json.empty()) {
     val_set = open_split(config.data.val_json, config.data.val_images, "data.val_json",
-                         config.data.strict, log);
+                         config.data.strict, &data_messages);
     if (!same_categories(val_set->dataset().categories(), categories))
       throw InputError(
           fmt::format("data.val_json ({}): categories ({}) differ from data.train_json's ({})",
@@ -303,7 +312,12 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
   if (checkpoint && model_section(checkpoint->contents().config_yaml) != model_section(config_yaml))
     throw InputError(checkpoint->path().string() +
                      ": its model config differs from the run's config.yaml");
+
+  prepare_run_directory(run_dir, options);
   write_file_atomically(run_dir / "config.yaml", config_yaml);
+  TrainingLog log(run_dir / "log.jsonl", options.resume ? start.iteration : -1, console,
+                  interactive);
+  for (const std::string& message : data_messages) log.event(message);
 
   torch::manual_seed(config.runtime.seed);
   CenterMask model(config.model);

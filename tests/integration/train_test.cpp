@@ -56,6 +56,11 @@ TEST_F(TrainTest, TrainsIntoARunFolderAndEvaluates) {
   EXPECT_NE(refused.find("--resume"), std::string::npos) << refused;
   TrainerOptions overwrite;
   overwrite.overwrite = true;
+  // A mistake in the new run's inputs is found before the earlier run is removed.
+  const std::string bad = testing::error_message_of(
+      [&] { train(data_->config({"model.num_classes=3"}), dir_ / "run", overwrite); });
+  EXPECT_NE(bad.find("model.num_classes"), std::string::npos) << bad;
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "run" / "model_final.pt"));
   EXPECT_EQ(train(config, dir_ / "run", overwrite).iteration, 6);
 }
 
