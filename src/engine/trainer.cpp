@@ -12,6 +12,7 @@
 #include <deque>
 #include <iostream>
 #include <optional>
+#include <thread>
 
 #include "centermask/common/error.h"
 #include "centermask/data/loader.h"

@@ -4,9 +4,6 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <map>
-
 #include "centermask/common/error.h"
 #include "centermask/data/synthetic_dataset.h"
 #include "centermask/engine/checkpoint.h"

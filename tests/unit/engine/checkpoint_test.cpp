@@ -8,7 +8,6 @@
 #include <sys/resource.h>
 
 #include <csignal>
-#include <fstream>
 
 #include "centermask/common/error.h"
 #include "support/test_paths.h"
