@@ -17,7 +17,7 @@ namespace {
 TEST(CenterMaskOverfit, LossFallsAndPredictedMasksLandOnTheGroundTruth) {
   torch::manual_seed(0);
   // One thread: on 64-px inputs a second one costs more in synchronisation than it gains
-  // (measured for the demo's small inputs: 67 vs 43 images/s), and under `ctest -j` it would
+  // (measured on the demo's 128-px inputs: 53 vs 35-43 images/s), and under `ctest -j` it would
   // spin against the other tests.
   torch::set_num_threads(1);
   // Three 64×64 images with two or three objects each, 16–40 px: large enough at stride 4
