@@ -2,8 +2,8 @@
 // library. Exit codes: 0 success, 1 unusable input (the message names file and record),
 // 2 bad command line.
 //
-// Built twice from this file: `centermask` without LibTorch (synth, show, eval start in
-// milliseconds; LibTorch's load alone takes ~0.6 s and 160 MB) and `centermask-torch` with every
+// Built twice from this file: `centermask` without LibTorch (synth, show, eval start without
+// LibTorch's load, measured at ~0.6 s and ~110 MB) and `centermask-torch` with every
 // command. `centermask train|predict|test|ablate` replaces itself (exec) with centermask-torch
 // from the same folder, so users see one program.
 

@@ -27,8 +27,9 @@ struct PredictOptions {
 int run_predict(const PredictOptions& o) {
   configure_runtime(o.model.threads);
   const torch::Device device = resolve_device(o.model.device);
-  TrainedModel trained = load_trained_model(o.model.weights, device);
+  // The inputs first: listing them is cheap, loading the model is not.
   const std::vector<std::filesystem::path> files = list_image_files(o.input);
+  TrainedModel trained = load_trained_model(o.model.weights, device);
   const auto set = open_image_files(files, trained.categories);
 
   const std::filesystem::path out_dir = o.out_dir;

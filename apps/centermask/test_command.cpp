@@ -36,15 +36,10 @@ int run_test(const TestOptions& o) {
     std::fprintf(stderr, "warning: %s: %s\n", o.gt_path.c_str(), line.c_str());
   if (set->size() == 0)
     throw InputError(fmt::format("{}: no usable images in {}", o.gt_path, o.images));
-  const auto& model_categories = trained.categories;
-  bool same = model_categories.size() == gt->categories().size();
-  for (std::size_t i = 0; same && i < model_categories.size(); ++i)
-    same = model_categories[i].id == gt->categories()[i].id;
-  if (!same)
-    throw InputError(fmt::format(
-        "{}: categories differ from the ones {} was trained on ({} vs {} categories, or other "
-        "ids)",
-        o.gt_path, o.model.weights, gt->categories().size(), model_categories.size()));
+  if (!same_categories(gt->categories(), trained.categories))
+    throw InputError(fmt::format("{}: categories ({}) differ from the ones {} was trained on ({})",
+                                 o.gt_path, describe_categories(gt->categories()), o.model.weights,
+                                 describe_categories(trained.categories)));
 
   InferenceOptions inference;
   inference.test = trained.config.test;

@@ -118,8 +118,7 @@ CheckpointReader::CheckpointReader(const std::filesystem::path& path) : path_(pa
 void CheckpointReader::load_model(CenterMaskImpl& model) const {
   const std::string where = path_.string();
   c10::IValue value;
-  auto& archive = archive_;
-  if (!archive.try_read("model", value) || !value.isGenericDict())
+  if (!archive_.try_read("model", value) || !value.isGenericDict())
     throw InputError(where + ": no model weights");
   const c10::Dict<c10::IValue, c10::IValue> weights = value.toGenericDict();
   torch::NoGradGuard no_grad;
@@ -146,9 +145,8 @@ void CheckpointReader::load_model(CenterMaskImpl& model) const {
 }
 
 void CheckpointReader::load_optimizer(torch::optim::Optimizer& optimizer) const {
-  auto& archive = archive_;
   torch::serialize::InputArchive optimizer_archive;
-  if (!archive.try_read("optimizer", optimizer_archive))
+  if (!archive_.try_read("optimizer", optimizer_archive))
     throw InputError(path_.string() +
                      ": has no optimizer state (a weights-only file); resume from last.pt");
   try {
@@ -160,9 +158,8 @@ void CheckpointReader::load_optimizer(torch::optim::Optimizer& optimizer) const 
 }
 
 void CheckpointReader::restore_rng_state() const {
-  auto& archive = archive_;
   torch::Tensor state;
-  if (archive.try_read("rng_state", state, true))
+  if (archive_.try_read("rng_state", state, true))
     const_cast<at::Generator&>(at::detail::getDefaultCPUGenerator()).set_state(state);
 }
 

@@ -342,20 +342,13 @@ void TrainConfig::validate() const {
   if (std::find(backbones.begin(), backbones.end(), model.backbone.name) == backbones.end())
     throw std::invalid_argument(fmt::format("model.backbone: expected one of {}, got '{}'",
                                             fmt::join(backbones, ", "), model.backbone.name));
-  if (model.num_classes > 0) {
-    try {
-      model.validate();
-    } catch (const std::invalid_argument& e) {
-      throw std::invalid_argument(std::string("model: ") + e.what());
-    }
-  } else {
-    CenterMaskOptions probe = model;
-    probe.num_classes = 1;
-    try {
-      probe.validate();
-    } catch (const std::invalid_argument& e) {
-      throw std::invalid_argument(std::string("model: ") + e.what());
-    }
+  // The class count may still be unknown (0: from the dataset); check the rest as for one class.
+  CenterMaskOptions model_to_check = model;
+  if (model_to_check.num_classes == 0) model_to_check.num_classes = 1;
+  try {
+    model_to_check.validate();
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string("model: ") + e.what());
   }
   check(data.input_size >= 32 && data.input_size % 32 == 0, "data.input_size",
         fmt::format("must be a positive multiple of 32, got {}", data.input_size));

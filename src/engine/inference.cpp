@@ -45,6 +45,20 @@ TrainedModel load_trained_model(const std::filesystem::path& weights, torch::Dev
   return trained;
 }
 
+bool same_categories(const std::vector<CocoCategory>& a, const std::vector<CocoCategory>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (a[i].id != b[i].id || a[i].name != b[i].name) return false;
+  return true;
+}
+
+std::string describe_categories(const std::vector<CocoCategory>& categories) {
+  std::string out;
+  for (const CocoCategory& c : categories)
+    out += (out.empty() ? "" : ", ") + fmt::format("{}:{}", c.id, c.name);
+  return out;
+}
+
 std::vector<std::filesystem::path> list_image_files(const std::filesystem::path& input) {
   std::error_code ec;
   if (std::filesystem::is_regular_file(input, ec)) return {input};

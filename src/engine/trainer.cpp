@@ -63,16 +63,17 @@ std::string model_section(const std::string& yaml) {
 void check_run_directory(const std::filesystem::path& run_dir, const TrainerOptions& options) {
   if (std::filesystem::exists(run_dir) && !std::filesystem::is_directory(run_dir))
     throw InputError(run_dir.string() + ": exists and is not a folder");
-  std::string found;
-  for (const char* name : kRunFiles)
-    if (std::filesystem::exists(run_dir / name))
-      found += (found.empty() ? "" : ", ") + std::string(name);
   if (options.resume) {
     if (!std::filesystem::exists(run_dir / "last.pt"))
       throw InputError((run_dir / "last.pt").string() + ": no checkpoint to resume from");
     return;
   }
-  if (!found.empty() && !options.overwrite)
+  if (options.overwrite) return;
+  std::string found;
+  for (const char* name : kRunFiles)
+    if (std::filesystem::exists(run_dir / name))
+      found += (found.empty() ? "" : ", ") + std::string(name);
+  if (!found.empty())
     throw InputError(fmt::format(
         "{}: holds an earlier run ({}); pass --resume to continue it or --overwrite to replace it",
         run_dir.string(), found));
@@ -107,20 +108,6 @@ std::shared_ptr<const TrainingSet> open_split(const std::string& json, const std
   return set;
 }
 
-std::string describe_categories(const std::vector<CocoCategory>& categories) {
-  std::string out;
-  for (const CocoCategory& c : categories)
-    out += (out.empty() ? "" : ", ") + fmt::format("{}:{}", c.id, c.name);
-  return out;
-}
-
-bool same_categories(const std::vector<CocoCategory>& a, const std::vector<CocoCategory>& b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (a[i].id != b[i].id || a[i].name != b[i].name) return false;
-  return true;
-}
-
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(CenterMaskImpl& model,
                                                         const SolverConfig& solver) {
   if (solver.optimizer == OptimizerKind::kSgd)
@@ -132,33 +119,20 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(CenterMaskImpl& model,
       model.parameters(), torch::optim::AdamOptions(solver.lr).weight_decay(solver.weight_decay));
 }
 
-struct LossValues {
-  double total, heatmap, offset, size, mask, saliency;
-};
-
-// The training loss terms averaged over the last iterations: with the mask loss computed at
-// ground-truth centers and boxes, a measure of mask quality that does not depend on detection
-// (what the ablation compares when a short budget leaves AP near zero).
-LossValues mean_of(const std::deque<LossValues>& recent) {
-  LossValues mean{0, 0, 0, 0, 0, 0};
-  for (const LossValues& v : recent) {
-    mean.total += v.total, mean.heatmap += v.heatmap, mean.offset += v.offset;
-    mean.size += v.size, mean.mask += v.mask, mean.saliency += v.saliency;
-  }
-  const double n = static_cast<double>(std::max<std::size_t>(1, recent.size()));
-  return {mean.total / n, mean.heatmap / n, mean.offset / n,
-          mean.size / n,  mean.mask / n,    mean.saliency / n};
-}
-
+// metrics.json. `recent` are the training loss terms of the last iterations: with the mask loss
+// computed at ground-truth centers and boxes, a measure of mask quality that does not depend on
+// detection (what the ablation compares when a short budget leaves AP near zero).
 void save_metrics(const std::filesystem::path& path, std::int64_t iteration, TrainStatus status,
-                  const EvaluationReport& report, const std::deque<LossValues>& recent) {
+                  const EvaluationReport& report, const std::deque<LossTerms>& recent) {
   std::string text;
   json::Writer w(text);
   w.begin_object();
   w.key("iter").value(iteration);
   w.key("status").value(status == TrainStatus::kFinished ? "finished" : "time_limit");
   w.key("images").value(report.run.images);
-  const LossValues loss = mean_of(recent);
+  LossTerms sum;
+  for (const LossTerms& terms : recent) sum += terms;
+  const LossTerms loss = sum / static_cast<double>(std::max<std::size_t>(1, recent.size()));
   w.key("train_loss").begin_object();
   w.key("iterations").value(static_cast<std::int64_t>(recent.size()));
   w.key("total").value(loss.total).key("heatmap").value(loss.heatmap);
@@ -173,15 +147,15 @@ void save_metrics(const std::filesystem::path& path, std::int64_t iteration, Tra
   write_file_atomically(path, text + "\n");
 }
 
-// Reads every term; a non-finite one stops the run with the iteration and the term named.
-LossValues check_losses(const CenterMaskLosses& losses, std::int64_t iteration,
-                        const std::string& last_checkpoint) {
-  LossValues v{losses.total.item<double>(),
-               losses.heatmap.item<double>(),
-               losses.offset.item<double>(),
-               losses.size.item<double>(),
-               losses.mask.item<double>(),
-               losses.saliency.defined() ? losses.saliency.item<double>() : 0.0};
+// Reads every term; a non-finite one stops the run with the term named (train() adds the
+// iteration, the checkpoint kept and the advice).
+LossTerms check_losses(const CenterMaskLosses& losses) {
+  LossTerms v{losses.total.item<double>(),
+              losses.heatmap.item<double>(),
+              losses.offset.item<double>(),
+              losses.size.item<double>(),
+              losses.mask.item<double>(),
+              losses.saliency.defined() ? losses.saliency.item<double>() : 0.0};
   if (std::isfinite(v.total)) return v;
   const std::pair<const char*, double> terms[] = {{"heatmap", v.heatmap},
                                                   {"offset", v.offset},
@@ -194,17 +168,13 @@ LossValues check_losses(const CenterMaskLosses& losses, std::int64_t iteration,
     if (!std::isfinite(value) && bad == "total") bad = name, bad_value = value;
     values += fmt::format(" {} {}", name, value);
   }
-  throw TrainingDiverged(fmt::format(
-      "iteration {}: loss term '{}' is {} (terms:{}); training stopped without saving. {}. Try a "
-      "lower solver.lr, solver.warmup_iters or solver.clip_grad_norm.",
-      iteration, bad, bad_value, values, last_checkpoint));
+  throw TrainingDiverged(fmt::format("loss term '{}' is {} (terms:{})", bad, bad_value, values));
 }
 
 // The mask loss is BCE on probabilities, which LibTorch refuses when they are NaN: turn that
 // into the same divergence report, naming the network output that went non-finite.
 CenterMaskLosses loss_or_divergence(const CenterMaskImpl& model, const CenterMaskOutputs& outputs,
-                                    const CenterMaskTrainingTargets& targets,
-                                    std::int64_t iteration, const std::string& last_checkpoint) {
+                                    const CenterMaskTrainingTargets& targets) {
   try {
     return model.loss(outputs, targets);
   } catch (const c10::Error&) {
@@ -217,10 +187,7 @@ CenterMaskLosses loss_or_divergence(const CenterMaskImpl& model, const CenterMas
     for (const auto& [name, tensor] : heads) {
       if (tensor->defined() && !torch::isfinite(*tensor).all().item<bool>())
         throw TrainingDiverged(fmt::format(
-            "iteration {}: the network's {} output is not finite, so loss term 'mask' cannot be "
-            "computed; training stopped without saving. {}. Try a lower solver.lr, "
-            "solver.warmup_iters or solver.clip_grad_norm.",
-            iteration, name, last_checkpoint));
+            "the network's {} output is not finite, so loss term 'mask' cannot be computed", name));
     }
     throw;
   }
@@ -256,10 +223,16 @@ TrainConfig load_run_config(const std::filesystem::path& run_dir,
   const std::filesystem::path path = run_dir / "config.yaml";
   if (!std::filesystem::exists(path))
     throw InputError(path.string() + ": no saved config: is this a run folder?");
-  TrainConfig config = load_train_config(path, overrides);
+  const TrainConfig saved = load_train_config(path);
+  TrainConfig config = saved;
+  apply_config_overrides(&config, overrides);
+  try {
+    config.validate();
+  } catch (const std::invalid_argument& e) {
+    throw InputError(path.string() + " with --set: " + e.what());
+  }
   // The saved config was resolved (classes known); changing the model would not load.
-  const std::string saved = model_section(to_yaml(load_train_config(path)));
-  if (model_section(to_yaml(config)) != saved)
+  if (model_section(to_yaml(config)) != model_section(to_yaml(saved)))
     throw InputError(
         "--set: a resumed run cannot change model.* keys (its weights are of that "
         "model); start a new run instead");
@@ -271,7 +244,11 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
   g_stop_requested.store(false);
   g_stop_signals.store(0);
   TrainConfig config = input_config;
-  config.validate();
+  try {
+    config.validate();
+  } catch (const std::invalid_argument& e) {
+    throw InputError(std::string("config: ") + e.what());
+  }
   check_run_directory(run_dir, options);
   std::ostream* console = options.console;
   const bool interactive = console == &std::cerr && isatty(STDERR_FILENO);
@@ -364,11 +341,7 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
     save_checkpoint(last_path, *model, optimizer.get(), config_yaml, categories, progress);
     have_checkpoint = true;
   };
-  auto last_checkpoint_text = [&] {
-    return have_checkpoint
-               ? fmt::format("The last good checkpoint is {} (kept)", last_path.string())
-               : std::string("No checkpoint had been written yet");
-  };
+
   log.event(fmt::format(
       "{} {}: {} training images ({} per epoch in batches of {}), {} classes, {} on {} with {} "
       "threads, {} iterations{}",
@@ -380,7 +353,7 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
   TrainOutcome outcome;
   outcome.status = TrainStatus::kFinished;
   TrainWindow window;
-  std::deque<LossValues> recent;  // the last 100 iterations, for metrics.json
+  std::deque<LossTerms> recent;  // the last 100 iterations, for metrics.json
   const double time_limit_seconds = config.runtime.time_limit_minutes * 60;
   const bool clipping = config.solver.clip_grad_norm > 0;
   model->train();
@@ -405,20 +378,27 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
     const torch::Tensor images =
         torch::from_blob(batch->images.data(), {batch->size, 3, batch->height, batch->width})
             .to(device);
-    const CenterMaskOutputs outputs = model->forward(images);
-    const CenterMaskLosses losses = loss_or_divergence(
-        *model, outputs, targets, progress.iteration + 1, last_checkpoint_text());
-    const LossValues values = check_losses(losses, progress.iteration + 1, last_checkpoint_text());
-    optimizer->zero_grad();
-    losses.total.backward();
+    LossTerms values;
     double grad_norm = 0;
-    if (clipping) {
-      grad_norm =
-          torch::nn::utils::clip_grad_norm_(model->parameters(), config.solver.clip_grad_norm);
-      if (!std::isfinite(grad_norm))
-        throw TrainingDiverged(fmt::format(
-            "iteration {}: the gradient norm is {}; training stopped without saving. {}.",
-            progress.iteration + 1, grad_norm, last_checkpoint_text()));
+    try {
+      const CenterMaskOutputs outputs = model->forward(images);
+      const CenterMaskLosses losses = loss_or_divergence(*model, outputs, targets);
+      values = check_losses(losses);
+      optimizer->zero_grad();
+      losses.total.backward();
+      if (clipping) {
+        grad_norm =
+            torch::nn::utils::clip_grad_norm_(model->parameters(), config.solver.clip_grad_norm);
+        if (!std::isfinite(grad_norm))
+          throw TrainingDiverged(fmt::format("the gradient norm is {}", grad_norm));
+      }
+    } catch (const TrainingDiverged& e) {
+      throw TrainingDiverged(fmt::format(
+          "iteration {}: {}; training stopped without saving. {}. Try a lower solver.lr, "
+          "solver.warmup_iters or solver.clip_grad_norm.",
+          progress.iteration + 1, e.what(),
+          have_checkpoint ? fmt::format("The last good checkpoint is {} (kept)", last_path.string())
+                          : std::string("No checkpoint had been written yet")));
     }
     optimizer->step();
 
@@ -436,12 +416,7 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
     if (recent.size() > 100) recent.pop_front();
     window.steps += 1;
     window.images += batch->size;
-    window.total += values.total;
-    window.heatmap += values.heatmap;
-    window.offset += values.offset;
-    window.size += values.size;
-    window.mask += values.mask;
-    window.saliency += values.saliency;
+    window.loss_sum += values;
     window.grad_norm += grad_norm;
     window.step_seconds += step_seconds;
     window.data_wait_seconds += data_wait;

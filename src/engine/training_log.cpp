@@ -83,12 +83,13 @@ void TrainingLog::train_period(const TrainPosition& position, const TrainWindow&
   w.key("iter").value(position.iteration);
   w.key("epoch").value(position.epoch);
   w.key("lr").value(position.lr);
-  w.key("loss").value(window.total / n);
-  w.key("heatmap").value(window.heatmap / n);
-  w.key("offset").value(window.offset / n);
-  w.key("size").value(window.size / n);
-  w.key("mask").value(window.mask / n);
-  if (has_saliency) w.key("saliency").value(window.saliency / n);
+  const LossTerms loss = window.loss_sum / n;
+  w.key("loss").value(loss.total);
+  w.key("heatmap").value(loss.heatmap);
+  w.key("offset").value(loss.offset);
+  w.key("size").value(loss.size);
+  w.key("mask").value(loss.mask);
+  if (has_saliency) w.key("saliency").value(loss.saliency);
   if (has_grad_norm) w.key("grad_norm").value(window.grad_norm / n);
   w.key("images_per_s").value(images_per_second);
   w.key("data_wait_s").value(window.data_wait_seconds);
@@ -105,8 +106,8 @@ void TrainingLog::train_period(const TrainPosition& position, const TrainWindow&
       "epoch {:.2f}/{:g}  iter {}/{}  loss {:.3f} (heatmap {:.3f} offset {:.3f} size {:.3f} "
       "mask {:.3f})  lr {:.2e}  {:.1f} img/s  ETA {}",
       position.epoch, position.total_epochs, position.iteration, position.total_iterations,
-      window.total / n, window.heatmap / n, window.offset / n, window.size / n, window.mask / n,
-      position.lr, images_per_second, format_duration(eta));
+      loss.total, loss.heatmap, loss.offset, loss.size, loss.mask, position.lr, images_per_second,
+      format_duration(eta));
   if (interactive_) {
     *console_ << "\r" << text << "\x1b[K" << std::flush;
     progress_open_ = true;

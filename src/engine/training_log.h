@@ -12,11 +12,24 @@
 
 namespace centermask {
 
+/// The loss terms of one step, or their sum or mean over several.
+struct LossTerms {
+  double total = 0, heatmap = 0, offset = 0, size = 0, mask = 0, saliency = 0;
+  LossTerms& operator+=(const LossTerms& o) {
+    total += o.total, heatmap += o.heatmap, offset += o.offset;
+    size += o.size, mask += o.mask, saliency += o.saliency;
+    return *this;
+  }
+  LossTerms operator/(double n) const {
+    return {total / n, heatmap / n, offset / n, size / n, mask / n, saliency / n};
+  }
+};
+
 /// Loss terms and timing summed over a log period.
 struct TrainWindow {
   std::int64_t steps = 0;
   std::int64_t images = 0;
-  double total = 0, heatmap = 0, offset = 0, size = 0, mask = 0, saliency = 0;
+  LossTerms loss_sum;
   double grad_norm = 0;  ///< summed; only meaningful when clipping computes it
   double step_seconds = 0;
   double data_wait_seconds = 0;

@@ -137,6 +137,8 @@ TEST_F(CliTrainTest, BadInputsAreRefusedByName) {
   const testing::CliRun empty = run_cli("predict --weights " + (dir_ / "broken.pt").string() +
                                         " --input " + (dir_ / "no_images").string());
   EXPECT_EQ(empty.exit_code, 1);
+  EXPECT_NE(empty.output.find("no_images: holds no image files"), std::string::npos)
+      << empty.output;
 
   const testing::CliRun keys = run_cli("train --list-keys");
   EXPECT_EQ(keys.exit_code, 0);

@@ -71,6 +71,12 @@ std::vector<std::filesystem::path> list_image_files(const std::filesystem::path&
 std::shared_ptr<const TrainingSet> open_image_files(const std::vector<std::filesystem::path>& files,
                                                     const std::vector<CocoCategory>& categories);
 
+/// Whether two category lists name the same classes in the same order (ids and names): what a
+/// model's class indices need to mean the same thing on another dataset.
+bool same_categories(const std::vector<CocoCategory>& a, const std::vector<CocoCategory>& b);
+/// "1:person, 2:bicycle, ..." for messages.
+std::string describe_categories(const std::vector<CocoCategory>& categories);
+
 /// Detections of one image as COCO results (category ids from the dataset, masks as RLE of
 /// the image's size).
 void append_coco_results(const CocoDataset& dataset, std::int64_t image_id,
