@@ -4,7 +4,8 @@
 //
 //   bench_model [--backbone resnet18|dla34|...] [--width 64] [--size 512] [--iters 10] [--classes
 //   80]
-//               [--shape 32] [--threads N] [--train-batch B]
+//               [--shape 32] [--threads N] [--train-batch B] [--saliency-stride 4|2|1]
+//               [--dense-box 0|1] [--mask-neighbourhood R] [--head 0]
 
 #include <fmt/format.h>
 #include <sys/resource.h>
@@ -46,6 +47,7 @@ double peak_rss_mib() {
 int main(int argc, char** argv) {
   std::string backbone = "resnet18";
   int size = 512, iters = 10, classes = 80, shape = 32, train_batch = 0, width = 64;
+  int saliency_stride = 4, dense_box = 0, mask_neighbourhood = 0, head = 0;
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
@@ -65,6 +67,14 @@ int main(int argc, char** argv) {
       train_batch = std::stoi(value);
     else if (flag == "--width")
       width = std::stoi(value);
+    else if (flag == "--saliency-stride")
+      saliency_stride = std::stoi(value);
+    else if (flag == "--dense-box")
+      dense_box = std::stoi(value);
+    else if (flag == "--mask-neighbourhood")
+      mask_neighbourhood = std::stoi(value);
+    else if (flag == "--head")
+      head = std::stoi(value);
     else {
       fmt::print(stderr, "unknown flag {}\n", flag);
       return 2;
@@ -83,6 +93,10 @@ int main(int argc, char** argv) {
   options.backbone.name = backbone;
   options.backbone.width = width;
   options.shape_size = shape;
+  options.saliency_stride = saliency_stride;
+  options.dense_box_loss = dense_box != 0;
+  options.mask_neighbourhood = mask_neighbourhood;
+  options.head_channels = head;
   CenterMask model(options);
   model->eval();
   {
@@ -119,7 +133,7 @@ int main(int argc, char** argv) {
     const torch::Tensor features = model->features(images);
     const double back = ms_since(start);
     start = Clock::now();
-    const CenterMaskOutputs out = model->heads(features);
+    const CenterMaskOutputs out = model->heads(features, images);
     const double heads = ms_since(start);
     start = Clock::now();
     const CenterMaskPeaks peaks = model->find_peaks(out, 100);
@@ -172,10 +186,10 @@ int main(int argc, char** argv) {
     std::vector<cv::Mat> images(static_cast<std::size_t>(train_batch), picture.image);
     std::vector<std::vector<Instance>> truth(static_cast<std::size_t>(train_batch),
                                              synthetic_image_instances(picture));
-    CenterMaskTargetOptions target_options;
-    target_options.num_classes = classes;
+    const CenterMaskTargetOptions target_options = model->target_options(128);
     Batch batch = make_training_batch(images, truth, target_options);
-    const CenterMaskTrainingTargets targets = make_training_targets(batch, torch::kCPU);
+    const CenterMaskTrainingTargets targets =
+        make_training_targets(batch, torch::kCPU, mask_neighbourhood);
     const torch::Tensor inputs =
         torch::from_blob(batch.images.data(), {train_batch, 3, size, size});
     torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(1e-4));

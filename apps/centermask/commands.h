@@ -34,6 +34,7 @@ CommandRunner add_train_command(CLI::App& app);
 CommandRunner add_predict_command(CLI::App& app);
 CommandRunner add_test_command(CLI::App& app);
 CommandRunner add_ablate_command(CLI::App& app);
+CommandRunner add_upper_bound_command(CLI::App& app);
 #endif
 
 }  // namespace centermask::cli

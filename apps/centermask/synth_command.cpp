@@ -5,6 +5,7 @@
 
 #include <cstdio>
 
+#include "centermask/common/error.h"
 #include "centermask/data/synthetic_dataset.h"
 #include "commands.h"
 
@@ -14,8 +15,26 @@ namespace {
 struct SynthCliOptions {
   std::string out_dir;
   SyntheticDatasetOptions dataset;
+  std::vector<double> object_extent;
+  std::string preset;
   bool overwrite = false;
 };
+
+// Presets set what the options below would; options given on the command line win.
+void apply_preset(const std::string& preset, const CLI::App& cmd, SyntheticDatasetOptions* d) {
+  if (preset.empty() || preset == "benchmark") return;
+  if (preset != "demo")
+    throw InputError("synth: --preset must be 'benchmark' (the default) or 'demo', got '" + preset +
+                     "'");
+  // The demo's easier split: fewer and larger objects (1-6 per image, 15-50% of the side) at
+  // 192 px, still overlapping (same class too), with rings, stars, crosses and crescents, so
+  // that a CPU can train a model that segments them well within the demo's budget.
+  auto unset = [&](const char* name) { return cmd.get_option(name)->count() == 0; };
+  if (unset("--size")) d->image_size = 192;
+  if (unset("--min-objects")) d->min_objects = 1;
+  if (unset("--max-objects")) d->max_objects = 6;
+  if (unset("--object-extent")) d->min_extent = 0.15, d->max_extent = 0.5;
+}
 
 int run_synth(const SynthCliOptions& o) {
   const auto summaries = generate_synthetic_dataset(o.out_dir, o.dataset, o.overwrite);
@@ -77,10 +96,24 @@ CommandRunner add_synth_command(CLI::App& app) {
                   "Least visible fraction of an annotated object")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
+  cmd->add_option("--object-extent", options->object_extent,
+                  "MIN,MAX object extent as fractions of the side (default: COCO-like mixture)")
+      ->expected(2)
+      ->delimiter(',');
+  cmd->add_option("--preset", options->preset,
+                  "benchmark (default: the options' defaults) or demo (192 px, 1-6 objects of "
+                  "15-50% of the side); explicit options override it");
   cmd->add_option("--threads", options->dataset.threads, "Worker threads (0 = all cores)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--overwrite", options->overwrite, "Write into a folder that is not empty");
-  return [options] { return run_synth(*options); };
+  return [options, cmd] {
+    if (options->object_extent.size() == 2) {
+      options->dataset.min_extent = options->object_extent[0];
+      options->dataset.max_extent = options->object_extent[1];
+    }
+    apply_preset(options->preset, *cmd, &options->dataset);
+    return run_synth(*options);
+  };
 }
 
 }  // namespace centermask::cli

@@ -45,7 +45,8 @@ int run_test(const TestOptions& o) {
   inference.test = trained.config.test;
   if (o.model.input_size > 0) inference.test.input_size = o.model.input_size;
   inference.device = device;
-  const EvaluationReport result = evaluate_model(*trained.model, set, inference);
+  const EvaluationReport result =
+      evaluate_model(*trained.model, set, inference, /*class_agnostic_too=*/true);
   if (!o.out_path.empty()) result.run.results.save(o.out_path);
 
   if (o.json) {
@@ -61,6 +62,14 @@ int run_test(const TestOptions& o) {
       for (double s : r->stats) w.value(s);
       w.end_array().end_object();
     }
+    for (const CocoEvalResult* r : {&*result.segm_agnostic, &*result.bbox_agnostic}) {
+      w.key(std::string(iou_type_name(r->iou_type)) + "_class_agnostic")
+          .begin_object()
+          .key("stats")
+          .begin_array();
+      for (double s : r->stats) w.value(s);
+      w.end_array().end_object();
+    }
     w.end_object();
     std::printf("%s\n", out.c_str());
     return 0;
@@ -73,6 +82,15 @@ int run_test(const TestOptions& o) {
     std::printf("\nIoU type %s\n", iou_type_name(r->iou_type));
     std::fputs(r->summary_text().c_str(), stdout);
   }
+  // What fails: classification (AP vs class-agnostic AP) and size (AP small/medium/large).
+  std::printf("\n%-5s %8s %16s %8s %8s %8s\n", "", "AP", "class-agnostic", "small", "medium",
+              "large");
+  const std::pair<const CocoEvalResult*, const CocoEvalResult*> rows[] = {
+      {&result.segm, &*result.segm_agnostic}, {&result.bbox, &*result.bbox_agnostic}};
+  for (const auto& [r, agnostic] : rows)
+    std::printf("%-5s %8.4f %16.4f %8.4f %8.4f %8.4f\n",
+                r->iou_type == IouType::kSegm ? "mask" : "box", r->stats[0], agnostic->stats[0],
+                r->stats[3], r->stats[4], r->stats[5]);
   if (!o.out_path.empty()) std::printf("\nresults: %s\n", o.out_path.c_str());
   return 0;
 }

@@ -57,7 +57,8 @@ CellRegion box_cell_region(float center_x, float center_y, float width, float he
 
 CellRegion CenterMaskTargets::clipped_region(int k) const {
   const CellRegion& r = mask_region[static_cast<std::size_t>(k)];
-  return {std::max(r.x0, 0), std::max(r.y0, 0), std::min(r.x1, width), std::min(r.y1, height)};
+  return {std::max(r.x0, 0), std::max(r.y0, 0), std::min(r.x1, mask_width),
+          std::min(r.y1, mask_height)};
 }
 
 namespace {
@@ -82,6 +83,36 @@ void accumulate_coverage(const MaskPatch& mask, int stride, const CellRegion& re
   }
 }
 
+// One object's dense box targets (TTFNet, SPEC-FACTS §1): an elliptical Gaussian of integer
+// radii alpha·(w/2, h/2) at the integer center, normalised to sum 1, written over whatever is
+// there (callers draw larger objects first, so the smaller object wins where two overlap).
+void draw_dense_box(CenterMaskTargets& t, int cx_int, int cy_int, float cx, float cy, float w,
+                    float h, double alpha) {
+  const int rx = static_cast<int>(alpha * w / 2), ry = static_cast<int>(alpha * h / 2);
+  const double sx = (2 * rx + 1) / 6.0, sy = (2 * ry + 1) / 6.0;
+  const int x_lo = std::max(0, cx_int - rx), x_hi = std::min(t.width - 1, cx_int + rx);
+  const int y_lo = std::max(0, cy_int - ry), y_hi = std::min(t.height - 1, cy_int + ry);
+  double total = 0;
+  for (int y = y_lo; y <= y_hi; ++y)
+    for (int x = x_lo; x <= x_hi; ++x) {
+      const double dx = x - cx_int, dy = y - cy_int;
+      total += std::exp(-dx * dx / (2 * sx * sx) - dy * dy / (2 * sy * sy));
+    }
+  const std::size_t cells = static_cast<std::size_t>(t.height) * static_cast<std::size_t>(t.width);
+  for (int y = y_lo; y <= y_hi; ++y)
+    for (int x = x_lo; x <= x_hi; ++x) {
+      const double dx = x - cx_int, dy = y - cy_int;
+      const double g = std::exp(-dx * dx / (2 * sx * sx) - dy * dy / (2 * sy * sy));
+      const std::size_t i = static_cast<std::size_t>(y) * static_cast<std::size_t>(t.width) +
+                            static_cast<std::size_t>(x);
+      t.box_weight[i] = static_cast<float>(g / total);
+      t.box_target[i] = cx - static_cast<float>(x);
+      t.box_target[cells + i] = cy - static_cast<float>(y);
+      t.box_target[2 * cells + i] = w;
+      t.box_target[3 * cells + i] = h;
+    }
+}
+
 }  // namespace
 
 CenterMaskTargets encode_centermask_targets(const std::vector<Instance>& instances,
@@ -89,10 +120,18 @@ CenterMaskTargets encode_centermask_targets(const std::vector<Instance>& instanc
                                             const CenterMaskTargetOptions& options) {
   if (options.stride <= 0 || options.num_classes <= 0 || options.max_objects < 0)
     throw std::invalid_argument("encode_centermask_targets: stride, num_classes must be > 0");
+  if (options.mask_stride <= 0 || options.stride % options.mask_stride != 0)
+    throw std::invalid_argument(
+        "encode_centermask_targets: mask_stride must be a positive divisor of stride");
   CenterMaskTargets t;
   t.num_classes = options.num_classes;
   t.height = input_height / options.stride;
   t.width = input_width / options.stride;
+  t.mask_stride = options.mask_stride;
+  // The mask map covers the same input area as the output map (a whole number of its cells).
+  const int mask_per_cell = options.stride / options.mask_stride;
+  t.mask_height = t.height * mask_per_cell;
+  t.mask_width = t.width * mask_per_cell;
   t.max_objects = options.max_objects;
   const std::size_t cells = static_cast<std::size_t>(t.height) * static_cast<std::size_t>(t.width);
   const std::size_t k_max = static_cast<std::size_t>(options.max_objects);
@@ -103,14 +142,29 @@ CenterMaskTargets encode_centermask_targets(const std::vector<Instance>& instanc
   t.class_id.assign(k_max, 0);
   t.valid.assign(k_max, 0);
   t.has_mask.assign(k_max, 0);
+  t.radius.assign(k_max, 0);
+  t.source_index.assign(k_max, -1);
   t.mask_region.assign(k_max, CellRegion{});
   t.mask_start.assign(k_max + 1, 0);
+  const std::size_t mask_cells =
+      static_cast<std::size_t>(t.mask_height) * static_cast<std::size_t>(t.mask_width);
   if (options.class_union_masks)
-    t.class_masks.assign(cells * static_cast<std::size_t>(options.num_classes), 0.0f);
+    t.class_masks.assign(mask_cells * static_cast<std::size_t>(options.num_classes), 0.0f);
+  if (options.dense_box) {
+    t.box_target.assign(4 * cells, 0.0f);
+    t.box_weight.assign(cells, 0.0f);
+  }
   if (t.height == 0 || t.width == 0) return t;
 
+  struct DenseBox {
+    int cx_int, cy_int;
+    float cx, cy, w, h;
+  };
+  std::vector<DenseBox> dense_boxes;
   const float inv_stride = 1.0f / static_cast<float>(options.stride);
-  for (const Instance& instance : instances) {
+  const float mask_scale = static_cast<float>(mask_per_cell);
+  for (std::size_t source = 0; source < instances.size(); ++source) {
+    const Instance& instance = instances[source];
     if (instance.class_index < 0 || instance.class_index >= options.num_classes)
       throw std::invalid_argument("encode_centermask_targets: class index out of range");
     // Box at output resolution, clipped to the map (as CenterNet clips).
@@ -143,7 +197,11 @@ CenterMaskTargets encode_centermask_targets(const std::vector<Instance>& instanc
     t.size[2 * k + 1] = h;
     t.class_id[k] = instance.class_index;
     t.valid[k] = 1;
-    t.mask_region[k] = box_cell_region(cx, cy, w, h);
+    t.radius[k] = radius;
+    t.source_index[k] = static_cast<std::int32_t>(source);
+    if (options.dense_box) dense_boxes.push_back({cx_int, cy_int, cx, cy, w, h});
+    t.mask_region[k] =
+        box_cell_region(cx * mask_scale, cy * mask_scale, w * mask_scale, h * mask_scale);
     const CellRegion clipped = t.clipped_region(static_cast<int>(k));
     const std::size_t crop =
         static_cast<std::size_t>(clipped.width()) * static_cast<std::size_t>(clipped.height());
@@ -152,24 +210,30 @@ CenterMaskTargets encode_centermask_targets(const std::vector<Instance>& instanc
     t.mask_pixels.resize(crop_start + crop, 0.0f);
     if (instance.has_mask && !instance.mask.empty()) {
       t.has_mask[k] = 1;
-      accumulate_coverage(instance.mask, options.stride, clipped, t.mask_pixels.data() + crop_start,
-                          clipped.width());
+      accumulate_coverage(instance.mask, options.mask_stride, clipped,
+                          t.mask_pixels.data() + crop_start, clipped.width());
     }
   }
+  // Largest first, so that a smaller object overwrites the cells it shares with a larger one.
+  std::stable_sort(dense_boxes.begin(), dense_boxes.end(),
+                   [](const DenseBox& a, const DenseBox& b) { return a.w * a.h > b.w * b.h; });
+  for (const DenseBox& b : dense_boxes)
+    draw_dense_box(t, b.cx_int, b.cy_int, b.cx, b.cy, b.w, b.h, options.dense_box_alpha);
   for (std::size_t k = static_cast<std::size_t>(t.num_objects); k < k_max; ++k)
     t.mask_start[k + 1] = t.mask_start[k];
 
   if (options.class_union_masks) {
     // The union of a class's masks, as coverage of each cell: rasterise the union at input
     // resolution (only where that class has masks), then count per cell.
-    const CellRegion whole{0, 0, t.width, t.height};
+    const CellRegion whole{0, 0, t.mask_width, t.mask_height};
     std::vector<std::uint8_t> union_bitmap;
     for (int c = 0; c < options.num_classes; ++c) {
       bool any = false;
       for (const Instance& instance : instances)
         any |= instance.class_index == c && instance.has_mask && !instance.mask.empty();
       if (!any) continue;
-      const int in_w = t.width * options.stride, in_h = t.height * options.stride;
+      const int in_w = t.mask_width * options.mask_stride;
+      const int in_h = t.mask_height * options.mask_stride;
       union_bitmap.assign(static_cast<std::size_t>(in_w) * static_cast<std::size_t>(in_h), 0);
       for (const Instance& instance : instances) {
         if (instance.class_index != c || !instance.has_mask) continue;
@@ -182,8 +246,9 @@ CenterMaskTargets encode_centermask_targets(const std::vector<Instance>& instanc
                            static_cast<std::size_t>(m.left + x)] = 1;
       }
       MaskPatch union_patch{0, 0, in_w, in_h, std::move(union_bitmap)};
-      accumulate_coverage(union_patch, options.stride, whole,
-                          t.class_masks.data() + static_cast<std::size_t>(c) * cells, t.width);
+      accumulate_coverage(union_patch, options.mask_stride, whole,
+                          t.class_masks.data() + static_cast<std::size_t>(c) * mask_cells,
+                          t.mask_width);
       union_bitmap = std::move(union_patch.pixels);
     }
   }

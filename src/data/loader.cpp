@@ -251,6 +251,8 @@ void collate_targets(const std::vector<CenterMaskTargets>& targets, Batch* out) 
   batch.num_classes = first.num_classes;
   batch.output_height = first.height;
   batch.output_width = first.width;
+  batch.mask_height = first.mask_height;
+  batch.mask_width = first.mask_width;
   batch.max_objects = first.max_objects;
   const std::size_t n = targets.size();
   const std::size_t k = static_cast<std::size_t>(first.max_objects);
@@ -262,7 +264,10 @@ void collate_targets(const std::vector<CenterMaskTargets>& targets, Batch* out) 
   batch.class_id.resize(n * k);
   batch.valid.resize(n * k);
   batch.has_mask.resize(n * k);
+  batch.radius.resize(n * k);
   batch.mask_region.resize(n * k);
+  batch.box_target.resize(n * first.box_target.size());
+  batch.box_weight.resize(n * first.box_weight.size());
   batch.mask_start.assign(n * k + 1, 0);
   if (!first.class_masks.empty()) batch.class_masks.resize(n * first.class_masks.size());
   std::size_t total_pixels = 0;
@@ -285,8 +290,14 @@ void collate_targets(const std::vector<CenterMaskTargets>& targets, Batch* out) 
               batch.valid.begin() + static_cast<std::ptrdiff_t>(i * k));
     std::copy(t.has_mask.begin(), t.has_mask.end(),
               batch.has_mask.begin() + static_cast<std::ptrdiff_t>(i * k));
+    std::copy(t.radius.begin(), t.radius.end(),
+              batch.radius.begin() + static_cast<std::ptrdiff_t>(i * k));
     std::copy(t.mask_region.begin(), t.mask_region.end(),
               batch.mask_region.begin() + static_cast<std::ptrdiff_t>(i * k));
+    std::copy(t.box_target.begin(), t.box_target.end(),
+              batch.box_target.begin() + static_cast<std::ptrdiff_t>(i * t.box_target.size()));
+    std::copy(t.box_weight.begin(), t.box_weight.end(),
+              batch.box_weight.begin() + static_cast<std::ptrdiff_t>(i * t.box_weight.size()));
     std::copy(t.mask_pixels.begin(), t.mask_pixels.end(),
               batch.mask_pixels.begin() + static_cast<std::ptrdiff_t>(pixel_base));
     for (std::size_t j = 0; j < k; ++j)

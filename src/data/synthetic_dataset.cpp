@@ -137,7 +137,11 @@ cv::Scalar random_colour(Rng& rng) {
 
 // Radius drawn from a mixture that gives COCO-like proportions of small, medium and large
 // objects relative to the image (sqrt(area) < 5%, 5–15%, > 15% of the side).
-double random_radius(Rng& rng, int image_size) {
+double random_radius(Rng& rng, const SyntheticDatasetOptions& options) {
+  const int image_size = options.image_size;
+  if (options.max_extent > 0)
+    return 0.5 * image_size *
+           std::exp(rng.uniform(std::log(options.min_extent), std::log(options.max_extent)));
   const double u = rng.uniform();
   double lo, hi;
   if (u < 0.3) {
@@ -246,7 +250,7 @@ SyntheticImage render_synthetic_image(const SyntheticDatasetOptions& options,
   std::vector<Placement> placements;
   for (int i = 0; i < count; ++i) {
     Placement p;
-    p.radius = random_radius(rng, size);
+    p.radius = random_radius(rng, options);
     p.shape = static_cast<int>(rng.uniform_int(0, kNumShapes - 1));
     if (!placements.empty() && rng.bernoulli(options.overlap_probability)) {
       const Placement& under = placements[static_cast<std::size_t>(
@@ -339,6 +343,13 @@ CocoDataset generate_synthetic_split(const SyntheticDatasetOptions& options, std
                                      SyntheticSplitSummary* summary) {
   if (options.image_size < 16 || options.image_size > 8192)
     throw InputError(fmt::format("synth: --size {} is outside [16, 8192]", options.image_size));
+  if ((options.min_extent != 0 || options.max_extent != 0) &&
+      !(options.min_extent > 0 && options.max_extent >= options.min_extent &&
+        options.max_extent <= 2))
+    throw InputError(fmt::format(
+        "synth: object extent range [{}, {}] must satisfy 0 < min ≤ max ≤ 2 (fractions of the "
+        "side)",
+        options.min_extent, options.max_extent));
   if (options.min_objects < 0 || options.max_objects < options.min_objects)
     throw InputError(fmt::format("synth: object count range [{}, {}] is empty", options.min_objects,
                                  options.max_objects));

@@ -173,6 +173,21 @@ class FieldTable {
              m.class_specific_saliency);
     add_bool("model.direct_saliency_loss", "BCE of each saliency channel vs its class's masks",
              m.direct_saliency_loss);
+    add_int("model.saliency_stride",
+            "input pixels per saliency cell: 4 (paper), 2 or 1 (finer masks, light upsampling)",
+            m.saliency_stride);
+    add_int("model.saliency_upsample_channels", "channels of each saliency upsampling stage",
+            m.saliency_upsample_channels);
+    add_bool(
+        "model.dense_box_loss",
+        "TTFNet-style Gaussian-weighted offset/size loss around each center (else center only)",
+        m.dense_box_loss);
+    add_int("model.mask_neighbourhood",
+            "also train masks from the shapes at cells within r of each center (0 = center only)",
+            m.mask_neighbourhood);
+    add_bool("model.small_normal_head_init",
+             "heads start from N(0, 0.001) (CenterNet's ResNet) instead of PyTorch's default",
+             m.small_normal_head_init);
     add_double("model.loss_weights.heatmap", "lambda_p", m.loss_weights.heatmap);
     add_double("model.loss_weights.offset", "lambda_off", m.loss_weights.offset);
     add_double("model.loss_weights.size", "lambda_size", m.loss_weights.size);
@@ -342,6 +357,14 @@ void TrainConfig::validate() const {
   if (std::find(backbones.begin(), backbones.end(), model.backbone.name) == backbones.end())
     throw std::invalid_argument(fmt::format("model.backbone: expected one of {}, got '{}'",
                                             fmt::join(backbones, ", "), model.backbone.name));
+  check(model.saliency_stride == 4 || model.saliency_stride == 2 || model.saliency_stride == 1,
+        "model.saliency_stride",
+        fmt::format("must be 4, 2 or 1 (input pixels per saliency cell), got {}",
+                    model.saliency_stride));
+  check(model.shape_size >= 2 && model.shape_size <= 256, "model.shape_size",
+        fmt::format("S must be 2 to 256, got {}", model.shape_size));
+  check(model.mask_neighbourhood >= 0 && model.mask_neighbourhood <= 3, "model.mask_neighbourhood",
+        fmt::format("must be 0 to 3 cells, got {}", model.mask_neighbourhood));
   // The class count may still be unknown (0: from the dataset); check the rest as for one class.
   CenterMaskOptions model_to_check = model;
   if (model_to_check.num_classes == 0) model_to_check.num_classes = 1;

@@ -166,7 +166,7 @@ InferenceRun predict_set(CenterMaskImpl& model, const std::shared_ptr<const Trai
 
 EvaluationReport evaluate_model(CenterMaskImpl& model,
                                 const std::shared_ptr<const TrainingSet>& set,
-                                const InferenceOptions& options) {
+                                const InferenceOptions& options, bool class_agnostic_too) {
   EvaluationReport report;
   report.run = predict_set(model, set, options);
   CocoEvalParams params;
@@ -181,6 +181,13 @@ EvaluationReport evaluate_model(CenterMaskImpl& model,
   report.segm = evaluate_coco(set->dataset(), report.run.results, params);
   params.iou_type = IouType::kBbox;
   report.bbox = evaluate_coco(set->dataset(), report.run.results, params);
+  if (class_agnostic_too) {
+    params.use_categories = false;
+    params.iou_type = IouType::kSegm;
+    report.segm_agnostic = evaluate_coco(set->dataset(), report.run.results, params);
+    params.iou_type = IouType::kBbox;
+    report.bbox_agnostic = evaluate_coco(set->dataset(), report.run.results, params);
+  }
   return report;
 }
 

@@ -320,10 +320,7 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
   augment.center_border_px = config.data.center_border_px;
   augment.flip_probability = config.data.flip_probability;
   augment.color_jitter = config.data.color_jitter;
-  loader_options.targets.num_classes = dataset_classes;
-  loader_options.targets.stride = model->feature_shape().stride_px;
-  loader_options.targets.max_objects = config.data.max_objects;
-  loader_options.targets.class_union_masks = config.model.direct_saliency_loss;
+  loader_options.targets = model->target_options(config.data.max_objects);
   DataLoader loader(train_set, loader_options);
   const std::int64_t iters_per_epoch = loader.batches_per_epoch();
   const LrScheduleFunction schedule(config.solver, iters_per_epoch);
@@ -374,7 +371,8 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
     const double lr = schedule.at(progress.iteration);
     for (auto& group : optimizer->param_groups()) group.options().set_lr(lr);
 
-    const CenterMaskTrainingTargets targets = make_training_targets(*batch, device);
+    const CenterMaskTrainingTargets targets =
+        make_training_targets(*batch, device, config.model.mask_neighbourhood);
     const torch::Tensor images =
         torch::from_blob(batch->images.data(), {batch->size, 3, batch->height, batch->width})
             .to(device);

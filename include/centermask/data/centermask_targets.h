@@ -33,16 +33,27 @@ CellRegion box_cell_region(float center_x, float center_y, float width, float he
 
 struct CenterMaskTargetOptions {
   int num_classes = 1;
-  int stride = 4;         ///< input pixels per output cell
+  int stride = 4;  ///< input pixels per output cell (heatmap, offset, size)
+  /// Input pixels per cell of the mask map (the saliency map's resolution: mask crops, mask
+  /// regions and union masks are at this resolution); must divide `stride`.
+  int mask_stride = 4;
   int max_objects = 128;  ///< slots per image (CenterNet's max_objs); more are dropped and counted
   double min_overlap = 0.7;        ///< of gaussian_radius
-  bool class_union_masks = false;  ///< also build (C, H, W) per-class union masks
+  bool class_union_masks = false;  ///< also build (C, Hm, Wm) per-class union masks
+  /// TTFNet's dense box targets (Liu et al., AAAI 2020): offset and size are also targets at
+  /// every cell of an elliptical Gaussian of radii alpha·(w/2, h/2) around the center, each
+  /// object's weights summing to 1; where objects overlap the smaller one wins.
+  bool dense_box = false;
+  double dense_box_alpha = 0.54;
 };
 
 struct CenterMaskTargets {
   int num_classes = 0;
   int height = 0;  ///< output map rows
   int width = 0;   ///< output map columns
+  int mask_stride = 0;
+  int mask_height = 0;  ///< mask map rows (input height / mask_stride)
+  int mask_width = 0;   ///< mask map columns
   int max_objects = 0;
   int num_objects = 0;                 ///< valid slots (the first num_objects)
   std::int64_t dropped_too_small = 0;  ///< objects whose box has no area at output resolution
@@ -56,14 +67,21 @@ struct CenterMaskTargets {
   std::vector<std::int64_t> class_id;      ///< (K)
   std::vector<std::uint8_t> valid;         ///< (K) 1 for a real object
   std::vector<std::uint8_t> has_mask;      ///< (K) 1 when the object has a mask target
-  std::vector<CellRegion> mask_region;     ///< (K) box_cell_region of the ground-truth box
+  std::vector<std::int32_t> radius;        ///< (K) the heatmap Gaussian's radius, output cells
+  std::vector<std::int32_t> source_index;  ///< (K) the instance it encodes (index in the input)
+  /// (K) box_cell_region of the ground-truth box, in mask-map cells
+  std::vector<CellRegion> mask_region;
   /// (K + 1) offsets into mask_pixels; object k's crop is mask_region[k] clipped to the map,
   /// row-major, each value the fraction of that cell's input pixels covered by the mask.
   std::vector<std::int64_t> mask_start;
   std::vector<float> mask_pixels;
-  std::vector<float> class_masks;  ///< (C, H, W) when requested, else empty
+  std::vector<float> class_masks;  ///< (C, Hm, Wm) when requested, else empty
+  /// Dense box targets when requested, else empty: (4, H, W) offset x, y (object center minus
+  /// the cell), width, height in output cells; and (H, W) weights, zero outside every object.
+  std::vector<float> box_target;
+  std::vector<float> box_weight;
 
-  /// The clipped part of mask_region[k] (what mask_pixels holds for k).
+  /// The clipped part of mask_region[k] (what mask_pixels holds for k), in mask cells.
   CellRegion clipped_region(int k) const;
 };
 

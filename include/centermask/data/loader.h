@@ -52,6 +52,8 @@ struct Batch {
   int num_classes = 0;
   int output_height = 0;
   int output_width = 0;
+  int mask_height = 0;  ///< mask map (saliency resolution) rows and columns
+  int mask_width = 0;
   int max_objects = 0;
   std::vector<float> heatmap;              ///< (N, C, h, w)
   std::vector<std::int64_t> center_index;  ///< (N, K)
@@ -60,10 +62,13 @@ struct Batch {
   std::vector<std::int64_t> class_id;      ///< (N, K)
   std::vector<std::uint8_t> valid;         ///< (N, K)
   std::vector<std::uint8_t> has_mask;      ///< (N, K)
-  std::vector<CellRegion> mask_region;     ///< (N, K)
+  std::vector<std::int32_t> radius;        ///< (N, K) heatmap Gaussian radius, cells
+  std::vector<CellRegion> mask_region;     ///< (N, K) in mask cells
   std::vector<std::int64_t> mask_start;    ///< (N·K + 1) into mask_pixels
   std::vector<float> mask_pixels;          ///< crops, see CenterMaskTargets
-  std::vector<float> class_masks;          ///< (N, C, h, w) or empty
+  std::vector<float> class_masks;          ///< (N, C, hm, wm) or empty
+  std::vector<float> box_target;           ///< (N, 4, h, w) dense box targets, or empty
+  std::vector<float> box_weight;           ///< (N, h, w), or empty
 };
 
 /// Fills a batch's training-target arrays from per-image targets (all of one output size,

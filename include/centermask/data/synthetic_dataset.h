@@ -31,6 +31,11 @@ struct SyntheticDatasetOptions {
   /// objects below it (but not fully hidden) are left out of the picture, so that every visible
   /// pixel of an object belongs to an annotation.
   double min_visible_fraction = 0.15;
+  /// Object extent (twice the radius) as a fraction of the side, drawn log-uniformly in
+  /// [min_extent, max_extent]; both 0 (the default) = the COCO-like mixture of small, medium
+  /// and large objects.
+  double min_extent = 0;
+  double max_extent = 0;
   int threads = 0;  ///< 0 = all cores
 };
 

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "centermask/data/coco_results.h"
@@ -40,13 +41,18 @@ InferenceRun predict_set(CenterMaskImpl& model, const std::shared_ptr<const Trai
 struct EvaluationReport {
   CocoEvalResult segm;
   CocoEvalResult bbox;
+  /// The same ignoring categories in matching (COCOeval useCats = 0), when asked: the gap to
+  /// segm / bbox is what class confusion costs, the rest is localisation and mask quality.
+  std::optional<CocoEvalResult> segm_agnostic;
+  std::optional<CocoEvalResult> bbox_agnostic;
   InferenceRun run;
 };
 
-/// predict_set, then COCO evaluation (segm and bbox) over the set's usable images.
+/// predict_set, then COCO evaluation (segm and bbox) over the set's usable images; with
+/// `class_agnostic_too` also the class-agnostic evaluation.
 EvaluationReport evaluate_model(CenterMaskImpl& model,
                                 const std::shared_ptr<const TrainingSet>& set,
-                                const InferenceOptions& options);
+                                const InferenceOptions& options, bool class_agnostic_too = false);
 
 /// "cpu", "cuda", "cuda:N" as a device; InputError (naming runtime.device) for anything else
 /// and for CUDA when this LibTorch has none or sees no GPU.

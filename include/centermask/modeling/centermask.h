@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "centermask/data/centermask_targets.h"
 #include "centermask/data/transforms.h"
 #include "centermask/modeling/backbone.h"
 #include "centermask/modeling/centermask_training_targets.h"
@@ -53,6 +54,25 @@ struct CenterMaskOptions {
   /// Adds BCE between each saliency channel and its class's union of ground-truth masks
   /// (paper Table 1f); needs class-specific saliency and targets with class_union_masks.
   bool direct_saliency_loss = false;
+  /// Input pixels per saliency cell: 4 (the paper: the backbone's stride) or, beyond the
+  /// paper, 2 or 1: the saliency head then ends in light upsampling stages (bilinear ×2, the
+  /// input image pooled to that stride concatenated, conv 3×3 + ReLU), and masks are assembled,
+  /// supervised and decoded at that resolution.
+  int saliency_stride = 4;
+  int saliency_upsample_channels = 16;  ///< channels of each upsampling stage
+  /// TTFNet-style dense box supervision: offset and size L1 at every cell of an elliptical
+  /// Gaussian (radii 0.54·box/2) around the center, Gaussian-weighted, instead of at the center
+  /// cell alone. The loss terms keep their meaning and scale (each object's weights sum to 1).
+  bool dense_box_loss = false;
+  /// r > 0 also trains the mask assembled from the local shapes at the cells within r of each
+  /// center (Gaussian-weighted), where a peak may land at inference; 0 = the center only.
+  int mask_neighbourhood = 0;
+  /// Initial weights of the heads' convolutions: PyTorch's default (Kaiming-uniform, what
+  /// CenterNet uses for DLA-34) or CenterNet's N(0, 0.001) of its ResNets. Measured here: with
+  /// N(0, 0.001) and Adam, the heatmap head's hidden units that could raise a peak die (ReLU)
+  /// within the first iterations, the peak logit never exceeds the final bias, and every
+  /// detection scores ≈ 0.11; so the default is the default.
+  bool small_normal_head_init = false;
   CenterMaskLossWeights loss_weights;
 
   /// Throws std::invalid_argument naming the field when the combination is not usable.
@@ -64,11 +84,22 @@ struct CenterMaskOptions {
 
 /// The raw network outputs; H, W = input / 4.
 struct CenterMaskOutputs {
-  torch::Tensor heatmap_logits;   ///< (N, C, H, W)
-  torch::Tensor offset;           ///< (N, 2, H, W) sub-cell center offset, x then y
-  torch::Tensor size;             ///< (N, 2, H, W) box width, height in cells
-  torch::Tensor shape_hidden;     ///< (N, head_channels, H, W) shape head before its 1×1 layer
-  torch::Tensor saliency_logits;  ///< (N, 1 or C, H, W); undefined when shape-only
+  torch::Tensor heatmap_logits;  ///< (N, C, H, W)
+  torch::Tensor offset;          ///< (N, 2, H, W) sub-cell center offset, x then y
+  torch::Tensor size;            ///< (N, 2, H, W) box width, height in cells
+  torch::Tensor shape_hidden;    ///< (N, head_channels, H, W) shape head before its 1×1 layer
+  /// (N, 1 or C, Hm, Wm) at the saliency stride (Hm = H · 4 / saliency_stride); undefined when
+  /// shape-only
+  torch::Tensor saliency_logits;
+  /// Local shapes given per cell instead of computed from shape_hidden (the upper bound's
+  /// perfect outputs): image (M), cell y·W + x (M) and logits (M, S, S). A cell not listed
+  /// gets zero logits.
+  struct GivenShapes {
+    std::vector<std::int64_t> image;
+    std::vector<std::int64_t> cell;
+    torch::Tensor logits;
+  };
+  std::shared_ptr<const GivenShapes> given_shapes;
 };
 
 /// The weighted total and each (unweighted) term, all scalars.
@@ -103,9 +134,15 @@ class CenterMaskImpl : public torch::nn::Module {
   /// images: (N, 3, H, W) normalised, H and W multiples of 32 (std::invalid_argument if not).
   CenterMaskOutputs forward(const torch::Tensor& images);
   /// The two halves of forward(), for timing: backbone features (N, channels, H/4, W/4), and
-  /// the heads on them.
+  /// the heads on them (the images guide the saliency upsampling when saliency_stride < 4).
   torch::Tensor features(const torch::Tensor& images);
-  CenterMaskOutputs heads(const torch::Tensor& features);
+  CenterMaskOutputs heads(const torch::Tensor& features, const torch::Tensor& images);
+
+  /// What the target encoder needs to encode ground truth for this model (stride, mask
+  /// stride, classes, dense targets), for the loader and the upper bound.
+  CenterMaskTargetOptions target_options(int max_objects) const;
+  /// Input pixels per mask cell (= saliency_stride).
+  int mask_stride() const { return options_.saliency_stride; }
 
   /// Training losses (SPEC §1) for outputs of a batch and its targets on the same device.
   CenterMaskLosses loss(const CenterMaskOutputs& outputs,
@@ -117,6 +154,16 @@ class CenterMaskImpl : public torch::nn::Module {
                                              const std::vector<ImageInfo>& infos,
                                              const CenterMaskInferenceOptions& options = {}) const;
 
+  /// The outputs a perfect network would give for ground truth in input pixels (per image, of
+  /// an input of input_height × input_width): the heatmap's Gaussians with peaks at the
+  /// centers, exact offsets and sizes there, each object's mask resampled to S × S as its local
+  /// shape, and saliency 1 over the class's masks (class-specific) or all masks, 0 elsewhere —
+  /// the product then is the shape cut to the masks' support; saliency alone (saliency_only)
+  /// is the coverage itself. Decoded by predict(), it measures what the representation can
+  /// reach: the upper bound of `centermask upper-bound`.
+  CenterMaskOutputs perfect_outputs(const std::vector<std::vector<Instance>>& instances,
+                                    int input_height, int input_width) const;
+
   /// Peak extraction: 3×3 max-pool suppression, top-K over all classes, sigmoid of the kept.
   CenterMaskPeaks find_peaks(const CenterMaskOutputs& outputs, int top_k) const;
 
@@ -124,6 +171,10 @@ class CenterMaskImpl : public torch::nn::Module {
   /// → (M, S, S) local shape logits.
   torch::Tensor shape_logits_at(const torch::Tensor& shape_hidden, const torch::Tensor& image_index,
                                 const torch::Tensor& cell) const;
+  /// The local shapes at chosen cells from the outputs: the shape head, or the given shapes.
+  torch::Tensor local_shapes(const CenterMaskOutputs& outputs,
+                             const std::vector<std::int64_t>& image_index,
+                             const std::vector<std::int64_t>& cell) const;
   /// The same layer applied densely, (N, S·S, H, W): what the sparse evaluation avoids; for
   /// the benchmark and the test that the two agree.
   torch::Tensor dense_shape_logits(const torch::Tensor& shape_hidden) const;
@@ -136,9 +187,12 @@ class CenterMaskImpl : public torch::nn::Module {
   CenterMaskOptions options_;
   std::shared_ptr<BackboneImpl> backbone_;
   torch::nn::Sequential heatmap_head_{nullptr}, offset_head_{nullptr}, size_head_{nullptr};
-  torch::nn::Sequential saliency_head_{nullptr};
-  torch::nn::Sequential shape_hidden_{nullptr};  ///< conv 3×3 + ReLU
-  torch::nn::Conv2d shape_output_{nullptr};      ///< 1×1, S·S outputs, used sparsely
+  torch::nn::Sequential saliency_head_{nullptr};    ///< stride 4: the whole head
+  torch::nn::Sequential saliency_hidden_{nullptr};  ///< stride < 4: conv 3×3 + ReLU at stride 4
+  std::vector<torch::nn::Sequential> saliency_up_;  ///< ×2 each, image-guided
+  torch::nn::Conv2d saliency_output_{nullptr};      ///< 1×1 at the saliency stride
+  torch::nn::Sequential shape_hidden_{nullptr};     ///< conv 3×3 + ReLU
+  torch::nn::Conv2d shape_output_{nullptr};         ///< 1×1, S·S outputs, used sparsely
 };
 TORCH_MODULE(CenterMask);
 

@@ -11,20 +11,27 @@ namespace centermask {
 
 struct CenterMaskTrainingTargets {
   int num_classes = 0;
-  int height = 0;              ///< output rows
-  int width = 0;               ///< output columns
+  int height = 0;       ///< output rows
+  int width = 0;        ///< output columns
+  int mask_height = 0;  ///< mask map rows (the saliency map's resolution)
+  int mask_width = 0;
   torch::Tensor heatmap;       ///< (N, C, H, W)
   torch::Tensor center_index;  ///< (N, K) int64 y·W + x
   torch::Tensor offset;        ///< (N, K, 2)
   torch::Tensor size;          ///< (N, K, 2) cells
   torch::Tensor valid;         ///< (N, K) float, 1 for a real object
   std::int64_t num_objects = 0;
+  torch::Tensor box_target;  ///< (N, 4, H, W) dense box targets, or undefined
+  torch::Tensor box_weight;  ///< (N, H, W), or undefined
 
-  // The M objects with a mask target, over the whole batch (host copies drive the assembly).
+  // The M masks to assemble over the whole batch (host copies drive the assembly): one per
+  // object with a mask target at its center cell, plus, with a neighbourhood, the same object's
+  // mask assembled from the shapes at nearby cells (a peak may land there at inference).
   std::vector<std::int64_t> mask_image;  ///< (M) image in the batch
-  std::vector<std::int64_t> mask_cell;   ///< (M) center cell y·W + x
+  std::vector<std::int64_t> mask_cell;   ///< (M) cell y·W + x whose local shape is used
   std::vector<std::int64_t> mask_class;  ///< (M)
   std::vector<CellRegion> mask_region;   ///< (M) box_cell_region of the ground-truth box
+  std::vector<float> mask_weight;        ///< (M) 1 at centers, the Gaussian's value elsewhere
   /// (M, Hm, Wm) coverage in [0, 1] over each region (row-major from its top-left cell), zero
   /// in padding and where the region leaves the map; Hm, Wm = largest region sides.
   torch::Tensor mask_target;
@@ -33,7 +40,11 @@ struct CenterMaskTrainingTargets {
   std::int64_t num_masks() const { return static_cast<std::int64_t>(mask_image.size()); }
 };
 
-/// Copies a training batch's targets to `device`.
-CenterMaskTrainingTargets make_training_targets(const Batch& batch, const torch::Device& device);
+/// Copies a training batch's targets to `device`. `mask_neighbourhood` r > 0 also assembles
+/// each object's mask from the local shape at the cells within r of its center (a
+/// (2r+1)² window, on the map, where the object's heatmap Gaussian is at least 0.1), each
+/// weighted by that Gaussian's value.
+CenterMaskTrainingTargets make_training_targets(const Batch& batch, const torch::Device& device,
+                                                int mask_neighbourhood = 0);
 
 }  // namespace centermask

@@ -1,10 +1,102 @@
 #include "modeling/layers/losses.h"
 
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
 namespace centermask {
 
 namespace F = torch::nn::functional;
 
+namespace {
+
+// The focal loss's value and its gradient with respect to the logits in one pass over the
+// map (sigmoid, clamp, both branches, and d/dx all per element), where the op-by-op version
+// makes a dozen full-size temporaries forward and as many backward. Partial sums are taken
+// over fixed chunks and added in order, so the value does not depend on the thread count.
+template <typename T>
+void focal_value_and_gradient(const T* logit, const T* target, std::int64_t count, T* gradient,
+                              double* loss_sum, std::int64_t* positives) {
+  constexpr std::int64_t kChunk = 1 << 14;
+  const std::int64_t chunks = (count + kChunk - 1) / kChunk;
+  std::vector<double> chunk_loss(static_cast<std::size_t>(chunks), 0.0);
+  std::vector<std::int64_t> chunk_positives(static_cast<std::size_t>(chunks), 0);
+  at::parallel_for(0, chunks, 1, [&](std::int64_t first, std::int64_t last) {
+    for (std::int64_t c = first; c < last; ++c) {
+      double sum = 0;
+      std::int64_t pos = 0;
+      const std::int64_t end = std::min(count, (c + 1) * kChunk);
+      for (std::int64_t i = c * kChunk; i < end; ++i) {
+        // The clamp is decided in the input's precision, as the reference decides it.
+        const T p_raw = T(1) / (T(1) + std::exp(-logit[i]));
+        const bool clamped = p_raw < T(1e-4) || p_raw > T(1 - 1e-4);
+        const double p = std::clamp(static_cast<double>(p_raw), 1e-4, 1 - 1e-4);
+        const double y = static_cast<double>(target[i]);
+        double value, slope;  // loss and its derivative with respect to the logit
+        if (y == 1.0) {
+          ++pos;
+          const double q = 1 - p, log_p = std::log(p);
+          value = -log_p * q * q;
+          slope = -q * q * q + 2 * p * q * q * log_p;
+        } else {
+          const double q = 1 - p, log_q = std::log(q), w = (1 - y) * (1 - y) * (1 - y) * (1 - y);
+          value = -log_q * p * p * w;
+          slope = (p * p * p - 2 * p * p * q * log_q) * w;
+        }
+        sum += value;
+        gradient[i] = clamped ? T(0) : static_cast<T>(slope);
+      }
+      chunk_loss[static_cast<std::size_t>(c)] = sum;
+      chunk_positives[static_cast<std::size_t>(c)] = pos;
+    }
+  });
+  *loss_sum = 0;
+  *positives = 0;
+  for (std::size_t c = 0; c < chunk_loss.size(); ++c) {
+    *loss_sum += chunk_loss[c];
+    *positives += chunk_positives[c];
+  }
+}
+
+class FusedFocalLoss : public torch::autograd::Function<FusedFocalLoss> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& logits,
+                               const torch::Tensor& target) {
+    const torch::Tensor x = logits.contiguous();
+    const torch::Tensor y = target.to(x.scalar_type()).contiguous();
+    torch::Tensor gradient = torch::empty_like(x);
+    double loss_sum = 0;
+    std::int64_t positives = 0;
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "focal_heatmap_loss", [&] {
+      focal_value_and_gradient<scalar_t>(x.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), x.numel(),
+                                         gradient.data_ptr<scalar_t>(), &loss_sum, &positives);
+    });
+    const double divisor = static_cast<double>(std::max<std::int64_t>(positives, 1));
+    gradient.div_(divisor);
+    ctx->save_for_backward({gradient});
+    return torch::full({}, loss_sum / divisor, x.options());
+  }
+
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grad_outputs) {
+    const torch::Tensor gradient = ctx->get_saved_variables()[0];
+    return {gradient * grad_outputs[0], torch::Tensor()};
+  }
+};
+
+}  // namespace
+
 torch::Tensor focal_heatmap_loss(const torch::Tensor& logits, const torch::Tensor& target) {
+  if (logits.device().is_cpu() && logits.is_floating_point() && logits.numel() > 0 &&
+      logits.sizes() == target.sizes())
+    return FusedFocalLoss::apply(logits, target);
+  return focal_heatmap_loss_reference(logits, target);
+}
+
+torch::Tensor focal_heatmap_loss_reference(const torch::Tensor& logits,
+                                           const torch::Tensor& target) {
   const torch::Tensor p = torch::sigmoid(logits).clamp(1e-4, 1 - 1e-4);
   const torch::Tensor positive = target.eq(1).to(p.scalar_type());
   const torch::Tensor negative = 1 - positive;
@@ -25,14 +117,22 @@ torch::Tensor center_l1_loss(const torch::Tensor& prediction, const torch::Tenso
   return l1.sum() / static_cast<double>(std::max<std::int64_t>(num_objects, 1));
 }
 
+torch::Tensor dense_l1_loss(const torch::Tensor& prediction, const torch::Tensor& target,
+                            const torch::Tensor& weight, std::int64_t num_objects) {
+  const torch::Tensor l1 = (prediction - target).abs() * weight.unsqueeze(1);
+  return l1.sum() / static_cast<double>(std::max<std::int64_t>(num_objects, 1));
+}
+
 torch::Tensor mean_object_bce(const torch::Tensor& probability, const torch::Tensor& target,
-                              const torch::Tensor& inside) {
+                              const torch::Tensor& inside, const torch::Tensor& object_weight) {
   if (probability.size(0) == 0) return probability.new_zeros({});
   // BCE on probabilities (a product of sigmoids has no logit form); torch clamps log at −100.
   const torch::Tensor weight = inside.to(probability.scalar_type());
   const torch::Tensor bce = F::binary_cross_entropy(
       probability, target, F::BinaryCrossEntropyFuncOptions().reduction(torch::kNone));
-  return ((bce * weight).sum({1, 2}) / weight.sum({1, 2}).clamp_min(1)).mean();
+  const torch::Tensor per_object = (bce * weight).sum({1, 2}) / weight.sum({1, 2}).clamp_min(1);
+  if (!object_weight.defined()) return per_object.mean();
+  return (per_object * object_weight).sum() / object_weight.sum().clamp_min(1e-12);
 }
 
 }  // namespace centermask

@@ -8,8 +8,12 @@ namespace centermask {
 /// CenterNet's penalty-reduced focal loss (α = 2, β = 4) on sigmoid(logits) clamped to
 /// [1e-4, 1 − 1e-4]: positives (target exactly 1) (1−p)^α·log p, negatives
 /// (1−y)^β·p^α·log(1−p); summed, negated and divided by the number of positives (by 1 when
-/// there are none, leaving the negative term).
+/// there are none, leaving the negative term). On the CPU one fused pass computes the value
+/// and the gradient (elsewhere, and for the tests, the op-by-op reference below).
 torch::Tensor focal_heatmap_loss(const torch::Tensor& logits, const torch::Tensor& target);
+/// The same written op by op with autograd: the reference the fused kernel is tested against.
+torch::Tensor focal_heatmap_loss_reference(const torch::Tensor& logits,
+                                           const torch::Tensor& target);
 
 /// L1 between dense predictions (N, 2, H, W) read at (N, K) cells and (N, K, 2) targets,
 /// weighted by (N, K) `valid`, summed over both coordinates and divided by max(num_objects, 1).
@@ -17,9 +21,16 @@ torch::Tensor center_l1_loss(const torch::Tensor& prediction, const torch::Tenso
                              const torch::Tensor& target, const torch::Tensor& valid,
                              std::int64_t num_objects);
 
+/// L1 between dense predictions (N, 2, H, W) and dense targets (N, 2, H, W), weighted per cell
+/// by (N, H, W) `weight` (each object's weights summing to 1), summed and divided by
+/// max(num_objects, 1): center_l1_loss's scale, spread over each object's cells.
+torch::Tensor dense_l1_loss(const torch::Tensor& prediction, const torch::Tensor& target,
+                            const torch::Tensor& weight, std::int64_t num_objects);
+
 /// Mean over objects of the mean binary cross-entropy over each object's `inside` pixels,
-/// between probabilities (M, H, W) and soft targets (M, H, W); 0 when M = 0.
+/// between probabilities (M, H, W) and soft targets (M, H, W); 0 when M = 0. With (M)
+/// `object_weight` the mean over objects is weighted by it.
 torch::Tensor mean_object_bce(const torch::Tensor& probability, const torch::Tensor& target,
-                              const torch::Tensor& inside);
+                              const torch::Tensor& inside, const torch::Tensor& object_weight = {});
 
 }  // namespace centermask

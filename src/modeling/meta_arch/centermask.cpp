@@ -5,6 +5,9 @@
 #include <fmt/format.h>
 
 #include <stdexcept>
+#include <unordered_map>
+
+#include "modeling/ops/host_tensors.h"
 
 namespace centermask {
 
@@ -46,6 +49,16 @@ void CenterMaskOptions::validate() const {
     fail("direct_saliency_loss needs class_specific_saliency (it supervises each class's channel)");
   if (direct_saliency_loss && !has_saliency_head())
     fail("direct_saliency_loss needs a saliency head (assembly is shape_only)");
+  if (saliency_stride != 4 && saliency_stride != 2 && saliency_stride != 1)
+    fail(fmt::format("saliency_stride must be 4, 2 or 1 (input pixels per saliency cell), got {}",
+                     saliency_stride));
+  if (saliency_upsample_channels < 1)
+    fail(fmt::format("saliency_upsample_channels must be at least 1, got {}",
+                     saliency_upsample_channels));
+  if (saliency_stride != 4 && !has_saliency_head())
+    fail("saliency_stride below 4 needs a saliency head (assembly is shape_only)");
+  if (mask_neighbourhood < 0 || mask_neighbourhood > 3)
+    fail(fmt::format("mask_neighbourhood must be 0 to 3 cells, got {}", mask_neighbourhood));
   const CenterMaskLossWeights& w = loss_weights;
   for (double v : {w.heatmap, w.offset, w.size, w.mask, w.saliency})
     if (!(v >= 0)) fail("loss weights must be finite and ≥ 0");
@@ -95,7 +108,8 @@ CenterMaskImpl::CenterMaskImpl(CenterMaskOptions options) : options_(std::move(o
   backbone_ = register_module("backbone", build_backbone(options_.backbone));
   const int in = backbone_->output_shape().channels;
   const int hidden = options_.resolved_head_channels();
-  const double std = options_.backbone.name == "dla34" ? 0.0 : 0.001;
+  // 0 = PyTorch's default initialisation (see small_normal_head_init).
+  const double std = options_.small_normal_head_init ? 0.001 : 0.0;
   // -2.19 = logit of 0.1: CenterNet's prior so the focal loss does not start on a flood of
   // confident negatives.
   heatmap_head_ =
@@ -104,7 +118,23 @@ CenterMaskImpl::CenterMaskImpl(CenterMaskOptions options) : options_(std::move(o
   size_head_ = register_module("size", make_head(in, hidden, 2, 0.0, std));
   if (options_.has_saliency_head()) {
     const int channels = options_.class_specific_saliency ? options_.num_classes : 1;
-    saliency_head_ = register_module("saliency", make_head(in, hidden, channels, 0.0, std));
+    if (options_.saliency_stride == 4) {
+      saliency_head_ = register_module("saliency", make_head(in, hidden, channels, 0.0, std));
+    } else {
+      saliency_hidden_ = register_module("saliency_hidden", head_hidden(in, hidden, std));
+      const int up = options_.saliency_upsample_channels;
+      int previous = hidden;
+      for (int stride = 2; stride >= options_.saliency_stride; stride /= 2) {
+        // +3: the input image at this stride, which carries the edges the stride-4 features
+        // cannot.
+        nn::Conv2d conv(nn::Conv2dOptions(previous + 3, up, 3).padding(1));
+        saliency_up_.push_back(register_module(fmt::format("saliency_up{}", stride),
+                                               nn::Sequential(conv, nn::ReLU(true))));
+        previous = up;
+      }
+      saliency_output_ =
+          register_module("saliency_output", head_output(previous, channels, 0.0, std));
+    }
   }
   if (options_.has_shape_head()) {
     const int s2 = options_.shape_size * options_.shape_size;
@@ -114,7 +144,18 @@ CenterMaskImpl::CenterMaskImpl(CenterMaskOptions options) : options_(std::move(o
 }
 
 CenterMaskOutputs CenterMaskImpl::forward(const torch::Tensor& images) {
-  return heads(features(images));
+  return heads(features(images), images);
+}
+
+CenterMaskTargetOptions CenterMaskImpl::target_options(int max_objects) const {
+  CenterMaskTargetOptions t;
+  t.num_classes = options_.num_classes;
+  t.stride = feature_shape().stride_px;
+  t.mask_stride = options_.saliency_stride;
+  t.max_objects = max_objects;
+  t.class_union_masks = options_.direct_saliency_loss;
+  t.dense_box = options_.dense_box_loss;
+  return t;
 }
 
 torch::Tensor CenterMaskImpl::features(const torch::Tensor& images) {
@@ -126,12 +167,31 @@ torch::Tensor CenterMaskImpl::features(const torch::Tensor& images) {
   return backbone_->forward(images);
 }
 
-CenterMaskOutputs CenterMaskImpl::heads(const torch::Tensor& features) {
+CenterMaskOutputs CenterMaskImpl::heads(const torch::Tensor& features,
+                                        const torch::Tensor& images) {
   CenterMaskOutputs out;
   out.heatmap_logits = heatmap_head_->forward(features);
   out.offset = offset_head_->forward(features);
   out.size = size_head_->forward(features);
   if (saliency_head_) out.saliency_logits = saliency_head_->forward(features);
+  if (saliency_hidden_) {
+    if (!images.defined())
+      throw std::invalid_argument("CenterMask heads: saliency_stride < 4 needs the input images");
+    namespace F = torch::nn::functional;
+    torch::Tensor x = saliency_hidden_->forward(features);
+    int stride = 2;
+    for (nn::Sequential& stage : saliency_up_) {
+      x = F::interpolate(x, F::InterpolateFuncOptions()
+                                .scale_factor(std::vector<double>{2.0, 2.0})
+                                .mode(torch::kBilinear)
+                                .align_corners(false));
+      const torch::Tensor guide =
+          stride == 1 ? images : F::avg_pool2d(images, F::AvgPool2dFuncOptions(stride));
+      x = stage->forward(torch::cat({x, guide}, 1));
+      stride /= 2;
+    }
+    out.saliency_logits = saliency_output_->forward(x);
+  }
   if (shape_hidden_) out.shape_hidden = shape_hidden_->forward(features);
   return out;
 }
@@ -152,6 +212,30 @@ torch::Tensor CenterMaskImpl::shape_logits_at(const torch::Tensor& shape_hidden,
       shape_hidden.reshape({-1}).index_select(0, index.reshape({-1})).view({-1, channels});
   const torch::Tensor weight = shape_output_->weight.view({s * s, channels});
   return torch::addmm(shape_output_->bias, rows, weight.t()).view({-1, s, s});
+}
+
+torch::Tensor CenterMaskImpl::local_shapes(const CenterMaskOutputs& outputs,
+                                           const std::vector<std::int64_t>& image_index,
+                                           const std::vector<std::int64_t>& cell) const {
+  if (!outputs.given_shapes) {
+    const torch::Device device = outputs.shape_hidden.device();
+    return shape_logits_at(outputs.shape_hidden, int64_tensor(image_index, device),
+                           int64_tensor(cell, device));
+  }
+  // Given shapes: look each (image, cell) up; unknown cells get zero logits.
+  const CenterMaskOutputs::GivenShapes& given = *outputs.given_shapes;
+  const std::int64_t cells = outputs.heatmap_logits.size(2) * outputs.heatmap_logits.size(3);
+  std::unordered_map<std::int64_t, std::int64_t> row_of;
+  for (std::size_t i = 0; i < given.image.size(); ++i)
+    row_of.emplace(given.image[i] * cells + given.cell[i], static_cast<std::int64_t>(i));
+  const int s = options_.shape_size;
+  torch::Tensor out =
+      torch::zeros({static_cast<std::int64_t>(cell.size()), s, s}, given.logits.options());
+  for (std::size_t j = 0; j < cell.size(); ++j) {
+    const auto found = row_of.find(image_index[j] * cells + cell[j]);
+    if (found != row_of.end()) out[static_cast<std::int64_t>(j)] = given.logits[found->second];
+  }
+  return out;
 }
 
 torch::Tensor CenterMaskImpl::dense_shape_logits(const torch::Tensor& shape_hidden) const {

@@ -107,6 +107,10 @@ std::vector<std::vector<Instance>> CenterMaskImpl::predict(
         fmt::format("CenterMask predict: {} image infos for a batch of {}", infos.size(), n));
   if (options.top_k < 1) throw std::invalid_argument("CenterMask predict: top_k must be ≥ 1");
   const int stride = feature_shape().stride_px;
+  // Masks are assembled on the mask map (the saliency resolution), `mask_per_cell` of its
+  // cells per output cell along each side.
+  const int mask_stride = options_.saliency_stride;
+  const float mask_per_cell = static_cast<float>(stride / mask_stride);
 
   const CenterMaskPeaks peaks = find_peaks(outputs, options.top_k);
   const torch::Tensor score = peaks.score.to(torch::kCPU, torch::kFloat32).contiguous();
@@ -145,7 +149,8 @@ std::vector<std::vector<Instance>> CenterMaskImpl::predict(
       kept.push_back(object);
       kept_cells.push_back(c);
       assembly.regions.push_back(
-          box_cell_region(object.center_x, object.center_y, object.width, object.height));
+          box_cell_region(object.center_x * mask_per_cell, object.center_y * mask_per_cell,
+                          object.width * mask_per_cell, object.height * mask_per_cell));
       assembly.image_index.push_back(b);
       assembly.saliency_class.push_back(class_at[b][j]);
     }
@@ -154,15 +159,11 @@ std::vector<std::vector<Instance>> CenterMaskImpl::predict(
   cv::Mat all_probability;  // (M, Hm·Wm) on the host
   int prob_w = 0;
   if (!kept.empty()) {
-    const torch::Device device = outputs.heatmap_logits.device();
-    if (outputs.shape_hidden.defined()) {
-      assembly.shape_logits =
-          shape_logits_at(outputs.shape_hidden, int64_tensor(assembly.image_index, device),
-                          int64_tensor(kept_cells, device));
-    }
+    if (outputs.shape_hidden.defined() || outputs.given_shapes)
+      assembly.shape_logits = local_shapes(outputs, assembly.image_index, kept_cells);
     assembly.saliency_logits = outputs.saliency_logits;
-    assembly.map_height = map_h;
-    assembly.map_width = map_w;
+    assembly.map_height = map_h * static_cast<int>(mask_per_cell);
+    assembly.map_width = map_w * static_cast<int>(mask_per_cell);
     torch::Tensor probability =
         assemble_masks(assembly).probability.to(torch::kCPU, torch::kFloat32);
     probability = probability.contiguous();
@@ -190,7 +191,8 @@ std::vector<std::vector<Instance>> CenterMaskImpl::predict(
                                     .reshape(1, static_cast<int>(all_probability.cols / prob_w))(
                                         cv::Rect(0, 0, region.width(), region.height()));
     instance.has_mask = true;
-    instance.mask = mask_in_original(probability, region, stride, info, options.mask_threshold);
+    instance.mask =
+        mask_in_original(probability, region, mask_stride, info, options.mask_threshold);
     results[static_cast<std::size_t>(object.image)].push_back(std::move(instance));
   }
   return results;

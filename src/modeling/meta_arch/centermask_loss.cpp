@@ -23,10 +23,23 @@ CenterMaskLosses CenterMaskImpl::loss(const CenterMaskOutputs& outputs,
         c10::str(targets.heatmap.sizes()), c10::str(heat.sizes())));
   CenterMaskLosses losses;
   losses.heatmap = focal_heatmap_loss(heat, targets.heatmap);
-  losses.offset = center_l1_loss(outputs.offset, targets.center_index, targets.offset,
-                                 targets.valid, targets.num_objects);
-  losses.size = center_l1_loss(outputs.size, targets.center_index, targets.size, targets.valid,
-                               targets.num_objects);
+  if (options_.dense_box_loss) {
+    if (!targets.box_weight.defined())
+      throw std::invalid_argument(
+          "CenterMask loss: dense_box_loss is on but the batch has no dense box targets (set "
+          "CenterMaskTargetOptions::dense_box)");
+    using torch::indexing::Slice;
+    const auto box = targets.box_target;
+    losses.offset = dense_l1_loss(outputs.offset, box.index({Slice(), Slice(0, 2)}),
+                                  targets.box_weight, targets.num_objects);
+    losses.size = dense_l1_loss(outputs.size, box.index({Slice(), Slice(2, 4)}), targets.box_weight,
+                                targets.num_objects);
+  } else {
+    losses.offset = center_l1_loss(outputs.offset, targets.center_index, targets.offset,
+                                   targets.valid, targets.num_objects);
+    losses.size = center_l1_loss(outputs.size, targets.center_index, targets.size, targets.valid,
+                                 targets.num_objects);
+  }
 
   // Mask loss: mean over objects of the mean pixel-wise BCE between the assembled probability
   // and the ground-truth crop, both over the ground-truth box's cells at the ground-truth center.
@@ -34,20 +47,22 @@ CenterMaskLosses CenterMaskImpl::loss(const CenterMaskOutputs& outputs,
     losses.mask = heat.new_zeros({});
   } else {
     MaskAssemblyInput assembly;
-    if (outputs.shape_hidden.defined()) {
-      const torch::Device device = heat.device();
-      assembly.shape_logits =
-          shape_logits_at(outputs.shape_hidden, int64_tensor(targets.mask_image, device),
-                          int64_tensor(targets.mask_cell, device));
-    }
+    if (outputs.shape_hidden.defined() || outputs.given_shapes)
+      assembly.shape_logits = local_shapes(outputs, targets.mask_image, targets.mask_cell);
     assembly.saliency_logits = outputs.saliency_logits;
-    assembly.map_height = targets.height;
-    assembly.map_width = targets.width;
+    assembly.map_height = targets.mask_height;
+    assembly.map_width = targets.mask_width;
     assembly.regions = targets.mask_region;
     assembly.image_index = targets.mask_image;
     assembly.saliency_class = targets.mask_class;
     const AssembledMasks masks = assemble_masks(assembly);
-    losses.mask = mean_object_bce(masks.probability, targets.mask_target, masks.inside);
+    torch::Tensor weight;
+    if (!targets.mask_weight.empty())
+      weight =
+          torch::from_blob(const_cast<float*>(targets.mask_weight.data()),
+                           {static_cast<std::int64_t>(targets.mask_weight.size())}, torch::kFloat32)
+              .to(heat.device(), heat.scalar_type(), false, true);
+    losses.mask = mean_object_bce(masks.probability, targets.mask_target, masks.inside, weight);
   }
 
   const CenterMaskLossWeights& w = options_.loss_weights;

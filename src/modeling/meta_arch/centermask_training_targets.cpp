@@ -1,6 +1,7 @@
 #include "centermask/modeling/centermask_training_targets.h"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
 namespace centermask {
@@ -21,7 +22,8 @@ torch::Tensor to_tensor(const std::vector<std::int64_t>& values, torch::IntArray
 
 }  // namespace
 
-CenterMaskTrainingTargets make_training_targets(const Batch& batch, const torch::Device& device) {
+CenterMaskTrainingTargets make_training_targets(const Batch& batch, const torch::Device& device,
+                                                int mask_neighbourhood) {
   const std::int64_t n = batch.size, c = batch.num_classes, h = batch.output_height,
                      w = batch.output_width, k = batch.max_objects;
   if (batch.heatmap.size() != static_cast<std::size_t>(n * c * h * w))
@@ -32,6 +34,8 @@ CenterMaskTrainingTargets make_training_targets(const Batch& batch, const torch:
   t.num_classes = static_cast<int>(c);
   t.height = static_cast<int>(h);
   t.width = static_cast<int>(w);
+  t.mask_height = batch.mask_height;
+  t.mask_width = batch.mask_width;
   t.heatmap = to_tensor(batch.heatmap, {n, c, h, w}, device);
   t.center_index = to_tensor(batch.center_index, {n, k}, device);
   t.offset = to_tensor(batch.offset, {n, k, 2}, device);
@@ -40,37 +44,53 @@ CenterMaskTrainingTargets make_training_targets(const Batch& batch, const torch:
   t.valid = to_tensor(valid, {n, k}, device);
   for (std::uint8_t v : batch.valid) t.num_objects += v;
   if (!batch.class_masks.empty())
-    t.class_masks = to_tensor(batch.class_masks, {n, c, h, w}, device);
+    t.class_masks =
+        to_tensor(batch.class_masks, {n, c, batch.mask_height, batch.mask_width}, device);
+  if (!batch.box_weight.empty()) {
+    t.box_target = to_tensor(batch.box_target, {n, 4, h, w}, device);
+    t.box_weight = to_tensor(batch.box_weight, {n, h, w}, device);
+  }
 
   int max_h = 0, max_w = 0;
+  std::vector<std::size_t> entry_slot;  // the object slot of each mask entry
   for (std::int64_t slot = 0; slot < n * k; ++slot) {
     const auto s = static_cast<std::size_t>(slot);
     if (!batch.valid[s] || !batch.has_mask[s]) continue;
-    t.mask_image.push_back(slot / k);
-    t.mask_cell.push_back(batch.center_index[s]);
-    t.mask_class.push_back(batch.class_id[s]);
-    t.mask_region.push_back(batch.mask_region[s]);
+    const std::int64_t center = batch.center_index[s];
+    const int cx = static_cast<int>(center % w), cy = static_cast<int>(center / w);
+    // CenterNet's Gaussian of this object: σ = (2r + 1) / 6.
+    const double sigma = (2.0 * batch.radius[s] + 1.0) / 6.0;
+    for (int dy = -mask_neighbourhood; dy <= mask_neighbourhood; ++dy)
+      for (int dx = -mask_neighbourhood; dx <= mask_neighbourhood; ++dx) {
+        const int x = cx + dx, y = cy + dy;
+        if (x < 0 || y < 0 || x >= w || y >= h) continue;
+        const double g = std::exp(-(dx * dx + dy * dy) / (2 * sigma * sigma));
+        if (g < 0.1) continue;
+        t.mask_image.push_back(slot / k);
+        t.mask_cell.push_back(static_cast<std::int64_t>(y) * w + x);
+        t.mask_class.push_back(batch.class_id[s]);
+        t.mask_region.push_back(batch.mask_region[s]);
+        t.mask_weight.push_back(static_cast<float>(g));
+        entry_slot.push_back(s);
+      }
     max_h = std::max(max_h, batch.mask_region[s].height());
     max_w = std::max(max_w, batch.mask_region[s].width());
   }
-  // The crops in the batch cover each region clipped to the map; place them in the region.
+  // The crops in the batch cover each region clipped to the mask map; place them in the region.
   const std::int64_t m = t.num_masks();
+  const int map_h = batch.mask_height, map_w = batch.mask_width;
   std::vector<float> padded(static_cast<std::size_t>(m * max_h * max_w), 0.0f);
-  std::size_t object = 0;
-  for (std::int64_t slot = 0; slot < n * k; ++slot) {
-    const auto s = static_cast<std::size_t>(slot);
-    if (!batch.valid[s] || !batch.has_mask[s]) continue;
+  for (std::size_t entry = 0; entry < entry_slot.size(); ++entry) {
+    const std::size_t s = entry_slot[entry];
     const CellRegion& r = batch.mask_region[s];
-    const CellRegion clipped{std::max(r.x0, 0), std::max(r.y0, 0),
-                             std::min(r.x1, static_cast<int>(w)),
-                             std::min(r.y1, static_cast<int>(h))};
+    const CellRegion clipped{std::max(r.x0, 0), std::max(r.y0, 0), std::min(r.x1, map_w),
+                             std::min(r.y1, map_h)};
     const float* crop = batch.mask_pixels.data() + batch.mask_start[s];
-    float* out = padded.data() + object * static_cast<std::size_t>(max_h * max_w);
+    float* out = padded.data() + entry * static_cast<std::size_t>(max_h * max_w);
     for (int y = clipped.y0; y < clipped.y1; ++y)
       for (int x = clipped.x0; x < clipped.x1; ++x)
         out[(y - r.y0) * max_w + (x - r.x0)] =
             crop[(y - clipped.y0) * clipped.width() + (x - clipped.x0)];
-    ++object;
   }
   t.mask_target = to_tensor(padded, {m, max_h, max_w}, device);
   return t;

@@ -258,6 +258,80 @@ TEST(CenterMaskTargets, ClassUnionMasksCountOverlapsOnce) {
   EXPECT_FLOAT_EQ(t.class_masks[1 * 8 + 1], 0.0f);
 }
 
+TEST(CenterMaskTargets, FinerMaskStrideCropsAtThatResolution) {
+  // The same mask as above at mask stride 2: box [2, 7) × [4, 8) in mask cells, fully covered
+  // but for the last column (pixels 12, 13 of 12..13 → full; the box ends at 14 = cell 7).
+  CenterMaskTargetOptions o = options(1);
+  o.mask_stride = 2;
+  o.class_union_masks = true;
+  const CenterMaskTargets t =
+      encode_centermask_targets({rect_instance(4, 8, 14, 16, 0)}, 32, 32, o);
+  EXPECT_EQ(t.height, 8);
+  EXPECT_EQ(t.mask_height, 16);
+  EXPECT_EQ(t.mask_width, 16);
+  const CellRegion r = t.clipped_region(0);
+  EXPECT_EQ(r.x0, 2);
+  EXPECT_EQ(r.x1, 7);
+  EXPECT_EQ(r.y0, 4);
+  EXPECT_EQ(r.y1, 8);
+  ASSERT_EQ(t.mask_start[1] - t.mask_start[0], 20);
+  for (int i = 0; i < 20; ++i) EXPECT_FLOAT_EQ(t.mask_pixels[static_cast<std::size_t>(i)], 1.0f);
+  // The union mask is at the mask resolution too: 10 × 8 pixels = 5 × 4 cells of 2 × 2.
+  ASSERT_EQ(t.class_masks.size(), 256u);
+  float covered = 0;
+  for (float v : t.class_masks) covered += v;
+  EXPECT_FLOAT_EQ(covered, 20.0f);
+  // Mask stride 1: crops are the pixels themselves.
+  o.mask_stride = 1;
+  const CenterMaskTargets p =
+      encode_centermask_targets({rect_instance(4, 8, 14, 16, 0)}, 32, 32, o);
+  EXPECT_EQ(p.mask_start[1] - p.mask_start[0], 80);
+  o.mask_stride = 3;  // not a divisor of 4
+  EXPECT_THROW(encode_centermask_targets({}, 32, 32, o), std::invalid_argument);
+}
+
+TEST(CenterMaskTargets, DenseBoxWeightsSumToOnePerObjectAndTheSmallerWins) {
+  CenterMaskTargetOptions o = options(1);
+  o.dense_box = true;
+  // A large box and a small one inside it; centers at different cells.
+  const std::vector<Instance> gt = {rect_instance(0, 0, 64, 48, 0),
+                                    rect_instance(36, 20, 52, 36, 0)};
+  const CenterMaskTargets t = encode_centermask_targets(gt, 64, 64, o);
+  ASSERT_EQ(t.box_weight.size(), 256u);
+  const std::size_t cells = 256;
+  // The small box (cells [9, 13) × [5, 9), center (11, 7)) owns its cells: there the targets
+  // are its size and the offsets to its center.
+  const std::size_t at_small = 7 * 16 + 11;
+  EXPECT_FLOAT_EQ(t.box_target[2 * cells + at_small], 4.0f);
+  EXPECT_FLOAT_EQ(t.box_target[3 * cells + at_small], 4.0f);
+  EXPECT_FLOAT_EQ(t.box_target[at_small], 0.0f);
+  const std::size_t beside = 7 * 16 + 10;  // one cell left of the small center
+  EXPECT_FLOAT_EQ(t.box_target[beside], 1.0f);
+  EXPECT_FLOAT_EQ(t.box_target[2 * cells + beside], 4.0f);
+  // The large box's center cell (8, 6) is its own, with its full size.
+  const std::size_t at_large = 6 * 16 + 8;
+  EXPECT_FLOAT_EQ(t.box_target[2 * cells + at_large], 16.0f);
+  EXPECT_FLOAT_EQ(t.box_target[3 * cells + at_large], 12.0f);
+  // Alone, each object's weights sum to 1; the peak weight is at its center.
+  for (const Instance& one : gt) {
+    const CenterMaskTargets single = encode_centermask_targets({one}, 64, 64, o);
+    double sum = 0;
+    for (float v : single.box_weight) sum += v;
+    EXPECT_NEAR(sum, 1.0, 1e-5);
+    const auto peak = std::max_element(single.box_weight.begin(), single.box_weight.end());
+    EXPECT_EQ(peak - single.box_weight.begin(), single.center_index[0]);
+  }
+  // Off by default.
+  EXPECT_TRUE(encode_centermask_targets(gt, 64, 64, options(1)).box_weight.empty());
+}
+
+TEST(CenterMaskTargets, SlotsRememberTheirSourceInstance) {
+  const std::vector<Instance> gt = {box_instance(5, 5, 5, 9, 0), rect_instance(8, 8, 12, 12, 0)};
+  const CenterMaskTargets t = encode_centermask_targets(gt, 32, 32, options(1));
+  ASSERT_EQ(t.num_objects, 1);
+  EXPECT_EQ(t.source_index[0], 1);  // the zero-area box was skipped
+}
+
 TEST(CenterMaskTargets, ObjectsBeyondTheSlotsAreCounted) {
   CenterMaskTargetOptions o = options(1);
   o.max_objects = 2;

@@ -30,7 +30,27 @@ TEST(Config, ShippedConfigsParseWithTheirRecipes) {
   const TrainConfig demo = load_train_config(configs / "centermask_demo_cpu.yaml");
   EXPECT_EQ(demo.model.backbone.name, "resnet18");
   EXPECT_EQ(demo.model.num_classes, 0);  // from the dataset
-  EXPECT_EQ(demo.data.input_size, 128);
+  EXPECT_EQ(demo.data.input_size, 256);
+  EXPECT_TRUE(demo.model.dense_box_loss);
+  EXPECT_FALSE(demo.model.small_normal_head_init);
+}
+
+TEST(Config, RecipeOptionsTheModelCannotHonourNameTheKeyAndTheAllowedValues) {
+  const std::string stride = testing::error_message_of(
+      [] { parse_train_config(kMinimal, "m.yaml", {"model.saliency_stride=3"}); });
+  EXPECT_NE(stride.find("model.saliency_stride"), std::string::npos) << stride;
+  EXPECT_NE(stride.find("4, 2 or 1"), std::string::npos) << stride;
+  const std::string shape = testing::error_message_of(
+      [] { parse_train_config(kMinimal, "m.yaml", {"model.shape_size=1"}); });
+  EXPECT_NE(shape.find("model.shape_size"), std::string::npos) << shape;
+  const std::string neighbourhood = testing::error_message_of(
+      [] { parse_train_config(kMinimal, "m.yaml", {"model.mask_neighbourhood=9"}); });
+  EXPECT_NE(neighbourhood.find("model.mask_neighbourhood"), std::string::npos) << neighbourhood;
+  const std::string shape_only = testing::error_message_of([] {
+    parse_train_config(kMinimal, "m.yaml",
+                       {"model.saliency_stride=2", "model.assembly=shape_only"});
+  });
+  EXPECT_NE(shape_only.find("saliency_stride"), std::string::npos) << shape_only;
 }
 
 TEST(Config, EveryKeyRoundTripsThroughTheSavedYaml) {

@@ -46,6 +46,46 @@ TEST(FocalHeatmapLoss, NoObjectsLeavesTheNegativeTermUndivided) {
   EXPECT_NEAR(focal_heatmap_loss(logits, target).item<double>(), expected, 1e-10);
 }
 
+// The fused CPU kernel against the op-by-op reference: value and gradient, on odd shapes, with
+// clamped logits, soft targets, several positives and none, in float32 and float64.
+TEST(FocalHeatmapLoss, FusedKernelMatchesTheReference) {
+  torch::manual_seed(3);
+  for (const auto dtype : {torch::kFloat32, torch::kFloat64}) {
+    for (const std::vector<std::int64_t>& shape :
+         std::vector<std::vector<std::int64_t>>{{1, 1, 1, 1}, {3, 5, 7, 9}, {2, 3, 129, 67}}) {
+      for (const int positives : {0, 1, 17}) {
+        torch::Tensor logits = torch::randn(shape, torch::dtype(dtype)) * 6;
+        logits.view({-1})[0] = 40;  // clamped on both sides
+        if (logits.numel() > 1) logits.view({-1})[1] = -40;
+        torch::Tensor target = torch::rand(shape, torch::dtype(dtype)) * 0.99;
+        for (int i = 0; i < positives && i < target.numel(); ++i)
+          target.view({-1})[(i * 7919) % target.numel()] = 1.0;
+        torch::Tensor a = logits.clone().requires_grad_(true);
+        torch::Tensor b = logits.clone().requires_grad_(true);
+        const torch::Tensor fused = focal_heatmap_loss(a, target);
+        const torch::Tensor reference = focal_heatmap_loss_reference(b, target);
+        const double tolerance = dtype == torch::kFloat32 ? 2e-5 : 1e-10;
+        EXPECT_NEAR(fused.item<double>(), reference.item<double>(),
+                    tolerance * std::max(1.0, std::abs(reference.item<double>())));
+        (fused * 3).backward();
+        (reference * 3).backward();
+        EXPECT_TRUE(torch::allclose(a.grad(), b.grad(), tolerance, tolerance))
+            << "max difference " << (a.grad() - b.grad()).abs().max().item<double>();
+      }
+    }
+  }
+}
+
+TEST(DenseL1Loss, WeighsCellsAndDividesByObjects) {
+  torch::Tensor pred = torch::zeros({1, 2, 1, 3}, torch::kFloat64);
+  torch::Tensor target =
+      torch::tensor({1.0, 2.0, 3.0, 4.0, 5.0, 6.0}, torch::kFloat64).view({1, 2, 1, 3});
+  torch::Tensor weight = torch::tensor({0.25, 0.75, 0.0}, torch::kFloat64).view({1, 1, 3});
+  // (0.25·(1 + 4) + 0.75·(2 + 5)) / 1 object.
+  EXPECT_NEAR(dense_l1_loss(pred, target, weight, 1).item<double>(), 0.25 * 5 + 0.75 * 7, 1e-12);
+  EXPECT_EQ(dense_l1_loss(pred, target, weight * 0, 0).item<double>(), 0.0);
+}
+
 TEST(CenterL1Loss, ReadsTheCentersAndDividesByObjects) {
   // (N = 2, 2, H = 2, W = 3); image 0 has objects at cells 1 and 5, image 1 one at cell 4,
   // plus an invalid slot whose values must not count.
@@ -71,6 +111,9 @@ TEST(MeanObjectBce, AveragesPixelsPerObjectThenObjects) {
   EXPECT_EQ(
       mean_object_bce(p.slice(0, 0, 0), t.slice(0, 0, 0), inside.slice(0, 0, 0)).item<double>(),
       0.0);
+  // Weighted over objects: weight 3 on object 0, 1 on object 1.
+  torch::Tensor w = torch::tensor({3.0, 1.0}, torch::kFloat64);
+  EXPECT_NEAR(mean_object_bce(p, t, inside, w).item<double>(), (3 * object0 + object1) / 4, 1e-12);
 }
 
 /// The assembly written the obvious way, one object at a time: interpolate the S×S shape to

@@ -183,6 +183,82 @@ TEST(CenterMask, AblationVariantsBuildOnlyTheirHeadsAndTrain) {
                std::invalid_argument);
 }
 
+// Saliency at stride 2 and 1: the map is 2× / 4× the output map, the image-guided upsampling
+// stages train, the mask loss is computed at that resolution, and decoding gives masks in the
+// original image. With TTFNet's dense box loss and a mask neighbourhood the same holds.
+TEST(CenterMask, FinerSaliencyDenseBoxesAndMaskNeighbourhoodTrainAndDecode) {
+  const int h = 64, w = 96;
+  for (int stride : {2, 1}) {
+    torch::manual_seed(stride);
+    CenterMaskOptions options = resnet18_options(2);
+    options.backbone.width = 16;
+    options.head_channels = 8;
+    options.shape_size = 8;
+    options.saliency_stride = stride;
+    options.saliency_upsample_channels = 4;
+    options.dense_box_loss = true;
+    options.mask_neighbourhood = 1;
+    CenterMask model(options);
+    Batch batch = make_training_batch(
+        {noise_image(h, w, 7)},
+        {{ellipse_instance(1, {8, 8, 40, 30}, h, w), ellipse_instance(0, {50, 20, 30, 40}, h, w)}},
+        model->target_options(16));
+    EXPECT_EQ(batch.mask_height, h / stride);
+    const CenterMaskTrainingTargets targets = make_training_targets(batch, torch::kCPU, 1);
+    // Both objects are large enough that their 3 × 3 neighbourhood counts: 9 masks each.
+    EXPECT_EQ(targets.num_masks(), 18);
+    const torch::Tensor images = torch::from_blob(batch.images.data(), {1, 3, h, w});
+    CenterMaskOutputs out = model->forward(images);
+    EXPECT_EQ(out.saliency_logits.sizes(),
+              (std::vector<std::int64_t>{1, 2, h / stride, w / stride}));
+    EXPECT_EQ(out.heatmap_logits.size(2), h / 4);
+    CenterMaskLosses losses = model->loss(out, targets);
+    for (const torch::Tensor& term : {losses.offset, losses.size, losses.mask})
+      EXPECT_GT(term.item<double>(), 0);
+    losses.total.backward();
+    for (const auto& p : model->named_parameters())
+      ASSERT_TRUE(p.value().grad().defined()) << p.key() << " gets no gradient";
+    const auto instances = model->predict(out, batch.infos);
+    ASSERT_FALSE(instances.front().empty());
+    EXPECT_TRUE(instances.front().front().has_mask);
+    // Without the images the upsampling has nothing to be guided by.
+    EXPECT_THROW(model->heads(model->features(images), {}), std::invalid_argument);
+  }
+  CenterMaskOptions bad = resnet18_options(2);
+  bad.saliency_stride = 3;
+  EXPECT_THROW(bad.validate(), std::invalid_argument);
+  bad.saliency_stride = 2;
+  bad.assembly = MaskAssembly::kShapeOnly;
+  EXPECT_THROW(bad.validate(), std::invalid_argument);
+}
+
+// The perfect outputs decode to the ground truth: boxes exactly, masks nearly (S × S and the
+// saliency stride are the only losses).
+TEST(CenterMask, PerfectOutputsDecodeToTheGroundTruth) {
+  const int h = 128, w = 128;
+  const std::vector<Instance> truth = {ellipse_instance(1, {10, 12, 50, 40}, h, w),
+                                       ellipse_instance(0, {60, 50, 44, 60}, h, w)};
+  for (int stride : {4, 1}) {
+    CenterMaskOptions options = resnet18_options(2);
+    options.backbone.width = 16;
+    options.shape_size = 48;
+    options.saliency_stride = stride;
+    CenterMask model(options);
+    Batch batch = make_training_batch({noise_image(h, w, 1)}, {truth}, model->target_options(16));
+    const CenterMaskOutputs out = model->perfect_outputs(batch.instances, h, w);
+    CenterMaskInferenceOptions decode;
+    decode.score_threshold = 0.5f;
+    const auto found = model->predict(out, batch.infos, decode).front();
+    ASSERT_EQ(found.size(), 2u);
+    for (const Instance& gt : truth) {
+      double best = 0;
+      for (const Instance& d : found)
+        if (d.class_index == gt.class_index) best = std::max(best, mask_iou(d.mask, gt.mask));
+      EXPECT_GT(best, stride == 1 ? 0.95 : 0.85) << "stride " << stride;
+    }
+  }
+}
+
 /// Outputs that say exactly what the targets say: heatmap logits of the target heatmap, the
 /// target offset and size at each center, a local shape of +20 (probability ≈ 1) and a
 /// class-specific saliency of ±20 from the union masks, so that the mask is the ground truth.
