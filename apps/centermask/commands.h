@@ -1,9 +1,16 @@
 #pragma once
 // Each subcommand registers itself on the root app and returns the function that runs it.
 
+#include <fmt/format.h>
+
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <functional>
+#include <memory>
 #include <string>
+
+#include "centermask/common/error.h"
+#include "centermask/data/training_set.h"
 
 namespace centermask::cli {
 
@@ -24,6 +31,23 @@ inline void add_model_run_options(CLI::App* cmd, ModelRunOptions* o) {
                   "test input side (multiple of 32; default: the model's test.input_size)");
   cmd->add_option("--threads", o->threads, "intra-op threads, 0 = all cores")
       ->check(CLI::NonNegativeNumber);
+}
+
+/// A ground-truth COCO file and its image folder as a checked set for evaluation: load
+/// warnings printed once to stderr, InputError when no image is usable (test, upper-bound).
+inline std::shared_ptr<const TrainingSet> open_evaluation_set(const std::string& gt_path,
+                                                              const std::string& images,
+                                                              bool strict) {
+  CocoLoadReport report;
+  auto gt = std::make_shared<const CocoDataset>(CocoDataset::load(gt_path, {strict}, &report));
+  TrainingSetOptions set_options;
+  set_options.strict = strict;
+  auto set = TrainingSet::open(gt, images, set_options, &report);
+  for (const std::string& line : report.lines())
+    std::fprintf(stderr, "warning: %s: %s\n", gt_path.c_str(), line.c_str());
+  if (set->size() == 0)
+    throw InputError(fmt::format("{}: no usable images in {}", gt_path, images));
+  return set;
 }
 
 CommandRunner add_eval_command(CLI::App& app);

@@ -27,19 +27,11 @@ int run_test(const TestOptions& o) {
   configure_runtime(o.model.threads);
   const torch::Device device = resolve_device(o.model.device);
   TrainedModel trained = load_trained_model(o.model.weights, device);
-  CocoLoadReport report;
-  auto gt = std::make_shared<const CocoDataset>(CocoDataset::load(o.gt_path, {o.strict}, &report));
-  TrainingSetOptions set_options;
-  set_options.strict = o.strict;
-  const auto set = TrainingSet::open(gt, o.images, set_options, &report);
-  for (const std::string& line : report.lines())
-    std::fprintf(stderr, "warning: %s: %s\n", o.gt_path.c_str(), line.c_str());
-  if (set->size() == 0)
-    throw InputError(fmt::format("{}: no usable images in {}", o.gt_path, o.images));
-  if (!same_categories(gt->categories(), trained.categories))
+  const auto set = open_evaluation_set(o.gt_path, o.images, o.strict);
+  if (!same_categories(set->dataset().categories(), trained.categories))
     throw InputError(fmt::format("{}: categories ({}) differ from the ones {} was trained on ({})",
-                                 o.gt_path, describe_categories(gt->categories()), o.model.weights,
-                                 describe_categories(trained.categories)));
+                                 o.gt_path, describe_categories(set->dataset().categories()),
+                                 o.model.weights, describe_categories(trained.categories)));
 
   InferenceOptions inference;
   inference.test = trained.config.test;

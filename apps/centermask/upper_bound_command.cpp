@@ -41,16 +41,7 @@ int run_upper_bound(const UpperBoundOptions& o) {
   const TrainConfig config = o.config_path.empty()
                                  ? parse_train_config("", "<default config>", overrides)
                                  : load_train_config(o.config_path, overrides);
-  CocoLoadReport load_report;
-  auto gt =
-      std::make_shared<const CocoDataset>(CocoDataset::load(o.gt_path, {o.strict}, &load_report));
-  TrainingSetOptions set_options;
-  set_options.strict = o.strict;
-  const auto set = TrainingSet::open(gt, o.images, set_options, &load_report);
-  for (const std::string& line : load_report.lines())
-    std::fprintf(stderr, "warning: %s: %s\n", o.gt_path.c_str(), line.c_str());
-  if (set->size() == 0)
-    throw InputError(fmt::format("{}: no usable images in {}", o.gt_path, o.images));
+  const auto set = open_evaluation_set(o.gt_path, o.images, o.strict);
   if (config.model.num_classes != 0 &&
       config.model.num_classes != static_cast<int>(set->num_classes()))
     throw InputError(

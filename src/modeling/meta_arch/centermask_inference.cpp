@@ -9,7 +9,6 @@
 #include <stdexcept>
 
 #include "centermask/modeling/centermask.h"
-#include "modeling/ops/host_tensors.h"
 #include "modeling/ops/mask_assembly.h"
 #include "modeling/ops/peaks.h"
 
