@@ -162,6 +162,9 @@ class FieldTable {
                m.backbone.name);
     add_int("model.backbone_width", "ResNet: first-stage channels (64 standard; 32 = ~1/4 compute)",
             m.backbone.width);
+    add_bool("model.backbone_skips",
+             "ResNet: add each stage to the upsampling path at its stride (TTFNet/U-Net shortcuts)",
+             m.backbone.skip_connections);
     add_int("model.head_channels", "hidden channels of each head; 0 = 256 for DLA, 64 for ResNet",
             m.head_channels);
     add_int("model.shape_size", "S: the local shape is S x S", m.shape_size);

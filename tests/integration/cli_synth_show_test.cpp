@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "centermask/data/coco_dataset.h"
 #include "centermask/data/coco_results.h"
 #include "support/cli_runner.h"
@@ -54,6 +57,37 @@ TEST(CliSynthShow, SynthWritesADatasetAndShowDrawsIt) {
   ASSERT_EQ(side.exit_code, 0) << side.output;
   EXPECT_NE(side.output.find("Wrote 1 pictures"), std::string::npos) << side.output;
   EXPECT_NE(side.output.find("right: predictions"), std::string::npos) << side.output;
+}
+
+TEST(CliSynthShow, DemoPresetGivesFewLargeObjectsAndExplicitOptionsWin) {
+  testing::TempDir dir;
+  const testing::CliRun demo =
+      run_cli("synth --preset demo --out " + (dir / "demo").string() + " --train 12 --val 0");
+  ASSERT_EQ(demo.exit_code, 0) << demo.output;
+  const CocoDataset gt = CocoDataset::load(dir / "demo" / "train.json");
+  std::vector<int> objects(gt.images().size(), 0);
+  std::vector<double> sides;
+  for (const CocoImage& image : gt.images()) {
+    EXPECT_EQ(image.width, 192);
+    EXPECT_EQ(image.height, 192);
+  }
+  for (const CocoAnnotation& a : gt.annotations()) {
+    ++objects[static_cast<std::size_t>(a.image_index)];
+    sides.push_back(std::max(a.bbox.width, a.bbox.height));
+  }
+  for (int n : objects) {
+    EXPECT_GE(n, 1);
+    EXPECT_LE(n, 4);
+  }
+  // Objects of 30-60 % of the side: the typical visible box is large (occlusion may still leave
+  // a sliver of one).
+  ASSERT_FALSE(sides.empty());
+  std::nth_element(sides.begin(), sides.begin() + sides.size() / 2, sides.end());
+  EXPECT_GE(sides[sides.size() / 2], 0.3 * 192);
+  const testing::CliRun sized = run_cli("synth --preset demo --size 96 --out " +
+                                        (dir / "sized").string() + " --train 2 --val 0");
+  ASSERT_EQ(sized.exit_code, 0) << sized.output;
+  EXPECT_EQ(CocoDataset::load(dir / "sized" / "train.json").images()[0].width, 96);
 }
 
 TEST(CliSynthShow, SynthRefusesAFolderWithFiles) {

@@ -25,6 +25,12 @@ struct BackboneOptions {
   /// and 8 times this, the three upsampling stages 4, 2 and 1 times, and the output this many.
   /// Narrower networks (e.g. 32: about a quarter of the compute) suit small images and CPUs.
   int width = 64;
+  /// ResNet only: add to each upsampling stage's output a 3×3 conv + BN projection of the
+  /// backbone stage at that stride (layer3 at 16, layer2 at 8, layer1 at 4), as TTFNet's
+  /// shortcuts and U-Net do. Without them (CenterNet's ResNet) every position and edge reaches
+  /// the stride-4 heads through the stride-32 map, which a network trained from scratch
+  /// learns slowly. DLA-34 aggregates its stages itself (IDAUp) and rejects this.
+  bool skip_connections = false;
 };
 
 /// The names build_backbone accepts.

@@ -21,12 +21,15 @@ std::shared_ptr<BackboneImpl> build_backbone(const BackboneOptions& options) {
   if (options.name == "dla34") {
     if (options.width != 64)
       throw std::invalid_argument("backbone width applies to ResNets; dla34 has its own widths");
+    if (options.skip_connections)
+      throw std::invalid_argument(
+          "backbone skip connections apply to ResNets; dla34 aggregates its stages itself");
     return make_dla34();
   }
-  if (options.name == "resnet18") return make_resnet(18, options.width);
-  if (options.name == "resnet34") return make_resnet(34, options.width);
-  if (options.name == "resnet50") return make_resnet(50, options.width);
-  if (options.name == "resnet101") return make_resnet(101, options.width);
+  if (options.name == "resnet18") return make_resnet(18, options.width, options.skip_connections);
+  if (options.name == "resnet34") return make_resnet(34, options.width, options.skip_connections);
+  if (options.name == "resnet50") return make_resnet(50, options.width, options.skip_connections);
+  if (options.name == "resnet101") return make_resnet(101, options.width, options.skip_connections);
   throw std::invalid_argument(fmt::format("unknown backbone \"{}\" (expected one of: {})",
                                           options.name, fmt::join(backbone_names(), ", ")));
 }

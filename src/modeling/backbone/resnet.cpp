@@ -59,10 +59,12 @@ TORCH_MODULE(ResidualUnit);
 
 class ResNetImpl : public BackboneImpl {
  public:
-  ResNetImpl(bool bottleneck, std::vector<int> blocks_per_stage, int width) : width_(width) {
+  ResNetImpl(bool bottleneck, std::vector<int> blocks_per_stage, int width, bool skip_connections)
+      : width_(width) {
     stem_ = register_module("stem", layers::conv_bn_relu(3, width, 7, 2));
     int channels = width;
     const int planes[4] = {width, 2 * width, 4 * width, 8 * width};
+    int stage_channels[4] = {0, 0, 0, 0};
     for (int stage = 0; stage < 4; ++stage) {
       nn::Sequential units;
       for (int b = 0; b < blocks_per_stage[static_cast<std::size_t>(stage)]; ++b) {
@@ -71,6 +73,7 @@ class ResNetImpl : public BackboneImpl {
         channels = bottleneck ? planes[stage] * BottleneckImpl::kExpansion : planes[stage];
       }
       stages_.push_back(register_module("layer" + std::to_string(stage + 1), units));
+      stage_channels[stage] = channels;
     }
     const int up_channels[3] = {4 * width, 2 * width, width};
     for (int i = 0; i < 3; ++i) {
@@ -78,14 +81,25 @@ class ResNetImpl : public BackboneImpl {
                         nn::BatchNorm2d(up_channels[i]), nn::ReLU(nn::ReLUOptions(true)));
       upsample_.push_back(register_module("deconv" + std::to_string(i + 1), up));
       channels = up_channels[i];
+      // deconv1 (stride 16) meets layer3, deconv2 layer2, deconv3 layer1.
+      if (skip_connections)
+        skips_.push_back(register_module("skip" + std::to_string(i + 1),
+                                         layers::conv_bn(stage_channels[2 - i], channels, 3)));
     }
     layers::init_conv_and_bn(*this);
   }
 
   torch::Tensor forward(const torch::Tensor& images) override {
     torch::Tensor x = torch::max_pool2d(stem_->forward(images), 3, 2, 1);
-    for (auto& stage : stages_) x = stage->forward(x);
-    for (auto& up : upsample_) x = up->forward(x);
+    std::vector<torch::Tensor> stage_outputs;
+    for (auto& stage : stages_) {
+      x = stage->forward(x);
+      if (!skips_.empty()) stage_outputs.push_back(x);
+    }
+    for (std::size_t i = 0; i < upsample_.size(); ++i) {
+      x = upsample_[i]->forward(x);
+      if (!skips_.empty()) x = x + skips_[i]->forward(stage_outputs[2 - i]);
+    }
     return x;
   }
   ShapeSpec output_shape() const override { return {width_, 4}; }
@@ -95,20 +109,25 @@ class ResNetImpl : public BackboneImpl {
   nn::Sequential stem_{nullptr};
   std::vector<nn::Sequential> stages_;
   std::vector<nn::Sequential> upsample_;
+  std::vector<nn::Sequential> skips_;  // empty without skip connections
 };
 
 }  // namespace
 
-std::shared_ptr<BackboneImpl> make_resnet(int depth, int width) {
+std::shared_ptr<BackboneImpl> make_resnet(int depth, int width, bool skip_connections) {
   switch (depth) {
     case 18:
-      return std::make_shared<ResNetImpl>(false, std::vector<int>{2, 2, 2, 2}, width);
+      return std::make_shared<ResNetImpl>(false, std::vector<int>{2, 2, 2, 2}, width,
+                                          skip_connections);
     case 34:
-      return std::make_shared<ResNetImpl>(false, std::vector<int>{3, 4, 6, 3}, width);
+      return std::make_shared<ResNetImpl>(false, std::vector<int>{3, 4, 6, 3}, width,
+                                          skip_connections);
     case 50:
-      return std::make_shared<ResNetImpl>(true, std::vector<int>{3, 4, 6, 3}, width);
+      return std::make_shared<ResNetImpl>(true, std::vector<int>{3, 4, 6, 3}, width,
+                                          skip_connections);
     case 101:
-      return std::make_shared<ResNetImpl>(true, std::vector<int>{3, 4, 23, 3}, width);
+      return std::make_shared<ResNetImpl>(true, std::vector<int>{3, 4, 23, 3}, width,
+                                          skip_connections);
     default:
       throw std::invalid_argument("ResNet depth must be 18, 34, 50 or 101");
   }

@@ -45,6 +45,10 @@ void CenterMaskOptions::validate() const {
     fail(fmt::format("backbone width must be a positive multiple of 8, got {}", backbone.width));
   if (backbone.name == "dla34" && backbone.width != 64)
     fail("backbone width applies to ResNets; dla34 keeps its own widths (leave it at 64)");
+  if (backbone.name == "dla34" && backbone.skip_connections)
+    fail(
+        "model.backbone_skips applies to ResNets (allowed with resnet18/34/50/101); dla34 "
+        "aggregates its stages itself (leave it false)");
   if (direct_saliency_loss && !class_specific_saliency)
     fail("direct_saliency_loss needs class_specific_saliency (it supervises each class's channel)");
   if (direct_saliency_loss && !has_saliency_head())

@@ -51,6 +51,11 @@ TEST(Config, RecipeOptionsTheModelCannotHonourNameTheKeyAndTheAllowedValues) {
                        {"model.saliency_stride=2", "model.assembly=shape_only"});
   });
   EXPECT_NE(shape_only.find("saliency_stride"), std::string::npos) << shape_only;
+  const std::string dla_skips = testing::error_message_of([] {
+    parse_train_config(kMinimal, "m.yaml", {"model.backbone=dla34", "model.backbone_skips=true"});
+  });
+  EXPECT_NE(dla_skips.find("model.backbone_skips"), std::string::npos) << dla_skips;
+  EXPECT_NE(dla_skips.find("resnet18"), std::string::npos) << dla_skips;
 }
 
 TEST(Config, EveryKeyRoundTripsThroughTheSavedYaml) {

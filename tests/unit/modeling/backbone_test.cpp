@@ -73,6 +73,32 @@ TEST(Backbone, ResNetWidthScalesEveryStageAndTheOutput) {
   EXPECT_THROW(build_backbone({"dla34", 32}), std::invalid_argument);
 }
 
+TEST(Backbone, ResNetSkipConnectionsJoinEachStageToTheUpsamplingPath) {
+  for (const char* name : {"resnet18", "resnet50"}) {  // basic and bottleneck stage widths
+    torch::manual_seed(0);
+    BackboneOptions options{name, 16};
+    options.skip_connections = true;
+    auto backbone = build_backbone(options);
+    std::vector<std::string> skips;
+    for (const auto& p : backbone->named_parameters())
+      if (p.key().rfind("skip", 0) == 0) skips.push_back(p.key());
+    // skip1..3, each a conv weight and BN weight and bias.
+    EXPECT_EQ(skips.size(), 9u) << name;
+    torch::Tensor images = torch::randn({2, 3, 64, 96}, torch::requires_grad());
+    torch::Tensor features = backbone->forward(images);
+    EXPECT_EQ(features.sizes(), (std::vector<std::int64_t>{2, 16, 16, 24})) << name;
+    features.pow(2).mean().backward();
+    for (const auto& p : backbone->named_parameters())
+      ASSERT_TRUE(p.value().grad().defined()) << name << ": " << p.key() << " gets no gradient";
+  }
+  // Without the option the network is CenterNet's: no skip parameters (old checkpoints load).
+  for (const auto& p : build_backbone({"resnet18", 16})->named_parameters())
+    EXPECT_NE(p.key().rfind("skip", 0), 0u) << p.key();
+  BackboneOptions dla{"dla34"};
+  dla.skip_connections = true;
+  EXPECT_THROW(build_backbone(dla), std::invalid_argument);
+}
+
 TEST(Backbone, InputSidesMustBeMultiplesOf32) {
   EXPECT_NO_THROW(check_input_size(32, 96, 32));
   EXPECT_THROW(check_input_size(100, 96, 32), std::invalid_argument);
