@@ -6,6 +6,7 @@
 //   80]
 //               [--shape 32] [--threads N] [--train-batch B] [--saliency-stride 4|2|1]
 //               [--dense-box 0|1] [--mask-neighbourhood R] [--head 0] [--skips 0|1]
+//               [--out-channels C]
 
 #include <fmt/format.h>
 #include <sys/resource.h>
@@ -47,7 +48,8 @@ double peak_rss_mib() {
 int main(int argc, char** argv) {
   std::string backbone = "resnet18";
   int size = 512, iters = 10, classes = 80, shape = 32, train_batch = 0, width = 64;
-  int saliency_stride = 4, dense_box = 0, mask_neighbourhood = 0, head = 0, skips = 0;
+  int saliency_stride = 4, dense_box = 0, mask_neighbourhood = 0, head = 0, skips = 0,
+      out_channels = 0;
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
@@ -77,6 +79,8 @@ int main(int argc, char** argv) {
       head = std::stoi(value);
     else if (flag == "--skips")
       skips = std::stoi(value);
+    else if (flag == "--out-channels")
+      out_channels = std::stoi(value);
     else {
       fmt::print(stderr, "unknown flag {}\n", flag);
       return 2;
@@ -95,6 +99,7 @@ int main(int argc, char** argv) {
   options.backbone.name = backbone;
   options.backbone.width = width;
   options.backbone.skip_connections = skips != 0;
+  options.backbone.output_channels = out_channels;
   options.shape_size = shape;
   options.saliency_stride = saliency_stride;
   options.dense_box_loss = dense_box != 0;
@@ -114,10 +119,11 @@ int main(int argc, char** argv) {
   std::int64_t parameters = 0;
   for (const auto& p : model->parameters()) parameters += p.numel();
   fmt::print(
-      "CenterMask {} (width {}{}) at {}x{}, batch 1, {} classes, S = {}, saliency stride {}, head "
+      "CenterMask {} (width {}{}, stride-4 map {} ch) at {}x{}, batch 1, {} classes, S = {}, "
+      "saliency stride {}, head "
       "channels {}, {:.1f} M parameters, {} threads\n",
-      backbone, width, skips ? ", skips" : "", size, size, classes, shape, saliency_stride,
-      options.resolved_head_channels(), parameters / 1e6, threads);
+      backbone, width, skips ? ", skips" : "", out_channels > 0 ? out_channels : width, size, size,
+      classes, shape, saliency_stride, options.resolved_head_channels(), parameters / 1e6, threads);
 
   TestTransformOptions test;
   test.input_height = size;
@@ -189,9 +195,9 @@ int main(int argc, char** argv) {
     std::vector<cv::Mat> images(static_cast<std::size_t>(train_batch), picture.image);
     // The synthetic picture has its own classes; fold them into the model's so that any
     // --classes times a training step.
-    std::vector<Instance> instances = synthetic_image_instances(picture);
-    for (Instance& instance : instances) instance.class_index %= classes;
-    std::vector<std::vector<Instance>> truth(static_cast<std::size_t>(train_batch), instances);
+    std::vector<Instance> objects = synthetic_image_instances(picture);
+    for (Instance& object : objects) object.class_index %= classes;
+    std::vector<std::vector<Instance>> truth(static_cast<std::size_t>(train_batch), objects);
     const CenterMaskTargetOptions target_options = model->target_options(128);
     Batch batch = make_training_batch(images, truth, target_options);
     const CenterMaskTrainingTargets targets =

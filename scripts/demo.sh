@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The demo: installs dependencies, builds, generates the synthetic demo split (`synth --preset
-# demo`: 192-px images, 1-4 overlapping objects of 30-60% of the side), trains CenterMask with
-# the CPU recipe (configs/centermask_demo_cpu.yaml at the images' 192 px) within a 16-minute
-# budget, evaluates it on the validation split with the project's COCO evaluator
-# (pycocotools-equivalent), and draws ground truth beside predictions. Everything goes under
-# data/ and runs/ in the checkout.
+# demo`: 192-px images, 1-4 overlapping flat-coloured objects of 30-60% of the side on colour
+# noise), trains CenterMask with the CPU recipe (configs/centermask_demo_cpu.yaml at the
+# images' 192 px) within a 16-minute budget, evaluates it on the validation split with the
+# project's COCO evaluator (pycocotools-equivalent), and draws ground truth beside predictions.
+# Everything goes under data/ and runs/ in the checkout.
 #   CENTERMASK_DEMO_EPOCHS=N  trains for N epochs instead of the demo's 9 (e.g. 1 for a smoke run)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"

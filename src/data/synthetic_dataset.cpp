@@ -206,6 +206,18 @@ cv::Mat render_background(Rng& rng, int size) {
   return image;
 }
 
+// The flat style's background: per-pixel uniform colour noise, blurred so that it has some
+// spatial structure but no shapes that could pass for objects.
+cv::Mat render_noise_background(Rng& rng, int size) {
+  cv::Mat image(size, size, CV_8UC3);
+  for (int y = 0; y < size; ++y) {
+    unsigned char* row = image.ptr<unsigned char>(y);
+    for (int x = 0; x < 3 * size; ++x) row[x] = static_cast<unsigned char>(rng.uniform_int(0, 255));
+  }
+  cv::GaussianBlur(image, image, cv::Size(0, 0), rng.uniform(0.8, 2.5));
+  return image;
+}
+
 // Paints an object's visible pixels with its colour and texture.
 void paint_object(const Placement& p, const cv::Mat& visible, Rng& rng, cv::Mat& image) {
   const double c = std::cos(p.texture_angle), s = std::sin(p.texture_angle);
@@ -244,7 +256,14 @@ SyntheticImage render_synthetic_image(const SyntheticDatasetOptions& options,
   const int size = options.image_size;
   Rng rng(derive_seed(options.seed, {split_id, static_cast<std::uint64_t>(index)}));
   SyntheticImage out;
+  // The cluttered background is drawn in both styles so that both place the same objects in
+  // image i (the rest of the stream follows it): the styles differ only in appearance.
   out.image = render_background(rng, size);
+  const bool flat = options.style == SyntheticStyle::kFlat;
+  if (flat) {
+    Rng background_rng(derive_seed(options.seed, {split_id, static_cast<std::uint64_t>(index), 1}));
+    out.image = render_noise_background(background_rng, size);
+  }
 
   const int count = static_cast<int>(rng.uniform_int(options.min_objects, options.max_objects));
   std::vector<Placement> placements;
@@ -269,6 +288,7 @@ SyntheticImage render_synthetic_image(const SyntheticDatasetOptions& options,
     p.colour = random_colour(rng);
     p.colour2 = random_colour(rng);
     p.texture = static_cast<int>(rng.uniform_int(0, 3));
+    if (flat) p.texture = 0;
     p.texture_angle = rng.uniform(0, kPi);
     p.texture_period = rng.uniform(3, 9);
     p.hole_ratio = rng.uniform(0.4, 0.65);

@@ -165,6 +165,9 @@ class FieldTable {
     add_bool("model.backbone_skips",
              "ResNet: add each stage to the upsampling path at its stride (TTFNet/U-Net shortcuts)",
              m.backbone.skip_connections);
+    add_int("model.backbone_output_channels",
+            "ResNet: channels of the stride-4 map the heads read; 0 = backbone_width",
+            m.backbone.output_channels);
     add_int("model.head_channels", "hidden channels of each head; 0 = 256 for DLA, 64 for ResNet",
             m.head_channels);
     add_int("model.shape_size", "S: the local shape is S x S", m.shape_size);

@@ -64,6 +64,7 @@ TEST(CliSynthShow, DemoPresetGivesFewLargeObjectsAndExplicitOptionsWin) {
   const testing::CliRun demo =
       run_cli("synth --preset demo --out " + (dir / "demo").string() + " --train 12 --val 0");
   ASSERT_EQ(demo.exit_code, 0) << demo.output;
+  EXPECT_NE(demo.output.find("flat style"), std::string::npos) << demo.output;
   const CocoDataset gt = CocoDataset::load(dir / "demo" / "train.json");
   std::vector<int> objects(gt.images().size(), 0);
   std::vector<double> sides;
@@ -88,6 +89,20 @@ TEST(CliSynthShow, DemoPresetGivesFewLargeObjectsAndExplicitOptionsWin) {
                                         (dir / "sized").string() + " --train 2 --val 0");
   ASSERT_EQ(sized.exit_code, 0) << sized.output;
   EXPECT_EQ(CocoDataset::load(dir / "sized" / "train.json").images()[0].width, 96);
+}
+
+TEST(CliSynthShow, SynthNamesTheAllowedStyles) {
+  testing::TempDir dir;
+  const testing::CliRun run =
+      run_cli("synth --style glossy --out " + (dir / "s").string() + " --train 1 --val 0");
+  EXPECT_EQ(run.exit_code, 1) << run.output;
+  EXPECT_NE(run.output.find("--style must be 'cluttered' or 'flat', got 'glossy'"),
+            std::string::npos)
+      << run.output;
+  const testing::CliRun cluttered = run_cli("synth --preset demo --style cluttered --out " +
+                                            (dir / "c").string() + " --train 1 --val 0");
+  ASSERT_EQ(cluttered.exit_code, 0) << cluttered.output;
+  EXPECT_NE(cluttered.output.find("cluttered style"), std::string::npos) << cluttered.output;
 }
 
 TEST(CliSynthShow, SynthRefusesAFolderWithFiles) {

@@ -17,6 +17,18 @@
 
 namespace centermask {
 
+/// How the objects and the background look; the objects' geometry (shapes, sizes, placement,
+/// occlusion) is drawn the same way in both, and for a seed image i has the same objects.
+enum class SyntheticStyle {
+  /// Objects in one colour or textured (gradients, two-colour stripes, speckle) on a smooth
+  /// colour field with faint stripes, pixel noise and thin strokes that are not objects: the
+  /// benchmark, where appearance tells little.
+  kCluttered,
+  /// Objects in one flat colour on blurred per-pixel colour noise: the kind of set the CPU
+  /// recipe is checked on (bench/make_shapes_coco), and the demo's, which a CPU learns quickly.
+  kFlat,
+};
+
 struct SyntheticDatasetOptions {
   int image_size = 128;  ///< side of the square images, pixels
   int num_train = 200;
@@ -36,6 +48,7 @@ struct SyntheticDatasetOptions {
   /// and large objects.
   double min_extent = 0;
   double max_extent = 0;
+  SyntheticStyle style = SyntheticStyle::kCluttered;
   int threads = 0;  ///< 0 = all cores
 };
 

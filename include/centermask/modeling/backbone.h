@@ -31,6 +31,10 @@ struct BackboneOptions {
   /// the stride-4 heads through the stride-32 map, which a network trained from scratch
   /// learns slowly. DLA-34 aggregates its stages itself (IDAUp) and rejects this.
   bool skip_connections = false;
+  /// ResNet only: channels of the last upsampling stage, the stride-4 map every head reads;
+  /// 0 = `width` (CenterNet's 64 at the standard width). A narrow network otherwise hands its
+  /// heads only `width` channels per cell, where the masks' detail has to pass.
+  int output_channels = 0;
 };
 
 /// The names build_backbone accepts.

@@ -24,12 +24,21 @@ std::shared_ptr<BackboneImpl> build_backbone(const BackboneOptions& options) {
     if (options.skip_connections)
       throw std::invalid_argument(
           "backbone skip connections apply to ResNets; dla34 aggregates its stages itself");
+    if (options.output_channels != 0)
+      throw std::invalid_argument(
+          "backbone output channels apply to ResNets; dla34 keeps its own (64)");
     return make_dla34();
   }
-  if (options.name == "resnet18") return make_resnet(18, options.width, options.skip_connections);
-  if (options.name == "resnet34") return make_resnet(34, options.width, options.skip_connections);
-  if (options.name == "resnet50") return make_resnet(50, options.width, options.skip_connections);
-  if (options.name == "resnet101") return make_resnet(101, options.width, options.skip_connections);
+  if (options.output_channels < 0)
+    throw std::invalid_argument(fmt::format(
+        "backbone output channels must be ≥ 0 (0 = the width), got {}", options.output_channels));
+  const int depth = options.name == "resnet18"    ? 18
+                    : options.name == "resnet34"  ? 34
+                    : options.name == "resnet50"  ? 50
+                    : options.name == "resnet101" ? 101
+                                                  : 0;
+  if (depth > 0)
+    return make_resnet(depth, options.width, options.skip_connections, options.output_channels);
   throw std::invalid_argument(fmt::format("unknown backbone \"{}\" (expected one of: {})",
                                           options.name, fmt::join(backbone_names(), ", ")));
 }

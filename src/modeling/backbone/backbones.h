@@ -5,7 +5,8 @@
 
 namespace centermask {
 
-std::shared_ptr<BackboneImpl> make_resnet(int depth, int width, bool skip_connections);
+std::shared_ptr<BackboneImpl> make_resnet(int depth, int width, bool skip_connections,
+                                          int output_channels);
 std::shared_ptr<BackboneImpl> make_dla34();
 
 }  // namespace centermask

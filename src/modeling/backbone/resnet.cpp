@@ -59,8 +59,9 @@ TORCH_MODULE(ResidualUnit);
 
 class ResNetImpl : public BackboneImpl {
  public:
-  ResNetImpl(bool bottleneck, std::vector<int> blocks_per_stage, int width, bool skip_connections)
-      : width_(width) {
+  ResNetImpl(bool bottleneck, std::vector<int> blocks_per_stage, int width, bool skip_connections,
+             int output_channels)
+      : output_channels_(output_channels) {
     stem_ = register_module("stem", layers::conv_bn_relu(3, width, 7, 2));
     int channels = width;
     const int planes[4] = {width, 2 * width, 4 * width, 8 * width};
@@ -75,7 +76,7 @@ class ResNetImpl : public BackboneImpl {
       stages_.push_back(register_module("layer" + std::to_string(stage + 1), units));
       stage_channels[stage] = channels;
     }
-    const int up_channels[3] = {4 * width, 2 * width, width};
+    const int up_channels[3] = {4 * width, 2 * width, output_channels};
     for (int i = 0; i < 3; ++i) {
       nn::Sequential up(layers::bilinear_upsampler(channels, up_channels[i], 2, false),
                         nn::BatchNorm2d(up_channels[i]), nn::ReLU(nn::ReLUOptions(true)));
@@ -102,10 +103,10 @@ class ResNetImpl : public BackboneImpl {
     }
     return x;
   }
-  ShapeSpec output_shape() const override { return {width_, 4}; }
+  ShapeSpec output_shape() const override { return {output_channels_, 4}; }
 
  private:
-  int width_ = 64;
+  int output_channels_ = 64;
   nn::Sequential stem_{nullptr};
   std::vector<nn::Sequential> stages_;
   std::vector<nn::Sequential> upsample_;
@@ -114,20 +115,22 @@ class ResNetImpl : public BackboneImpl {
 
 }  // namespace
 
-std::shared_ptr<BackboneImpl> make_resnet(int depth, int width, bool skip_connections) {
+std::shared_ptr<BackboneImpl> make_resnet(int depth, int width, bool skip_connections,
+                                          int output_channels) {
+  const int out = output_channels > 0 ? output_channels : width;
   switch (depth) {
     case 18:
       return std::make_shared<ResNetImpl>(false, std::vector<int>{2, 2, 2, 2}, width,
-                                          skip_connections);
+                                          skip_connections, out);
     case 34:
       return std::make_shared<ResNetImpl>(false, std::vector<int>{3, 4, 6, 3}, width,
-                                          skip_connections);
+                                          skip_connections, out);
     case 50:
       return std::make_shared<ResNetImpl>(true, std::vector<int>{3, 4, 6, 3}, width,
-                                          skip_connections);
+                                          skip_connections, out);
     case 101:
       return std::make_shared<ResNetImpl>(true, std::vector<int>{3, 4, 23, 3}, width,
-                                          skip_connections);
+                                          skip_connections, out);
     default:
       throw std::invalid_argument("ResNet depth must be 18, 34, 50 or 101");
   }

@@ -49,6 +49,13 @@ void CenterMaskOptions::validate() const {
     fail(
         "model.backbone_skips applies to ResNets (allowed with resnet18/34/50/101); dla34 "
         "aggregates its stages itself (leave it false)");
+  if (backbone.output_channels < 0)
+    fail(fmt::format("backbone_output_channels must be ≥ 0 (0 = the backbone width), got {}",
+                     backbone.output_channels));
+  if (backbone.name == "dla34" && backbone.output_channels != 0)
+    fail(
+        "model.backbone_output_channels applies to ResNets (allowed with resnet18/34/50/101); "
+        "dla34 keeps its own 64 (leave it 0)");
   if (direct_saliency_loss && !class_specific_saliency)
     fail("direct_saliency_loss needs class_specific_saliency (it supervises each class's channel)");
   if (direct_saliency_loss && !has_saliency_head())

@@ -4,6 +4,7 @@
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "centermask/common/error.h"
 #include "support/test_paths.h"
@@ -113,6 +114,51 @@ TEST(SyntheticDataset, RefusesAFolderThatHoldsFiles) {
   EXPECT_EQ(testing::read_text(dir / "precious.txt"), "keep me");
   generate_synthetic_dataset(dir.path(), small_options(), /*overwrite=*/true);
   EXPECT_TRUE(std::filesystem::exists(dir / "val.json"));
+}
+
+// Mean over objects of the colour spread inside the object (away from its edges, which the
+// sensor blur mixes with what is next to it).
+double mean_spread_inside_objects(const SyntheticImage& image) {
+  double total = 0;
+  int counted = 0;
+  for (const SyntheticObject& object : image.objects) {
+    cv::Mat inner;
+    cv::erode(object.visible_mask, inner, cv::Mat::ones(5, 5, CV_8U));
+    if (cv::countNonZero(inner) < 30) continue;
+    cv::Scalar mean, spread;
+    cv::meanStdDev(image.image, mean, spread, inner);
+    total += (spread[0] + spread[1] + spread[2]) / 3;
+    ++counted;
+  }
+  return counted ? total / counted : -1;
+}
+
+TEST(SyntheticDataset, FlatStyleHasTheSameObjectsInOneColourEach) {
+  SyntheticDatasetOptions cluttered = small_options();
+  cluttered.image_size = 160;
+  SyntheticDatasetOptions flat = cluttered;
+  flat.style = SyntheticStyle::kFlat;
+  double cluttered_spread = 0, flat_spread = 0;
+  int images_with_objects = 0;
+  for (int index = 0; index < 12; ++index) {
+    const SyntheticImage a = render_synthetic_image(cluttered, 0, index);
+    const SyntheticImage b = render_synthetic_image(flat, 0, index);
+    ASSERT_EQ(a.objects.size(), b.objects.size()) << index;
+    for (std::size_t k = 0; k < a.objects.size(); ++k) {
+      EXPECT_EQ(a.objects[k].class_index, b.objects[k].class_index);
+      EXPECT_EQ(cv::norm(a.objects[k].visible_mask, b.objects[k].visible_mask, cv::NORM_L1), 0.0);
+    }
+    const double sa = mean_spread_inside_objects(a), sb = mean_spread_inside_objects(b);
+    if (sa < 0) continue;
+    cluttered_spread += sa;
+    flat_spread += sb;
+    ++images_with_objects;
+    // One colour plus the sensor noise (sigma 4, blurred): a few levels of spread at most.
+    EXPECT_LT(sb, 6.0) << index;
+  }
+  ASSERT_GT(images_with_objects, 3);
+  // Textured objects (gradients, stripes, speckle) spread far more.
+  EXPECT_GT(cluttered_spread, 2 * flat_spread);
 }
 
 TEST(SyntheticDataset, NoObjectsGivesBackgroundOnlyImages) {

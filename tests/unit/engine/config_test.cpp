@@ -56,6 +56,14 @@ TEST(Config, RecipeOptionsTheModelCannotHonourNameTheKeyAndTheAllowedValues) {
   });
   EXPECT_NE(dla_skips.find("model.backbone_skips"), std::string::npos) << dla_skips;
   EXPECT_NE(dla_skips.find("resnet18"), std::string::npos) << dla_skips;
+  const std::string dla_channels = testing::error_message_of([] {
+    parse_train_config(kMinimal, "m.yaml",
+                       {"model.backbone=dla34", "model.backbone_output_channels=32"});
+  });
+  EXPECT_NE(dla_channels.find("model.backbone_output_channels"), std::string::npos) << dla_channels;
+  const std::string negative = testing::error_message_of(
+      [] { parse_train_config(kMinimal, "m.yaml", {"model.backbone_output_channels=-8"}); });
+  EXPECT_NE(negative.find("backbone_output_channels"), std::string::npos) << negative;
 }
 
 TEST(Config, EveryKeyRoundTripsThroughTheSavedYaml) {

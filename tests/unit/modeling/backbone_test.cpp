@@ -99,6 +99,34 @@ TEST(Backbone, ResNetSkipConnectionsJoinEachStageToTheUpsamplingPath) {
   EXPECT_THROW(build_backbone(dla), std::invalid_argument);
 }
 
+TEST(Backbone, ResNetOutputChannelsWidenOnlyTheStrideFourMap) {
+  torch::manual_seed(0);
+  BackboneOptions options{"resnet18", 16};
+  options.skip_connections = true;
+  options.output_channels = 48;
+  auto backbone = build_backbone(options);
+  EXPECT_EQ(backbone->output_shape().channels, 48);
+  EXPECT_EQ(backbone->output_shape().stride_px, 4);
+  const torch::Tensor features = backbone->forward(torch::randn({1, 3, 64, 64}));
+  EXPECT_EQ(features.sizes(), (std::vector<std::int64_t>{1, 48, 16, 16}));
+  // The stages keep their widths: only deconv3 and the layer1 skip grow.
+  std::int64_t narrow = 0, wide = 0;
+  BackboneOptions plain{"resnet18", 16};
+  plain.skip_connections = true;
+  for (const auto& p : build_backbone(plain)->named_parameters())
+    if (p.key().rfind("layer", 0) == 0) narrow += p.value().numel();
+  for (const auto& p : backbone->named_parameters())
+    if (p.key().rfind("layer", 0) == 0) wide += p.value().numel();
+  EXPECT_EQ(narrow, wide);
+  // 0 means the width, as before.
+  EXPECT_EQ(build_backbone({"resnet18", 16})->output_shape().channels, 16);
+  options.output_channels = -1;
+  EXPECT_THROW(build_backbone(options), std::invalid_argument);
+  BackboneOptions dla{"dla34"};
+  dla.output_channels = 32;
+  EXPECT_THROW(build_backbone(dla), std::invalid_argument);
+}
+
 TEST(Backbone, InputSidesMustBeMultiplesOf32) {
   EXPECT_NO_THROW(check_input_size(32, 96, 32));
   EXPECT_THROW(check_input_size(100, 96, 32), std::invalid_argument);
