@@ -128,7 +128,9 @@ CommandRunner add_synth_command(CLI::App& app) {
       options->dataset.min_extent = options->object_extent[0];
       options->dataset.max_extent = options->object_extent[1];
     }
-    if (!options->style.empty()) options->dataset.style = parse_style(options->style);
+    // Given at all, even empty, the style must be a known one.
+    if (cmd->get_option("--style")->count() > 0)
+      options->dataset.style = parse_style(options->style);
     apply_preset(options->preset, *cmd, &options->dataset);
     return run_synth(*options);
   };

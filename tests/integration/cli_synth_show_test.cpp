@@ -99,6 +99,10 @@ TEST(CliSynthShow, SynthNamesTheAllowedStyles) {
   EXPECT_NE(run.output.find("--style must be 'cluttered' or 'flat', got 'glossy'"),
             std::string::npos)
       << run.output;
+  const testing::CliRun empty =
+      run_cli("synth --style '' --out " + (dir / "e").string() + " --train 1 --val 0");
+  EXPECT_EQ(empty.exit_code, 1) << empty.output;
+  EXPECT_NE(empty.output.find("--style must be"), std::string::npos) << empty.output;
   const testing::CliRun cluttered = run_cli("synth --preset demo --style cluttered --out " +
                                             (dir / "c").string() + " --train 1 --val 0");
   ASSERT_EQ(cluttered.exit_code, 0) << cluttered.output;
