@@ -112,8 +112,10 @@ int run_ablate(const AblateOptions& o) {
     std::fprintf(stderr, "\n== %s: %s\n", variant.name, variant.description);
     if (!read_metrics(run_dir, &result)) {
       // The budget is the config's epochs: a time limit would give each variant whatever the
-      // machine's load allowed (a --set can still ask for one).
-      std::vector<std::string> overrides = {"runtime.time_limit_minutes=0"};
+      // machine's load allowed (a --set can still ask for one, with
+      // solver.schedule_length=time_limit if its schedule should follow the clock).
+      std::vector<std::string> overrides = {"runtime.time_limit_minutes=0",
+                                            "solver.schedule_length=epochs"};
       overrides.insert(overrides.end(), o.overrides.begin(), o.overrides.end());
       overrides.insert(overrides.end(), variant.overrides.begin(), variant.overrides.end());
       TrainerOptions options;

@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <string>
@@ -22,6 +23,8 @@ struct ModelRunOptions {
   std::string device = "cpu";
   int input_size = 0;  ///< 0 = the model's test.input_size
   int threads = 0;     ///< 0 = all cores
+  /// Cut on the assembled mask probability; ≤ 0 = the model's test.mask_threshold.
+  double mask_threshold = 0;
 };
 
 inline void add_model_run_options(CLI::App* cmd, ModelRunOptions* o) {
@@ -31,6 +34,19 @@ inline void add_model_run_options(CLI::App* cmd, ModelRunOptions* o) {
                   "test input side (multiple of 32; default: the model's test.input_size)");
   cmd->add_option("--threads", o->threads, "intra-op threads, 0 = all cores")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--mask-thr", o->mask_threshold,
+                  "cut on the mask probability, in (0, 1) (default: the model's "
+                  "test.mask_threshold)")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            try {
+              const double v = std::stod(text);
+              if (v > 0 && v < 1) return "";
+            } catch (const std::exception&) {
+            }
+            return "must be a probability strictly between 0 and 1, got " + text;
+          },
+          "in (0, 1)"));
 }
 
 /// A ground-truth COCO file and its image folder as a checked set for evaluation: load

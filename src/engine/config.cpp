@@ -191,6 +191,9 @@ class FieldTable {
     add_int("model.mask_neighbourhood",
             "also train masks from the shapes at cells within r of each center (0 = center only)",
             m.mask_neighbourhood);
+    add_int("model.head_norm_groups",
+            "GroupNorm groups after each head's 3x3 conv (FCOS); 0 = none (CenterNet)",
+            m.head_norm_groups);
     add_bool("model.small_normal_head_init",
              "heads start from N(0, 0.001) (CenterNet's ResNet) instead of PyTorch's default",
              m.small_normal_head_init);
@@ -232,6 +235,12 @@ class FieldTable {
                     s.lr_step_epochs);
     add_double("solver.lr_gamma", "step schedule: the factor", s.lr_gamma);
     add_double("solver.min_lr_factor", "cosine schedule: final lr / base lr", s.min_lr_factor);
+    add_enum("solver.schedule_length",
+             "epochs, or time_limit: the cosine ends at runtime.time_limit_minutes of training if "
+             "that comes first (a CPU budget annealed on any machine; the lr then depends on the "
+             "machine's speed)",
+             s.schedule_length,
+             {{"epochs", ScheduleLength::kEpochs}, {"time_limit", ScheduleLength::kTimeLimit}});
     add_int("solver.warmup_iters", "linear warm-up length in iterations", s.warmup_iters);
     add_double("solver.warmup_factor", "warm-up starts at this fraction of lr", s.warmup_factor);
     add_double("solver.clip_grad_norm", "max gradient L2 norm; 0 = off", s.clip_grad_norm);
@@ -404,6 +413,13 @@ void TrainConfig::validate() const {
   check(solver.weight_decay >= 0, "solver.weight_decay", "must be ≥ 0");
   check(solver.min_lr_factor >= 0 && solver.min_lr_factor <= 1, "solver.min_lr_factor",
         "must be in [0, 1]");
+  if (solver.schedule_length == ScheduleLength::kTimeLimit) {
+    check(solver.schedule == LrSchedule::kCosine, "solver.schedule_length",
+          "time_limit needs solver.schedule: cosine (a step schedule's epochs cannot follow the "
+          "clock); use epochs");
+    check(runtime.time_limit_minutes > 0, "solver.schedule_length",
+          "time_limit needs runtime.time_limit_minutes > 0 (the budget the cosine ends at)");
+  }
   check(test.batch_size > 0, "test.batch_size", "must be > 0");
   check(test.top_k > 0, "test.top_k", "must be > 0");
   check(test.mask_threshold > 0 && test.mask_threshold < 1, "test.mask_threshold",

@@ -323,7 +323,8 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
   loader_options.targets = model->target_options(config.data.max_objects);
   DataLoader loader(train_set, loader_options);
   const std::int64_t iters_per_epoch = loader.batches_per_epoch();
-  const LrScheduleFunction schedule(config.solver, iters_per_epoch);
+  const LrScheduleFunction schedule(config.solver, iters_per_epoch,
+                                    config.runtime.time_limit_minutes * 60);
   const std::int64_t total_iters = schedule.total_iters();
 
   InferenceOptions inference;
@@ -341,10 +342,15 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
 
   log.event(fmt::format(
       "{} {}: {} training images ({} per epoch in batches of {}), {} classes, {} on {} with {} "
-      "threads, {} iterations{}",
+      "threads, {}{}",
       options.resume ? "resuming" : "training", run_dir.string(), train_set->size(),
       iters_per_epoch * config.solver.batch_size, config.solver.batch_size, dataset_classes,
-      config.model.backbone.name, device.str(), threads, total_iters,
+      config.model.backbone.name, device.str(), threads,
+      config.solver.schedule_length == ScheduleLength::kTimeLimit
+          ? fmt::format("{} iterations or {:g} minutes of training, whichever comes first (the "
+                        "cosine ends there)",
+                        total_iters, config.runtime.time_limit_minutes)
+          : fmt::format("{} iterations", total_iters),
       options.resume ? fmt::format(" (from iteration {})", progress.iteration) : ""));
 
   TrainOutcome outcome;
@@ -368,7 +374,7 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
     std::optional<Batch> batch = loader.next();
     if (!batch) throw std::logic_error("train: the loader's stream ended");
     const double data_wait = seconds_since(step_start);
-    const double lr = schedule.at(progress.iteration);
+    const double lr = schedule.at(progress.iteration, progress.train_seconds);
     for (auto& group : optimizer->param_groups()) group.options().set_lr(lr);
 
     const CenterMaskTrainingTargets targets =
@@ -428,6 +434,7 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
       position.total_epochs = config.solver.epochs;
       position.lr = lr;
       position.train_seconds = progress.train_seconds;
+      position.time_limit_seconds = time_limit_seconds;
       log.train_period(position, window, config.model.direct_saliency_loss, clipping);
       window.clear();
     }

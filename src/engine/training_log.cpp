@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -100,8 +101,10 @@ void TrainingLog::train_period(const TrainPosition& position, const TrainWindow&
 
   if (console_ == nullptr) return;
   const double seconds_per_iter = window.step_seconds / n;
-  const double eta =
+  double eta =
       seconds_per_iter * static_cast<double>(position.total_iterations - position.iteration);
+  if (position.time_limit_seconds > 0)
+    eta = std::min(eta, std::max(0.0, position.time_limit_seconds - position.train_seconds));
   const std::string text = fmt::format(
       "epoch {:.2f}/{:g}  iter {}/{}  loss {:.3f} (heatmap {:.3f} offset {:.3f} size {:.3f} "
       "mask {:.3f})  lr {:.2e}  {:.1f} img/s  ETA {}",

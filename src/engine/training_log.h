@@ -43,6 +43,7 @@ struct TrainPosition {
   double total_epochs = 0;
   double lr = 0;
   double train_seconds = 0;
+  double time_limit_seconds = 0;  ///< runtime.time_limit_minutes · 60; 0 = none
 };
 
 /// COCO stat names in pycocotools' order.

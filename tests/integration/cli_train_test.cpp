@@ -11,6 +11,8 @@
 #include <thread>
 
 #include "centermask/data/coco_dataset.h"
+#include "centermask/data/coco_results.h"
+#include "centermask/structures/rle.h"
 #include "support/cli_runner.h"
 #include "support/train_fixtures.h"
 
@@ -118,6 +120,38 @@ TEST_F(CliTrainTest, PredictWritesResultsAndPicturesAndTestScoresWhatItWrites) {
     return text.substr(at, text.find(']', at) - at);
   };
   EXPECT_EQ(stats_of(tested.output, "\"segm\""), stats_of(segm.output, "\"iou_type\""));
+
+  // --mask-thr: a higher cut keeps the same detections with never a pixel more. (This tiny
+  // model's masks are faint: cut at 0.01 and at 0.6.)
+  const auto test_with_cut = [&](const std::string& cut, const std::string& out) {
+    const testing::CliRun run = run_cli("test --weights " + weights + " --gt " + gt + " --images " +
+                                        (data_->root() / "val").string() + " --mask-thr " + cut +
+                                        " --out " + (dir_ / out).string());
+    EXPECT_EQ(run.exit_code, 0) << run.output;
+  };
+  test_with_cut("0.01", "r_low.json");
+  test_with_cut("0.6", "r_high.json");
+  const CocoDataset truth = CocoDataset::load(gt);
+  const CocoResults loose = CocoResults::load(dir_ / "r_low.json", truth);
+  const CocoResults tight = CocoResults::load(dir_ / "r_high.json", truth);
+  ASSERT_EQ(loose.size(), tight.size());
+  ASSERT_GT(loose.size(), 0u);
+  std::uint64_t loose_pixels = 0, tight_pixels = 0;
+  for (std::size_t i = 0; i < loose.size(); ++i) {
+    EXPECT_EQ(loose.detections()[i].score, tight.detections()[i].score) << i;
+    const std::uint64_t a = rle_area(loose.mask(i)), b = rle_area(tight.mask(i));
+    EXPECT_LE(b, a) << i;
+    loose_pixels += a;
+    tight_pixels += b;
+  }
+  EXPECT_LT(tight_pixels, loose_pixels);
+  for (const char* bad : {"0", "1", "1.5", "x"}) {
+    const testing::CliRun refused =
+        run_cli("test --weights " + weights + " --gt " + gt + " --images " +
+                (data_->root() / "val").string() + " --mask-thr " + bad);
+    EXPECT_EQ(refused.exit_code, 2) << bad << ": " << refused.output;
+    EXPECT_NE(refused.output.find("--mask-thr"), std::string::npos) << refused.output;
+  }
 }
 
 TEST_F(CliTrainTest, BadInputsAreRefusedByName) {

@@ -38,6 +38,10 @@ struct DataConfig {
 
 enum class OptimizerKind { kAdam, kSgd };
 enum class LrSchedule { kStep, kCosine };
+/// Where the schedule ends: at the last iteration of `epochs`, or at the training-time budget
+/// (runtime.time_limit_minutes) if that comes first, so that the cosine reaches its floor when
+/// the budget is spent on whatever machine runs it.
+enum class ScheduleLength { kEpochs, kTimeLimit };
 
 struct SolverConfig {
   OptimizerKind optimizer = OptimizerKind::kAdam;
@@ -50,7 +54,12 @@ struct SolverConfig {
   std::vector<double> lr_step_epochs = {100, 120};  ///< step schedule: multiply by lr_gamma at each
   double lr_gamma = 0.1;
   double min_lr_factor = 0.0;  ///< cosine: the final lr as a fraction of the base
-  int warmup_iters = 0;        ///< linear warm-up from warmup_factor · lr
+  /// kTimeLimit (cosine only): the cosine's progress is the larger of iterations done / total
+  /// and training seconds / the time limit. A CPU budget is then spent annealed on a fast or a
+  /// slow machine alike; the price is that the lr at an iteration depends on the machine's
+  /// speed, so two runs (or a run and its resume) match only as closely as their timings.
+  ScheduleLength schedule_length = ScheduleLength::kEpochs;
+  int warmup_iters = 0;  ///< linear warm-up from warmup_factor · lr
   double warmup_factor = 0.001;
   double clip_grad_norm = 0.0;  ///< max global gradient L2 norm; 0 = no clipping
 };
@@ -71,7 +80,7 @@ struct RuntimeConfig {
   int eval_every_iters = 0;          ///< 0 = only at the end
   int log_every_iters = 20;
   /// Stop training (checkpoint, then evaluate) after this much training time; 0 = no limit.
-  /// The learning-rate schedule is not shortened: set epochs to fit the budget.
+  /// The learning-rate schedule is not shortened unless solver.schedule_length is time_limit.
   double time_limit_minutes = 0;
 };
 

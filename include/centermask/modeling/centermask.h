@@ -47,6 +47,9 @@ struct CenterMaskOptions {
   BackboneOptions backbone;
   /// Hidden channels of every head; 0 = CenterNet's default (256 for DLA-34, 64 for ResNet).
   int head_channels = 0;
+  /// G > 0: GroupNorm with G groups after each head's hidden 3×3 convolution (FCOS's heads;
+  /// G must divide the hidden channels); 0 = none (CenterNet's heads).
+  int head_norm_groups = 0;
   int shape_size = 32;  ///< S: the local shape is S×S
   MaskAssembly assembly = MaskAssembly::kShapeTimesSaliency;
   /// Saliency with one channel per class (the paper's best) or a single class-agnostic map.

@@ -41,6 +41,12 @@ void CenterMaskOptions::validate() const {
   if (shape_size < 2) fail(fmt::format("shape_size (S) must be at least 2, got {}", shape_size));
   if (head_channels < 0)
     fail(fmt::format("head_channels must be ≥ 0 (0 = default), got {}", head_channels));
+  if (head_norm_groups < 0 ||
+      (head_norm_groups > 0 && resolved_head_channels() % head_norm_groups != 0))
+    fail(fmt::format(
+        "head_norm_groups must be 0 (no normalisation) or divide the heads' {} hidden channels, "
+        "got {}",
+        resolved_head_channels(), head_norm_groups));
   if (backbone.width < 8 || backbone.width % 8 != 0)
     fail(fmt::format("backbone width must be a positive multiple of 8, got {}", backbone.width));
   if (backbone.name == "dla34" && backbone.width != 64)
@@ -87,14 +93,17 @@ namespace {
 void init_head_conv(nn::Conv2d& conv, double bias, double weight_std) {
   torch::NoGradGuard no_grad;
   if (weight_std > 0) nn::init::normal_(conv->weight, 0.0, weight_std);
-  nn::init::constant_(conv->bias, bias);
+  if (conv->bias.defined()) nn::init::constant_(conv->bias, bias);
 }
 
-/// The first half of CenterNet's head: conv 3×3 (→ hidden) + ReLU.
-nn::Sequential head_hidden(int in_channels, int hidden, double weight_std) {
-  nn::Conv2d conv(nn::Conv2dOptions(in_channels, hidden, 3).padding(1));
+/// The first half of CenterNet's head: conv 3×3 (→ hidden) + ReLU; with norm_groups > 0,
+/// FCOS's conv 3×3 (no bias: the norm's shift replaces it) + GroupNorm + ReLU.
+nn::Sequential head_hidden(int in_channels, int hidden, double weight_std, int norm_groups) {
+  nn::Conv2d conv(nn::Conv2dOptions(in_channels, hidden, 3).padding(1).bias(norm_groups == 0));
   init_head_conv(conv, 0.0, weight_std);
-  return nn::Sequential(conv, nn::ReLU(nn::ReLUOptions(true)));
+  if (norm_groups == 0) return nn::Sequential(conv, nn::ReLU(nn::ReLUOptions(true)));
+  return nn::Sequential(conv, nn::GroupNorm(nn::GroupNormOptions(norm_groups, hidden)),
+                        nn::ReLU(nn::ReLUOptions(true)));
 }
 
 /// The second half: conv 1×1 (→ outputs), its bias at `final_bias`.
@@ -106,8 +115,8 @@ nn::Conv2d head_output(int hidden, int outputs, double final_bias, double weight
 
 /// CenterNet's head: conv 3×3 + ReLU + conv 1×1.
 nn::Sequential make_head(int in_channels, int hidden, int outputs, double final_bias,
-                         double weight_std) {
-  nn::Sequential head = head_hidden(in_channels, hidden, weight_std);
+                         double weight_std, int norm_groups) {
+  nn::Sequential head = head_hidden(in_channels, hidden, weight_std, norm_groups);
   head->push_back(head_output(hidden, outputs, final_bias, weight_std));
   return head;
 }
@@ -121,18 +130,20 @@ CenterMaskImpl::CenterMaskImpl(CenterMaskOptions options) : options_(std::move(o
   const int hidden = options_.resolved_head_channels();
   // 0 = PyTorch's default initialisation (see small_normal_head_init).
   const double std = options_.small_normal_head_init ? 0.001 : 0.0;
+  const int groups = options_.head_norm_groups;
   // -2.19 = logit of 0.1: CenterNet's prior so the focal loss does not start on a flood of
   // confident negatives.
   heatmap_head_ =
-      register_module("heatmap", make_head(in, hidden, options_.num_classes, -2.19, std));
-  offset_head_ = register_module("offset", make_head(in, hidden, 2, 0.0, std));
-  size_head_ = register_module("size", make_head(in, hidden, 2, 0.0, std));
+      register_module("heatmap", make_head(in, hidden, options_.num_classes, -2.19, std, groups));
+  offset_head_ = register_module("offset", make_head(in, hidden, 2, 0.0, std, groups));
+  size_head_ = register_module("size", make_head(in, hidden, 2, 0.0, std, groups));
   if (options_.has_saliency_head()) {
     const int channels = options_.class_specific_saliency ? options_.num_classes : 1;
     if (options_.saliency_stride == 4) {
-      saliency_head_ = register_module("saliency", make_head(in, hidden, channels, 0.0, std));
+      saliency_head_ =
+          register_module("saliency", make_head(in, hidden, channels, 0.0, std, groups));
     } else {
-      saliency_hidden_ = register_module("saliency_hidden", head_hidden(in, hidden, std));
+      saliency_hidden_ = register_module("saliency_hidden", head_hidden(in, hidden, std, groups));
       const int up = options_.saliency_upsample_channels;
       int previous = hidden;
       for (int stride = 2; stride >= options_.saliency_stride; stride /= 2) {
@@ -149,7 +160,7 @@ CenterMaskImpl::CenterMaskImpl(CenterMaskOptions options) : options_(std::move(o
   }
   if (options_.has_shape_head()) {
     const int s2 = options_.shape_size * options_.shape_size;
-    shape_hidden_ = register_module("shape_hidden", head_hidden(in, hidden, std));
+    shape_hidden_ = register_module("shape_hidden", head_hidden(in, hidden, std, groups));
     shape_output_ = register_module("shape_output", head_output(hidden, s2, 0.0, std));
   }
 }

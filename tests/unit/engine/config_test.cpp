@@ -33,6 +33,9 @@ TEST(Config, ShippedConfigsParseWithTheirRecipes) {
   EXPECT_EQ(demo.data.input_size, 256);
   EXPECT_TRUE(demo.model.dense_box_loss);
   EXPECT_FALSE(demo.model.small_normal_head_init);
+  // The CPU recipe spends its 20 minutes annealed on any machine.
+  EXPECT_EQ(demo.solver.schedule_length, ScheduleLength::kTimeLimit);
+  EXPECT_DOUBLE_EQ(demo.runtime.time_limit_minutes, 20);
 }
 
 TEST(Config, RecipeOptionsTheModelCannotHonourNameTheKeyAndTheAllowedValues) {
@@ -71,7 +74,8 @@ TEST(Config, EveryKeyRoundTripsThroughTheSavedYaml) {
       kMinimal, "minimal.yaml",
       {"solver.lr=0.000123", "model.assembly=shape_only", "solver.lr_step_epochs=[3, 7.5]",
        "data.val_json=v.json", "data.val_images=v", "runtime.seed=18446744073709",
-       "solver.schedule=cosine", "data.strict=true", "runtime.device=cuda:1"});
+       "solver.schedule=cosine", "data.strict=true", "runtime.device=cuda:1",
+       "solver.schedule_length=time_limit", "runtime.time_limit_minutes=20"});
   const std::string saved = to_yaml(config);
   const TrainConfig again = parse_train_config(saved, "saved.yaml");
   EXPECT_EQ(to_yaml(again), saved);
@@ -79,6 +83,7 @@ TEST(Config, EveryKeyRoundTripsThroughTheSavedYaml) {
   EXPECT_EQ(again.model.assembly, MaskAssembly::kShapeOnly);
   EXPECT_EQ(again.solver.lr_step_epochs, (std::vector<double>{3, 7.5}));
   EXPECT_EQ(again.solver.schedule, LrSchedule::kCosine);
+  EXPECT_EQ(again.solver.schedule_length, ScheduleLength::kTimeLimit);
   EXPECT_EQ(again.runtime.seed, 18446744073709u);
   EXPECT_EQ(again.runtime.device, "cuda:1");
   EXPECT_TRUE(again.data.strict);
@@ -117,6 +122,13 @@ TEST(Config, WrongTypesAndBadValuesNameTheKey) {
       {"runtime:\n  device: tpu\n", "runtime.device"},
       {"model:\n  backbone: vgg16\n", "model.backbone"},
       {"data:\n  val_json: v.json\n", "data.val_images"},
+      {"solver:\n  schedule_length: wallclock\n",
+       "solver.schedule_length: expected one of epochs, time_limit"},
+      {"solver:\n  schedule: cosine\n  schedule_length: time_limit\n",
+       "solver.schedule_length: time_limit needs runtime.time_limit_minutes > 0"},
+      {"solver:\n  schedule: step\n  schedule_length: time_limit\nruntime:\n  "
+       "time_limit_minutes: 5\n",
+       "solver.schedule_length: time_limit needs solver.schedule: cosine"},
   };
   for (const auto& [yaml, expected] : cases) {
     const std::string message =

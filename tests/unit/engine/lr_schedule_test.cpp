@@ -1,9 +1,12 @@
-// The learning rate is a pure function of the iteration: step and cosine schedules after a
-// linear warm-up, with epochs converted through the iterations per epoch.
+// The learning rate is a pure function of the iteration (and, for a time-limited cosine, of the
+// training time): step and cosine schedules after a linear warm-up, with epochs converted
+// through the iterations per epoch.
 
 #include "centermask/engine/lr_schedule.h"
 
 #include <gtest/gtest.h>
+
+#include <stdexcept>
 
 namespace centermask {
 namespace {
@@ -61,6 +64,43 @@ TEST(LrSchedule, CosineFallsMonotonicallyToTheFloorAfterWarmup) {
       }(),
       100);
   EXPECT_NEAR(even.at(50), 0.5, 1e-12);
+}
+
+TEST(LrSchedule, ATimeLimitedCosineFollowsTheLargerOfIterationAndTimeProgress) {
+  SolverConfig solver;
+  solver.lr = 1.0;
+  solver.epochs = 10;  // 1000 iterations: far more than the budget allows on a slow machine
+  solver.schedule = LrSchedule::kCosine;
+  solver.schedule_length = ScheduleLength::kTimeLimit;
+  solver.warmup_iters = 10;
+  solver.warmup_factor = 0.5;
+  const LrScheduleFunction schedule(solver, 100, /*time_budget_seconds=*/60);
+  EXPECT_EQ(schedule.total_iters(), 1000);
+  // Warm-up is by iteration whatever the clock says.
+  EXPECT_DOUBLE_EQ(schedule.at(0, 30), 0.5);
+  // Half the budget spent at iteration 100 (a slow machine): half way down the cosine.
+  EXPECT_NEAR(schedule.at(100, 30), 0.5, 1e-12);
+  // The budget spent: the floor, wherever the iterations are.
+  EXPECT_NEAR(schedule.at(200, 60), 0.0, 1e-12);
+  EXPECT_NEAR(schedule.at(200, 90), 0.0, 1e-12);
+  // A fast machine that runs out of iterations first ends by iteration, as without a limit.
+  SolverConfig by_epochs = solver;
+  by_epochs.schedule_length = ScheduleLength::kEpochs;
+  const LrScheduleFunction plain(by_epochs, 100);
+  for (std::int64_t it : {250, 505, 999})
+    EXPECT_DOUBLE_EQ(schedule.at(it, 1.0), plain.at(it)) << it;
+  // Time alone moves it down monotonically at a fixed iteration.
+  for (double t = 1; t <= 60; t += 1) EXPECT_LE(schedule.at(50, t), schedule.at(50, t - 1)) << t;
+}
+
+TEST(LrSchedule, ATimeLimitedScheduleNeedsCosineAndABudget) {
+  SolverConfig solver;
+  solver.schedule_length = ScheduleLength::kTimeLimit;
+  solver.schedule = LrSchedule::kStep;
+  EXPECT_THROW(LrScheduleFunction(solver, 10, 60), std::invalid_argument);
+  solver.schedule = LrSchedule::kCosine;
+  EXPECT_THROW(LrScheduleFunction(solver, 10, 0), std::invalid_argument);
+  EXPECT_NO_THROW(LrScheduleFunction(solver, 10, 60));
 }
 
 }  // namespace

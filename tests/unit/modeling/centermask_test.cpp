@@ -232,6 +232,50 @@ TEST(CenterMask, FinerSaliencyDenseBoxesAndMaskNeighbourhoodTrainAndDecode) {
   EXPECT_THROW(bad.validate(), std::invalid_argument);
 }
 
+TEST(CenterMask, GroupNormHeadsNormaliseTheirHiddenLayerAndTrain) {
+  const int h = 64, w = 96;
+  torch::manual_seed(3);
+  CenterMaskOptions options = resnet18_options(2);
+  options.backbone.width = 16;
+  options.head_channels = 8;
+  options.head_norm_groups = 4;
+  options.shape_size = 8;
+  options.saliency_stride = 2;  // the upsampled saliency head's hidden layer is normalised too
+  options.saliency_upsample_channels = 4;
+  CenterMask model(options);
+  const auto parameters = model->named_parameters();
+  for (const char* head : {"heatmap", "offset", "size", "saliency_hidden", "shape_hidden"}) {
+    // conv 3×3 without bias (the norm's shift replaces it), then GroupNorm's scale and shift.
+    EXPECT_EQ(parameters.find(std::string(head) + ".0.bias"), nullptr) << head;
+    ASSERT_NE(parameters.find(std::string(head) + ".1.weight"), nullptr) << head;
+    EXPECT_EQ(parameters[std::string(head) + ".1.weight"].numel(), 8) << head;
+  }
+  Batch batch =
+      make_training_batch({noise_image(h, w, 11)}, {{ellipse_instance(1, {8, 8, 40, 30}, h, w)}},
+                          model->target_options(16));
+  const torch::Tensor images = torch::from_blob(batch.images.data(), {1, 3, h, w});
+  // Before the ReLU each group of 2 channels has mean 0 and variance 1 (scale 1, shift 0).
+  const auto heatmap = model->named_modules()["heatmap"]->as<torch::nn::SequentialImpl>();
+  const torch::Tensor normalised = heatmap->ptr(1)->as<torch::nn::GroupNormImpl>()->forward(
+      heatmap->ptr(0)->as<torch::nn::Conv2dImpl>()->forward(model->features(images)));
+  const torch::Tensor groups = normalised.view({4, -1});
+  EXPECT_LT(groups.mean(1).abs().max().item<double>(), 1e-4);
+  EXPECT_LT((groups.var(1, /*unbiased=*/false) - 1).abs().max().item<double>(), 1e-2);
+  CenterMaskLosses losses =
+      model->loss(model->forward(images), make_training_targets(batch, torch::kCPU));
+  losses.total.backward();
+  for (const auto& p : model->named_parameters())
+    ASSERT_TRUE(p.value().grad().defined()) << p.key() << " gets no gradient";
+  CenterMaskOptions bad = options;
+  bad.head_norm_groups = 3;  // does not divide 8
+  try {
+    bad.validate();
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("head_norm_groups"), std::string::npos) << e.what();
+  }
+}
+
 // The perfect outputs decode to the ground truth: boxes exactly, masks nearly (S × S and the
 // saliency stride are the only losses).
 TEST(CenterMask, PerfectOutputsDecodeToTheGroundTruth) {
