@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "centermask/common/error.h"
+#include "centermask/engine/lr_schedule.h"
 #include "common/file_io.h"
 
 namespace centermask {
@@ -413,13 +414,9 @@ void TrainConfig::validate() const {
   check(solver.weight_decay >= 0, "solver.weight_decay", "must be ≥ 0");
   check(solver.min_lr_factor >= 0 && solver.min_lr_factor <= 1, "solver.min_lr_factor",
         "must be in [0, 1]");
-  if (solver.schedule_length == ScheduleLength::kTimeLimit) {
-    check(solver.schedule == LrSchedule::kCosine, "solver.schedule_length",
-          "time_limit needs solver.schedule: cosine (a step schedule's epochs cannot follow the "
-          "clock); use epochs");
-    check(runtime.time_limit_minutes > 0, "solver.schedule_length",
-          "time_limit needs runtime.time_limit_minutes > 0 (the budget the cosine ends at)");
-  }
+  // The schedule checks its own combination (time_limit needs cosine and a budget) and names
+  // the key; constructing it is the one place those rules live.
+  LrScheduleFunction(solver, 1, runtime.time_limit_minutes * 60);
   check(test.batch_size > 0, "test.batch_size", "must be > 0");
   check(test.top_k > 0, "test.top_k", "must be > 0");
   check(test.mask_threshold > 0 && test.mask_threshold < 1, "test.mask_threshold",

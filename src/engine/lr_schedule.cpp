@@ -13,10 +13,11 @@ LrScheduleFunction::LrScheduleFunction(const SolverConfig& solver, std::int64_t 
     if (solver.schedule != LrSchedule::kCosine)
       throw std::invalid_argument(
           "solver.schedule_length: time_limit needs solver.schedule: cosine (a step schedule's "
-          "epochs cannot follow the clock)");
+          "epochs cannot follow the clock); use epochs");
     if (!(time_budget_seconds > 0))
       throw std::invalid_argument(
-          "solver.schedule_length: time_limit needs runtime.time_limit_minutes > 0");
+          "solver.schedule_length: time_limit needs runtime.time_limit_minutes > 0 (the budget "
+          "the cosine ends at)");
     time_budget_seconds_ = time_budget_seconds;
   }
   const double per_epoch = static_cast<double>(std::max<std::int64_t>(1, iters_per_epoch));
