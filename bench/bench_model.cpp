@@ -6,7 +6,7 @@
 //   80]
 //               [--shape 32] [--threads N] [--train-batch B] [--saliency-stride 4|2|1]
 //               [--dense-box 0|1] [--mask-neighbourhood R] [--head 0] [--skips 0|1]
-//               [--out-channels C]
+//               [--out-channels C] [--blas-threads 1|0 (0 = OpenBLAS's default)]
 
 #include <fmt/format.h>
 #include <sys/resource.h>
@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "centermask/common/blas_threads.h"
 #include "centermask/data/loader.h"
 #include "centermask/data/synthetic_dataset.h"
 #include "centermask/modeling/centermask.h"
@@ -49,7 +50,7 @@ int main(int argc, char** argv) {
   std::string backbone = "resnet18";
   int size = 512, iters = 10, classes = 80, shape = 32, train_batch = 0, width = 64;
   int saliency_stride = 4, dense_box = 0, mask_neighbourhood = 0, head = 0, skips = 0,
-      out_channels = 0;
+      out_channels = 0, blas_thread_count = 1;
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
@@ -65,6 +66,8 @@ int main(int argc, char** argv) {
       shape = std::stoi(value);
     else if (flag == "--threads")
       threads = std::stoi(value);
+    else if (flag == "--blas-threads")
+      blas_thread_count = std::stoi(value);
     else if (flag == "--train-batch")
       train_batch = std::stoi(value);
     else if (flag == "--width")
@@ -87,6 +90,8 @@ int main(int argc, char** argv) {
     }
   }
   torch::set_num_threads(threads);
+  // As the trainer does (runtime.blas_threads): 0 leaves OpenBLAS's default of one per core.
+  set_blas_threads(blas_thread_count);
   torch::manual_seed(0);
   const double rss_start = peak_rss_mib();
 
@@ -121,9 +126,10 @@ int main(int argc, char** argv) {
   fmt::print(
       "CenterMask {} (width {}{}, stride-4 map {} ch) at {}x{}, batch 1, {} classes, S = {}, "
       "saliency stride {}, head "
-      "channels {}, {:.1f} M parameters, {} threads\n",
+      "channels {}, {:.1f} M parameters, {} threads, OpenBLAS threads {}\n",
       backbone, width, skips ? ", skips" : "", out_channels > 0 ? out_channels : width, size, size,
-      classes, shape, saliency_stride, options.resolved_head_channels(), parameters / 1e6, threads);
+      classes, shape, saliency_stride, options.resolved_head_channels(), parameters / 1e6, threads,
+      blas_threads());
 
   TestTransformOptions test;
   test.input_height = size;

@@ -25,6 +25,8 @@ struct ModelRunOptions {
   int threads = 0;     ///< 0 = all cores
   /// Cut on the assembled mask probability; ≤ 0 = the model's test.mask_threshold.
   double mask_threshold = 0;
+  /// "on" / "off": scores × mask quality; empty = the model's test.mask_quality_scoring.
+  std::string mask_quality_scoring;
 };
 
 inline void add_model_run_options(CLI::App* cmd, ModelRunOptions* o) {
@@ -47,6 +49,18 @@ inline void add_model_run_options(CLI::App* cmd, ModelRunOptions* o) {
             return "must be a probability strictly between 0 and 1, got " + text;
           },
           "in (0, 1)"));
+  cmd->add_option("--mask-quality-scoring", o->mask_quality_scoring,
+                  "on: each score × its mask's mean probability over the kept pixels; off: the "
+                  "heatmap peak alone (default: the model's test.mask_quality_scoring)")
+      ->check(CLI::IsMember({"on", "off"}));
+}
+
+/// The model's test settings with the command line's overrides applied.
+template <typename TestSettings>
+void apply_model_run_overrides(const ModelRunOptions& o, TestSettings* test) {
+  if (o.input_size > 0) test->input_size = o.input_size;
+  if (o.mask_threshold > 0) test->mask_threshold = o.mask_threshold;
+  if (!o.mask_quality_scoring.empty()) test->mask_quality_scoring = o.mask_quality_scoring == "on";
 }
 
 /// A ground-truth COCO file and its image folder as a checked set for evaluation: load

@@ -43,8 +43,7 @@ int run_predict(const PredictOptions& o) {
   InferenceOptions inference;
   inference.test = trained.config.test;
   inference.test.score_threshold = o.score_threshold;
-  if (o.model.input_size > 0) inference.test.input_size = o.model.input_size;
-  if (o.model.mask_threshold > 0) inference.test.mask_threshold = o.model.mask_threshold;
+  apply_model_run_overrides(o.model, &inference.test);
   inference.device = device;
   std::int64_t detections = 0;
   DrawOptions draw;

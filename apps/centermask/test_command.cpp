@@ -35,8 +35,7 @@ int run_test(const TestOptions& o) {
 
   InferenceOptions inference;
   inference.test = trained.config.test;
-  if (o.model.input_size > 0) inference.test.input_size = o.model.input_size;
-  if (o.model.mask_threshold > 0) inference.test.mask_threshold = o.model.mask_threshold;
+  apply_model_run_overrides(o.model, &inference.test);
   inference.device = device;
   const EvaluationReport result =
       evaluate_model(*trained.model, set, inference, /*class_agnostic_too=*/true);

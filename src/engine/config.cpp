@@ -204,6 +204,13 @@ class FieldTable {
     add_double("model.loss_weights.mask", "lambda_mask", m.loss_weights.mask);
     add_double("model.loss_weights.saliency", "direct saliency loss weight",
                m.loss_weights.saliency);
+    add_double(
+        "model.loss_weights.box_giou",
+        "TTFNet's 1 - GIoU of the boxes at the dense box cells (needs model.dense_box_loss); "
+        "0 = off",
+        m.loss_weights.box_giou);
+    add_double("model.loss_weights.mask_dice", "Dice loss of the assembled masks; 0 = off",
+               m.loss_weights.mask_dice);
 
     DataConfig& d = c.data;
     add_string("data.train_json", "COCO instances JSON for training", d.train_json);
@@ -252,10 +259,18 @@ class FieldTable {
     add_int("test.top_k", "peaks kept per image", t.top_k);
     add_double("test.mask_threshold", "on the assembled mask probability", t.mask_threshold);
     add_double("test.score_threshold", "detections below it are dropped", t.score_threshold);
+    add_bool("test.mask_quality_scoring",
+             "multiply each score by its mask's mean probability over the kept pixels (SOLOv2's "
+             "maskness): ranks sharp masks above hesitant ones",
+             t.mask_quality_scoring);
 
     RuntimeConfig& r = c.runtime;
     add_string("runtime.device", "cpu, cuda or cuda:N", r.device);
     add_int("runtime.threads", "intra-op threads; 0 = cores available", r.threads);
+    add_int("runtime.blas_threads",
+            "OpenBLAS's own threads: 1 = BLAS runs on the intra-op threads (no oversubscription), "
+            "0 = the library's default (one per core)",
+            r.blas_threads);
     add_u64("runtime.seed", "seed of initialisation and data order", r.seed);
     add_int("runtime.checkpoint_every_iters", "0 = only at the end and on Ctrl-C",
             r.checkpoint_every_iters);
@@ -381,6 +396,8 @@ void TrainConfig::validate() const {
         fmt::format("S must be 2 to 256, got {}", model.shape_size));
   check(model.mask_neighbourhood >= 0 && model.mask_neighbourhood <= 3, "model.mask_neighbourhood",
         fmt::format("must be 0 to 3 cells, got {}", model.mask_neighbourhood));
+  check(model.loss_weights.box_giou == 0 || model.dense_box_loss, "model.loss_weights.box_giou",
+        "needs model.dense_box_loss: true (the GIoU is taken at the dense box cells)");
   // The class count may still be unknown (0: from the dataset); check the rest as for one class.
   CenterMaskOptions model_to_check = model;
   if (model_to_check.num_classes == 0) model_to_check.num_classes = 1;
@@ -422,6 +439,8 @@ void TrainConfig::validate() const {
   check(test.mask_threshold > 0 && test.mask_threshold < 1, "test.mask_threshold",
         "must be in (0, 1)");
   check(runtime.threads >= 0, "runtime.threads", "must be ≥ 0");
+  check(runtime.blas_threads >= 0, "runtime.blas_threads",
+        "must be ≥ 0 (0 = the library's default)");
   check(runtime.checkpoint_every_iters >= 0, "runtime.checkpoint_every_iters", "must be ≥ 0");
   check(runtime.eval_every_iters >= 0, "runtime.eval_every_iters", "must be ≥ 0");
   check(runtime.log_every_iters > 0, "runtime.log_every_iters", "must be > 0");

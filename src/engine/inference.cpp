@@ -141,6 +141,7 @@ InferenceRun predict_set(CenterMaskImpl& model, const std::shared_ptr<const Trai
   decode.top_k = options.test.top_k;
   decode.mask_threshold = static_cast<float>(options.test.mask_threshold);
   decode.score_threshold = static_cast<float>(options.test.score_threshold);
+  decode.mask_quality_scoring = options.test.mask_quality_scoring;
 
   const bool was_training = model.is_training();
   model.eval();

@@ -14,6 +14,7 @@
 #include <optional>
 #include <thread>
 
+#include "centermask/common/blas_threads.h"
 #include "centermask/common/error.h"
 #include "centermask/data/loader.h"
 #include "centermask/engine/checkpoint.h"
@@ -155,13 +156,14 @@ LossTerms check_losses(const CenterMaskLosses& losses) {
               losses.offset.item<double>(),
               losses.size.item<double>(),
               losses.mask.item<double>(),
-              losses.saliency.defined() ? losses.saliency.item<double>() : 0.0};
+              losses.saliency.defined() ? losses.saliency.item<double>() : 0.0,
+              losses.box_giou.defined() ? losses.box_giou.item<double>() : 0.0,
+              losses.mask_dice.defined() ? losses.mask_dice.item<double>() : 0.0};
   if (std::isfinite(v.total)) return v;
-  const std::pair<const char*, double> terms[] = {{"heatmap", v.heatmap},
-                                                  {"offset", v.offset},
-                                                  {"size", v.size},
-                                                  {"mask", v.mask},
-                                                  {"saliency", v.saliency}};
+  const std::pair<const char*, double> terms[] = {
+      {"heatmap", v.heatmap},    {"offset", v.offset},     {"size", v.size},
+      {"mask", v.mask},          {"saliency", v.saliency}, {"box_giou", v.box_giou},
+      {"mask_dice", v.mask_dice}};
   std::string bad = "total", values;
   double bad_value = v.total;
   for (const auto& [name, value] : terms) {
@@ -202,13 +204,14 @@ void install_training_signal_handlers() {
   std::signal(SIGTERM, on_stop_signal);
 }
 
-int configure_runtime(int threads) {
+int configure_runtime(int threads, int blas_threads) {
   int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   cpu_set_t allowed;
   if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0)
     cores = std::max(1, CPU_COUNT(&allowed));
   const int n = threads > 0 ? threads : cores;
   torch::set_num_threads(n);
+  set_blas_threads(blas_threads);
   // Training allocates and frees the same large activation buffers every step. With glibc's
   // defaults each is a fresh mmap whose pages fault in again: on small inputs that was ~40% of
   // a step in the kernel. Keeping buffers up to 32 MiB in the heap and not trimming it cut the
@@ -258,7 +261,7 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
   const TrainProgress start = checkpoint ? checkpoint->contents().progress : TrainProgress{};
   std::vector<std::string> data_messages;  // logged once the run folder is ready
 
-  const int threads = configure_runtime(config.runtime.threads);
+  const int threads = configure_runtime(config.runtime.threads, config.runtime.blas_threads);
   const torch::Device device = resolve_device(config.runtime.device);
 
   auto train_set = open_split(config.data.train_json, config.data.train_images, "data.train_json",
@@ -435,7 +438,10 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
       position.lr = lr;
       position.train_seconds = progress.train_seconds;
       position.time_limit_seconds = time_limit_seconds;
-      log.train_period(position, window, config.model.direct_saliency_loss, clipping);
+      log.train_period(position, window,
+                       {config.model.direct_saliency_loss, config.model.loss_weights.box_giou > 0,
+                        config.model.loss_weights.mask_dice > 0},
+                       clipping);
       window.clear();
     }
     if (config.runtime.checkpoint_every_iters > 0 &&

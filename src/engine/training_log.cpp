@@ -73,7 +73,7 @@ void TrainingLog::end_progress_line() {
 }
 
 void TrainingLog::train_period(const TrainPosition& position, const TrainWindow& window,
-                               bool has_saliency, bool has_grad_norm) {
+                               const OptionalLossTerms& optional_terms, bool has_grad_norm) {
   const double n = static_cast<double>(std::max<std::int64_t>(1, window.steps));
   const double images_per_second =
       window.step_seconds > 0 ? static_cast<double>(window.images) / window.step_seconds : 0;
@@ -90,7 +90,9 @@ void TrainingLog::train_period(const TrainPosition& position, const TrainWindow&
   w.key("offset").value(loss.offset);
   w.key("size").value(loss.size);
   w.key("mask").value(loss.mask);
-  if (has_saliency) w.key("saliency").value(loss.saliency);
+  if (optional_terms.saliency) w.key("saliency").value(loss.saliency);
+  if (optional_terms.box_giou) w.key("box_giou").value(loss.box_giou);
+  if (optional_terms.mask_dice) w.key("mask_dice").value(loss.mask_dice);
   if (has_grad_norm) w.key("grad_norm").value(window.grad_norm / n);
   w.key("images_per_s").value(images_per_second);
   w.key("data_wait_s").value(window.data_wait_seconds);

@@ -152,6 +152,26 @@ TEST_F(CliTrainTest, PredictWritesResultsAndPicturesAndTestScoresWhatItWrites) {
     EXPECT_EQ(refused.exit_code, 2) << bad << ": " << refused.output;
     EXPECT_NE(refused.output.find("--mask-thr"), std::string::npos) << refused.output;
   }
+
+  // --mask-quality-scoring on: the same detections (one per box), each score no higher than
+  // the peak's; anything but on/off is refused by name.
+  const testing::CliRun rescored =
+      run_cli("test --weights " + weights + " --gt " + gt + " --images " +
+              (data_->root() / "val").string() + " --mask-thr 0.01 --mask-quality-scoring on" +
+              " --out " + (dir_ / "r_rescored.json").string());
+  ASSERT_EQ(rescored.exit_code, 0) << rescored.output;
+  const CocoResults by_quality = CocoResults::load(dir_ / "r_rescored.json", truth);
+  ASSERT_EQ(by_quality.size(), loose.size());
+  double peak_sum = 0, rescored_sum = 0;
+  for (const CocoDetection& d : loose.detections()) peak_sum += d.score;
+  for (const CocoDetection& d : by_quality.detections()) rescored_sum += d.score;
+  EXPECT_LT(rescored_sum, peak_sum);
+  const testing::CliRun bad_switch =
+      run_cli("test --weights " + weights + " --gt " + gt + " --images " +
+              (data_->root() / "val").string() + " --mask-quality-scoring maybe");
+  EXPECT_EQ(bad_switch.exit_code, 2) << bad_switch.output;
+  EXPECT_NE(bad_switch.output.find("--mask-quality-scoring"), std::string::npos)
+      << bad_switch.output;
 }
 
 TEST_F(CliTrainTest, BadInputsAreRefusedByName) {

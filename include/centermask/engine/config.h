@@ -70,11 +70,16 @@ struct TestConfig {
   int top_k = 100;
   double mask_threshold = 0.4;
   double score_threshold = 0.0;  ///< for evaluation (COCO AP wants every detection)
+  /// Scores × mask quality (CenterMaskInferenceOptions::mask_quality_scoring).
+  bool mask_quality_scoring = false;
 };
 
 struct RuntimeConfig {
   std::string device = "cpu";  ///< "cpu", "cuda" or "cuda:N"
   int threads = 0;             ///< intra-op threads; 0 = the cores available
+  /// OpenBLAS's own threads (common/blas_threads.h): 1 (calls run on LibTorch's threads; 2x
+  /// the training images/s of the CPU recipe on 2 cores), or 0 = the library's default.
+  int blas_threads = 1;
   std::uint64_t seed = 0;
   int checkpoint_every_iters = 500;  ///< 0 = only at the end and on Ctrl-C
   int eval_every_iters = 0;          ///< 0 = only at the end

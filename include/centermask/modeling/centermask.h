@@ -40,6 +40,11 @@ struct CenterMaskLossWeights {
   double size = 0.1;
   double mask = 1.0;
   double saliency = 1.0;  ///< direct saliency supervision, when enabled
+  /// > 0 adds TTFNet's 1 − GIoU of the boxes predicted at the dense box cells (needs
+  /// dense_box_loss); 0 = off.
+  double box_giou = 0.0;
+  /// > 0 adds the Dice loss of the assembled masks beside their BCE; 0 = off.
+  double mask_dice = 0.0;
 };
 
 struct CenterMaskOptions {
@@ -112,13 +117,20 @@ struct CenterMaskLosses {
   torch::Tensor offset;
   torch::Tensor size;
   torch::Tensor mask;
-  torch::Tensor saliency;  ///< undefined unless direct saliency supervision is on
+  torch::Tensor saliency;   ///< undefined unless direct saliency supervision is on
+  torch::Tensor box_giou;   ///< undefined unless loss_weights.box_giou > 0
+  torch::Tensor mask_dice;  ///< undefined unless loss_weights.mask_dice > 0
 };
 
 struct CenterMaskInferenceOptions {
   int top_k = 100;               ///< peaks kept per image, over all classes
   float mask_threshold = 0.4f;   ///< on the assembled probability, at input resolution
   float score_threshold = 0.0f;  ///< peaks below it are not turned into instances
+  /// Multiplies each detection's score by its mask's quality: the mean assembled probability
+  /// over the cells kept by mask_threshold (SOLOv2's "maskness"; 0 for an empty mask). The
+  /// heatmap peak says an object is there; this also ranks a confident, sharp mask above a
+  /// hesitant one, which COCO's AP at high IoU rewards. score_threshold applies before it.
+  bool mask_quality_scoring = false;
 };
 
 /// The heads' peaks before masks: for timing and for callers that want boxes only.

@@ -123,6 +123,97 @@ torch::Tensor dense_l1_loss(const torch::Tensor& prediction, const torch::Tensor
   return l1.sum() / static_cast<double>(std::max<std::int64_t>(num_objects, 1));
 }
 
+namespace {
+
+/// Per-cell 1 − GIoU of boxes given as center offset (x, y) and size (w, h) relative to the
+/// same cell: any tensors of one shape, elementwise.
+torch::Tensor one_minus_giou(const torch::Tensor& ox, const torch::Tensor& oy,
+                             const torch::Tensor& w, const torch::Tensor& h,
+                             const torch::Tensor& tx, const torch::Tensor& ty,
+                             const torch::Tensor& tw, const torch::Tensor& th) {
+  const torch::Tensor pw = w.clamp_min(0), ph = h.clamp_min(0);
+  const torch::Tensor px0 = ox - 0.5 * pw, px1 = ox + 0.5 * pw;
+  const torch::Tensor py0 = oy - 0.5 * ph, py1 = oy + 0.5 * ph;
+  const torch::Tensor tx0 = tx - 0.5 * tw, tx1 = tx + 0.5 * tw;
+  const torch::Tensor ty0 = ty - 0.5 * th, ty1 = ty + 0.5 * th;
+  const torch::Tensor inter = (torch::min(px1, tx1) - torch::max(px0, tx0)).clamp_min(0) *
+                              (torch::min(py1, ty1) - torch::max(py0, ty0)).clamp_min(0);
+  const torch::Tensor uni = pw * ph + tw * th - inter;
+  const torch::Tensor hull =
+      (torch::max(px1, tx1) - torch::min(px0, tx0)) * (torch::max(py1, ty1) - torch::min(py0, ty0));
+  constexpr double kEps = 1e-6;
+  return 1 - inter / (uni + kEps) + (hull - uni) / (hull + kEps);
+}
+
+}  // namespace
+
+torch::Tensor dense_giou_loss(const torch::Tensor& offset, const torch::Tensor& size,
+                              const torch::Tensor& target_offset, const torch::Tensor& target_size,
+                              const torch::Tensor& weight, std::int64_t num_objects) {
+  // Only the cells with weight: elsewhere the targets are undefined (zeros) and would only
+  // cost time.
+  const torch::Tensor cells = weight.reshape({-1}).gt(0).nonzero().squeeze(1);
+  const double divisor = static_cast<double>(std::max<std::int64_t>(num_objects, 1));
+  if (cells.numel() == 0) return (offset.sum() + size.sum()) * 0.0;
+  // (N, 2, H, W) → the chosen cells' (x, y) pairs as two (cells) vectors each.
+  auto pick = [&](const torch::Tensor& map, int channel) {
+    return map.select(1, channel).reshape({-1}).index_select(0, cells);
+  };
+  const torch::Tensor loss = one_minus_giou(
+      pick(offset, 0), pick(offset, 1), pick(size, 0), pick(size, 1), pick(target_offset, 0),
+      pick(target_offset, 1), pick(target_size, 0), pick(target_size, 1));
+  return (loss * weight.reshape({-1}).index_select(0, cells)).sum() / divisor;
+}
+
+double dense_giou_loss_reference(const torch::Tensor& offset, const torch::Tensor& size,
+                                 const torch::Tensor& target_offset,
+                                 const torch::Tensor& target_size, const torch::Tensor& weight,
+                                 std::int64_t num_objects) {
+  const torch::Tensor o64 = offset.to(torch::kFloat64).contiguous();
+  const torch::Tensor s64 = size.to(torch::kFloat64).contiguous();
+  const torch::Tensor to64 = target_offset.to(torch::kFloat64).contiguous();
+  const torch::Tensor ts64 = target_size.to(torch::kFloat64).contiguous();
+  const torch::Tensor w64 = weight.to(torch::kFloat64).contiguous();
+  const auto o = o64.accessor<double, 4>(), s = s64.accessor<double, 4>();
+  const auto to = to64.accessor<double, 4>(), ts = ts64.accessor<double, 4>();
+  const auto wt = w64.accessor<double, 3>();
+  double total = 0;
+  for (std::int64_t n = 0; n < weight.size(0); ++n)
+    for (std::int64_t y = 0; y < weight.size(1); ++y)
+      for (std::int64_t x = 0; x < weight.size(2); ++x) {
+        if (wt[n][y][x] <= 0) continue;
+        const double pw = std::max(0.0, s[n][0][y][x]);
+        const double ph = std::max(0.0, s[n][1][y][x]);
+        const double p[4] = {o[n][0][y][x] - pw / 2, o[n][1][y][x] - ph / 2, o[n][0][y][x] + pw / 2,
+                             o[n][1][y][x] + ph / 2};
+        const double tw = ts[n][0][y][x];
+        const double th = ts[n][1][y][x];
+        const double t[4] = {to[n][0][y][x] - tw / 2, to[n][1][y][x] - th / 2,
+                             to[n][0][y][x] + tw / 2, to[n][1][y][x] + th / 2};
+        const double iw = std::max(0.0, std::min(p[2], t[2]) - std::max(p[0], t[0]));
+        const double ih = std::max(0.0, std::min(p[3], t[3]) - std::max(p[1], t[1]));
+        const double inter = iw * ih, uni = pw * ph + tw * th - inter;
+        const double hull = (std::max(p[2], t[2]) - std::min(p[0], t[0])) *
+                            (std::max(p[3], t[3]) - std::min(p[1], t[1]));
+        total += wt[n][y][x] * (1 - inter / (uni + 1e-6) + (hull - uni) / (hull + 1e-6));
+      }
+  return total / static_cast<double>(std::max<std::int64_t>(num_objects, 1));
+}
+
+torch::Tensor mean_object_dice(const torch::Tensor& probability, const torch::Tensor& target,
+                               const torch::Tensor& inside, const torch::Tensor& object_weight) {
+  if (probability.size(0) == 0) return probability.new_zeros({});
+  const torch::Tensor weight = inside.to(probability.scalar_type());
+  const torch::Tensor p = probability * weight, t = target * weight;
+  const torch::Tensor overlap = (p * t).sum({1, 2});
+  const torch::Tensor squares = (p * p).sum({1, 2}) + (t * t).sum({1, 2});
+  // An object with nothing predicted and nothing to find is a perfect match, not 0/0.
+  const torch::Tensor per_object = 1 - 2 * overlap / squares.clamp_min(1e-6) * squares.gt(0) -
+                                   squares.le(0).to(probability.scalar_type());
+  if (!object_weight.defined()) return per_object.mean();
+  return (per_object * object_weight).sum() / object_weight.sum().clamp_min(1e-12);
+}
+
 torch::Tensor mean_object_bce(const torch::Tensor& probability, const torch::Tensor& target,
                               const torch::Tensor& inside, const torch::Tensor& object_weight) {
   if (probability.size(0) == 0) return probability.new_zeros({});

@@ -27,6 +27,29 @@ torch::Tensor center_l1_loss(const torch::Tensor& prediction, const torch::Tenso
 torch::Tensor dense_l1_loss(const torch::Tensor& prediction, const torch::Tensor& target,
                             const torch::Tensor& weight, std::int64_t num_objects);
 
+/// TTFNet's box loss: 1 − GIoU between the box predicted at each cell and its object's box,
+/// weighted per cell by (N, H, W) `weight` (each object's weights summing to 1), summed and
+/// divided by max(num_objects, 1). Boxes come as (N, 2, H, W) offsets from the cell to the
+/// center and (N, 2, H, W) sizes, in cells; predicted sizes below 0 count as 0. Scale-free,
+/// unlike the L1 on sizes, so small objects weigh as much as large ones.
+torch::Tensor dense_giou_loss(const torch::Tensor& offset, const torch::Tensor& size,
+                              const torch::Tensor& target_offset, const torch::Tensor& target_size,
+                              const torch::Tensor& weight, std::int64_t num_objects);
+/// The same, one cell at a time in plain loops: the reference the tensor version is tested
+/// against.
+double dense_giou_loss_reference(const torch::Tensor& offset, const torch::Tensor& size,
+                                 const torch::Tensor& target_offset,
+                                 const torch::Tensor& target_size, const torch::Tensor& weight,
+                                 std::int64_t num_objects);
+
+/// Mean over objects of the Dice loss 1 − 2·Σ p·t / (Σ p² + Σ t²) over each object's `inside`
+/// pixels (M, H, W), between probabilities and soft targets; 0 when M = 0; an object whose
+/// sums are 0 contributes 0. Weighted by (M) `object_weight` like mean_object_bce. Dice scores
+/// the overlap of the whole mask, what mask IoU measures, where BCE scores each pixel alone.
+torch::Tensor mean_object_dice(const torch::Tensor& probability, const torch::Tensor& target,
+                               const torch::Tensor& inside,
+                               const torch::Tensor& object_weight = {});
+
 /// Mean over objects of the mean binary cross-entropy over each object's `inside` pixels,
 /// between probabilities (M, H, W) and soft targets (M, H, W); 0 when M = 0. With (M)
 /// `object_weight` the mean over objects is weighted by it.

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -77,8 +78,12 @@ void CenterMaskOptions::validate() const {
   if (mask_neighbourhood < 0 || mask_neighbourhood > 3)
     fail(fmt::format("mask_neighbourhood must be 0 to 3 cells, got {}", mask_neighbourhood));
   const CenterMaskLossWeights& w = loss_weights;
-  for (double v : {w.heatmap, w.offset, w.size, w.mask, w.saliency})
-    if (!(v >= 0)) fail("loss weights must be finite and ≥ 0");
+  for (double v : {w.heatmap, w.offset, w.size, w.mask, w.saliency, w.box_giou, w.mask_dice})
+    if (!(v >= 0) || !std::isfinite(v)) fail("loss weights must be finite and ≥ 0");
+  if (w.box_giou > 0 && !dense_box_loss)
+    fail(
+        "loss_weights.box_giou needs dense_box_loss: true (the GIoU is taken at the dense box "
+        "cells)");
 }
 
 int CenterMaskOptions::resolved_head_channels() const {

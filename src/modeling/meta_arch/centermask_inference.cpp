@@ -92,6 +92,19 @@ MaskPatch mask_in_original(const cv::Mat& probability, const CellRegion& region,
   return patch;
 }
 
+/// The mean probability over the cells above the threshold: near 1 for a confident mask, near
+/// the threshold for a hesitant one, 0 when no cell passes.
+float mask_quality(const cv::Mat& probability, float threshold) {
+  double sum = 0;
+  std::int64_t kept = 0;
+  for (int y = 0; y < probability.rows; ++y) {
+    const float* row = probability.ptr<float>(y);
+    for (int x = 0; x < probability.cols; ++x)
+      if (row[x] > threshold) sum += row[x], ++kept;
+  }
+  return kept == 0 ? 0.0f : static_cast<float>(sum / static_cast<double>(kept));
+}
+
 }  // namespace
 
 std::vector<std::vector<Instance>> CenterMaskImpl::predict(
@@ -189,11 +202,18 @@ std::vector<std::vector<Instance>> CenterMaskImpl::predict(
     const cv::Mat probability = all_probability.row(static_cast<int>(i))
                                     .reshape(1, static_cast<int>(all_probability.cols / prob_w))(
                                         cv::Rect(0, 0, region.width(), region.height()));
+    if (options.mask_quality_scoring)
+      instance.score *= mask_quality(probability, options.mask_threshold);
     instance.has_mask = true;
     instance.mask =
         mask_in_original(probability, region, mask_stride, info, options.mask_threshold);
     results[static_cast<std::size_t>(object.image)].push_back(std::move(instance));
   }
+  // Rescored detections are no longer in peak order: restore "highest score first".
+  if (options.mask_quality_scoring)
+    for (std::vector<Instance>& image : results)
+      std::stable_sort(image.begin(), image.end(),
+                       [](const Instance& a, const Instance& b) { return a.score > b.score; });
   return results;
 }
 

@@ -34,6 +34,10 @@ CenterMaskLosses CenterMaskImpl::loss(const CenterMaskOutputs& outputs,
                                   targets.box_weight, targets.num_objects);
     losses.size = dense_l1_loss(outputs.size, box.index({Slice(), Slice(2, 4)}), targets.box_weight,
                                 targets.num_objects);
+    if (options_.loss_weights.box_giou > 0)
+      losses.box_giou = dense_giou_loss(
+          outputs.offset, outputs.size, box.index({Slice(), Slice(0, 2)}),
+          box.index({Slice(), Slice(2, 4)}), targets.box_weight, targets.num_objects);
   } else {
     losses.offset = center_l1_loss(outputs.offset, targets.center_index, targets.offset,
                                    targets.valid, targets.num_objects);
@@ -63,11 +67,18 @@ CenterMaskLosses CenterMaskImpl::loss(const CenterMaskOutputs& outputs,
                            {static_cast<std::int64_t>(targets.mask_weight.size())}, torch::kFloat32)
               .to(heat.device(), heat.scalar_type(), false, true);
     losses.mask = mean_object_bce(masks.probability, targets.mask_target, masks.inside, weight);
+    if (options_.loss_weights.mask_dice > 0)
+      losses.mask_dice =
+          mean_object_dice(masks.probability, targets.mask_target, masks.inside, weight);
   }
+  if (options_.loss_weights.mask_dice > 0 && !losses.mask_dice.defined())
+    losses.mask_dice = heat.new_zeros({});
 
   const CenterMaskLossWeights& w = options_.loss_weights;
   losses.total = w.heatmap * losses.heatmap + w.offset * losses.offset + w.size * losses.size +
                  w.mask * losses.mask;
+  if (losses.box_giou.defined()) losses.total = losses.total + w.box_giou * losses.box_giou;
+  if (losses.mask_dice.defined()) losses.total = losses.total + w.mask_dice * losses.mask_dice;
   if (options_.direct_saliency_loss) {
     if (!targets.class_masks.defined())
       throw std::invalid_argument(

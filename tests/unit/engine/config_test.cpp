@@ -36,6 +36,8 @@ TEST(Config, ShippedConfigsParseWithTheirRecipes) {
   // The CPU recipe spends its 20 minutes annealed on any machine.
   EXPECT_EQ(demo.solver.schedule_length, ScheduleLength::kTimeLimit);
   EXPECT_DOUBLE_EQ(demo.runtime.time_limit_minutes, 20);
+  // One OpenBLAS thread: BLAS beside LibTorch's own threads halved the images/s on 2 cores.
+  EXPECT_EQ(demo.runtime.blas_threads, 1);
 }
 
 TEST(Config, RecipeOptionsTheModelCannotHonourNameTheKeyAndTheAllowedValues) {
@@ -129,6 +131,9 @@ TEST(Config, WrongTypesAndBadValuesNameTheKey) {
       {"solver:\n  schedule: step\n  schedule_length: time_limit\nruntime:\n  "
        "time_limit_minutes: 5\n",
        "solver.schedule_length: time_limit needs solver.schedule: cosine"},
+      {"runtime:\n  blas_threads: -1\n", "runtime.blas_threads: must be ≥ 0"},
+      {"model:\n  loss_weights:\n    box_giou: 5\n",
+       "model.loss_weights.box_giou: needs model.dense_box_loss: true"},
   };
   for (const auto& [yaml, expected] : cases) {
     const std::string message =

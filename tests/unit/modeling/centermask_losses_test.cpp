@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <random>
+#include <tuple>
 
 #include "modeling/layers/losses.h"
 #include "modeling/ops/mask_assembly.h"
@@ -84,6 +85,110 @@ TEST(DenseL1Loss, WeighsCellsAndDividesByObjects) {
   // (0.25·(1 + 4) + 0.75·(2 + 5)) / 1 object.
   EXPECT_NEAR(dense_l1_loss(pred, target, weight, 1).item<double>(), 0.25 * 5 + 0.75 * 7, 1e-12);
   EXPECT_EQ(dense_l1_loss(pred, target, weight * 0, 0).item<double>(), 0.0);
+}
+
+TEST(DenseGiouLoss, MatchesTheFormulaByHand) {
+  // One cell: predicted box [0, 2] × [0, 2] (offset (1, 1), size (2, 2)), target [1, 3] × [0, 2]:
+  // intersection 2, union 6, hull 3 × 2 = 6: GIoU = 1/3, the loss 2/3.
+  const auto map = [](double x, double y) {
+    return torch::tensor({x, y}, torch::kFloat64).view({1, 2, 1, 1});
+  };
+  const torch::Tensor weight = torch::ones({1, 1, 1}, torch::kFloat64);
+  // The loss divides by union + 1e-6 and hull + 1e-6 (no 0/0 for empty boxes): that much off.
+  const double kEpsilonShare = 1e-6;
+  EXPECT_NEAR(dense_giou_loss(map(1, 1), map(2, 2), map(2, 1), map(2, 2), weight, 1).item<double>(),
+              2.0 / 3.0, kEpsilonShare);
+  // Disjoint boxes [0, 1]² and [2, 3] × [0, 1]: IoU 0, hull 3 against union 2: loss 1 + 1/3.
+  EXPECT_NEAR(
+      dense_giou_loss(map(0.5, 0.5), map(1, 1), map(2.5, 0.5), map(1, 1), weight, 1).item<double>(),
+      4.0 / 3.0, kEpsilonShare);
+  // The same box: 0.
+  EXPECT_NEAR(
+      dense_giou_loss(map(0.3, -2), map(4, 7), map(0.3, -2), map(4, 7), weight, 1).item<double>(),
+      0.0, kEpsilonShare);
+}
+
+TEST(DenseGiouLoss, MatchesTheReferenceOnOddShapes) {
+  torch::manual_seed(3);
+  for (const auto& [n, h, w] : {std::tuple{1, 1, 1}, std::tuple{2, 5, 7}, std::tuple{3, 9, 4}}) {
+    const torch::Tensor offset = torch::randn({n, 2, h, w}, torch::kFloat64) * 2;
+    // Some predicted sizes negative: they count as 0.
+    const torch::Tensor size = torch::randn({n, 2, h, w}, torch::kFloat64) * 3 + 2;
+    const torch::Tensor target_offset = torch::randn({n, 2, h, w}, torch::kFloat64) * 2;
+    const torch::Tensor target_size = torch::rand({n, 2, h, w}, torch::kFloat64) * 6 + 0.5;
+    // Half the cells carry no weight (outside every object's Gaussian).
+    const torch::Tensor weight =
+        torch::rand({n, h, w}, torch::kFloat64) * torch::rand({n, h, w}).gt(0.5);
+    for (std::int64_t objects : {0, 1, 5}) {
+      const double expected =
+          dense_giou_loss_reference(offset, size, target_offset, target_size, weight, objects);
+      EXPECT_NEAR(
+          dense_giou_loss(offset, size, target_offset, target_size, weight, objects).item<double>(),
+          expected, 1e-9 * std::max(1.0, std::abs(expected)))
+          << n << "x" << h << "x" << w << ", " << objects << " objects";
+    }
+  }
+}
+
+TEST(DenseGiouLoss, NoWeightedCellsGivesZeroWithAGradient) {
+  const torch::Tensor offset = torch::randn({2, 2, 3, 3}).requires_grad_();
+  const torch::Tensor size = torch::randn({2, 2, 3, 3}).requires_grad_();
+  const torch::Tensor loss =
+      dense_giou_loss(offset, size, torch::zeros({2, 2, 3, 3}), torch::zeros({2, 2, 3, 3}),
+                      torch::zeros({2, 3, 3}), 0);
+  EXPECT_EQ(loss.item<double>(), 0.0);
+  loss.backward();  // the graph stays connected, so a batch without objects still steps
+  EXPECT_EQ(offset.grad().abs().sum().item<double>(), 0.0);
+}
+
+TEST(DenseGiouLoss, GradientsMatchFiniteDifferencesOfTheReference) {
+  torch::manual_seed(5);
+  const torch::Tensor offset = torch::randn({1, 2, 3, 4}, torch::kFloat64).requires_grad_();
+  const torch::Tensor size = (torch::rand({1, 2, 3, 4}, torch::kFloat64) * 3 + 1).requires_grad_();
+  const torch::Tensor target_offset = torch::randn({1, 2, 3, 4}, torch::kFloat64);
+  const torch::Tensor target_size = torch::rand({1, 2, 3, 4}, torch::kFloat64) * 3 + 1;
+  const torch::Tensor weight = torch::rand({1, 3, 4}, torch::kFloat64);
+  dense_giou_loss(offset, size, target_offset, target_size, weight, 2).backward();
+  for (const torch::Tensor* param : {&offset, &size}) {
+    for (std::int64_t i = 0; i < param->numel(); ++i) {
+      const double h = 1e-6;
+      torch::Tensor plus = param->detach().clone(), minus = param->detach().clone();
+      plus.view({-1})[i] += h;
+      minus.view({-1})[i] -= h;
+      const bool is_offset = param == &offset;
+      const auto loss = [&](const torch::Tensor& changed) {
+        return dense_giou_loss_reference(is_offset ? changed : offset.detach(),
+                                         is_offset ? size.detach() : changed, target_offset,
+                                         target_size, weight, 2);
+      };
+      const double numeric = (loss(plus) - loss(minus)) / (2 * h);
+      EXPECT_NEAR(param->grad().view({-1})[i].item<double>(), numeric, 1e-5) << "element " << i;
+    }
+  }
+}
+
+TEST(MeanObjectDice, PerfectDisjointAndEmptyMasks) {
+  // Object 0 predicts its target exactly, object 1 the complement of its target, object 2 has
+  // nothing to find and predicts nothing (a perfect match, not 0/0).
+  torch::Tensor t = torch::zeros({3, 2, 2}, torch::kFloat64);
+  t[0][0][0] = 1, t[0][1][1] = 1, t[1][0][0] = 1;
+  torch::Tensor p = t.clone();
+  p[1] = 1 - t[1];
+  p[2].zero_();
+  const torch::Tensor inside = torch::ones({3, 2, 2}, torch::kBool);
+  EXPECT_NEAR(mean_object_dice(p, t, inside).item<double>(), (0 + 1 + 0) / 3.0, 1e-12);
+  // Soft values by hand: p = (0.5, 0.5), t = (1, 0): 1 − 2·0.5 / (0.5 + 1) = 1/3; the pixel
+  // outside `inside` does not count.
+  torch::Tensor p2 = torch::tensor({0.5, 0.5, 0.9}, torch::kFloat64).view({1, 1, 3});
+  torch::Tensor t2 = torch::tensor({1.0, 0.0, 0.0}, torch::kFloat64).view({1, 1, 3});
+  torch::Tensor in2 = torch::tensor({true, true, false}).view({1, 1, 3});
+  EXPECT_NEAR(mean_object_dice(p2, t2, in2).item<double>(), 1.0 / 3.0, 1e-12);
+  // Object weights, and no objects at all.
+  const torch::Tensor w = torch::tensor({1.0, 3.0, 0.0}, torch::kFloat64);
+  EXPECT_NEAR(mean_object_dice(p, t, inside, w).item<double>(), 3.0 / 4.0, 1e-12);
+  EXPECT_EQ(
+      mean_object_dice(p.slice(0, 0, 0), t.slice(0, 0, 0), inside.slice(0, 0, 0)).item<double>(),
+      0.0);
 }
 
 TEST(CenterL1Loss, ReadsTheCentersAndDividesByObjects) {

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <opencv2/imgproc.hpp>
 
@@ -230,6 +231,111 @@ TEST(CenterMask, FinerSaliencyDenseBoxesAndMaskNeighbourhoodTrainAndDecode) {
   bad.saliency_stride = 2;
   bad.assembly = MaskAssembly::kShapeOnly;
   EXPECT_THROW(bad.validate(), std::invalid_argument);
+}
+
+TEST(CenterMask, GiouAndDiceTermsJoinTheTotalOnlyWhenWeighted) {
+  const int h = 64, w = 96;
+  CenterMaskOptions options = resnet18_options(2);
+  options.backbone.width = 16;
+  options.head_channels = 8;
+  options.shape_size = 8;
+  options.dense_box_loss = true;
+  torch::manual_seed(11);
+  CenterMask model(options);
+  Batch batch = make_training_batch(
+      {noise_image(h, w, 7)},
+      {{ellipse_instance(1, {8, 8, 40, 30}, h, w), ellipse_instance(0, {50, 20, 30, 40}, h, w)}},
+      model->target_options(16));
+  const CenterMaskTrainingTargets targets = make_training_targets(batch, torch::kCPU, 0);
+  const torch::Tensor images = torch::from_blob(batch.images.data(), {1, 3, h, w});
+  const CenterMaskOutputs out = model->forward(images);
+  const CenterMaskLosses plain = model->loss(out, targets);
+  EXPECT_FALSE(plain.box_giou.defined());
+  EXPECT_FALSE(plain.mask_dice.defined());
+
+  CenterMaskOptions weighted = options;
+  weighted.loss_weights.box_giou = 2;
+  weighted.loss_weights.mask_dice = 0.5;
+  torch::manual_seed(11);
+  CenterMask same_weights(weighted);
+  const CenterMaskLosses losses = same_weights->loss(same_weights->forward(images), targets);
+  ASSERT_TRUE(losses.box_giou.defined());
+  ASSERT_TRUE(losses.mask_dice.defined());
+  // An untrained network's boxes and masks are far from the targets; GIoU loss is in [0, 2],
+  // Dice in [0, 1].
+  EXPECT_GT(losses.box_giou.item<double>(), 0.1);
+  EXPECT_LE(losses.box_giou.item<double>(), 2.0);
+  EXPECT_GT(losses.mask_dice.item<double>(), 0.1);
+  EXPECT_LE(losses.mask_dice.item<double>(), 1.0);
+  EXPECT_NEAR(losses.total.item<double>(),
+              plain.total.item<double>() + 2 * losses.box_giou.item<double>() +
+                  0.5 * losses.mask_dice.item<double>(),
+              1e-4);
+  losses.total.backward();
+  for (const auto& p : same_weights->named_parameters())
+    ASSERT_TRUE(p.value().grad().defined()) << p.key() << " gets no gradient";
+
+  // GIoU is taken at the dense box cells: without them it is refused, naming the key.
+  CenterMaskOptions bad = weighted;
+  bad.dense_box_loss = false;
+  try {
+    bad.validate();
+    FAIL() << "box_giou without dense_box_loss was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("box_giou"), std::string::npos) << e.what();
+  }
+  bad = options;
+  bad.loss_weights.mask_dice = -1;
+  EXPECT_THROW(bad.validate(), std::invalid_argument);
+}
+
+TEST(CenterMask, MaskQualityScoringRescalesScoresByTheMasksAndKeepsThemSorted) {
+  torch::manual_seed(13);
+  CenterMaskOptions options = resnet18_options(3);
+  options.shape_size = 8;
+  CenterMask model(options);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  const int h = 64, w = 96;
+  Batch batch = make_batch({noise_image(h, w, 8), noise_image(h, w, 9)}, {{}, {}}, 4);
+  const torch::Tensor images = torch::from_blob(batch.images.data(), {2, 3, h, w});
+  const CenterMaskOutputs out = model->forward(images);
+  CenterMaskInferenceOptions inference;
+  inference.top_k = 30;
+  // Low enough that an untrained model's masks (products of two sigmoids near 0.5) keep some
+  // pixels and lose others.
+  inference.mask_threshold = 0.2f;
+  const auto plain = model->predict(out, batch.infos, inference);
+  inference.mask_quality_scoring = true;
+  const auto rescored = model->predict(out, batch.infos, inference);
+  ASSERT_EQ(plain.size(), rescored.size());
+  for (std::size_t image = 0; image < plain.size(); ++image) {
+    ASSERT_EQ(plain[image].size(), rescored[image].size());
+    ASSERT_FALSE(plain[image].empty());
+    bool any_lowered = false;
+    for (std::size_t j = 0; j < rescored[image].size(); ++j) {
+      const Instance& r = rescored[image][j];
+      if (j > 0) {
+        EXPECT_GE(rescored[image][j - 1].score, r.score) << "not sorted";
+      }
+      // The same detection, matched by its box: its score times a quality in [0, 1], and
+      // exactly 0 for a mask with no pixel above the threshold.
+      const auto same = std::find_if(plain[image].begin(), plain[image].end(), [&](const auto& p) {
+        return p.class_index == r.class_index && p.box.x0 == r.box.x0 && p.box.y0 == r.box.y0 &&
+               p.box.x1 == r.box.x1 && p.box.y1 == r.box.y1;
+      });
+      ASSERT_NE(same, plain[image].end());
+      EXPECT_LE(r.score, same->score + 1e-7f);
+      EXPECT_GE(r.score, 0.0f);
+      any_lowered = any_lowered || r.score < same->score;
+      // A quality is the mean of probabilities above the threshold: with pixels kept, at least
+      // the threshold's share of the score.
+      if (r.mask.area() > 0) {
+        EXPECT_GE(r.score, same->score * inference.mask_threshold - 1e-6f);
+      }
+    }
+    EXPECT_TRUE(any_lowered);
+  }
 }
 
 TEST(CenterMask, GroupNormHeadsNormaliseTheirHiddenLayerAndTrain) {
