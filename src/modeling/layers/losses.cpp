@@ -125,6 +125,13 @@ torch::Tensor dense_l1_loss(const torch::Tensor& prediction, const torch::Tensor
 
 namespace {
 
+/// The mask losses' mean of (M) per-object values, weighted by (M) `object_weight` if given.
+torch::Tensor mean_over_objects(const torch::Tensor& per_object,
+                                const torch::Tensor& object_weight) {
+  if (!object_weight.defined()) return per_object.mean();
+  return (per_object * object_weight).sum() / object_weight.sum().clamp_min(1e-12);
+}
+
 /// Per-cell 1 − GIoU of boxes given as center offset (x, y) and size (w, h) relative to the
 /// same cell: any tensors of one shape, elementwise.
 torch::Tensor one_minus_giou(const torch::Tensor& ox, const torch::Tensor& oy,
@@ -208,10 +215,9 @@ torch::Tensor mean_object_dice(const torch::Tensor& probability, const torch::Te
   const torch::Tensor overlap = (p * t).sum({1, 2});
   const torch::Tensor squares = (p * p).sum({1, 2}) + (t * t).sum({1, 2});
   // An object with nothing predicted and nothing to find is a perfect match, not 0/0.
-  const torch::Tensor per_object = 1 - 2 * overlap / squares.clamp_min(1e-6) * squares.gt(0) -
-                                   squares.le(0).to(probability.scalar_type());
-  if (!object_weight.defined()) return per_object.mean();
-  return (per_object * object_weight).sum() / object_weight.sum().clamp_min(1e-12);
+  const torch::Tensor per_object = torch::where(
+      squares.gt(0), 1 - 2 * overlap / squares.clamp_min(1e-6), torch::zeros_like(squares));
+  return mean_over_objects(per_object, object_weight);
 }
 
 torch::Tensor mean_object_bce(const torch::Tensor& probability, const torch::Tensor& target,
@@ -222,8 +228,7 @@ torch::Tensor mean_object_bce(const torch::Tensor& probability, const torch::Ten
   const torch::Tensor bce = F::binary_cross_entropy(
       probability, target, F::BinaryCrossEntropyFuncOptions().reduction(torch::kNone));
   const torch::Tensor per_object = (bce * weight).sum({1, 2}) / weight.sum({1, 2}).clamp_min(1);
-  if (!object_weight.defined()) return per_object.mean();
-  return (per_object * object_weight).sum() / object_weight.sum().clamp_min(1e-12);
+  return mean_over_objects(per_object, object_weight);
 }
 
 }  // namespace centermask
