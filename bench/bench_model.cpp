@@ -7,9 +7,12 @@
 //               [--shape 32] [--threads N] [--train-batch B] [--saliency-stride 4|2|1]
 //               [--dense-box 0|1] [--mask-neighbourhood R] [--head 0] [--skips 0|1]
 //               [--out-channels C] [--blas-threads 1|0 (0 = OpenBLAS's default)]
+//               [--profile FILE (with --train-batch: one more training step, op by op, as a
+//               Chrome trace; scripts/profile_summary.py tabulates it)]
 
 #include <fmt/format.h>
 #include <sys/resource.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -47,7 +50,7 @@ double peak_rss_mib() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string backbone = "resnet18";
+  std::string backbone = "resnet18", profile_path;
   int size = 512, iters = 10, classes = 80, shape = 32, train_batch = 0, width = 64;
   int saliency_stride = 4, dense_box = 0, mask_neighbourhood = 0, head = 0, skips = 0,
       out_channels = 0, blas_thread_count = 1;
@@ -84,6 +87,8 @@ int main(int argc, char** argv) {
       skips = std::stoi(value);
     else if (flag == "--out-channels")
       out_channels = std::stoi(value);
+    else if (flag == "--profile")
+      profile_path = value;
     else {
       fmt::print(stderr, "unknown flag {}\n", flag);
       return 2;
@@ -239,6 +244,18 @@ int main(int argc, char** argv) {
         train_batch, truth[0].size(), median(t_forward), median(t_loss), median(t_backward),
         median(t_step), all, 1000.0 * train_batch / all);
     fmt::print("peak RSS after training steps {:.0f} MiB\n", peak_rss_mib());
+    if (!profile_path.empty()) {
+      // One more step under LibTorch's profiler (its own overhead makes this step slower than
+      // the timed ones: read the trace for shares, not totals).
+      {
+        torch::autograd::profiler::RecordProfile record(profile_path);
+        optimizer.zero_grad();
+        const CenterMaskOutputs out = model->forward(inputs);
+        model->loss(out, targets).total.backward();
+        optimizer.step();
+      }
+      fmt::print("profile of one training step written to {}\n", profile_path);
+    }
   }
   return 0;
 }

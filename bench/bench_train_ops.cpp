@@ -8,6 +8,7 @@
 // stays here so the comparison can be rerun on other machines.
 //
 //   bench_train_ops [--size 512] [--batch 4] [--classes 80] [--width 64] [--threads N] [--iters 10]
+//                   [--blas-threads 1|0 (0 = OpenBLAS's default)]
 
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -19,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "centermask/common/blas_threads.h"
 #include "modeling/layers/losses.h"
 
 namespace {
@@ -58,7 +60,7 @@ double median_ms(int iters, const std::function<void()>& fn) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int size = 512, batch = 4, classes = 80, width = 64, iters = 10;
+  int size = 512, batch = 4, classes = 80, width = 64, iters = 10, blas_thread_count = 1;
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
@@ -75,15 +77,20 @@ int main(int argc, char** argv) {
       threads = value;
     else if (flag == "--iters")
       iters = value;
+    else if (flag == "--blas-threads")
+      blas_thread_count = value;
     else {
       fmt::print(stderr, "unknown flag {}\n", flag);
       return 2;
     }
   }
   torch::set_num_threads(threads);
+  // As the trainer does (runtime.blas_threads): 0 leaves OpenBLAS's default of one per core.
+  centermask::set_blas_threads(blas_thread_count);
   torch::manual_seed(0);
-  fmt::print("input {}x{}, batch {}, {} classes, ResNet width {}, {} threads\n", size, size, batch,
-             classes, width, threads);
+  fmt::print(
+      "input {}x{}, batch {}, {} classes, ResNet width {}, {} threads, OpenBLAS threads {}\n", size,
+      size, batch, classes, width, threads, centermask::blas_threads());
 
   // Focal loss on the (N, C, H/4, W/4) heatmap, with a realistic target: Gaussians are mostly
   // small values, a few exact 1s.

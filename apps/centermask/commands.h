@@ -27,6 +27,8 @@ struct ModelRunOptions {
   double mask_threshold = 0;
   /// "on" / "off": scores × mask quality; empty = the model's test.mask_quality_scoring.
   std::string mask_quality_scoring;
+  /// "on" / "off": CenterNet's flip test; empty = the model's test.flip_test.
+  std::string flip_test;
 };
 
 inline void add_model_run_options(CLI::App* cmd, ModelRunOptions* o) {
@@ -53,6 +55,11 @@ inline void add_model_run_options(CLI::App* cmd, ModelRunOptions* o) {
                   "on: each score × its mask's mean probability over the kept pixels; off: the "
                   "heatmap peak alone (default: the model's test.mask_quality_scoring)")
       ->check(CLI::IsMember({"on", "off"}));
+  cmd->add_option("--flip-test", o->flip_test,
+                  "on: also run the network on each image's left-right mirror and average the "
+                  "outputs (twice the network's time); off: one pass (default: the model's "
+                  "test.flip_test)")
+      ->check(CLI::IsMember({"on", "off"}));
 }
 
 /// The model's test settings with the command line's overrides applied.
@@ -61,6 +68,7 @@ void apply_model_run_overrides(const ModelRunOptions& o, TestSettings* test) {
   if (o.input_size > 0) test->input_size = o.input_size;
   if (o.mask_threshold > 0) test->mask_threshold = o.mask_threshold;
   if (!o.mask_quality_scoring.empty()) test->mask_quality_scoring = o.mask_quality_scoring == "on";
+  if (!o.flip_test.empty()) test->flip_test = o.flip_test == "on";
 }
 
 /// A ground-truth COCO file and its image folder as a checked set for evaluation: load

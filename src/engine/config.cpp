@@ -263,6 +263,10 @@ class FieldTable {
              "multiply each score by its mask's mean probability over the kept pixels (SOLOv2's "
              "maskness): ranks sharp masks above hesitant ones",
              t.mask_quality_scoring);
+    add_bool("test.flip_test",
+             "also run the network on each image's left-right mirror and average the two "
+             "outputs (CenterNet's flip test; twice the network's time)",
+             t.flip_test);
 
     RuntimeConfig& r = c.runtime;
     add_string("runtime.device", "cpu, cuda or cuda:N", r.device);

@@ -153,7 +153,9 @@ InferenceRun predict_set(CenterMaskImpl& model, const std::shared_ptr<const Trai
     torch::Tensor images =
         torch::from_blob(batch->images.data(), {batch->size, 3, batch->height, batch->width})
             .to(options.device);
-    const auto detections = model.predict(model.forward(images), batch->infos, decode);
+    const CenterMaskOutputs outputs =
+        options.test.flip_test ? model.forward_flip_averaged(images) : model.forward(images);
+    const auto detections = model.predict(outputs, batch->infos, decode);
     for (std::size_t i = 0; i < detections.size(); ++i, ++usable_index) {
       append_coco_results(set->dataset(), batch->infos[i].image_id, detections[i], &run.results);
       if (options.on_image) options.on_image(usable_index, detections[i]);

@@ -124,10 +124,11 @@ TEST_F(CliTrainTest, PredictWritesResultsAndPicturesAndTestScoresWhatItWrites) {
   // --mask-thr: a higher cut keeps the same detections with never a pixel more. (This tiny
   // model's masks are faint: cut at 0.01 and at 0.6.)
   const auto test_with_cut = [&](const std::string& cut, const std::string& out) {
-    const testing::CliRun run = run_cli("test --weights " + weights + " --gt " + gt + " --images " +
-                                        (data_->root() / "val").string() + " --mask-thr " + cut +
-                                        " --out " + (dir_ / out).string());
-    EXPECT_EQ(run.exit_code, 0) << run.output;
+    const testing::CliRun cut_run =
+        run_cli("test --weights " + weights + " --gt " + gt + " --images " +
+                (data_->root() / "val").string() + " --mask-thr " + cut + " --out " +
+                (dir_ / out).string());
+    EXPECT_EQ(cut_run.exit_code, 0) << cut_run.output;
   };
   test_with_cut("0.01", "r_low.json");
   test_with_cut("0.6", "r_high.json");
@@ -172,6 +173,24 @@ TEST_F(CliTrainTest, PredictWritesResultsAndPicturesAndTestScoresWhatItWrites) {
   EXPECT_EQ(bad_switch.exit_code, 2) << bad_switch.output;
   EXPECT_NE(bad_switch.output.find("--mask-quality-scoring"), std::string::npos)
       << bad_switch.output;
+
+  // --flip-test on: the network also sees each mirrored image; the command works end to end
+  // and its detections differ from the single pass's (other scores).
+  const testing::CliRun flip_tested =
+      run_cli("test --weights " + weights + " --gt " + gt + " --images " +
+              (data_->root() / "val").string() + " --mask-thr 0.01 --flip-test on --out " +
+              (dir_ / "r_flip.json").string());
+  ASSERT_EQ(flip_tested.exit_code, 0) << flip_tested.output;
+  const CocoResults by_flip = CocoResults::load(dir_ / "r_flip.json", truth);
+  ASSERT_GT(by_flip.size(), 0u);
+  double flip_sum = 0;
+  for (const CocoDetection& d : by_flip.detections()) flip_sum += d.score;
+  EXPECT_NE(flip_sum, peak_sum);
+  const testing::CliRun bad_flip =
+      run_cli("test --weights " + weights + " --gt " + gt + " --images " +
+              (data_->root() / "val").string() + " --flip-test yes");
+  EXPECT_EQ(bad_flip.exit_code, 2) << bad_flip.output;
+  EXPECT_NE(bad_flip.output.find("--flip-test"), std::string::npos) << bad_flip.output;
 }
 
 TEST_F(CliTrainTest, BadInputsAreRefusedByName) {

@@ -72,6 +72,9 @@ struct TestConfig {
   double score_threshold = 0.0;  ///< for evaluation (COCO AP wants every detection)
   /// Scores × mask quality (CenterMaskInferenceOptions::mask_quality_scoring).
   bool mask_quality_scoring = false;
+  /// CenterNet's flip test: the network also runs on the left–right mirror of each image and
+  /// the two outputs are averaged (CenterMaskImpl::forward_flip_averaged); twice the work.
+  bool flip_test = false;
 };
 
 struct RuntimeConfig {

@@ -6,6 +6,7 @@
 
 #include "modeling/backbone/backbones.h"
 #include "modeling/backbone/layers.h"
+#include "modeling/backbone/resnet_stages.h"
 
 namespace centermask {
 
@@ -59,23 +60,10 @@ TORCH_MODULE(ResidualUnit);
 
 class ResNetImpl : public BackboneImpl {
  public:
-  ResNetImpl(bool bottleneck, std::vector<int> blocks_per_stage, int width, bool skip_connections,
-             int output_channels)
+  ResNetImpl(int depth, int width, bool skip_connections, int output_channels)
       : output_channels_(output_channels) {
-    stem_ = register_module("stem", layers::conv_bn_relu(3, width, 7, 2));
-    int channels = width;
-    const int planes[4] = {width, 2 * width, 4 * width, 8 * width};
-    int stage_channels[4] = {0, 0, 0, 0};
-    for (int stage = 0; stage < 4; ++stage) {
-      nn::Sequential units;
-      for (int b = 0; b < blocks_per_stage[static_cast<std::size_t>(stage)]; ++b) {
-        const int stride = (b == 0 && stage > 0) ? 2 : 1;
-        units->push_back(ResidualUnit(bottleneck, channels, planes[stage], stride));
-        channels = bottleneck ? planes[stage] * BottleneckImpl::kExpansion : planes[stage];
-      }
-      stages_.push_back(register_module("layer" + std::to_string(stage + 1), units));
-      stage_channels[stage] = channels;
-    }
+    trunk_ = register_resnet_stages(*this, depth, width);
+    int channels = trunk_.stage_channels[3];
     const int up_channels[3] = {4 * width, 2 * width, output_channels};
     for (int i = 0; i < 3; ++i) {
       nn::Sequential up(layers::bilinear_upsampler(channels, up_channels[i], 2, false),
@@ -84,19 +72,16 @@ class ResNetImpl : public BackboneImpl {
       channels = up_channels[i];
       // deconv1 (stride 16) meets layer3, deconv2 layer2, deconv3 layer1.
       if (skip_connections)
-        skips_.push_back(register_module("skip" + std::to_string(i + 1),
-                                         layers::conv_bn(stage_channels[2 - i], channels, 3)));
+        skips_.push_back(
+            register_module("skip" + std::to_string(i + 1),
+                            layers::conv_bn(trunk_.stage_channels[2 - i], channels, 3)));
     }
     layers::init_conv_and_bn(*this);
   }
 
   torch::Tensor forward(const torch::Tensor& images) override {
-    torch::Tensor x = torch::max_pool2d(stem_->forward(images), 3, 2, 1);
-    std::vector<torch::Tensor> stage_outputs;
-    for (auto& stage : stages_) {
-      x = stage->forward(x);
-      if (!skips_.empty()) stage_outputs.push_back(x);
-    }
+    const std::vector<torch::Tensor> stage_outputs = trunk_.forward(images);
+    torch::Tensor x = stage_outputs[3];
     for (std::size_t i = 0; i < upsample_.size(); ++i) {
       x = upsample_[i]->forward(x);
       if (!skips_.empty()) x = x + skips_[i]->forward(stage_outputs[2 - i]);
@@ -107,33 +92,63 @@ class ResNetImpl : public BackboneImpl {
 
  private:
   int output_channels_ = 64;
-  nn::Sequential stem_{nullptr};
-  std::vector<nn::Sequential> stages_;
+  ResNetStages trunk_;
   std::vector<nn::Sequential> upsample_;
   std::vector<nn::Sequential> skips_;  // empty without skip connections
 };
 
 }  // namespace
 
-std::shared_ptr<BackboneImpl> make_resnet(int depth, int width, bool skip_connections,
-                                          int output_channels) {
-  const int out = output_channels > 0 ? output_channels : width;
+ResNetStages register_resnet_stages(nn::Module& owner, int depth, int width) {
+  bool bottleneck = false;
+  std::vector<int> blocks_per_stage;
   switch (depth) {
     case 18:
-      return std::make_shared<ResNetImpl>(false, std::vector<int>{2, 2, 2, 2}, width,
-                                          skip_connections, out);
+      blocks_per_stage = {2, 2, 2, 2};
+      break;
     case 34:
-      return std::make_shared<ResNetImpl>(false, std::vector<int>{3, 4, 6, 3}, width,
-                                          skip_connections, out);
+      blocks_per_stage = {3, 4, 6, 3};
+      break;
     case 50:
-      return std::make_shared<ResNetImpl>(true, std::vector<int>{3, 4, 6, 3}, width,
-                                          skip_connections, out);
+      blocks_per_stage = {3, 4, 6, 3}, bottleneck = true;
+      break;
     case 101:
-      return std::make_shared<ResNetImpl>(true, std::vector<int>{3, 4, 23, 3}, width,
-                                          skip_connections, out);
+      blocks_per_stage = {3, 4, 23, 3}, bottleneck = true;
+      break;
     default:
       throw std::invalid_argument("ResNet depth must be 18, 34, 50 or 101");
   }
+  ResNetStages trunk;
+  trunk.stem = owner.register_module("stem", layers::conv_bn_relu(3, width, 7, 2));
+  int channels = width;
+  const int planes[4] = {width, 2 * width, 4 * width, 8 * width};
+  for (int stage = 0; stage < 4; ++stage) {
+    nn::Sequential units;
+    for (int b = 0; b < blocks_per_stage[static_cast<std::size_t>(stage)]; ++b) {
+      const int stride = (b == 0 && stage > 0) ? 2 : 1;
+      units->push_back(ResidualUnit(bottleneck, channels, planes[stage], stride));
+      channels = bottleneck ? planes[stage] * BottleneckImpl::kExpansion : planes[stage];
+    }
+    trunk.stages.push_back(owner.register_module("layer" + std::to_string(stage + 1), units));
+    trunk.stage_channels[stage] = channels;
+  }
+  return trunk;
+}
+
+std::vector<torch::Tensor> ResNetStages::forward(const torch::Tensor& images) {
+  torch::Tensor x = torch::max_pool2d(stem->forward(images), 3, 2, 1);
+  std::vector<torch::Tensor> outputs;
+  for (nn::Sequential& stage : stages) {
+    x = stage->forward(x);
+    outputs.push_back(x);
+  }
+  return outputs;
+}
+
+std::shared_ptr<BackboneImpl> make_resnet(int depth, int width, bool skip_connections,
+                                          int output_channels) {
+  return std::make_shared<ResNetImpl>(depth, width, skip_connections,
+                                      output_channels > 0 ? output_channels : width);
 }
 
 }  // namespace centermask

@@ -174,6 +174,74 @@ CenterMaskOutputs CenterMaskImpl::forward(const torch::Tensor& images) {
   return heads(features(images), images);
 }
 
+CenterMaskOutputs CenterMaskImpl::forward_flip_averaged(const torch::Tensor& images) {
+  // One batch of 2N: the network's work doubles but runs as one call.
+  const std::int64_t n = images.size(0);
+  const CenterMaskOutputs both = forward(torch::cat({images, images.flip({3})}, 0));
+  const auto half = [n](const torch::Tensor& t, bool mirrored) {
+    return t.defined() ? t.narrow(0, mirrored ? n : 0, n) : t;
+  };
+  CenterMaskOutputs original, mirrored;
+  for (const bool second : {false, true}) {
+    CenterMaskOutputs& out = second ? mirrored : original;
+    out.heatmap_logits = half(both.heatmap_logits, second);
+    out.offset = half(both.offset, second);
+    out.size = half(both.size, second);
+    out.shape_hidden = half(both.shape_hidden, second);
+    out.saliency_logits = half(both.saliency_logits, second);
+  }
+  return average_with_mirrored(original, mirrored);
+}
+
+namespace {
+
+// The logit of the mean of two logits' probabilities, clamped so that sigmoid gives it back.
+torch::Tensor mean_probability_logit(const torch::Tensor& a, const torch::Tensor& b) {
+  const torch::Tensor p = 0.5 * (torch::sigmoid(a) + torch::sigmoid(b));
+  return torch::logit(p.clamp(1e-6, 1 - 1e-6));
+}
+
+}  // namespace
+
+CenterMaskOutputs average_with_mirrored(const CenterMaskOutputs& outputs,
+                                        const CenterMaskOutputs& mirrored) {
+  if (outputs.given_shapes || mirrored.given_shapes)
+    throw std::invalid_argument(
+        "flip test: outputs with given shapes (perfect outputs) cannot be "
+        "averaged with their mirror");
+  const auto check = [](const torch::Tensor& a, const torch::Tensor& b, const char* name) {
+    if (a.defined() != b.defined() || (a.defined() && a.sizes() != b.sizes()))
+      throw std::invalid_argument(fmt::format(
+          "flip test: the {} of the image ({}) and of its mirror ({}) differ", name,
+          a.defined() ? c10::str(a.sizes()) : "none", b.defined() ? c10::str(b.sizes()) : "none"));
+  };
+  check(outputs.heatmap_logits, mirrored.heatmap_logits, "heatmap");
+  check(outputs.offset, mirrored.offset, "offset map");
+  check(outputs.size, mirrored.size, "size map");
+  check(outputs.shape_hidden, mirrored.shape_hidden, "shape features");
+  check(outputs.saliency_logits, mirrored.saliency_logits, "saliency");
+  const auto back = [](const torch::Tensor& t) { return t.flip({3}); };  // along W
+  using torch::indexing::Slice;
+  CenterMaskOutputs merged;
+  merged.heatmap_logits =
+      mean_probability_logit(outputs.heatmap_logits, back(mirrored.heatmap_logits));
+  merged.size = 0.5 * (outputs.size + back(mirrored.size));
+  const torch::Tensor offset_back = back(mirrored.offset);
+  merged.offset = 0.5 * torch::cat({outputs.offset.index({Slice(), Slice(0, 1)}) + 1 -
+                                        offset_back.index({Slice(), Slice(0, 1)}),
+                                    outputs.offset.index({Slice(), Slice(1, 2)}) +
+                                        offset_back.index({Slice(), Slice(1, 2)})},
+                                   1);
+  if (outputs.saliency_logits.defined())
+    merged.saliency_logits =
+        mean_probability_logit(outputs.saliency_logits, back(mirrored.saliency_logits));
+  if (outputs.shape_hidden.defined()) {
+    merged.shape_hidden = outputs.shape_hidden;
+    merged.shape_hidden_mirrored = back(mirrored.shape_hidden);
+  }
+  return merged;
+}
+
 CenterMaskTargetOptions CenterMaskImpl::target_options(int max_objects) const {
   CenterMaskTargetOptions t;
   t.num_classes = options_.num_classes;
@@ -246,8 +314,13 @@ torch::Tensor CenterMaskImpl::local_shapes(const CenterMaskOutputs& outputs,
                                            const std::vector<std::int64_t>& cell) const {
   if (!outputs.given_shapes) {
     const torch::Device device = outputs.shape_hidden.device();
-    return shape_logits_at(outputs.shape_hidden, int64_tensor(image_index, device),
-                           int64_tensor(cell, device));
+    const torch::Tensor images = int64_tensor(image_index, device);
+    const torch::Tensor cells = int64_tensor(cell, device);
+    const torch::Tensor logits = shape_logits_at(outputs.shape_hidden, images, cells);
+    if (!outputs.shape_hidden_mirrored.defined()) return logits;
+    // Flip test: the mirrored image's shape at the same cell, its columns reversed back.
+    return mean_probability_logit(
+        logits, shape_logits_at(outputs.shape_hidden_mirrored, images, cells).flip({2}));
   }
   // Given shapes: look each (image, cell) up; unknown cells get zero logits.
   const CenterMaskOutputs::GivenShapes& given = *outputs.given_shapes;

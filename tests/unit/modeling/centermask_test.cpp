@@ -338,6 +338,114 @@ TEST(CenterMask, MaskQualityScoringRescalesScoresByTheMasksAndKeepsThemSorted) {
   }
 }
 
+/// The instance mirrored left–right in an image `width` pixels wide.
+Instance mirrored_instance(const Instance& instance, int width) {
+  Instance m = instance;
+  m.box.x0 = static_cast<float>(width) - instance.box.x1;
+  m.box.x1 = static_cast<float>(width) - instance.box.x0;
+  const MaskPatch& p = instance.mask;
+  m.mask.left = width - (p.left + p.width);
+  for (int y = 0; y < p.height; ++y)
+    for (int x = 0; x < p.width; ++x)
+      m.mask.pixels[static_cast<std::size_t>(y * p.width + x)] =
+          p.pixels[static_cast<std::size_t>(y * p.width + (p.width - 1 - x))];
+  return m;
+}
+
+// The flip test merges in the right frame: the perfect outputs of the ground truth averaged
+// with the (flipped-back) perfect outputs of the mirrored ground truth are the perfect outputs
+// again — heatmap, sizes and, through the 1 − x rule, the sub-cell x offsets.
+TEST(CenterMask, FlipTestOfMirroredPerfectOutputsGivesThemBack) {
+  const int h = 64, w = 96;
+  const std::vector<Instance> truth = {ellipse_instance(1, {10, 12, 37, 30}, h, w),
+                                       ellipse_instance(0, {51, 21, 27, 35}, h, w)};
+  for (const Instance& instance : truth) {
+    // A center on a cell's edge mirrors onto the edge of another cell: keep them inside.
+    const float center_x = 0.5f * (instance.box.x0 + instance.box.x1) / 4;
+    ASSERT_GT(center_x - std::floor(center_x), 0.1f) << "center " << center_x;
+  }
+  std::vector<Instance> mirrored_truth;
+  for (const Instance& instance : truth) mirrored_truth.push_back(mirrored_instance(instance, w));
+  CenterMaskOptions options = resnet18_options(2);
+  options.backbone.width = 16;
+  options.shape_size = 8;
+  CenterMask model(options);
+  CenterMaskOutputs original = model->perfect_outputs({truth}, h, w);
+  CenterMaskOutputs mirrored = model->perfect_outputs({mirrored_truth}, h, w);
+  EXPECT_THROW(average_with_mirrored(original, mirrored), std::invalid_argument);
+  original.given_shapes = nullptr;  // shapes are averaged per cell, checked below
+  mirrored.given_shapes = nullptr;
+  const CenterMaskOutputs merged = average_with_mirrored(original, mirrored);
+  EXPECT_TRUE(torch::allclose(torch::sigmoid(merged.heatmap_logits),
+                              torch::sigmoid(original.heatmap_logits), 0, 1e-5));
+  EXPECT_TRUE(torch::allclose(merged.size, original.size, 0, 1e-6));
+  EXPECT_TRUE(torch::allclose(torch::sigmoid(merged.saliency_logits),
+                              torch::sigmoid(original.saliency_logits), 0, 1e-5));
+  // Offsets are defined at the centers: there the merge gives each object's own.
+  const torch::Tensor centers = original.size.select(1, 0).gt(0);
+  ASSERT_EQ(centers.sum().item<std::int64_t>(), 2);
+  for (int axis : {0, 1}) {
+    const torch::Tensor want = original.offset.select(1, axis).masked_select(centers);
+    const torch::Tensor got = merged.offset.select(1, axis).masked_select(centers);
+    EXPECT_TRUE(torch::allclose(got, want, 0, 1e-6)) << "axis " << axis << ": " << got << want;
+    EXPECT_GT(want.sub(0.5).abs().max().item<float>(), 0.01f) << "offsets too symmetric to test";
+  }
+  // Mismatched maps are an error that names them.
+  CenterMaskOutputs cropped = mirrored;
+  cropped.size = mirrored.size.narrow(3, 0, 8);
+  try {
+    average_with_mirrored(original, cropped);
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("size map"), std::string::npos) << e.what();
+  }
+}
+
+// Flip-test predictions are mirror-equivariant: the flip test on the mirrored image gives the
+// flip test's detections of the image, mirrored (scores, classes, boxes and masks), whatever
+// the network (an untrained one here, whose outputs have no symmetry of their own).
+TEST(CenterMask, FlipTestPredictionsOfTheMirroredImageAreTheMirroredPredictions) {
+  torch::manual_seed(21);
+  const int h = 64, w = 96;
+  CenterMaskOptions options = resnet18_options(3);
+  options.backbone.width = 16;
+  options.shape_size = 8;
+  CenterMask model(options);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  const cv::Mat image = noise_image(h, w, 5);
+  cv::Mat mirror;
+  cv::flip(image, mirror, 1);
+  Batch batch = make_batch({image, mirror}, {{}, {}}, 3);
+  const torch::Tensor images = torch::from_blob(batch.images.data(), {2, 3, h, w});
+  CenterMaskInferenceOptions inference;
+  inference.top_k = 20;
+  inference.mask_threshold = 0.2f;
+  const CenterMaskOutputs flipped = model->forward_flip_averaged(images);
+  ASSERT_TRUE(flipped.shape_hidden_mirrored.defined());
+  // Not the plain forward: the flip test changed the outputs.
+  EXPECT_FALSE(torch::allclose(flipped.heatmap_logits, model->forward(images).heatmap_logits));
+  const auto detections = model->predict(flipped, batch.infos, inference);
+  ASSERT_EQ(detections[0].size(), detections[1].size());
+  ASSERT_FALSE(detections[0].empty());
+  int compared_masks = 0;
+  for (const Instance& a : detections[0]) {
+    // Its mirror image among the second image's detections (same class, mirrored box).
+    const auto match = std::find_if(detections[1].begin(), detections[1].end(), [&](const auto& b) {
+      return b.class_index == a.class_index && std::abs(b.box.x0 - (w - a.box.x1)) < 1e-3f &&
+             std::abs(b.box.x1 - (w - a.box.x0)) < 1e-3f && std::abs(b.box.y0 - a.box.y0) < 1e-3f &&
+             std::abs(b.box.y1 - a.box.y1) < 1e-3f;
+    });
+    ASSERT_NE(match, detections[1].end()) << "no mirrored detection for a box at x " << a.box.x0;
+    EXPECT_NEAR(match->score, a.score, 1e-5f);
+    if (a.mask.area() > 4) {
+      EXPECT_GT(mask_iou(mirrored_instance(a, w).mask, match->mask), 0.9);
+      ++compared_masks;
+    }
+  }
+  EXPECT_GT(compared_masks, 0);
+}
+
 TEST(CenterMask, GroupNormHeadsNormaliseTheirHiddenLayerAndTrain) {
   const int h = 64, w = 96;
   torch::manual_seed(3);
