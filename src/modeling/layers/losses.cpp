@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 #include <vector>
 
 namespace centermask {
@@ -229,6 +230,59 @@ torch::Tensor mean_object_bce(const torch::Tensor& probability, const torch::Ten
       probability, target, F::BinaryCrossEntropyFuncOptions().reduction(torch::kNone));
   const torch::Tensor per_object = (bce * weight).sum({1, 2}) / weight.sum({1, 2}).clamp_min(1);
   return mean_over_objects(per_object, object_weight);
+}
+
+torch::Tensor sigmoid_focal_loss(const torch::Tensor& logits, const torch::Tensor& labels,
+                                 double alpha, double gamma) {
+  if (logits.dim() != 2 || labels.dim() != 1 || labels.size(0) != logits.size(0))
+    throw std::invalid_argument("sigmoid_focal_loss: logits must be (M, C) and labels (M), got " +
+                                c10::str(logits.sizes()) + " and " + c10::str(labels.sizes()));
+  const std::int64_t classes = logits.size(1);
+  const torch::Tensor class_index = torch::arange(classes, labels.options()).view({1, classes});
+  const torch::Tensor is_target = labels.view({-1, 1}).eq(class_index).to(logits.scalar_type());
+  const torch::Tensor p = torch::sigmoid(logits);
+  // log p = −softplus(−x), log(1 − p) = −softplus(x): stable for large |x|.
+  const torch::Tensor positive = alpha * (1 - p).pow(gamma) * torch::softplus(-logits);
+  const torch::Tensor negative = (1 - alpha) * p.pow(gamma) * torch::softplus(logits);
+  return (is_target * positive + (1 - is_target) * negative).sum();
+}
+
+torch::Tensor ltrb_iou_loss(const torch::Tensor& predicted, const torch::Tensor& target,
+                            const torch::Tensor& weight, IouLossKind kind) {
+  if (predicted.dim() != 2 || predicted.size(1) != 4 || target.sizes() != predicted.sizes() ||
+      weight.dim() != 1 || weight.size(0) != predicted.size(0))
+    throw std::invalid_argument(
+        "ltrb_iou_loss: predicted and target must be (M, 4) and weight "
+        "(M), got " +
+        c10::str(predicted.sizes()) + ", " + c10::str(target.sizes()) + " and " +
+        c10::str(weight.sizes()));
+  const torch::Tensor pred = predicted.clamp_min(0);
+  using torch::indexing::Slice;
+  const auto side = [](const torch::Tensor& t, int i) { return t.index({Slice(), i}); };
+  const torch::Tensor pred_area = (side(pred, 0) + side(pred, 2)) * (side(pred, 1) + side(pred, 3));
+  const torch::Tensor target_area =
+      (side(target, 0) + side(target, 2)) * (side(target, 1) + side(target, 3));
+  // Both boxes contain the location: the overlap's reach on each side is the smaller one.
+  const torch::Tensor inter =
+      (torch::min(side(pred, 0), side(target, 0)) + torch::min(side(pred, 2), side(target, 2))) *
+      (torch::min(side(pred, 1), side(target, 1)) + torch::min(side(pred, 3), side(target, 3)));
+  const torch::Tensor uni = pred_area + target_area - inter;
+  // +1 in both as FCOS's IOULoss: a finite loss for empty predictions.
+  const torch::Tensor iou = (inter + 1) / (uni + 1);
+  torch::Tensor per_box;
+  if (kind == IouLossKind::kLogIou) {
+    per_box = -torch::log(iou);
+  } else {
+    const torch::Tensor enclosing =
+        (torch::max(side(pred, 0), side(target, 0)) + torch::max(side(pred, 2), side(target, 2))) *
+            (torch::max(side(pred, 1), side(target, 1)) +
+             torch::max(side(pred, 3), side(target, 3))) +
+        1e-7;
+    per_box = 1 - (iou - (enclosing - uni) / enclosing);
+  }
+  const torch::Tensor total_weight = weight.sum();
+  return (per_box * weight).sum() /
+         torch::where(total_weight > 0, total_weight, torch::ones_like(total_weight));
 }
 
 }  // namespace centermask

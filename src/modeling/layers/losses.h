@@ -56,4 +56,24 @@ torch::Tensor mean_object_dice(const torch::Tensor& probability, const torch::Te
 torch::Tensor mean_object_bce(const torch::Tensor& probability, const torch::Tensor& target,
                               const torch::Tensor& inside, const torch::Tensor& object_weight = {});
 
+/// RetinaNet's sigmoid focal loss, FCOS's classification loss: logits (M, C) and labels (M,
+/// int64: the class index, or −1 for background). Per element, with p = sigmoid(logit):
+/// −α (1 − p)^γ log p for the labelled class, −(1 − α) p^γ log(1 − p) for every other; the
+/// sum over all elements (the caller divides by the number of positives, as FCOS).
+torch::Tensor sigmoid_focal_loss(const torch::Tensor& logits, const torch::Tensor& labels,
+                                 double alpha = 0.25, double gamma = 2.0);
+
+/// How ltrb_iou_loss scores one pair of boxes.
+enum class IouLossKind {
+  kLogIou,  ///< −log IoU (UnitBox; FCOS's "iou")
+  kGiou,    ///< 1 − GIoU (FCOS's "giou")
+};
+
+/// FCOS's box loss between predicted and target distances (M, 4) from a location to the
+/// box's left, top, right and bottom sides (both ≥ 0 for a box around the location),
+/// weighted by (M) `weight` (FCOS: the centerness targets) and divided by its sum (by 1 when
+/// the sum is 0). Predicted distances below 0 count as 0.
+torch::Tensor ltrb_iou_loss(const torch::Tensor& predicted, const torch::Tensor& target,
+                            const torch::Tensor& weight, IouLossKind kind);
+
 }  // namespace centermask
