@@ -33,8 +33,8 @@ FcosTargets assign_fcos_targets(const std::vector<FcosLevel>& levels,
                                 const std::vector<std::int32_t>& classes,
                                 const FcosAssignOptions& options) {
   if (boxes.size() != classes.size())
-    throw std::invalid_argument(fmt::format("FCOS assignment: {} boxes but {} classes",
-                                            boxes.size(), classes.size()));
+    throw std::invalid_argument(
+        fmt::format("FCOS assignment: {} boxes but {} classes", boxes.size(), classes.size()));
   if (options.center_sampling_radius < 0)
     throw std::invalid_argument(
         fmt::format("FCOS assignment: center_sampling_radius must be ≥ 0, got {}",
@@ -74,8 +74,10 @@ FcosTargets assign_fcos_targets(const std::vector<FcosLevel>& levels,
           if (options.center_sampling_radius > 0) {
             // The central region: radius_px around the center, clipped to the box.
             const float cx = box.center_x(), cy = box.center_y();
-            const float x0 = std::max(box.x0, cx - radius_px), x1 = std::min(box.x1, cx + radius_px);
-            const float y0 = std::max(box.y0, cy - radius_px), y1 = std::min(box.y1, cy + radius_px);
+            const float x0 = std::max(box.x0, cx - radius_px),
+                        x1 = std::min(box.x1, cx + radius_px);
+            const float y0 = std::max(box.y0, cy - radius_px),
+                        y1 = std::min(box.y1, cy + radius_px);
             if (std::min({px - x0, py - y0, x1 - px, y1 - py}) <= 0) continue;
           }
           const float reach = std::max({l, t_, r, b});

@@ -93,9 +93,8 @@ std::vector<std::int64_t> box_nms_reference(const std::vector<BoxXYXY>& boxes,
     for (std::size_t r = 0; r < remaining.size(); ++r) {
       if (r == best) continue;
       const std::int64_t j = remaining[r];
-      const bool same_class =
-          class_id.empty() || class_id[static_cast<std::size_t>(j)] ==
-                                  class_id[static_cast<std::size_t>(top)];
+      const bool same_class = class_id.empty() || class_id[static_cast<std::size_t>(j)] ==
+                                                      class_id[static_cast<std::size_t>(top)];
       if (same_class && box_iou(boxes[static_cast<std::size_t>(top)],
                                 boxes[static_cast<std::size_t>(j)]) > iou_threshold)
         continue;

@@ -185,8 +185,8 @@ TEST(LtrbIouLoss, ValuesByHandWeightsAndFiniteDifferences) {
   const torch::Tensor large = torch::tensor({{2.0, 2.0, 2.0, 2.0}}, f64);
   EXPECT_NEAR(ltrb_iou_loss(small, large, one, IouLossKind::kLogIou).item<double>(),
               -std::log(5.0 / 17.0), 1e-12);
-  EXPECT_NEAR(ltrb_iou_loss(small, large, one, IouLossKind::kGiou).item<double>(),
-              1 - 5.0 / 17.0, 1e-7);
+  EXPECT_NEAR(ltrb_iou_loss(small, large, one, IouLossKind::kGiou).item<double>(), 1 - 5.0 / 17.0,
+              1e-7);
   // A wide box across a tall one: the enclosing 8 × 8 square exceeds their union (28), and
   // GIoU subtracts the empty part: (4 + 1) / (28 + 1) − (64 − 28) / 64.
   const torch::Tensor wide = torch::tensor({{4.0, 1.0, 4.0, 1.0}}, f64);
@@ -197,10 +197,10 @@ TEST(LtrbIouLoss, ValuesByHandWeightsAndFiniteDifferences) {
   const torch::Tensor right = torch::tensor({{0.5, 1.0, 4.0, 1.5}}, f64);
   // Weighted mean over boxes; all-zero weights give 0, not NaN.
   const torch::Tensor pair_pred = torch::cat({small, box}), pair_target = torch::cat({large, box});
-  EXPECT_NEAR(ltrb_iou_loss(pair_pred, pair_target, torch::tensor({3.0, 1.0}, f64),
-                            IouLossKind::kLogIou)
-                  .item<double>(),
-              3 * -std::log(5.0 / 17.0) / 4, 1e-12);
+  EXPECT_NEAR(
+      ltrb_iou_loss(pair_pred, pair_target, torch::tensor({3.0, 1.0}, f64), IouLossKind::kLogIou)
+          .item<double>(),
+      3 * -std::log(5.0 / 17.0) / 4, 1e-12);
   EXPECT_EQ(ltrb_iou_loss(pair_pred, pair_target, torch::zeros({2}, f64), IouLossKind::kGiou)
                 .item<double>(),
             0.0);

@@ -1,0 +1,57 @@
+#pragma once
+// A plain FCOS box detector's loss and decoding on FcosHead's outputs: the pieces PolarMask
+// and CenterMask-FCOS extend (rays or masks on top of the same positives and boxes).
+// Regressions are distances in units of their level's stride (FCOS's normalised targets), so
+// every level regresses numbers of the same order.
+
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "centermask/modeling/fcos_head.h"
+#include "centermask/structures/instances.h"
+#include "modeling/ops/fcos_assignment.h"
+
+namespace centermask {
+
+/// (N, C, H, W) per level → (N, Σ H·W, C), levels concatenated finest first, row-major within
+/// a level: the order of FcosTargets' locations.
+torch::Tensor flatten_levels(const std::vector<torch::Tensor>& per_level);
+
+struct FcosBoxLosses {
+  torch::Tensor classification;  ///< sigmoid focal loss / number of positives
+  torch::Tensor box;             ///< 1 − GIoU, centerness-weighted mean over positives
+  torch::Tensor centerness;      ///< BCE over positives
+  torch::Tensor total;           ///< their sum
+};
+
+/// FCOS's three losses for a batch: `targets[i]` is image i's assignment over the same levels
+/// (assign_fcos_targets with these strides), `strides` the levels' strides in pixels. The
+/// number of positives is counted over the batch (at least 1).
+FcosBoxLosses fcos_box_losses(const FcosHeadOutputs& outputs,
+                              const std::vector<FcosTargets>& targets,
+                              const std::vector<int>& strides);
+
+struct FcosDecodeOptions {
+  float score_threshold = 0.05f;  ///< on the class probability, before centerness
+  int top_per_level = 1000;       ///< candidates kept per level, by cls · centerness
+  double nms_iou = 0.6;           ///< class-wise
+  int max_detections = 100;       ///< per image
+};
+
+/// One detection in input pixels, with where it came from.
+struct FcosDetection {
+  BoxXYXY box;
+  float score = 0;  ///< √(class probability · centerness)
+  int class_index = 0;
+  int level = 0;
+  std::int64_t location = 0;  ///< index within its level, y·W + x
+};
+
+/// Per image, FCOS's inference: candidates above the threshold, the best per level, boxes
+/// from the distances around each location, class-wise NMS, highest score first.
+std::vector<std::vector<FcosDetection>> decode_fcos_boxes(const FcosHeadOutputs& outputs,
+                                                          const std::vector<int>& strides,
+                                                          const FcosDecodeOptions& options = {});
+
+}  // namespace centermask
