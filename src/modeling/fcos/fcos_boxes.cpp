@@ -30,9 +30,9 @@ FcosBoxLosses fcos_box_losses(const FcosHeadOutputs& outputs,
   const std::int64_t n = logits.size(0), locations = logits.size(1);
   if (static_cast<std::int64_t>(targets.size()) != n ||
       strides.size() != outputs.class_logits.size())
-    throw std::invalid_argument(fmt::format(
-        "FCOS loss: {} images' targets and {} strides for a batch of {} over {} levels",
-        targets.size(), strides.size(), n, outputs.class_logits.size()));
+    throw std::invalid_argument(
+        fmt::format("FCOS loss: {} images' targets and {} strides for a batch of {} over {} levels",
+                    targets.size(), strides.size(), n, outputs.class_logits.size()));
   // Targets on the host, distances divided by their level's stride.
   std::vector<std::int64_t> labels;
   std::vector<float> ltrb, center, stride_of;
@@ -51,10 +51,10 @@ FcosBoxLosses fcos_box_losses(const FcosHeadOutputs& outputs,
   }
   const auto device = logits.device();
   const torch::Tensor label_t = torch::tensor(labels, torch::kInt64).to(device);
-  const torch::Tensor ltrb_t =
-      torch::from_blob(ltrb.data(), {n * locations, 4}, torch::kFloat32).to(device, logits.scalar_type());
-  const torch::Tensor center_t =
-      torch::from_blob(center.data(), {n * locations}, torch::kFloat32).to(device, logits.scalar_type());
+  const torch::Tensor ltrb_t = torch::from_blob(ltrb.data(), {n * locations, 4}, torch::kFloat32)
+                                   .to(device, logits.scalar_type());
+  const torch::Tensor center_t = torch::from_blob(center.data(), {n * locations}, torch::kFloat32)
+                                     .to(device, logits.scalar_type());
   const torch::Tensor positive = label_t.ge(0);
   const double num_positive = std::max<double>(1.0, positive.sum().item<double>());
 
@@ -81,8 +81,8 @@ std::vector<std::vector<FcosDetection>> decode_fcos_boxes(const FcosHeadOutputs&
                                                           const FcosDecodeOptions& options) {
   torch::NoGradGuard no_grad;
   if (strides.size() != outputs.class_logits.size())
-    throw std::invalid_argument(fmt::format("FCOS decode: {} strides for {} levels",
-                                            strides.size(), outputs.class_logits.size()));
+    throw std::invalid_argument(fmt::format("FCOS decode: {} strides for {} levels", strides.size(),
+                                            outputs.class_logits.size()));
   const std::int64_t n = outputs.class_logits.front().size(0);
   std::vector<std::vector<FcosDetection>> results(static_cast<std::size_t>(n));
   for (std::int64_t b = 0; b < n; ++b) {
@@ -114,9 +114,10 @@ std::vector<std::vector<FcosDetection>> decode_fcos_boxes(const FcosHeadOutputs&
         }
       const std::size_t keep = std::min<std::size_t>(
           level_candidates.size(), static_cast<std::size_t>(std::max(0, options.top_per_level)));
-      std::partial_sort(level_candidates.begin(), level_candidates.begin() + static_cast<std::ptrdiff_t>(keep),
-                        level_candidates.end(),
-                        [](const FcosDetection& x, const FcosDetection& y) { return x.score > y.score; });
+      std::partial_sort(
+          level_candidates.begin(), level_candidates.begin() + static_cast<std::ptrdiff_t>(keep),
+          level_candidates.end(),
+          [](const FcosDetection& x, const FcosDetection& y) { return x.score > y.score; });
       level_candidates.resize(keep);
       const float stride = static_cast<float>(strides[level]);
       for (FcosDetection& d : level_candidates) {

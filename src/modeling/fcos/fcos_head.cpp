@@ -18,11 +18,10 @@ void FcosHeadOptions::validate() const {
   if (num_classes < 1) fail(fmt::format("model.num_classes must be ≥ 1, got {}", num_classes));
   if (in_channels < 1) fail(fmt::format("model.fpn_channels must be ≥ 1, got {}", in_channels));
   if (num_levels < 1) fail(fmt::format("the pyramid must have ≥ 1 level, got {}", num_levels));
-  if (tower_convs < 0)
-    fail(fmt::format("model.head_tower_convs must be ≥ 0, got {}", tower_convs));
+  if (tower_convs < 0) fail(fmt::format("model.head_tower_convs must be ≥ 0, got {}", tower_convs));
   if (norm_groups < 1 || in_channels % norm_groups != 0)
-    fail(fmt::format("model.head_norm_groups ({}) must divide model.fpn_channels ({})",
-                     norm_groups, in_channels));
+    fail(fmt::format("model.head_norm_groups ({}) must divide model.fpn_channels ({})", norm_groups,
+                     in_channels));
   if (regression_outputs < 1)
     fail(fmt::format("regression outputs must be ≥ 1, got {}", regression_outputs));
   if (!(prior_probability > 0 && prior_probability < 1))
@@ -54,7 +53,8 @@ nn::Sequential tower(int channels, int convs, int groups) {
 FcosHeadImpl::FcosHeadImpl(FcosHeadOptions options) : options_(options) {
   options_.validate();
   const int c = options_.in_channels;
-  class_tower_ = register_module("class_tower", tower(c, options_.tower_convs, options_.norm_groups));
+  class_tower_ =
+      register_module("class_tower", tower(c, options_.tower_convs, options_.norm_groups));
   regression_tower_ =
       register_module("regression_tower", tower(c, options_.tower_convs, options_.norm_groups));
   class_logits_ = register_module("class_logits", head_conv(c, options_.num_classes, 3));
@@ -73,14 +73,13 @@ FcosHeadOutputs FcosHeadImpl::forward(const std::vector<torch::Tensor>& levels) 
   for (std::size_t l = 0; l < levels.size(); ++l) {
     const torch::Tensor& x = levels[l];
     if (x.dim() != 4 || x.size(1) != options_.in_channels)
-      throw std::invalid_argument(
-          fmt::format("FCOS head: level {} is {}, expected (N, {}, H, W)", l,
-                      c10::str(x.sizes()), options_.in_channels));
+      throw std::invalid_argument(fmt::format("FCOS head: level {} is {}, expected (N, {}, H, W)",
+                                              l, c10::str(x.sizes()), options_.in_channels));
     const torch::Tensor class_features = class_tower_->forward(x);
     const torch::Tensor regression_features = regression_tower_->forward(x);
     out.class_logits.push_back(class_logits_->forward(class_features));
-    out.regression.push_back(
-        torch::exp(scales_[static_cast<std::int64_t>(l)] * regression_->forward(regression_features)));
+    out.regression.push_back(torch::exp(scales_[static_cast<std::int64_t>(l)] *
+                                        regression_->forward(regression_features)));
     out.centerness_logits.push_back(centerness_->forward(regression_features));
   }
   return out;

@@ -28,9 +28,8 @@ FcosHeadOptions small_head(int classes, int channels) {
 TEST(FcosHead, SharedTowersPerLevelScalesAndTheFocalPrior) {
   torch::manual_seed(0);
   FcosHead head(small_head(3, 8));
-  const std::vector<torch::Tensor> levels = {torch::randn({2, 8, 12, 20}),
-                                             torch::randn({2, 8, 6, 10}),
-                                             torch::randn({2, 8, 3, 5})};
+  const std::vector<torch::Tensor> levels = {
+      torch::randn({2, 8, 12, 20}), torch::randn({2, 8, 6, 10}), torch::randn({2, 8, 3, 5})};
   const FcosHeadOutputs out = head->forward(levels);
   ASSERT_EQ(out.class_logits.size(), 3u);
   for (std::size_t l = 0; l < 3; ++l) {
@@ -115,8 +114,8 @@ TEST(FcosBoxes, OverfitsOnePictureAndDecodesItsBoxes) {
   double first = 0, last = 0;
   for (int step = 0; step < 150; ++step) {
     optimizer.zero_grad();
-    const FcosBoxLosses losses = fcos_box_losses(head->forward(fpn->forward(image).maps),
-                                                 {targets}, strides);
+    const FcosBoxLosses losses =
+        fcos_box_losses(head->forward(fpn->forward(image).maps), {targets}, strides);
     losses.total.backward();
     optimizer.step();
     if (step == 0) first = losses.total.item<double>();
