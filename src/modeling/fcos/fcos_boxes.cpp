@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 #include <stdexcept>
 
 #include "modeling/layers/losses.h"
@@ -35,7 +34,7 @@ FcosBoxLosses fcos_box_losses(const FcosHeadOutputs& outputs,
                     targets.size(), strides.size(), n, outputs.class_logits.size()));
   // Targets on the host, distances divided by their level's stride.
   std::vector<std::int64_t> labels;
-  std::vector<float> ltrb, center, stride_of;
+  std::vector<float> ltrb, center;
   for (const FcosTargets& t : targets) {
     if (t.num_locations() != locations)
       throw std::invalid_argument(fmt::format(

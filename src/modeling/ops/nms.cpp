@@ -8,6 +8,8 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "centermask/structures/box.h"
+
 namespace centermask {
 
 namespace {
@@ -29,12 +31,9 @@ double area(const BoxXYXY& b) {
 }  // namespace
 
 double box_iou(const BoxXYXY& a, const BoxXYXY& b) {
-  const double w = std::min<double>(a.x1, b.x1) - std::max<double>(a.x0, b.x0);
-  const double h = std::min<double>(a.y1, b.y1) - std::max<double>(a.y0, b.y0);
-  if (w <= 0 || h <= 0) return 0.0;
-  const double inter = w * h;
-  const double uni = area(a) + area(b) - inter;
-  return uni > 0 ? inter / uni : 0.0;
+  // The evaluator's (COCO's) box IoU, without the crowd rule.
+  return box_iou(BoxXYWH{a.x0, a.y0, a.width(), a.height()},
+                 BoxXYWH{b.x0, b.y0, b.width(), b.height()}, false);
 }
 
 std::vector<std::int64_t> box_nms(const std::vector<BoxXYXY>& boxes,
