@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "centermask/data/centermask_targets.h"
 #include "centermask/data/loader.h"
 #include "centermask/data/synthetic_dataset.h"
 #include "common/random.h"
@@ -72,7 +73,9 @@ void throughput(const Case& c, int workers, int batch, int epochs, double step_m
   o.batch_size = batch;
   o.workers = workers;
   o.augment.input_height = o.augment.input_width = c.input_size;
-  o.targets.num_classes = static_cast<int>(c.set->num_classes());
+  CenterMaskTargetOptions targets;
+  targets.num_classes = static_cast<int>(c.set->num_classes());
+  o.target_encoder = std::make_shared<CenterMaskTargetEncoder>(targets);
   DataLoader loader(c.set, o);
   // As training reads it: one endless stream. The first epoch warms the file cache and the
   // allocator and is not timed.

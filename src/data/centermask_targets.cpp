@@ -255,4 +255,97 @@ CenterMaskTargets encode_centermask_targets(const std::vector<Instance>& instanc
   return t;
 }
 
+CenterMaskBatchTargets collate_centermask_targets(
+    const std::vector<const CenterMaskTargets*>& targets) {
+  CenterMaskBatchTargets batch;
+  if (targets.empty()) return batch;
+  const CenterMaskTargets& first = *targets.front();
+  batch.size = static_cast<int>(targets.size());
+  batch.num_classes = first.num_classes;
+  batch.output_height = first.height;
+  batch.output_width = first.width;
+  batch.mask_height = first.mask_height;
+  batch.mask_width = first.mask_width;
+  batch.max_objects = first.max_objects;
+  const std::size_t n = targets.size();
+  const std::size_t k = static_cast<std::size_t>(first.max_objects);
+  const std::size_t map = first.heatmap.size();
+  batch.heatmap.resize(n * map);
+  batch.center_index.resize(n * k);
+  batch.offset.resize(n * k * 2);
+  batch.size_cells.resize(n * k * 2);
+  batch.class_id.resize(n * k);
+  batch.valid.resize(n * k);
+  batch.has_mask.resize(n * k);
+  batch.radius.resize(n * k);
+  batch.mask_region.resize(n * k);
+  batch.box_target.resize(n * first.box_target.size());
+  batch.box_weight.resize(n * first.box_weight.size());
+  batch.mask_start.assign(n * k + 1, 0);
+  if (!first.class_masks.empty()) batch.class_masks.resize(n * first.class_masks.size());
+  std::size_t total_pixels = 0;
+  for (const CenterMaskTargets* t : targets) total_pixels += t->mask_pixels.size();
+  batch.mask_pixels.resize(total_pixels);
+  std::size_t pixel_base = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const CenterMaskTargets& t = *targets[i];
+    if (t.height != first.height || t.width != first.width || t.num_classes != first.num_classes ||
+        t.max_objects != first.max_objects || t.mask_height != first.mask_height ||
+        t.mask_width != first.mask_width || t.box_weight.size() != first.box_weight.size() ||
+        t.class_masks.size() != first.class_masks.size())
+      throw std::invalid_argument(
+          "collate_centermask_targets: the images' targets differ in size, classes or options");
+    std::copy(t.heatmap.begin(), t.heatmap.end(),
+              batch.heatmap.begin() + static_cast<std::ptrdiff_t>(i * map));
+    std::copy(t.center_index.begin(), t.center_index.end(),
+              batch.center_index.begin() + static_cast<std::ptrdiff_t>(i * k));
+    std::copy(t.offset.begin(), t.offset.end(),
+              batch.offset.begin() + static_cast<std::ptrdiff_t>(i * k * 2));
+    std::copy(t.size.begin(), t.size.end(),
+              batch.size_cells.begin() + static_cast<std::ptrdiff_t>(i * k * 2));
+    std::copy(t.class_id.begin(), t.class_id.end(),
+              batch.class_id.begin() + static_cast<std::ptrdiff_t>(i * k));
+    std::copy(t.valid.begin(), t.valid.end(),
+              batch.valid.begin() + static_cast<std::ptrdiff_t>(i * k));
+    std::copy(t.has_mask.begin(), t.has_mask.end(),
+              batch.has_mask.begin() + static_cast<std::ptrdiff_t>(i * k));
+    std::copy(t.radius.begin(), t.radius.end(),
+              batch.radius.begin() + static_cast<std::ptrdiff_t>(i * k));
+    std::copy(t.mask_region.begin(), t.mask_region.end(),
+              batch.mask_region.begin() + static_cast<std::ptrdiff_t>(i * k));
+    std::copy(t.box_target.begin(), t.box_target.end(),
+              batch.box_target.begin() + static_cast<std::ptrdiff_t>(i * t.box_target.size()));
+    std::copy(t.box_weight.begin(), t.box_weight.end(),
+              batch.box_weight.begin() + static_cast<std::ptrdiff_t>(i * t.box_weight.size()));
+    std::copy(t.mask_pixels.begin(), t.mask_pixels.end(),
+              batch.mask_pixels.begin() + static_cast<std::ptrdiff_t>(pixel_base));
+    for (std::size_t j = 0; j < k; ++j)
+      batch.mask_start[i * k + j + 1] = static_cast<std::int64_t>(pixel_base) + t.mask_start[j + 1];
+    pixel_base += t.mask_pixels.size();
+    if (!t.class_masks.empty())
+      std::copy(t.class_masks.begin(), t.class_masks.end(),
+                batch.class_masks.begin() + static_cast<std::ptrdiff_t>(i * t.class_masks.size()));
+  }
+  return batch;
+}
+
+std::unique_ptr<SampleTargets> CenterMaskTargetEncoder::encode(
+    const std::vector<Instance>& instances, int input_height, int input_width) const {
+  auto encoded = std::make_unique<CenterMaskSampleTargets>();
+  encoded->targets = encode_centermask_targets(instances, input_height, input_width, options_);
+  return encoded;
+}
+
+std::shared_ptr<const BatchTargets> CenterMaskTargetEncoder::collate(
+    const std::vector<std::unique_ptr<SampleTargets>>& samples) const {
+  std::vector<const CenterMaskTargets*> targets;
+  for (const auto& sample : samples) {
+    const auto* typed = dynamic_cast<const CenterMaskSampleTargets*>(sample.get());
+    if (typed == nullptr)
+      throw std::logic_error("CenterMaskTargetEncoder::collate: another method's targets");
+    targets.push_back(&typed->targets);
+  }
+  return std::make_shared<CenterMaskBatchTargets>(collate_centermask_targets(targets));
+}
+
 }  // namespace centermask

@@ -23,7 +23,7 @@ struct DataLoader::Slot {
   int remaining = 0;
   bool ready = false;
   Batch batch;
-  std::vector<CenterMaskTargets> targets;
+  std::vector<std::unique_ptr<SampleTargets>> targets;  // the method's, collated at the end
   LoaderStats stats;  // per-batch counters, merged when the batch is handed out
 };
 
@@ -42,10 +42,12 @@ DataLoader::DataLoader(std::shared_ptr<const TrainingSet> set, LoaderOptions opt
   if (options_.training && static_cast<std::int64_t>(set_->size()) < options_.batch_size)
     throw InputError(fmt::format("loader: {} usable images is fewer than one batch of {}",
                                  set_->size(), options_.batch_size));
+  if (options_.training && !options_.target_encoder)
+    throw std::invalid_argument("loader: training needs the method's target encoder");
   if (options_.training &&
-      static_cast<std::size_t>(options_.targets.num_classes) != set_->num_classes())
+      static_cast<std::size_t>(options_.target_encoder->num_classes()) != set_->num_classes())
     throw InputError(fmt::format("loader: targets for {} classes, but the dataset has {}",
-                                 options_.targets.num_classes, set_->num_classes()));
+                                 options_.target_encoder->num_classes(), set_->num_classes()));
   workers_ = resolve_thread_count(options_.workers, static_cast<std::size_t>(1) << 20);
   const int slots = std::max(1, options_.prefetch_batches) + 1;
   for (int i = 0; i < slots; ++i) slots_.push_back(std::make_unique<Slot>());
@@ -122,7 +124,7 @@ std::shared_ptr<const std::vector<std::int64_t>> DataLoader::order_of(std::int64
 }
 
 void DataLoader::build_sample(std::int64_t epoch, std::int64_t position, Batch& batch, int slot,
-                              CenterMaskTargets* targets, LoaderStats* local) {
+                              std::unique_ptr<SampleTargets>* targets, LoaderStats* local) {
   const auto n = static_cast<std::int64_t>(set_->size());
   const std::int64_t wanted = (*order_of(epoch))[static_cast<std::size_t>(position)];
   LoadedImage loaded;
@@ -144,10 +146,9 @@ void DataLoader::build_sample(std::int64_t epoch, std::int64_t position, Batch& 
     Rng rng(derive_seed(options_.seed,
                         {static_cast<std::uint64_t>(epoch), static_cast<std::uint64_t>(position)}));
     sample = transform_for_training(loaded.image, loaded.instances, options_.augment, rng);
-    *targets = encode_centermask_targets(sample.instances, sample.info.input_height,
-                                         sample.info.input_width, options_.targets);
-    local->dropped_instances +=
-        sample.dropped_outside + targets->dropped_too_small + targets->dropped_over_max;
+    *targets = options_.target_encoder->encode(sample.instances, sample.info.input_height,
+                                               sample.info.input_width);
+    local->dropped_instances += sample.dropped_outside + (*targets)->dropped_objects();
   } else {
     sample = transform_for_test(loaded.image, options_.test_transform);
     // Ground truth in input pixels, as in training (Batch::instances has one meaning).
@@ -209,8 +210,8 @@ void DataLoader::worker_loop() {
                           static_cast<std::size_t>(batch.width));
       batch.infos.resize(static_cast<std::size_t>(size));
       batch.instances.resize(static_cast<std::size_t>(size));
-      slot.targets.assign(options_.training ? static_cast<std::size_t>(size) : 0,
-                          CenterMaskTargets{});
+      slot.targets.clear();
+      slot.targets.resize(options_.training ? static_cast<std::size_t>(size) : 0);
     }
     lock.unlock();
 
@@ -243,75 +244,9 @@ void DataLoader::worker_loop() {
   }
 }
 
-void collate_targets(const std::vector<CenterMaskTargets>& targets, Batch* out) {
-  if (targets.empty()) return;
-  Batch& batch = *out;
-  const CenterMaskTargets& first = targets.front();
-  batch.size = static_cast<int>(targets.size());
-  batch.num_classes = first.num_classes;
-  batch.output_height = first.height;
-  batch.output_width = first.width;
-  batch.mask_height = first.mask_height;
-  batch.mask_width = first.mask_width;
-  batch.max_objects = first.max_objects;
-  const std::size_t n = targets.size();
-  const std::size_t k = static_cast<std::size_t>(first.max_objects);
-  const std::size_t map = first.heatmap.size();
-  batch.heatmap.resize(n * map);
-  batch.center_index.resize(n * k);
-  batch.offset.resize(n * k * 2);
-  batch.size_cells.resize(n * k * 2);
-  batch.class_id.resize(n * k);
-  batch.valid.resize(n * k);
-  batch.has_mask.resize(n * k);
-  batch.radius.resize(n * k);
-  batch.mask_region.resize(n * k);
-  batch.box_target.resize(n * first.box_target.size());
-  batch.box_weight.resize(n * first.box_weight.size());
-  batch.mask_start.assign(n * k + 1, 0);
-  if (!first.class_masks.empty()) batch.class_masks.resize(n * first.class_masks.size());
-  std::size_t total_pixels = 0;
-  for (const CenterMaskTargets& t : targets) total_pixels += t.mask_pixels.size();
-  batch.mask_pixels.resize(total_pixels);
-  std::size_t pixel_base = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const CenterMaskTargets& t = targets[i];
-    std::copy(t.heatmap.begin(), t.heatmap.end(),
-              batch.heatmap.begin() + static_cast<std::ptrdiff_t>(i * map));
-    std::copy(t.center_index.begin(), t.center_index.end(),
-              batch.center_index.begin() + static_cast<std::ptrdiff_t>(i * k));
-    std::copy(t.offset.begin(), t.offset.end(),
-              batch.offset.begin() + static_cast<std::ptrdiff_t>(i * k * 2));
-    std::copy(t.size.begin(), t.size.end(),
-              batch.size_cells.begin() + static_cast<std::ptrdiff_t>(i * k * 2));
-    std::copy(t.class_id.begin(), t.class_id.end(),
-              batch.class_id.begin() + static_cast<std::ptrdiff_t>(i * k));
-    std::copy(t.valid.begin(), t.valid.end(),
-              batch.valid.begin() + static_cast<std::ptrdiff_t>(i * k));
-    std::copy(t.has_mask.begin(), t.has_mask.end(),
-              batch.has_mask.begin() + static_cast<std::ptrdiff_t>(i * k));
-    std::copy(t.radius.begin(), t.radius.end(),
-              batch.radius.begin() + static_cast<std::ptrdiff_t>(i * k));
-    std::copy(t.mask_region.begin(), t.mask_region.end(),
-              batch.mask_region.begin() + static_cast<std::ptrdiff_t>(i * k));
-    std::copy(t.box_target.begin(), t.box_target.end(),
-              batch.box_target.begin() + static_cast<std::ptrdiff_t>(i * t.box_target.size()));
-    std::copy(t.box_weight.begin(), t.box_weight.end(),
-              batch.box_weight.begin() + static_cast<std::ptrdiff_t>(i * t.box_weight.size()));
-    std::copy(t.mask_pixels.begin(), t.mask_pixels.end(),
-              batch.mask_pixels.begin() + static_cast<std::ptrdiff_t>(pixel_base));
-    for (std::size_t j = 0; j < k; ++j)
-      batch.mask_start[i * k + j + 1] = static_cast<std::int64_t>(pixel_base) + t.mask_start[j + 1];
-    pixel_base += t.mask_pixels.size();
-    if (!t.class_masks.empty())
-      std::copy(t.class_masks.begin(), t.class_masks.end(),
-                batch.class_masks.begin() + static_cast<std::ptrdiff_t>(i * t.class_masks.size()));
-  }
-}
-
 Batch make_training_batch(const std::vector<cv::Mat>& images,
                           const std::vector<std::vector<Instance>>& instances,
-                          const CenterMaskTargetOptions& target_options) {
+                          const TargetEncoder& target_encoder) {
   if (images.empty() || images.size() != instances.size())
     throw std::invalid_argument(
         "make_training_batch: one instance list per image, at least one image");
@@ -323,23 +258,23 @@ Batch make_training_batch(const std::vector<cv::Mat>& images,
   TestTransformOptions test;
   test.input_height = batch.height;
   test.input_width = batch.width;
-  std::vector<CenterMaskTargets> targets;
+  std::vector<std::unique_ptr<SampleTargets>> targets;
   for (std::size_t i = 0; i < images.size(); ++i) {
     TransformedSample sample = transform_for_test(images[i], test);
     write_network_input(sample, test.normalization, batch.images.data() + i * plane);
     sample.info.image_id = static_cast<std::int64_t>(i);
     batch.infos.push_back(sample.info);
     batch.instances.push_back(instances[i]);
-    targets.push_back(
-        encode_centermask_targets(instances[i], batch.height, batch.width, target_options));
+    targets.push_back(target_encoder.encode(instances[i], batch.height, batch.width));
   }
-  collate_targets(targets, &batch);
+  batch.size = static_cast<int>(images.size());
+  batch.targets = target_encoder.collate(targets);
   return batch;
 }
 
 void DataLoader::collate(Slot& slot) const {
   if (!options_.training || slot.targets.empty()) return;
-  collate_targets(slot.targets, &slot.batch);
+  slot.batch.targets = options_.target_encoder->collate(slot.targets);
   slot.targets.clear();
 }
 

@@ -19,20 +19,19 @@ constexpr const char* kFormat = "centermask-checkpoint-1";
 
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
-// Parameters and buffers by their dotted names (stable: see the model's named_parameters).
-std::vector<std::pair<std::string, torch::Tensor>> model_state(CenterMaskImpl& model) {
-  std::vector<std::pair<std::string, torch::Tensor>> state;
-  for (const auto& item : model.named_parameters(true))
-    state.emplace_back(item.key(), item.value());
-  for (const auto& item : model.named_buffers(true)) state.emplace_back(item.key(), item.value());
-  return state;
+c10::Dict<std::string, at::Tensor> tensor_dict(
+    const std::vector<std::pair<std::string, torch::Tensor>>& named) {
+  c10::Dict<std::string, at::Tensor> dict;
+  for (const auto& [name, tensor] : named) dict.insert(name, tensor.detach().to(torch::kCPU));
+  return dict;
 }
 
 }  // namespace
 
-void save_checkpoint(const std::filesystem::path& path, CenterMaskImpl& model,
+void save_checkpoint(const std::filesystem::path& path, torch::nn::Module& model,
                      const torch::optim::Optimizer* optimizer, const std::string& config_yaml,
-                     const std::vector<CocoCategory>& categories, const TrainProgress& progress) {
+                     const std::vector<CocoCategory>& categories, const TrainProgress& progress,
+                     const WeightAverage* average) {
   torch::serialize::OutputArchive archive;
   archive.write("format", c10::IValue(std::string(kFormat)));
   archive.write("config_yaml", c10::IValue(config_yaml));
@@ -50,10 +49,12 @@ void save_checkpoint(const std::filesystem::path& path, CenterMaskImpl& model,
   archive.write("progress", c10::IValue(position));
   archive.write("train_seconds", c10::IValue(progress.train_seconds));
 
-  c10::Dict<std::string, at::Tensor> weights;
-  for (const auto& [name, tensor] : model_state(model))
-    weights.insert(name, tensor.detach().to(torch::kCPU));
-  archive.write("model", c10::IValue(weights));
+  // Parameters and buffers by their dotted names (stable: see the model's named_parameters).
+  archive.write("model", c10::IValue(tensor_dict(named_weights(model))));
+  if (average != nullptr) {
+    archive.write("weight_average", c10::IValue(tensor_dict(average->state())));
+    archive.write("weight_average_updates", c10::IValue(average->updates()));
+  }
   archive.write("rng_state", at::detail::getDefaultCPUGenerator().get_state(), true);
   if (optimizer != nullptr) {
     torch::serialize::OutputArchive optimizer_archive;
@@ -115,7 +116,7 @@ CheckpointReader::CheckpointReader(const std::filesystem::path& path) : path_(pa
   }
 }
 
-void CheckpointReader::load_model(CenterMaskImpl& model) const {
+void CheckpointReader::load_model(torch::nn::Module& model) const {
   const std::string where = path_.string();
   c10::IValue value;
   if (!archive_.try_read("model", value) || !value.isGenericDict())
@@ -123,7 +124,7 @@ void CheckpointReader::load_model(CenterMaskImpl& model) const {
   const c10::Dict<c10::IValue, c10::IValue> weights = value.toGenericDict();
   torch::NoGradGuard no_grad;
   std::size_t used = 0;
-  for (auto& [name, tensor] : model_state(model)) {
+  for (auto& [name, tensor] : named_weights(model)) {
     const auto found = weights.find(name);
     if (found == weights.end())
       throw InputError(fmt::format(
@@ -155,6 +156,24 @@ void CheckpointReader::load_optimizer(torch::optim::Optimizer& optimizer) const 
     throw InputError(fmt::format("{}: optimizer: does not match the configured optimizer: {}",
                                  path_.string(), first_line(e.what_without_backtrace())));
   }
+}
+
+bool CheckpointReader::load_weight_average(WeightAverage& average) const {
+  c10::IValue value, updates;
+  if (!archive_.try_read("weight_average", value)) return false;
+  if (!value.isGenericDict() || !archive_.try_read("weight_average_updates", updates) ||
+      !updates.isInt())
+    throw InputError(path_.string() + ": weight_average: damaged record");
+  std::vector<std::pair<std::string, torch::Tensor>> state;
+  for (const auto& item : value.toGenericDict())
+    state.emplace_back(item.key().toStringRef(), item.value().toTensor());
+  try {
+    average.restore(state, updates.toInt());
+  } catch (const std::invalid_argument& e) {
+    throw InputError(
+        fmt::format("{}: {} (a checkpoint of another architecture)", path_.string(), e.what()));
+  }
+  return true;
 }
 
 void CheckpointReader::restore_rng_state() const {

@@ -157,7 +157,11 @@ class FieldTable {
   }
 
   void declare(TrainConfig& c) {
-    CenterMaskOptions& m = c.model;
+    ModelConfig& m = c.model;
+    add_string("model.meta_arch",
+               "the method: " + describe_known_meta_architectures() +
+                   " (its options are the other model.* keys)",
+               m.meta_arch);
     add_int("model.num_classes", "classes; 0 = the training set's category count", m.num_classes);
     add_string("model.backbone", "resnet18, resnet34, resnet50, resnet101 or dla34",
                m.backbone.name);
@@ -252,6 +256,10 @@ class FieldTable {
     add_int("solver.warmup_iters", "linear warm-up length in iterations", s.warmup_iters);
     add_double("solver.warmup_factor", "warm-up starts at this fraction of lr", s.warmup_factor);
     add_double("solver.clip_grad_norm", "max gradient L2 norm; 0 = off", s.clip_grad_norm);
+    add_double("solver.ema_decay",
+               "moving average of the weights, used for evaluation and model_final.pt: its decay "
+               "in (0, 1), 0 = off",
+               s.ema_decay);
 
     TestConfig& t = c.test;
     add_int("test.input_size", "test input side, multiple of 32", t.input_size);
@@ -402,6 +410,10 @@ void TrainConfig::validate() const {
         fmt::format("must be 0 to 3 cells, got {}", model.mask_neighbourhood));
   check(model.loss_weights.box_giou == 0 || model.dense_box_loss, "model.loss_weights.box_giou",
         "needs model.dense_box_loss: true (the GIoU is taken at the dense box cells)");
+  const auto& known = known_meta_architectures();
+  check(std::find(known.begin(), known.end(), model.meta_arch) != known.end(), "model.meta_arch",
+        fmt::format("unknown method '{}' (known: {})", model.meta_arch,
+                    describe_known_meta_architectures()));
   // The class count may still be unknown (0: from the dataset); check the rest as for one class.
   CenterMaskOptions model_to_check = model;
   if (model_to_check.num_classes == 0) model_to_check.num_classes = 1;
@@ -431,6 +443,8 @@ void TrainConfig::validate() const {
   check(solver.warmup_factor > 0 && solver.warmup_factor <= 1, "solver.warmup_factor",
         "must be in (0, 1]");
   check(solver.clip_grad_norm >= 0, "solver.clip_grad_norm", "must be ≥ 0 (0 = off)");
+  check(solver.ema_decay >= 0 && solver.ema_decay < 1, "solver.ema_decay",
+        "must be in [0, 1) (0 = off)");
   check(solver.momentum >= 0 && solver.momentum < 1, "solver.momentum", "must be in [0, 1)");
   check(solver.weight_decay >= 0, "solver.weight_decay", "must be ≥ 0");
   check(solver.min_lr_factor >= 0 && solver.min_lr_factor <= 1, "solver.min_lr_factor",

@@ -38,7 +38,7 @@ TrainedModel load_trained_model(const std::filesystem::path& weights, torch::Dev
     throw InputError(fmt::format("{}: model.num_classes is {} but it lists {} categories",
                                  weights.string(), trained.config.model.num_classes,
                                  trained.categories.size()));
-  trained.model = CenterMask(trained.config.model);
+  trained.model = build_meta_architecture(trained.config.model);
   reader.load_model(*trained.model);
   trained.model->to(device);
   trained.model->eval();
@@ -124,11 +124,21 @@ void append_coco_results(const CocoDataset& dataset, std::int64_t image_id,
   }
 }
 
-InferenceRun predict_set(CenterMaskImpl& model, const std::shared_ptr<const TrainingSet>& set,
+PredictOptions predict_options(const TestConfig& test) {
+  PredictOptions options;
+  options.top_k = test.top_k;
+  options.mask_threshold = static_cast<float>(test.mask_threshold);
+  options.score_threshold = static_cast<float>(test.score_threshold);
+  options.mask_quality_scoring = test.mask_quality_scoring;
+  options.flip_test = test.flip_test;
+  return options;
+}
+
+InferenceRun predict_set(MetaArchitectureImpl& model, const std::shared_ptr<const TrainingSet>& set,
                          const InferenceOptions& options) {
-  if (static_cast<std::size_t>(model.options().num_classes) != set->num_classes())
+  if (static_cast<std::size_t>(model.num_classes()) != set->num_classes())
     throw InputError(fmt::format("the model predicts {} classes but the dataset has {} categories",
-                                 model.options().num_classes, set->num_classes()));
+                                 model.num_classes(), set->num_classes()));
   const auto start = std::chrono::steady_clock::now();
   LoaderOptions loader_options;
   loader_options.training = false;
@@ -137,11 +147,7 @@ InferenceRun predict_set(CenterMaskImpl& model, const std::shared_ptr<const Trai
   loader_options.test_transform.input_height = options.test.input_size;
   loader_options.test_transform.input_width = options.test.input_size;
   DataLoader loader(set, loader_options);
-  CenterMaskInferenceOptions decode;
-  decode.top_k = options.test.top_k;
-  decode.mask_threshold = static_cast<float>(options.test.mask_threshold);
-  decode.score_threshold = static_cast<float>(options.test.score_threshold);
-  decode.mask_quality_scoring = options.test.mask_quality_scoring;
+  const PredictOptions decode = predict_options(options.test);
 
   const bool was_training = model.is_training();
   model.eval();
@@ -153,9 +159,8 @@ InferenceRun predict_set(CenterMaskImpl& model, const std::shared_ptr<const Trai
     torch::Tensor images =
         torch::from_blob(batch->images.data(), {batch->size, 3, batch->height, batch->width})
             .to(options.device);
-    const CenterMaskOutputs outputs =
-        options.test.flip_test ? model.forward_flip_averaged(images) : model.forward(images);
-    const auto detections = model.predict(outputs, batch->infos, decode);
+    const auto outputs = model.run_network(images, decode.flip_test);
+    const auto detections = model.detect(*outputs, batch->infos, decode);
     for (std::size_t i = 0; i < detections.size(); ++i, ++usable_index) {
       append_coco_results(set->dataset(), batch->infos[i].image_id, detections[i], &run.results);
       if (options.on_image) options.on_image(usable_index, detections[i]);
@@ -167,7 +172,7 @@ InferenceRun predict_set(CenterMaskImpl& model, const std::shared_ptr<const Trai
   return run;
 }
 
-EvaluationReport evaluate_model(CenterMaskImpl& model,
+EvaluationReport evaluate_model(MetaArchitectureImpl& model,
                                 const std::shared_ptr<const TrainingSet>& set,
                                 const InferenceOptions& options, bool class_agnostic_too) {
   EvaluationReport report;

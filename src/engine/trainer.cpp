@@ -20,6 +20,7 @@
 #include "centermask/engine/checkpoint.h"
 #include "centermask/engine/inference.h"
 #include "centermask/engine/lr_schedule.h"
+#include "centermask/engine/weight_average.h"
 #include "common/file_io.h"
 #include "common/json_writer.h"
 #include "engine/training_log.h"
@@ -109,7 +110,7 @@ std::shared_ptr<const TrainingSet> open_split(const std::string& json, const std
   return set;
 }
 
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(CenterMaskImpl& model,
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(torch::nn::Module& model,
                                                         const SolverConfig& solver) {
   if (solver.optimizer == OptimizerKind::kSgd)
     return std::make_unique<torch::optim::SGD>(model.parameters(),
@@ -136,8 +137,8 @@ void save_metrics(const std::filesystem::path& path, std::int64_t iteration, Tra
   const LossTerms loss = sum / static_cast<double>(std::max<std::size_t>(1, recent.size()));
   w.key("train_loss").begin_object();
   w.key("iterations").value(static_cast<std::int64_t>(recent.size()));
-  w.key("total").value(loss.total).key("heatmap").value(loss.heatmap);
-  w.key("offset").value(loss.offset).key("size").value(loss.size).key("mask").value(loss.mask);
+  w.key("total").value(loss.total);
+  for (const auto& [name, value] : loss.terms) w.key(name).value(value);
   w.end_object();
   for (const CocoEvalResult* result : {&report.segm, &report.bbox}) {
     w.key(iou_type_name(result->iou_type)).begin_object();
@@ -150,50 +151,53 @@ void save_metrics(const std::filesystem::path& path, std::int64_t iteration, Tra
 
 // Reads every term; a non-finite one stops the run with the term named (train() adds the
 // iteration, the checkpoint kept and the advice).
-LossTerms check_losses(const CenterMaskLosses& losses) {
-  LossTerms v{losses.total.item<double>(),
-              losses.heatmap.item<double>(),
-              losses.offset.item<double>(),
-              losses.size.item<double>(),
-              losses.mask.item<double>(),
-              losses.saliency.defined() ? losses.saliency.item<double>() : 0.0,
-              losses.box_giou.defined() ? losses.box_giou.item<double>() : 0.0,
-              losses.mask_dice.defined() ? losses.mask_dice.item<double>() : 0.0};
+LossTerms check_losses(const MethodLosses& losses) {
+  LossTerms v;
+  v.total = losses.total.item<double>();
+  for (const auto& [name, term] : losses.terms) v.terms.emplace_back(name, term.item<double>());
   if (std::isfinite(v.total)) return v;
-  const std::pair<const char*, double> terms[] = {
-      {"heatmap", v.heatmap},    {"offset", v.offset},     {"size", v.size},
-      {"mask", v.mask},          {"saliency", v.saliency}, {"box_giou", v.box_giou},
-      {"mask_dice", v.mask_dice}};
   std::string bad = "total", values;
   double bad_value = v.total;
-  for (const auto& [name, value] : terms) {
+  for (const auto& [name, value] : v.terms) {
     if (!std::isfinite(value) && bad == "total") bad = name, bad_value = value;
     values += fmt::format(" {} {}", name, value);
   }
   throw TrainingDiverged(fmt::format("loss term '{}' is {} (terms:{})", bad, bad_value, values));
 }
 
-// The mask loss is BCE on probabilities, which LibTorch refuses when they are NaN: turn that
-// into the same divergence report, naming the network output that went non-finite.
-CenterMaskLosses loss_or_divergence(const CenterMaskImpl& model, const CenterMaskOutputs& outputs,
-                                    const CenterMaskTrainingTargets& targets) {
+// A loss may refuse non-finite inputs (CenterMask's BCE on NaN probabilities): turn that into
+// the same divergence report, naming the network output that went non-finite.
+MethodLosses loss_or_divergence(const MetaArchitectureImpl& model, const MethodOutputs& outputs,
+                                const BatchTargets& targets, const torch::Device& device) {
   try {
-    return model.loss(outputs, targets);
+    return model.compute_losses(outputs, targets, device);
   } catch (const c10::Error&) {
-    const std::pair<const char*, const torch::Tensor*> heads[] = {
-        {"heatmap", &outputs.heatmap_logits},
-        {"offset", &outputs.offset},
-        {"size", &outputs.size},
-        {"shape", &outputs.shape_hidden},
-        {"saliency", &outputs.saliency_logits}};
-    for (const auto& [name, tensor] : heads) {
-      if (tensor->defined() && !torch::isfinite(*tensor).all().item<bool>())
-        throw TrainingDiverged(fmt::format(
-            "the network's {} output is not finite, so loss term 'mask' cannot be computed", name));
-    }
+    const std::string output = model.first_non_finite_output(outputs);
+    if (!output.empty())
+      throw TrainingDiverged(fmt::format(
+          "the network's {} output is not finite, so the loss cannot be computed", output));
     throw;
   }
 }
+
+// While alive, the model holds the weight average's weights (when there is one): what
+// evaluations and the final checkpoint use. Swaps back even when evaluation throws.
+class AveragedWeightsInModel {
+ public:
+  AveragedWeightsInModel(WeightAverage* average, torch::nn::Module& model)
+      : average_(average), model_(model) {
+    if (average_ != nullptr) average_->swap_with(model_);
+  }
+  ~AveragedWeightsInModel() {
+    if (average_ != nullptr) average_->swap_with(model_);
+  }
+  AveragedWeightsInModel(const AveragedWeightsInModel&) = delete;
+  AveragedWeightsInModel& operator=(const AveragedWeightsInModel&) = delete;
+
+ private:
+  WeightAverage* average_;
+  torch::nn::Module& model_;
+};
 
 }  // namespace
 
@@ -290,7 +294,17 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
         "{}: trained on categories ({}), but data.train_json has ({})", checkpoint->path().string(),
         describe_categories(checkpoint->contents().categories), describe_categories(categories)));
   const std::string config_yaml = to_yaml(config);
-  if (checkpoint && model_section(checkpoint->contents().config_yaml) != model_section(config_yaml))
+  // Compared as resolved configs: a checkpoint written before a model key existed has the
+  // key's default.
+  const std::optional<TrainConfig> checkpoint_config =
+      checkpoint ? std::optional<TrainConfig>(parse_train_config(checkpoint->contents().config_yaml,
+                                                                 checkpoint->path().string()))
+                 : std::nullopt;
+  if (checkpoint_config && checkpoint_config->model.meta_arch != config.model.meta_arch)
+    throw InputError(fmt::format("{}: a {} checkpoint, but model.meta_arch is {}",
+                                 checkpoint->path().string(), checkpoint_config->model.meta_arch,
+                                 config.model.meta_arch));
+  if (checkpoint_config && model_section(to_yaml(*checkpoint_config)) != model_section(config_yaml))
     throw InputError(checkpoint->path().string() +
                      ": its model config differs from the run's config.yaml");
 
@@ -301,13 +315,22 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
   for (const std::string& message : data_messages) log.event(message);
 
   torch::manual_seed(config.runtime.seed);
-  CenterMask model(config.model);
+  const std::shared_ptr<MetaArchitectureImpl> model = build_meta_architecture(config.model);
   model->to(device);
   std::unique_ptr<torch::optim::Optimizer> optimizer = make_optimizer(*model, config.solver);
   if (checkpoint) {
     checkpoint->load_model(*model);
     checkpoint->load_optimizer(*optimizer);
     checkpoint->restore_rng_state();
+  }
+  std::optional<WeightAverage> average;
+  if (config.solver.ema_decay > 0) {
+    average.emplace(*model, config.solver.ema_decay);
+    if (checkpoint && !checkpoint->load_weight_average(*average))
+      log.event(fmt::format(
+          "{}: holds no weight average (solver.ema_decay was off when it was written): the "
+          "average starts from the resumed weights",
+          checkpoint->path().string()));
   }
 
   LoaderOptions loader_options;
@@ -323,7 +346,7 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
   augment.center_border_px = config.data.center_border_px;
   augment.flip_probability = config.data.flip_probability;
   augment.color_jitter = config.data.color_jitter;
-  loader_options.targets = model->target_options(config.data.max_objects);
+  loader_options.target_encoder = model->make_target_encoder(config.data.max_objects);
   DataLoader loader(train_set, loader_options);
   const std::int64_t iters_per_epoch = loader.batches_per_epoch();
   const LrScheduleFunction schedule(config.solver, iters_per_epoch,
@@ -339,7 +362,8 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
   const std::filesystem::path last_path = run_dir / "last.pt";
   bool have_checkpoint = checkpoint.has_value();
   auto save_last = [&] {
-    save_checkpoint(last_path, *model, optimizer.get(), config_yaml, categories, progress);
+    save_checkpoint(last_path, *model, optimizer.get(), config_yaml, categories, progress,
+                    average ? &*average : nullptr);
     have_checkpoint = true;
   };
 
@@ -348,13 +372,19 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
       "threads, {}{}",
       options.resume ? "resuming" : "training", run_dir.string(), train_set->size(),
       iters_per_epoch * config.solver.batch_size, config.solver.batch_size, dataset_classes,
-      config.model.backbone.name, device.str(), threads,
+      fmt::format("{} ({})", model->method_name(), config.model.backbone.name), device.str(),
+      threads,
       config.solver.schedule_length == ScheduleLength::kTimeLimit
           ? fmt::format("{} iterations or {:g} minutes of training, whichever comes first (the "
                         "cosine ends there)",
                         total_iters, config.runtime.time_limit_minutes)
           : fmt::format("{} iterations", total_iters),
       options.resume ? fmt::format(" (from iteration {})", progress.iteration) : ""));
+  if (average)
+    log.event(fmt::format(
+        "weights averaged with decay {:g} (solver.ema_decay): evaluations and model_final.pt "
+        "use the average",
+        average->decay()));
 
   TrainOutcome outcome;
   outcome.status = TrainStatus::kFinished;
@@ -380,16 +410,14 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
     const double lr = schedule.at(progress.iteration, progress.train_seconds);
     for (auto& group : optimizer->param_groups()) group.options().set_lr(lr);
 
-    const CenterMaskTrainingTargets targets =
-        make_training_targets(*batch, device, config.model.mask_neighbourhood);
     const torch::Tensor images =
         torch::from_blob(batch->images.data(), {batch->size, 3, batch->height, batch->width})
             .to(device);
     LossTerms values;
     double grad_norm = 0;
     try {
-      const CenterMaskOutputs outputs = model->forward(images);
-      const CenterMaskLosses losses = loss_or_divergence(*model, outputs, targets);
+      const auto outputs = model->run_network(images);
+      const MethodLosses losses = loss_or_divergence(*model, *outputs, *batch->targets, device);
       values = check_losses(losses);
       optimizer->zero_grad();
       losses.total.backward();
@@ -408,6 +436,7 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
                           : std::string("No checkpoint had been written yet")));
     }
     optimizer->step();
+    if (average) average->update(*model);
 
     ++progress.iteration;
     if (batch->index + 1 >= iters_per_epoch) {
@@ -438,10 +467,7 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
       position.lr = lr;
       position.train_seconds = progress.train_seconds;
       position.time_limit_seconds = time_limit_seconds;
-      log.train_period(position, window,
-                       {config.model.direct_saliency_loss, config.model.loss_weights.box_giou > 0,
-                        config.model.loss_weights.mask_dice > 0},
-                       clipping);
+      log.train_period(position, window, clipping);
       window.clear();
     }
     if (config.runtime.checkpoint_every_iters > 0 &&
@@ -449,6 +475,7 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
       save_last();
     if (val_set && config.runtime.eval_every_iters > 0 &&
         it % config.runtime.eval_every_iters == 0 && it < total_iters) {
+      const AveragedWeightsInModel averaged(average ? &*average : nullptr, *model);
       const EvaluationReport report = evaluate_model(*model, val_set, inference);
       log.evaluation(it, report.segm, report.bbox, report.run.images, report.run.seconds);
     }
@@ -463,6 +490,8 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
                     progress.iteration, total_iters, last_path.string(), run_dir.string()));
     return outcome;
   }
+  // From here on the model holds what the run delivers: the averaged weights when averaging.
+  const AveragedWeightsInModel averaged(average ? &*average : nullptr, *model);
   save_checkpoint(run_dir / "model_final.pt", *model, nullptr, config_yaml, categories, progress);
   log.event(fmt::format(
       "{} after {} iterations ({} of training): weights in {}",

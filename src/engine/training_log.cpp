@@ -73,7 +73,7 @@ void TrainingLog::end_progress_line() {
 }
 
 void TrainingLog::train_period(const TrainPosition& position, const TrainWindow& window,
-                               const OptionalLossTerms& optional_terms, bool has_grad_norm) {
+                               bool has_grad_norm) {
   const double n = static_cast<double>(std::max<std::int64_t>(1, window.steps));
   const double images_per_second =
       window.step_seconds > 0 ? static_cast<double>(window.images) / window.step_seconds : 0;
@@ -86,13 +86,7 @@ void TrainingLog::train_period(const TrainPosition& position, const TrainWindow&
   w.key("lr").value(position.lr);
   const LossTerms loss = window.loss_sum / n;
   w.key("loss").value(loss.total);
-  w.key("heatmap").value(loss.heatmap);
-  w.key("offset").value(loss.offset);
-  w.key("size").value(loss.size);
-  w.key("mask").value(loss.mask);
-  if (optional_terms.saliency) w.key("saliency").value(loss.saliency);
-  if (optional_terms.box_giou) w.key("box_giou").value(loss.box_giou);
-  if (optional_terms.mask_dice) w.key("mask_dice").value(loss.mask_dice);
+  for (const auto& [name, value] : loss.terms) w.key(name).value(value);
   if (has_grad_norm) w.key("grad_norm").value(window.grad_norm / n);
   w.key("images_per_s").value(images_per_second);
   w.key("data_wait_s").value(window.data_wait_seconds);
@@ -107,12 +101,13 @@ void TrainingLog::train_period(const TrainPosition& position, const TrainWindow&
       seconds_per_iter * static_cast<double>(position.total_iterations - position.iteration);
   if (position.time_limit_seconds > 0)
     eta = std::min(eta, std::max(0.0, position.time_limit_seconds - position.train_seconds));
+  std::string terms;
+  for (const auto& [name, value] : loss.terms)
+    terms += fmt::format("{}{} {:.3f}", terms.empty() ? "" : " ", name, value);
   const std::string text = fmt::format(
-      "epoch {:.2f}/{:g}  iter {}/{}  loss {:.3f} (heatmap {:.3f} offset {:.3f} size {:.3f} "
-      "mask {:.3f})  lr {:.2e}  {:.1f} img/s  ETA {}",
+      "epoch {:.2f}/{:g}  iter {}/{}  loss {:.3f} ({})  lr {:.2e}  {:.1f} img/s  ETA {}",
       position.epoch, position.total_epochs, position.iteration, position.total_iterations,
-      loss.total, loss.heatmap, loss.offset, loss.size, loss.mask, position.lr, images_per_second,
-      format_duration(eta));
+      loss.total, terms, position.lr, images_per_second, format_duration(eta));
   if (interactive_) {
     *console_ << "\r" << text << "\x1b[K" << std::flush;
     progress_open_ = true;

@@ -7,30 +7,33 @@
 #include <filesystem>
 #include <iosfwd>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "centermask/evaluation/coco_evaluator.h"
 
 namespace centermask {
 
-/// The loss terms of one step, or their sum or mean over several.
+/// The loss of one step, or its sum or mean over several: the total and the method's terms
+/// by name, in the method's order (the same every step of a run).
 struct LossTerms {
-  double total = 0, heatmap = 0, offset = 0, size = 0, mask = 0, saliency = 0;
-  double box_giou = 0, mask_dice = 0;  ///< 0 when the term is off
+  double total = 0;
+  std::vector<std::pair<std::string, double>> terms;
   LossTerms& operator+=(const LossTerms& o) {
-    total += o.total, heatmap += o.heatmap, offset += o.offset;
-    size += o.size, mask += o.mask, saliency += o.saliency;
-    box_giou += o.box_giou, mask_dice += o.mask_dice;
+    total += o.total;
+    if (terms.empty()) terms = std::vector<std::pair<std::string, double>>(o.terms.size());
+    for (std::size_t i = 0; i < o.terms.size() && i < terms.size(); ++i) {
+      terms[i].first = o.terms[i].first;
+      terms[i].second += o.terms[i].second;
+    }
     return *this;
   }
   LossTerms operator/(double n) const {
-    return {total / n, heatmap / n,  offset / n,   size / n,
-            mask / n,  saliency / n, box_giou / n, mask_dice / n};
+    LossTerms mean = *this;
+    mean.total /= n;
+    for (auto& term : mean.terms) term.second /= n;
+    return mean;
   }
-};
-
-/// Which optional loss terms a run has (they are logged only then).
-struct OptionalLossTerms {
-  bool saliency = false, box_giou = false, mask_dice = false;
 };
 
 /// Loss terms and timing summed over a log period.
@@ -67,8 +70,7 @@ class TrainingLog {
   TrainingLog(const TrainingLog&) = delete;
   TrainingLog& operator=(const TrainingLog&) = delete;
 
-  void train_period(const TrainPosition& position, const TrainWindow& window,
-                    const OptionalLossTerms& optional_terms, bool has_grad_norm);
+  void train_period(const TrainPosition& position, const TrainWindow& window, bool has_grad_norm);
   void evaluation(std::int64_t iteration, const CocoEvalResult& segm, const CocoEvalResult& bbox,
                   std::int64_t images, double seconds);
   /// A message for the console (ends the progress line first) and the log ("type": "event").

@@ -7,7 +7,7 @@
 #include "centermask/common/error.h"
 #include "centermask/data/loader.h"
 #include "centermask/engine/inference.h"
-#include "centermask/modeling/centermask.h"
+#include "centermask/modeling/meta_arch_registry.h"
 #include "centermask/structures/rle.h"
 
 namespace centermask {
@@ -32,7 +32,7 @@ bool any_mask(const TrainingSet& set) {
 
 }  // namespace
 
-UpperBoundReport compute_upper_bound(const CenterMaskOptions& model_options,
+UpperBoundReport compute_upper_bound(const ModelConfig& model_options,
                                      const std::shared_ptr<const TrainingSet>& set,
                                      const TestConfig& test, const std::string& set_name,
                                      int workers) {
@@ -42,9 +42,9 @@ UpperBoundReport compute_upper_bound(const CenterMaskOptions& model_options,
         "upper bound of a mask representation needs ground-truth masks",
         set_name));
   const auto start = std::chrono::steady_clock::now();
-  CenterMaskOptions options = model_options;
+  ModelConfig options = model_options;
   options.num_classes = static_cast<int>(set->num_classes());
-  CenterMask model(options);
+  const std::shared_ptr<MetaArchitectureImpl> model = build_meta_architecture(options);
   model->eval();
 
   LoaderOptions loader_options;
@@ -54,10 +54,10 @@ UpperBoundReport compute_upper_bound(const CenterMaskOptions& model_options,
   loader_options.test_transform.input_height = test.input_size;
   loader_options.test_transform.input_width = test.input_size;
   DataLoader loader(set, loader_options);
-  CenterMaskInferenceOptions decode;
+  PredictOptions decode;
   decode.top_k = test.top_k;
   decode.mask_threshold = static_cast<float>(test.mask_threshold);
-  // Perfect peaks score 1 − 1e-4; everything else is background at 1e-4.
+  // Perfect outputs score objects near 1 (CenterMask's peaks 1 − 1e-4) and the rest near 0.
   decode.score_threshold = 0.5f;
 
   const CocoDataset& dataset = set->dataset();
@@ -67,9 +67,9 @@ UpperBoundReport compute_upper_bound(const CenterMaskOptions& model_options,
   torch::NoGradGuard no_grad;
   loader.start_epoch(0);
   while (std::optional<Batch> batch = loader.next()) {
-    const CenterMaskOutputs outputs =
-        model->perfect_outputs(batch->instances, batch->height, batch->width);
-    const auto detections = model->predict(outputs, batch->infos, decode);
+    const auto outputs =
+        model->perfect_network_outputs(batch->instances, batch->height, batch->width);
+    const auto detections = model->detect(*outputs, batch->infos, decode);
     for (std::size_t i = 0; i < detections.size(); ++i) {
       const std::int64_t image_id = batch->infos[i].image_id;
       append_coco_results(dataset, image_id, detections[i], &results);

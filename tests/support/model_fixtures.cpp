@@ -1,6 +1,7 @@
 #include "support/model_fixtures.h"
 
 #include <algorithm>
+#include <opencv2/imgproc.hpp>
 
 namespace centermask::testing {
 
@@ -10,7 +11,26 @@ Batch make_batch(const std::vector<cv::Mat>& images,
   CenterMaskTargetOptions options;
   options.num_classes = num_classes;
   options.class_union_masks = class_union_masks;
-  return make_training_batch(images, instances, options);
+  return make_training_batch(images, instances, CenterMaskTargetEncoder(options));
+}
+
+Instance ellipse_instance(int class_index, cv::Rect box, int height, int width) {
+  cv::Mat mask = cv::Mat::zeros(height, width, CV_8U);
+  cv::ellipse(mask,
+              cv::RotatedRect(cv::Point2f(box.x + box.width / 2.0f, box.y + box.height / 2.0f),
+                              cv::Size2f(box.width, box.height), 0),
+              cv::Scalar(1), cv::FILLED);
+  SyntheticImage image;
+  image.objects.push_back({class_index, mask, mask});
+  Instance instance = synthetic_image_instances(image).front();
+  return instance;
+}
+
+cv::Mat noise_image(int height, int width, int seed) {
+  cv::Mat image(height, width, CV_8UC3);
+  cv::theRNG().state = static_cast<std::uint64_t>(seed);
+  cv::randu(image, 0, 255);
+  return image;
 }
 
 double mask_iou(const MaskPatch& a, const MaskPatch& b) {

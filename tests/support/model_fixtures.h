@@ -1,6 +1,9 @@
 #pragma once
 // Helpers for model tests.
 
+#include <opencv2/core.hpp>
+
+#include "centermask/data/centermask_targets.h"
 #include "centermask/data/loader.h"
 #include "centermask/data/synthetic_dataset.h"
 
@@ -10,6 +13,12 @@ namespace centermask::testing {
 Batch make_batch(const std::vector<cv::Mat>& images,
                  const std::vector<std::vector<Instance>>& instances, int num_classes,
                  bool class_union_masks = false);
+
+/// A filled ellipse instance inside `box`, in an image of the given size.
+Instance ellipse_instance(int class_index, cv::Rect box, int height, int width);
+
+/// Uniform colour noise, reproducible from `seed`.
+cv::Mat noise_image(int height, int width, int seed);
 
 /// Intersection over union of two masks (patches in the same image grid).
 double mask_iou(const MaskPatch& a, const MaskPatch& b);

@@ -5,8 +5,10 @@
 // direct saliency supervision. A pure function of (instances, output size, classes, stride).
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
+#include "centermask/data/target_encoder.h"
 #include "centermask/structures/instances.h"
 
 namespace centermask {
@@ -90,5 +92,60 @@ struct CenterMaskTargets {
 CenterMaskTargets encode_centermask_targets(const std::vector<Instance>& instances,
                                             int input_height, int input_width,
                                             const CenterMaskTargetOptions& options);
+
+/// A batch's CenterMaskTargets collated into contiguous arrays, image after image; h, w = the
+/// output map, K = max_objects. What the loader hands the trainer for CenterMask
+/// (make_training_targets turns it into tensors).
+struct CenterMaskBatchTargets : BatchTargets {
+  int size = 0;  ///< N images
+  int num_classes = 0;
+  int output_height = 0;
+  int output_width = 0;
+  int mask_height = 0;  ///< mask map (saliency resolution) rows and columns
+  int mask_width = 0;
+  int max_objects = 0;
+  std::vector<float> heatmap;              ///< (N, C, h, w)
+  std::vector<std::int64_t> center_index;  ///< (N, K)
+  std::vector<float> offset;               ///< (N, K, 2)
+  std::vector<float> size_cells;           ///< (N, K, 2)
+  std::vector<std::int64_t> class_id;      ///< (N, K)
+  std::vector<std::uint8_t> valid;         ///< (N, K)
+  std::vector<std::uint8_t> has_mask;      ///< (N, K)
+  std::vector<std::int32_t> radius;        ///< (N, K) heatmap Gaussian radius, cells
+  std::vector<CellRegion> mask_region;     ///< (N, K) in mask cells
+  std::vector<std::int64_t> mask_start;    ///< (N·K + 1) into mask_pixels
+  std::vector<float> mask_pixels;          ///< crops, see CenterMaskTargets
+  std::vector<float> class_masks;          ///< (N, C, hm, wm) or empty
+  std::vector<float> box_target;           ///< (N, 4, h, w) dense box targets, or empty
+  std::vector<float> box_weight;           ///< (N, h, w), or empty
+};
+
+/// Collates per-image targets (all of one output size, class count and max_objects).
+CenterMaskBatchTargets collate_centermask_targets(
+    const std::vector<const CenterMaskTargets*>& targets);
+
+/// One image's targets behind the method interface.
+struct CenterMaskSampleTargets : SampleTargets {
+  CenterMaskTargets targets;
+  std::int64_t dropped_objects() const override {
+    return targets.dropped_too_small + targets.dropped_over_max;
+  }
+};
+
+/// CenterMask's target encoder for the loader: encode_centermask_targets and
+/// collate_centermask_targets with fixed options.
+class CenterMaskTargetEncoder : public TargetEncoder {
+ public:
+  explicit CenterMaskTargetEncoder(CenterMaskTargetOptions options) : options_(options) {}
+  int num_classes() const override { return options_.num_classes; }
+  std::unique_ptr<SampleTargets> encode(const std::vector<Instance>& instances, int input_height,
+                                        int input_width) const override;
+  std::shared_ptr<const BatchTargets> collate(
+      const std::vector<std::unique_ptr<SampleTargets>>& samples) const override;
+  const CenterMaskTargetOptions& options() const { return options_; }
+
+ private:
+  CenterMaskTargetOptions options_;
+};
 
 }  // namespace centermask

@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "centermask/data/centermask_targets.h"
+#include "centermask/data/target_encoder.h"
 #include "centermask/data/training_set.h"
 #include "centermask/data/transforms.h"
 
@@ -31,7 +31,8 @@ struct LoaderOptions {
   bool training = true;
   TrainAugmentOptions augment;
   TestTransformOptions test_transform;
-  CenterMaskTargetOptions targets;
+  /// Training: the method's encoder, run in the workers on each augmented image.
+  std::shared_ptr<const TargetEncoder> target_encoder;
   /// When an image fails to decode mid-epoch in training: false = use the next image instead
   /// (counted, see LoaderStats), true = throw. At inference it always throws, naming the file.
   bool strict = false;
@@ -48,38 +49,15 @@ struct Batch {
   std::vector<ImageInfo> infos;                  ///< (N)
   std::vector<std::vector<Instance>> instances;  ///< (N) ground truth in input pixels
 
-  // Training targets (empty at inference); h, w = output map size, K = max_objects.
-  int num_classes = 0;
-  int output_height = 0;
-  int output_width = 0;
-  int mask_height = 0;  ///< mask map (saliency resolution) rows and columns
-  int mask_width = 0;
-  int max_objects = 0;
-  std::vector<float> heatmap;              ///< (N, C, h, w)
-  std::vector<std::int64_t> center_index;  ///< (N, K)
-  std::vector<float> offset;               ///< (N, K, 2)
-  std::vector<float> size_cells;           ///< (N, K, 2)
-  std::vector<std::int64_t> class_id;      ///< (N, K)
-  std::vector<std::uint8_t> valid;         ///< (N, K)
-  std::vector<std::uint8_t> has_mask;      ///< (N, K)
-  std::vector<std::int32_t> radius;        ///< (N, K) heatmap Gaussian radius, cells
-  std::vector<CellRegion> mask_region;     ///< (N, K) in mask cells
-  std::vector<std::int64_t> mask_start;    ///< (N·K + 1) into mask_pixels
-  std::vector<float> mask_pixels;          ///< crops, see CenterMaskTargets
-  std::vector<float> class_masks;          ///< (N, C, hm, wm) or empty
-  std::vector<float> box_target;           ///< (N, 4, h, w) dense box targets, or empty
-  std::vector<float> box_weight;           ///< (N, h, w), or empty
+  /// Training: the method's targets, collated by its encoder (null at inference).
+  std::shared_ptr<const BatchTargets> targets;
 };
-
-/// Fills a batch's training-target arrays from per-image targets (all of one output size,
-/// class count and max_objects): what the loader does for each training batch.
-void collate_targets(const std::vector<CenterMaskTargets>& targets, Batch* batch);
 
 /// A training batch from images in memory (all one size, used as the network input without
 /// augmentation) and their instances in image pixels: for tests, benchmarks and small tools.
 Batch make_training_batch(const std::vector<cv::Mat>& images,
                           const std::vector<std::vector<Instance>>& instances,
-                          const CenterMaskTargetOptions& target_options);
+                          const TargetEncoder& target_encoder);
 
 /// Counters of one loader's life, for the progress line and the benchmark.
 struct LoaderStats {
@@ -115,7 +93,7 @@ class DataLoader {
   struct Slot;
   /// Builds sample `position` of `epoch` into slot `slot` of `batch` (a worker's job).
   void build_sample(std::int64_t epoch, std::int64_t position, Batch& batch, int slot,
-                    CenterMaskTargets* targets, LoaderStats* local_stats);
+                    std::unique_ptr<SampleTargets>* targets, LoaderStats* local_stats);
   void start(std::int64_t epoch, std::int64_t batch_in_epoch, bool single_epoch);
   /// The image order of an epoch (computed once, shared by the workers that need it).
   std::shared_ptr<const std::vector<std::int64_t>> order_of(std::int64_t epoch);

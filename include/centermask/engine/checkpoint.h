@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "centermask/data/coco_dataset.h"
-#include "centermask/modeling/centermask.h"
+#include "centermask/engine/weight_average.h"
 
 namespace centermask {
 
@@ -31,12 +31,14 @@ struct CheckpointContents {
 };
 
 /// Writes a checkpoint atomically. `optimizer` may be null (a weights-only file for
-/// deployment). InputError naming the path when it cannot be written (disk full, ...).
-void save_checkpoint(const std::filesystem::path& path, CenterMaskImpl& model,
+/// deployment); `average`, the run's weight average, is saved beside the weights when given
+/// (for resume). InputError naming the path when it cannot be written (disk full, ...).
+void save_checkpoint(const std::filesystem::path& path, torch::nn::Module& model,
                      const torch::optim::Optimizer* optimizer, const std::string& config_yaml,
-                     const std::vector<CocoCategory>& categories, const TrainProgress& progress);
+                     const std::vector<CocoCategory>& categories, const TrainProgress& progress,
+                     const WeightAverage* average = nullptr);
 
-/// An opened checkpoint. Opening checks that the file is a complete CenterMask checkpoint;
+/// An opened checkpoint. Opening checks that the file is a complete checkpoint of ours;
 /// InputError naming the file otherwise (truncated, another program's file, a folder).
 class CheckpointReader {
  public:
@@ -45,10 +47,13 @@ class CheckpointReader {
   const std::filesystem::path& path() const { return path_; }
   /// Copies the weights into `model`. Every parameter and buffer must be present with its
   /// shape; InputError naming the first that is not (a checkpoint of another architecture).
-  void load_model(CenterMaskImpl& model) const;
+  void load_model(torch::nn::Module& model) const;
   /// Restores the optimizer state (InputError when the checkpoint has none or it does not
   /// match the optimizer).
   void load_optimizer(torch::optim::Optimizer& optimizer) const;
+  /// Restores the weight average saved with the checkpoint; false when it holds none (written
+  /// with solver.ema_decay off). InputError when it does not fit the model.
+  bool load_weight_average(WeightAverage& average) const;
   /// Restores the default CPU generator's state saved with the checkpoint.
   void restore_rng_state() const;
 

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "centermask/modeling/centermask.h"
+#include "centermask/modeling/meta_arch_registry.h"
 
 namespace centermask {
 
@@ -62,6 +62,9 @@ struct SolverConfig {
   int warmup_iters = 0;  ///< linear warm-up from warmup_factor · lr
   double warmup_factor = 0.001;
   double clip_grad_norm = 0.0;  ///< max global gradient L2 norm; 0 = no clipping
+  /// Exponential moving average of the weights (engine/weight_average.h): its decay, 0 = off.
+  /// When on, evaluations and model_final.pt use the averaged weights; last.pt keeps both.
+  double ema_decay = 0.0;
 };
 
 struct TestConfig {
@@ -94,7 +97,7 @@ struct RuntimeConfig {
 
 struct TrainConfig {
   TrainConfig() { model.num_classes = 0; }
-  CenterMaskOptions model;  ///< model.num_classes 0 (default) = the training set's category count
+  ModelConfig model;  ///< model.num_classes 0 (default) = the training set's category count
   DataConfig data;
   SolverConfig solver;
   TestConfig test;

@@ -14,7 +14,7 @@
 #include "centermask/data/training_set.h"
 #include "centermask/engine/config.h"
 #include "centermask/evaluation/coco_evaluator.h"
-#include "centermask/modeling/centermask.h"
+#include "centermask/modeling/meta_arch.h"
 
 namespace centermask {
 
@@ -35,7 +35,7 @@ struct InferenceRun {
 
 /// Predicts every usable image of `set` (in eval mode, without gradients; the model's mode is
 /// restored afterwards). The model's class count must equal the set's.
-InferenceRun predict_set(CenterMaskImpl& model, const std::shared_ptr<const TrainingSet>& set,
+InferenceRun predict_set(MetaArchitectureImpl& model, const std::shared_ptr<const TrainingSet>& set,
                          const InferenceOptions& options);
 
 struct EvaluationReport {
@@ -50,9 +50,12 @@ struct EvaluationReport {
 
 /// predict_set, then COCO evaluation (segm and bbox) over the set's usable images; with
 /// `class_agnostic_too` also the class-agnostic evaluation.
-EvaluationReport evaluate_model(CenterMaskImpl& model,
+EvaluationReport evaluate_model(MetaArchitectureImpl& model,
                                 const std::shared_ptr<const TrainingSet>& set,
                                 const InferenceOptions& options, bool class_agnostic_too = false);
+
+/// The test config's settings as the method interface takes them.
+PredictOptions predict_options(const TestConfig& test);
 
 /// "cpu", "cuda", "cuda:N" as a device; InputError (naming runtime.device) for anything else
 /// and for CUDA when this LibTorch has none or sees no GPU.
@@ -60,11 +63,11 @@ torch::Device resolve_device(const std::string& name);
 
 /// A model restored from a checkpoint with the config and categories it was trained with.
 struct TrainedModel {
-  CenterMask model{nullptr};
+  std::shared_ptr<MetaArchitectureImpl> model;  ///< the method the checkpoint's config names
   TrainConfig config;
   std::vector<CocoCategory> categories;
 };
-/// InputError naming the file when it is missing, truncated or not a CenterMask checkpoint.
+/// InputError naming the file when it is missing, truncated or not a checkpoint of ours.
 TrainedModel load_trained_model(const std::filesystem::path& weights, torch::Device device);
 
 /// An image file, or every image file (.png, .jpg, .jpeg, .bmp, .tif, .tiff, .webp) directly in

@@ -29,7 +29,7 @@ struct UpperBoundReport {
 /// The upper bound of `model` (only its options matter: no weights are read) on `set` at the
 /// test transform of `test` (input size; the decoder's top-K and mask threshold). The dataset
 /// needs masks: InputError naming `set_name` when no annotation of a usable image has one.
-UpperBoundReport compute_upper_bound(const CenterMaskOptions& model,
+UpperBoundReport compute_upper_bound(const ModelConfig& model,
                                      const std::shared_ptr<const TrainingSet>& set,
                                      const TestConfig& test, const std::string& set_name,
                                      int workers = 0);

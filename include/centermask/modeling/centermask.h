@@ -20,6 +20,7 @@
 #include "centermask/data/transforms.h"
 #include "centermask/modeling/backbone.h"
 #include "centermask/modeling/centermask_training_targets.h"
+#include "centermask/modeling/meta_arch.h"
 #include "centermask/structures/instances.h"
 
 namespace centermask {
@@ -115,6 +116,12 @@ struct CenterMaskOutputs {
   torch::Tensor shape_hidden_mirrored;
 };
 
+/// CenterMask's outputs behind the method interface.
+struct CenterMaskMethodOutputs : MethodOutputs {
+  explicit CenterMaskMethodOutputs(CenterMaskOutputs o) : outputs(std::move(o)) {}
+  CenterMaskOutputs outputs;
+};
+
 /// CenterNet's flip test for CenterMask: merges the outputs of a batch and of the same batch
 /// mirrored left–right into the outputs of one prediction, in the first batch's frame. Heatmap
 /// and saliency probabilities and sizes are averaged with the mirrored maps flipped back; the
@@ -156,9 +163,31 @@ struct CenterMaskPeaks {
   torch::Tensor size;      ///< (N, K, 2) cells
 };
 
-class CenterMaskImpl : public torch::nn::Module {
+/// CenterMask (model.meta_arch: centermask). The typed forward / loss / predict below are the
+/// method's own API (tests, benchmarks, the upper bound); the overrides of MetaArchitectureImpl
+/// wrap them for the engine.
+class CenterMaskImpl : public MetaArchitectureImpl {
  public:
   explicit CenterMaskImpl(CenterMaskOptions options);
+
+  // The method interface (meta_arch.h).
+  std::string method_name() const override { return "centermask"; }
+  int num_classes() const override { return options_.num_classes; }
+  int size_divisor() const override { return backbone_->size_divisor(); }
+  std::shared_ptr<const TargetEncoder> make_target_encoder(int max_objects) const override;
+  std::shared_ptr<const MethodOutputs> run_network(const torch::Tensor& images,
+                                                   bool flip_test = false) override;
+  /// The terms, in this order: heatmap, offset, size, mask, then saliency, box_giou and
+  /// mask_dice when they are on.
+  MethodLosses compute_losses(const MethodOutputs& outputs, const BatchTargets& targets,
+                              const torch::Device& device) const override;
+  std::vector<std::vector<Instance>> detect(const MethodOutputs& outputs,
+                                            const std::vector<ImageInfo>& infos,
+                                            const PredictOptions& options) const override;
+  std::shared_ptr<const MethodOutputs> perfect_network_outputs(
+      const std::vector<std::vector<Instance>>& instances, int input_height,
+      int input_width) const override;
+  std::string first_non_finite_output(const MethodOutputs& outputs) const override;
 
   /// images: (N, 3, H, W) normalised, H and W multiples of 32 (std::invalid_argument if not).
   CenterMaskOutputs forward(const torch::Tensor& images);
@@ -213,7 +242,6 @@ class CenterMaskImpl : public torch::nn::Module {
 
   const CenterMaskOptions& options() const { return options_; }
   ShapeSpec feature_shape() const { return backbone_->output_shape(); }
-  int size_divisor() const { return backbone_->size_divisor(); }
 
  private:
   CenterMaskOptions options_;

@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include "centermask/data/centermask_targets.h"
 #include "centermask/data/loader.h"
 
 namespace centermask {
@@ -40,11 +41,23 @@ struct CenterMaskTrainingTargets {
   std::int64_t num_masks() const { return static_cast<std::int64_t>(mask_image.size()); }
 };
 
+/// make_training_batch with CenterMask's encoder for `options` (tests, benchmarks, tools).
+Batch make_training_batch(const std::vector<cv::Mat>& images,
+                          const std::vector<std::vector<Instance>>& instances,
+                          const CenterMaskTargetOptions& options);
+
+/// A training batch's CenterMask targets; std::invalid_argument when it has none (loaded for
+/// inference), std::logic_error when they are another method's.
+const CenterMaskBatchTargets& centermask_batch_targets(const Batch& batch);
+
 /// Copies a training batch's targets to `device`. `mask_neighbourhood` r > 0 also assembles
 /// each object's mask from the local shape at the cells within r of its center (a
 /// (2r+1)² window, on the map, where the object's heatmap Gaussian is at least 0.1), each
 /// weighted by that Gaussian's value.
 CenterMaskTrainingTargets make_training_targets(const Batch& batch, const torch::Device& device,
+                                                int mask_neighbourhood = 0);
+CenterMaskTrainingTargets make_training_targets(const CenterMaskBatchTargets& batch,
+                                                const torch::Device& device,
                                                 int mask_neighbourhood = 0);
 
 }  // namespace centermask

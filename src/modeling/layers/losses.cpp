@@ -285,4 +285,20 @@ torch::Tensor ltrb_iou_loss(const torch::Tensor& predicted, const torch::Tensor&
          torch::where(total_weight > 0, total_weight, torch::ones_like(total_weight));
 }
 
+torch::Tensor polar_iou_loss(const torch::Tensor& predicted, const torch::Tensor& target,
+                             const torch::Tensor& weight) {
+  if (predicted.dim() != 2 || target.sizes() != predicted.sizes() || weight.dim() != 1 ||
+      weight.size(0) != predicted.size(0))
+    throw std::invalid_argument(
+        "polar_iou_loss: predicted and target must be (M, n) and weight (M), got " +
+        c10::str(predicted.sizes()) + ", " + c10::str(target.sizes()) + " and " +
+        c10::str(weight.sizes()));
+  const torch::Tensor larger = torch::max(predicted, target).sum(1);
+  const torch::Tensor smaller = torch::min(predicted, target).sum(1);
+  const torch::Tensor per_location = torch::log(larger / smaller);
+  const torch::Tensor total_weight = weight.sum();
+  return (per_location * weight).sum() /
+         torch::where(total_weight > 0, total_weight, torch::ones_like(total_weight));
+}
+
 }  // namespace centermask

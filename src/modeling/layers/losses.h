@@ -76,4 +76,12 @@ enum class IouLossKind {
 torch::Tensor ltrb_iou_loss(const torch::Tensor& predicted, const torch::Tensor& target,
                             const torch::Tensor& weight, IouLossKind kind);
 
+/// PolarMask's polar IoU loss between predicted and target ray lengths (M, n) from each
+/// location: log(Σ_k max(d_k, d*_k) / Σ_k min(d_k, d*_k)) per location (the polygons' IoU
+/// approximated ray by ray), weighted by (M) `weight` (PolarMask: the polar centerness
+/// targets) and divided by its sum (by 1 when the sum is 0). Lengths must be > 0 (the head's
+/// exp makes them so).
+torch::Tensor polar_iou_loss(const torch::Tensor& predicted, const torch::Tensor& target,
+                             const torch::Tensor& weight);
+
 }  // namespace centermask

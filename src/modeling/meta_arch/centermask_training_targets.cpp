@@ -4,6 +4,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "centermask/modeling/meta_arch.h"
+
 namespace centermask {
 
 namespace {
@@ -22,7 +24,27 @@ torch::Tensor to_tensor(const std::vector<std::int64_t>& values, torch::IntArray
 
 }  // namespace
 
-CenterMaskTrainingTargets make_training_targets(const Batch& batch, const torch::Device& device,
+Batch make_training_batch(const std::vector<cv::Mat>& images,
+                          const std::vector<std::vector<Instance>>& instances,
+                          const CenterMaskTargetOptions& options) {
+  return make_training_batch(images, instances, CenterMaskTargetEncoder(options));
+}
+
+const CenterMaskBatchTargets& centermask_batch_targets(const Batch& batch) {
+  if (!batch.targets)
+    throw std::invalid_argument(
+        "the batch has no training targets (was it loaded with LoaderOptions::training = "
+        "false?)");
+  return method_cast<CenterMaskBatchTargets>(*batch.targets, "CenterMask");
+}
+
+CenterMaskTrainingTargets make_training_targets(const Batch& loaded, const torch::Device& device,
+                                                int mask_neighbourhood) {
+  return make_training_targets(centermask_batch_targets(loaded), device, mask_neighbourhood);
+}
+
+CenterMaskTrainingTargets make_training_targets(const CenterMaskBatchTargets& batch,
+                                                const torch::Device& device,
                                                 int mask_neighbourhood) {
   const std::int64_t n = batch.size, c = batch.num_classes, h = batch.output_height,
                      w = batch.output_width, k = batch.max_objects;

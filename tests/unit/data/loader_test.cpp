@@ -6,11 +6,17 @@
 #include <set>
 
 #include "centermask/common/error.h"
+#include "centermask/data/centermask_targets.h"
 #include "centermask/data/synthetic_dataset.h"
 #include "support/test_paths.h"
 
 namespace centermask {
 namespace {
+
+// The batch's targets as CenterMask's encoder collated them (the loader does not look inside).
+const CenterMaskBatchTargets& targets_of(const Batch& batch) {
+  return dynamic_cast<const CenterMaskBatchTargets&>(*batch.targets);
+}
 
 class LoaderTest : public ::testing::Test {
  protected:
@@ -37,8 +43,10 @@ class LoaderTest : public ::testing::Test {
     o.augment.input_height = 64;
     o.augment.input_width = 96;  // not square: both axes exercised
     o.augment.center_border_px = 16;
-    o.targets.num_classes = static_cast<int>(synthetic_class_names().size());
-    o.targets.max_objects = 16;
+    CenterMaskTargetOptions targets;
+    targets.num_classes = static_cast<int>(synthetic_class_names().size());
+    targets.max_objects = 16;
+    o.target_encoder = std::make_shared<CenterMaskTargetEncoder>(targets);
     return o;
   }
   static std::vector<Batch> epoch(DataLoader& loader, std::int64_t e) {
@@ -59,9 +67,9 @@ TEST_F(LoaderTest, SameBatchesForAnyWorkerCount) {
   ASSERT_EQ(b.size(), 3u);
   for (std::size_t i = 0; i < a.size(); ++i) {
     EXPECT_EQ(a[i].images, b[i].images) << i;
-    EXPECT_EQ(a[i].heatmap, b[i].heatmap) << i;
-    EXPECT_EQ(a[i].mask_pixels, b[i].mask_pixels) << i;
-    EXPECT_EQ(a[i].center_index, b[i].center_index) << i;
+    EXPECT_EQ(targets_of(a[i]).heatmap, targets_of(b[i]).heatmap) << i;
+    EXPECT_EQ(targets_of(a[i]).mask_pixels, targets_of(b[i]).mask_pixels) << i;
+    EXPECT_EQ(targets_of(a[i]).center_index, targets_of(b[i]).center_index) << i;
     for (int j = 0; j < a[i].size; ++j)
       EXPECT_EQ(a[i].infos[static_cast<std::size_t>(j)].image_id,
                 b[i].infos[static_cast<std::size_t>(j)].image_id);
@@ -81,10 +89,12 @@ TEST_F(LoaderTest, EpochsShuffleDifferentlyAndCollateConsistently) {
   EXPECT_NE(ids(e0), ids(e1));
   const std::vector<std::int64_t> e0_ids = ids(e0);
   EXPECT_EQ(std::set<std::int64_t>(e0_ids.begin(), e0_ids.end()).size(), 9u);  // no repeats
-  for (const Batch& b : e0) {
-    const std::size_t n = static_cast<std::size_t>(b.size), k = 16,
+  for (const Batch& batch : e0) {
+    const CenterMaskBatchTargets& b = targets_of(batch);
+    const std::size_t n = static_cast<std::size_t>(batch.size), k = 16,
                       c = synthetic_class_names().size();
-    EXPECT_EQ(b.images.size(), n * 3 * 64 * 96);
+    EXPECT_EQ(b.size, batch.size);
+    EXPECT_EQ(batch.images.size(), n * 3 * 64 * 96);
     EXPECT_EQ(b.output_height, 16);
     EXPECT_EQ(b.output_width, 24);
     EXPECT_EQ(b.heatmap.size(), n * c * 16 * 24);
@@ -131,7 +141,7 @@ TEST_F(LoaderTest, StreamCrossesEpochsAndResumesWhereItLeftOff) {
   EXPECT_EQ(first.epoch, 1);
   EXPECT_EQ(first.index, 2);
   EXPECT_EQ(first.images, stream[5].images);
-  EXPECT_EQ(first.heatmap, stream[5].heatmap);
+  EXPECT_EQ(targets_of(first).heatmap, targets_of(stream[5]).heatmap);
   EXPECT_EQ(std::move(*resumed.next()).images, stream[6].images);
 }
 
@@ -146,7 +156,7 @@ TEST_F(LoaderTest, InferenceKeepsFileOrderAndTheLastPartialBatch) {
   EXPECT_EQ(batches.back().size, 1);
   std::int64_t expected_id = 1;
   for (const Batch& b : batches) {
-    EXPECT_TRUE(b.heatmap.empty());
+    EXPECT_EQ(b.targets, nullptr);
     for (const ImageInfo& info : b.infos) EXPECT_EQ(info.image_id, expected_id++);
     // Ground truth is given in input pixels (72-px images fitted into 64²), as in training.
     for (const auto& instances : b.instances) {
@@ -190,7 +200,9 @@ TEST_F(LoaderTest, ImageThatStopsDecodingIsReplacedAndCounted) {
 
 TEST_F(LoaderTest, RejectsClassCountThatDiffersFromTheDataset) {
   LoaderOptions o = training_options(1);
-  o.targets.num_classes = 3;
+  CenterMaskTargetOptions three_classes;
+  three_classes.num_classes = 3;
+  o.target_encoder = std::make_shared<CenterMaskTargetEncoder>(three_classes);
   EXPECT_THROW(DataLoader(open_set(), o), InputError);
 }
 

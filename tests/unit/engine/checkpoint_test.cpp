@@ -10,6 +10,7 @@
 #include <csignal>
 
 #include "centermask/common/error.h"
+#include "centermask/modeling/centermask.h"
 #include "support/test_paths.h"
 
 namespace centermask {

@@ -134,6 +134,9 @@ TEST(Config, WrongTypesAndBadValuesNameTheKey) {
       {"runtime:\n  blas_threads: -1\n", "runtime.blas_threads: must be ≥ 0"},
       {"model:\n  loss_weights:\n    box_giou: 5\n",
        "model.loss_weights.box_giou: needs model.dense_box_loss: true"},
+      {"model:\n  meta_arch: maskrcnn\n",
+       "model.meta_arch: unknown method 'maskrcnn' (known: centermask"},
+      {"solver:\n  ema_decay: 1\n", "solver.ema_decay: must be in [0, 1) (0 = off)"},
   };
   for (const auto& [yaml, expected] : cases) {
     const std::string message =

@@ -35,7 +35,7 @@ std::shared_ptr<const TrainingSet> simple_shapes(const TempDir& dir) {
 
 UpperBoundReport bound(const std::shared_ptr<const TrainingSet>& set, int input_size,
                        int saliency_stride, int shape_size = 32) {
-  CenterMaskOptions model;
+  ModelConfig model;
   model.backbone.name = "resnet18";
   model.backbone.width = 16;
   model.shape_size = shape_size;

@@ -19,25 +19,8 @@ namespace {
 using testing::make_batch;
 using testing::mask_iou;
 
-/// A filled ellipse instance in an image of the given size.
-Instance ellipse_instance(int class_index, cv::Rect box, int height, int width) {
-  cv::Mat mask = cv::Mat::zeros(height, width, CV_8U);
-  cv::ellipse(mask,
-              cv::RotatedRect(cv::Point2f(box.x + box.width / 2.0f, box.y + box.height / 2.0f),
-                              cv::Size2f(box.width, box.height), 0),
-              cv::Scalar(1), cv::FILLED);
-  SyntheticImage image;
-  image.objects.push_back({class_index, mask, mask});
-  Instance instance = synthetic_image_instances(image).front();
-  return instance;
-}
-
-cv::Mat noise_image(int height, int width, int seed) {
-  cv::Mat image(height, width, CV_8UC3);
-  cv::theRNG().state = static_cast<std::uint64_t>(seed);
-  cv::randu(image, 0, 255);
-  return image;
-}
+using testing::ellipse_instance;
+using testing::noise_image;
 
 /// The small backbone most tests use, for `classes` classes.
 CenterMaskOptions resnet18_options(int classes) {
@@ -204,7 +187,7 @@ TEST(CenterMask, FinerSaliencyDenseBoxesAndMaskNeighbourhoodTrainAndDecode) {
         {noise_image(h, w, 7)},
         {{ellipse_instance(1, {8, 8, 40, 30}, h, w), ellipse_instance(0, {50, 20, 30, 40}, h, w)}},
         model->target_options(16));
-    EXPECT_EQ(batch.mask_height, h / stride);
+    EXPECT_EQ(centermask_batch_targets(batch).mask_height, h / stride);
     const CenterMaskTrainingTargets targets = make_training_targets(batch, torch::kCPU, 1);
     // Both objects are large enough that their 3 × 3 neighbourhood counts: 9 masks each.
     EXPECT_EQ(targets.num_masks(), 18);

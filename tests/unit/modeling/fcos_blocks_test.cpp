@@ -223,5 +223,37 @@ TEST(LtrbIouLoss, ValuesByHandWeightsAndFiniteDifferences) {
                std::invalid_argument);
 }
 
+TEST(PolarIouLoss, ValuesByHandWeightsAndFiniteDifferences) {
+  const auto f64 = torch::kFloat64;
+  const torch::Tensor one = torch::ones({1}, f64);
+  // Equal rays: 0. Rays (1, 2, 3) against (2, 2, 1): Σmax 2 + 2 + 3 = 7, Σmin 1 + 2 + 1 = 4.
+  const torch::Tensor a = torch::tensor({{1.0, 2.0, 3.0}}, f64);
+  const torch::Tensor b = torch::tensor({{2.0, 2.0, 1.0}}, f64);
+  EXPECT_NEAR(polar_iou_loss(a, a, one).item<double>(), 0, 1e-15);
+  EXPECT_NEAR(polar_iou_loss(a, b, one).item<double>(), std::log(7.0 / 4.0), 1e-12);
+  // Symmetric in its arguments, and a weighted mean over locations; zero weights give 0.
+  EXPECT_NEAR(polar_iou_loss(b, a, one).item<double>(), std::log(7.0 / 4.0), 1e-12);
+  const torch::Tensor pred = torch::cat({a, a}), target = torch::cat({b, a});
+  EXPECT_NEAR(polar_iou_loss(pred, target, torch::tensor({1.0, 3.0}, f64)).item<double>(),
+              std::log(7.0 / 4.0) / 4, 1e-12);
+  EXPECT_EQ(polar_iou_loss(pred, target, torch::zeros({2}, f64)).item<double>(), 0.0);
+  // Gradient by central differences (away from ties, where max/min switch).
+  const torch::Tensor at = torch::tensor({{1.3, 2.6, 0.7, 4.1}}, f64);
+  const torch::Tensor goal = torch::tensor({{2.0, 2.2, 1.0, 3.0}}, f64);
+  torch::Tensor x = at.clone().requires_grad_(true);
+  polar_iou_loss(x, goal, one).backward();
+  for (int e = 0; e < 4; ++e) {
+    torch::Tensor plus = at.clone(), minus = at.clone();
+    plus.view({-1})[e] += 1e-6;
+    minus.view({-1})[e] -= 1e-6;
+    const double numeric = (polar_iou_loss(plus, goal, one).item<double>() -
+                            polar_iou_loss(minus, goal, one).item<double>()) /
+                           2e-6;
+    EXPECT_NEAR(x.grad().view({-1})[e].item<double>(), numeric, 1e-6) << "element " << e;
+  }
+  EXPECT_THROW(polar_iou_loss(torch::ones({2, 36}), torch::ones({2, 18}), torch::ones({2})),
+               std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace centermask
