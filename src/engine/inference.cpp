@@ -130,7 +130,6 @@ PredictOptions predict_options(const TestConfig& test) {
   options.mask_threshold = static_cast<float>(test.mask_threshold);
   options.score_threshold = static_cast<float>(test.score_threshold);
   options.mask_quality_scoring = test.mask_quality_scoring;
-  options.flip_test = test.flip_test;
   return options;
 }
 
@@ -159,7 +158,7 @@ InferenceRun predict_set(MetaArchitectureImpl& model, const std::shared_ptr<cons
     torch::Tensor images =
         torch::from_blob(batch->images.data(), {batch->size, 3, batch->height, batch->width})
             .to(options.device);
-    const auto outputs = model.run_network(images, decode.flip_test);
+    const auto outputs = model.run_network(images, options.test.flip_test);
     const auto detections = model.detect(*outputs, batch->infos, decode);
     for (std::size_t i = 0; i < detections.size(); ++i, ++usable_index) {
       append_coco_results(set->dataset(), batch->infos[i].image_id, detections[i], &run.results);

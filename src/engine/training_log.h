@@ -21,10 +21,11 @@ struct LossTerms {
   std::vector<std::pair<std::string, double>> terms;
   LossTerms& operator+=(const LossTerms& o) {
     total += o.total;
-    if (terms.empty()) terms = std::vector<std::pair<std::string, double>>(o.terms.size());
-    for (std::size_t i = 0; i < o.terms.size() && i < terms.size(); ++i) {
-      terms[i].first = o.terms[i].first;
-      terms[i].second += o.terms[i].second;
+    if (terms.empty()) {
+      terms = o.terms;
+    } else {
+      for (std::size_t i = 0; i < o.terms.size() && i < terms.size(); ++i)
+        terms[i].second += o.terms[i].second;
     }
     return *this;
   }

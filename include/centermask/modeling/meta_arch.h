@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -42,9 +43,6 @@ struct PredictOptions {
   /// Multiplies each score by its mask's mean probability inside the mask (where the method
   /// supports it; others ignore it).
   bool mask_quality_scoring = false;
-  /// The network also runs on each image's left–right mirror and the two are merged (where
-  /// the method supports it; others ignore it).
-  bool flip_test = false;
 };
 
 class MetaArchitectureImpl : public torch::nn::Module {
@@ -57,8 +55,8 @@ class MetaArchitectureImpl : public torch::nn::Module {
   /// The encoder for this model's targets; max_objects caps the objects per image.
   virtual std::shared_ptr<const TargetEncoder> make_target_encoder(int max_objects) const = 0;
 
-  /// images: (N, 3, H, W) normalised. With options.flip_test where supported, the mirrored
-  /// pass is merged in (test time only).
+  /// images: (N, 3, H, W) normalised. With flip_test, where the method supports it, the
+  /// mirrored pass is merged in (test time only; test.flip_test).
   virtual std::shared_ptr<const MethodOutputs> run_network(const torch::Tensor& images,
                                                            bool flip_test = false) = 0;
   /// Training loss of a batch's outputs against its collated targets (moved to `device`).

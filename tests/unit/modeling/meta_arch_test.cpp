@@ -34,7 +34,6 @@ TEST(MetaArchitecture, CenterMasksInterfaceIsItsTypedPath) {
   EXPECT_EQ(method->num_classes(), 2);
   auto* typed = dynamic_cast<CenterMaskImpl*>(method.get());
   ASSERT_NE(typed, nullptr);
-  EXPECT_EQ(method->size_divisor(), typed->size_divisor());
 
   const std::vector<cv::Mat> images = {testing::noise_image(h, w, 3),
                                        testing::noise_image(h, w, 4)};
