@@ -1,8 +1,8 @@
-// `centermask ablate`: the paper's Table 1c–1e on our data. Trains the same config with the
-// mask made of shape × saliency (class-specific and class-agnostic saliency), shape alone,
-// saliency alone, and shape × saliency with the saliency at stride 2, under the same budget, and
-// prints mask AP per variant. Each variant is a run folder under --out; rerunning the command
-// resumes unfinished ones and reuses finished ones.
+// `centermask ablate`: a method's ablation table on our data. Trains the same config once per
+// variant of the method's (ablation_variants in meta_arch_registry.h: CenterMask's Table 1c–1e
+// and its saliency stride, PolarMask's Table 1a–1c: rays, ray loss, centerness) under the same
+// budget, and prints mask AP per variant. Each variant is a run folder under --out; rerunning
+// the command resumes unfinished ones and reuses finished ones.
 
 #include <fmt/format.h>
 
@@ -13,46 +13,13 @@
 #include "centermask/common/error.h"
 #include "centermask/engine/config.h"
 #include "centermask/engine/trainer.h"
+#include "centermask/modeling/meta_arch_registry.h"
 #include "commands.h"
 #include "common/file_io.h"
 #include "common/json_reader.h"
 
 namespace centermask::cli {
 namespace {
-
-struct AblationVariant {
-  const char* name;
-  const char* description;
-  std::vector<std::string> overrides;
-};
-
-const std::vector<AblationVariant>& variants() {
-  // Every variant names its saliency stride: the paper's 4 unless the variant is about it, so a
-  // config that trains at another stride still ablates like for like.
-  static const std::vector<AblationVariant> all = {
-      {"full",
-       "shape x saliency, class-specific saliency (the method)",
-       {"model.assembly=shape_times_saliency", "model.class_specific_saliency=true",
-        "model.saliency_stride=4"}},
-      {"class_agnostic",
-       "shape x saliency, one class-agnostic saliency map",
-       {"model.assembly=shape_times_saliency", "model.class_specific_saliency=false",
-        "model.saliency_stride=4"}},
-      {"shape_only",
-       "local shape alone (no saliency head)",
-       {"model.assembly=shape_only", "model.class_specific_saliency=true",
-        "model.saliency_stride=4"}},
-      {"saliency_only",
-       "class-specific saliency alone (no shape head)",
-       {"model.assembly=saliency_only", "model.class_specific_saliency=true",
-        "model.saliency_stride=4"}},
-      {"saliency_stride_2",
-       "shape x saliency, class-specific saliency at stride 2 (finer masks, beyond the paper)",
-       {"model.assembly=shape_times_saliency", "model.class_specific_saliency=true",
-        "model.saliency_stride=2"}},
-  };
-  return all;
-}
 
 struct AblateOptions {
   std::string config_path;
@@ -102,14 +69,26 @@ bool read_metrics(const std::filesystem::path& run_dir, VariantResult* result) {
 
 int run_ablate(const AblateOptions& o) {
   install_training_signal_handlers();
+  // The method is the config's (with the overrides): its variants are what is trained.
+  const std::string method = load_train_config(o.config_path, o.overrides).model.meta_arch;
+  const std::vector<AblationVariant> variants = ablation_variants(method);
+  for (const std::string& name : o.only)
+    if (std::none_of(variants.begin(), variants.end(),
+                     [&](const AblationVariant& v) { return v.name == name; })) {
+      std::string known;
+      for (const AblationVariant& v : variants) known += (known.empty() ? "" : ", ") + v.name;
+      throw InputError(
+          fmt::format("--only: {} has no variant '{}' (its variants: {})", method, name, known));
+    }
   std::vector<VariantResult> results;
-  for (const AblationVariant& variant : variants()) {
+  for (const AblationVariant& variant : variants) {
     if (!o.only.empty() && std::find(o.only.begin(), o.only.end(), variant.name) == o.only.end())
       continue;
     const std::filesystem::path run_dir = std::filesystem::path(o.out_dir) / variant.name;
     VariantResult result;
     result.name = variant.name;
-    std::fprintf(stderr, "\n== %s: %s\n", variant.name, variant.description);
+    std::fprintf(stderr, "\n== %s %s: %s\n", method.c_str(), variant.name.c_str(),
+                 variant.description.c_str());
     if (!read_metrics(run_dir, &result)) {
       // The budget is the config's epochs: a time limit would give each variant whatever the
       // machine's load allowed (a --set can still ask for one, with
@@ -155,19 +134,17 @@ CommandRunner add_ablate_command(CLI::App& app) {
   auto options = std::make_shared<AblateOptions>();
   CLI::App* cmd = app.add_subcommand(
       "ablate",
-      "train shape x saliency (class-specific, class-agnostic, saliency stride 2), "
-      "shape-only and saliency-only with one config and print a mask AP table");
+      "train the config's method once per ablation variant and print a mask AP table "
+      "(centermask: full, class_agnostic, shape_only, saliency_only, saliency_stride_2; "
+      "polarmask: full, rays_18, rays_24, rays_72, smooth_l1, cartesian_centerness)");
   cmd->add_option("--config", options->config_path, "YAML config shared by every variant")
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--set", options->overrides, "override a config key, KEY=VALUE (repeatable)");
   cmd->add_option("--out", options->out_dir, "folder for one run folder per variant")->required();
   cmd->add_option("--only", options->only,
-                  "comma-separated subset: full, class_agnostic, shape_only, saliency_only, "
-                  "saliency_stride_2")
-      ->delimiter(',')
-      ->check(CLI::IsMember(
-          {"full", "class_agnostic", "shape_only", "saliency_only", "saliency_stride_2"}));
+                  "comma-separated subset of the method's variants (see above)")
+      ->delimiter(',');
   return [options]() { return run_ablate(*options); };
 }
 

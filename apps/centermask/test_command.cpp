@@ -33,6 +33,11 @@ int run_test(const TestOptions& o) {
                                  o.gt_path, describe_categories(set->dataset().categories()),
                                  o.model.weights, describe_categories(trained.categories)));
 
+  const auto category_name = [&](std::int64_t id) {
+    for (const CocoCategory& c : set->dataset().categories())
+      if (c.id == id) return c.name;
+    return std::to_string(id);
+  };
   InferenceOptions inference;
   inference.test = trained.config.test;
   apply_model_run_overrides(o.model, &inference.test);
@@ -62,6 +67,13 @@ int run_test(const TestOptions& o) {
       for (double s : r->stats) w.value(s);
       w.end_array().end_object();
     }
+    // AP of each category by name: which kinds of object a method gets wrong (e.g. rings,
+    // which a polygon from the center cannot hold).
+    for (const CocoEvalResult* r : {&result.segm, &result.bbox}) {
+      w.key(std::string(iou_type_name(r->iou_type)) + "_per_category").begin_object();
+      for (const auto& [id, ap] : r->per_category_ap()) w.key(category_name(id)).value(ap);
+      w.end_object();
+    }
     w.end_object();
     std::printf("%s\n", out.c_str());
     return 0;
@@ -83,6 +95,11 @@ int run_test(const TestOptions& o) {
     std::printf("%-5s %8.4f %16.4f %8.4f %8.4f %8.4f\n",
                 r->iou_type == IouType::kSegm ? "mask" : "box", r->stats[0], agnostic->stats[0],
                 r->stats[3], r->stats[4], r->stats[5]);
+  std::printf("\n%-24s %8s %8s\n", "category", "mask AP", "box AP");
+  const auto mask_ap = result.segm.per_category_ap(), box_ap = result.bbox.per_category_ap();
+  for (std::size_t k = 0; k < mask_ap.size() && k < box_ap.size(); ++k)
+    std::printf("%-24s %8.4f %8.4f\n", category_name(mask_ap[k].first).c_str(), mask_ap[k].second,
+                box_ap[k].second);
   if (!o.out_path.empty()) std::printf("\nresults: %s\n", o.out_path.c_str());
   return 0;
 }

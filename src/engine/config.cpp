@@ -23,6 +23,8 @@ struct Field {
   std::string doc;
   std::function<void(const YAML::Node&)> set;
   std::function<std::string()> get;
+  /// The method (model.meta_arch) the key belongs to; "" = every method's.
+  std::string method;
 };
 
 std::string scalar_text(const YAML::Node& node) {
@@ -76,7 +78,8 @@ class FieldTable {
  private:
   void add(std::string key, std::string doc, std::function<void(const YAML::Node&)> set,
            std::function<std::string()> get) {
-    fields_.push_back({std::move(key), std::move(doc), std::move(set), std::move(get)});
+    fields_.push_back(
+        {std::move(key), std::move(doc), std::move(set), std::move(get), declaring_method_});
   }
   void add_int(std::string key, std::string doc, int& ref) {
     add(
@@ -156,6 +159,9 @@ class FieldTable {
         });
   }
 
+  // Keys declared while this is set belong to that method (Field::method).
+  std::string declaring_method_;
+
   void declare(TrainConfig& c) {
     ModelConfig& m = c.model;
     add_string("model.meta_arch",
@@ -167,6 +173,7 @@ class FieldTable {
                m.backbone.name);
     add_int("model.backbone_width", "ResNet: first-stage channels (64 standard; 32 = ~1/4 compute)",
             m.backbone.width);
+    declaring_method_ = "centermask";
     add_bool("model.backbone_skips",
              "ResNet: add each stage to the upsampling path at its stride (TTFNet/U-Net shortcuts)",
              m.backbone.skip_connections);
@@ -215,6 +222,36 @@ class FieldTable {
         m.loss_weights.box_giou);
     add_double("model.loss_weights.mask_dice", "Dice loss of the assembled masks; 0 = off",
                m.loss_weights.mask_dice);
+
+    declaring_method_ = "polarmask";
+    PolarMaskOptions& p = m.polarmask;
+    add_int("model.polarmask.num_rays", "rays per polygon, dividing 360 (paper: 18, 24, 36, 72)",
+            p.num_rays);
+    add_int("model.polarmask.fpn_channels", "channels of every pyramid level and head tower",
+            p.fpn_channels);
+    add_int("model.polarmask.head_tower_convs", "conv + GN + ReLU units per head tower (3 towers)",
+            p.head_tower_convs);
+    add_int("model.polarmask.head_norm_groups", "GroupNorm groups of the towers",
+            p.head_norm_groups);
+    add_double("model.polarmask.center_sampling_radius",
+               "positives within r * stride of the sampling center", p.center_sampling_radius);
+    add_enum("model.polarmask.sampling_center", "where positives are sampled around (Fig. 7)",
+             p.sampling_center,
+             {{"mass", PolarMaskSamplingCenter::kMassCenter},
+              {"box", PolarMaskSamplingCenter::kBoxCenter}});
+    add_enum("model.polarmask.mask_loss", "loss on the rays (Table 1b)", p.mask_loss,
+             {{"polar_iou", PolarMaskLoss::kPolarIou}, {"smooth_l1", PolarMaskLoss::kSmoothL1}});
+    add_enum(
+        "model.polarmask.centerness", "what the centerness branch learns (Table 1c)", p.centerness,
+        {{"polar", PolarMaskCenterness::kPolar}, {"cartesian", PolarMaskCenterness::kCartesian}});
+    add_double("model.polarmask.loss_weights.classification", "focal loss weight",
+               p.loss_weights.classification);
+    add_double("model.polarmask.loss_weights.box", "-log IoU box loss weight", p.loss_weights.box);
+    add_double("model.polarmask.loss_weights.centerness", "centerness BCE weight",
+               p.loss_weights.centerness);
+    add_double("model.polarmask.loss_weights.mask", "polar IoU (ray) loss weight",
+               p.loss_weights.mask);
+    declaring_method_.clear();
 
     DataConfig& d = c.data;
     add_string("data.train_json", "COCO instances JSON for training", d.train_json);
@@ -414,13 +451,34 @@ void TrainConfig::validate() const {
   check(std::find(known.begin(), known.end(), model.meta_arch) != known.end(), "model.meta_arch",
         fmt::format("unknown method '{}' (known: {})", model.meta_arch,
                     describe_known_meta_architectures()));
-  // The class count may still be unknown (0: from the dataset); check the rest as for one class.
-  CenterMaskOptions model_to_check = model;
-  if (model_to_check.num_classes == 0) model_to_check.num_classes = 1;
-  try {
-    model_to_check.validate();
-  } catch (const std::invalid_argument& e) {
-    throw std::invalid_argument(std::string("model: ") + e.what());
+  // Another method's option set away from its default is a mistake (a config written for one
+  // method run with another): name the key rather than silently ignore it.
+  {
+    TrainConfig copy = *this, defaults;
+    const FieldTable table(copy), default_table(defaults);
+    for (std::size_t i = 0; i < table.fields().size(); ++i) {
+      const Field& f = table.fields()[i];
+      if (!f.method.empty() && f.method != model.meta_arch &&
+          f.get() != default_table.fields()[i].get())
+        throw std::invalid_argument(fmt::format(
+            "{}: an option of {}, but model.meta_arch is {} (remove the key or change the method)",
+            f.key, f.method, model.meta_arch));
+    }
+  }
+  if (model.meta_arch == "centermask") {
+    // The class count may still be unknown (0: from the dataset); check the rest as for one
+    // class.
+    CenterMaskOptions model_to_check = model;
+    if (model_to_check.num_classes == 0) model_to_check.num_classes = 1;
+    try {
+      model_to_check.validate();
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(std::string("model: ") + e.what());
+    }
+  } else {
+    ModelConfig model_to_check = model;
+    if (model_to_check.num_classes == 0) model_to_check.num_classes = 1;
+    polarmask_options(model_to_check).validate();
   }
   check(data.input_size >= 32 && data.input_size % 32 == 0, "data.input_size",
         fmt::format("must be a positive multiple of 32, got {}", data.input_size));
@@ -514,6 +572,9 @@ std::string to_yaml(const TrainConfig& config) {
   std::string out;
   std::vector<std::string> open;  // the sections currently open
   for (const Field& f : table.fields()) {
+    // Only the chosen method's options: a resolved config reads back under the same method,
+    // and a CenterMask run's config.yaml is what it was before methods were pluggable.
+    if (!f.method.empty() && f.method != config.model.meta_arch) continue;
     std::vector<std::string> parts;
     std::size_t start = 0;
     for (std::size_t dot; (dot = f.key.find('.', start)) != std::string::npos; start = dot + 1)

@@ -117,6 +117,42 @@ TEST_F(TrainTest, TheWeightAverageIsDeliveredAndResumedExactly) {
   EXPECT_TRUE(averaged_differs);
 }
 
+// The second method through the same engine: PolarMask trains, logs its own terms, resumes on
+// the same curve, evaluates, and its checkpoint is not taken for CenterMask's.
+TEST_F(TrainTest, PolarMaskTrainsResumesAndEvaluatesThroughTheSameEngine) {
+  std::string yaml = data_->config_yaml();
+  const std::string centermask_keys = "  head_channels: 16\n  shape_size: 8\n";
+  ASSERT_NE(yaml.find(centermask_keys), std::string::npos);
+  yaml.replace(yaml.find(centermask_keys), centermask_keys.size(),
+               "  meta_arch: polarmask\n  polarmask:\n    fpn_channels: 16\n"
+               "    head_tower_convs: 1\n    head_norm_groups: 4\n");
+  const TrainOutcome straight_outcome =
+      train(parse_train_config(yaml, "polar.yaml"), dir_ / "straight", {});
+  EXPECT_EQ(straight_outcome.iteration, 6);
+  EXPECT_GE(straight_outcome.mask_ap, 0.0);
+  const std::string log = testing::read_text(dir_ / "straight" / "log.jsonl");
+  EXPECT_NE(log.find("\"classification\":"), std::string::npos) << log.substr(0, 400);
+  EXPECT_NE(log.find("\"type\":\"eval\""), std::string::npos);
+  const auto straight = testing::logged_losses(dir_ / "straight" / "log.jsonl");
+
+  train(parse_train_config(yaml, "polar.yaml", {"solver.epochs=0.67"}), dir_ / "resumed", {});
+  TrainerOptions resume;
+  resume.resume = true;
+  train(load_run_config(dir_ / "resumed", {"solver.epochs=2"}), dir_ / "resumed", resume);
+  const auto resumed = testing::logged_losses(dir_ / "resumed" / "log.jsonl");
+  ASSERT_EQ(resumed.size(), straight.size());
+  for (const auto& [iteration, loss] : straight)
+    EXPECT_NEAR(resumed.at(iteration), loss, 1e-5 * std::abs(loss)) << "iteration " << iteration;
+
+  const TrainedModel trained =
+      load_trained_model(dir_ / "straight" / "model_final.pt", torch::kCPU);
+  EXPECT_EQ(trained.model->method_name(), "polarmask");
+  EXPECT_EQ(trained.config.model.meta_arch, "polarmask");
+  const std::string other = testing::error_message_of(
+      [&] { load_run_config(dir_ / "resumed", {"model.meta_arch=centermask"}); });
+  EXPECT_NE(other.find("model."), std::string::npos) << other;
+}
+
 TEST_F(TrainTest, DivergenceNamesTheIterationAndTermAndKeepsTheLastGoodCheckpoint) {
   const TrainConfig config =
       data_->config({"solver.optimizer=sgd", "solver.lr=1e30", "solver.momentum=0",

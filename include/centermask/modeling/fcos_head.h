@@ -54,4 +54,9 @@ class FcosHeadImpl : public torch::nn::Module {
 };
 TORCH_MODULE(FcosHead);
 
+/// FCOS's initialisation for a head convolution: N(0, 0.01) weights, zero bias, "same" padding.
+torch::nn::Conv2d fcos_head_conv(int in_channels, int out_channels, int kernel);
+/// A tower of `convs` × (fcos_head_conv 3×3 + GroupNorm(groups) + ReLU) at `channels`.
+torch::nn::Sequential fcos_tower(int channels, int convs, int groups);
+
 }  // namespace centermask

@@ -7,15 +7,35 @@
 
 #include "centermask/modeling/centermask.h"
 #include "centermask/modeling/meta_arch.h"
+#include "centermask/modeling/polarmask.h"
 
 namespace centermask {
 
 /// The config's `model` section: the method (model.meta_arch) and its options. CenterMask's
 /// options are the section's top-level keys (as before methods were pluggable, so earlier
-/// configs and checkpoints load unchanged).
+/// configs and checkpoints load unchanged); num_classes, backbone (name and width) are every
+/// method's; PolarMask's own are model.polarmask.*.
 struct ModelConfig : CenterMaskOptions {
   std::string meta_arch = "centermask";
+  /// model.polarmask.*; its num_classes and backbone come from the shared keys.
+  PolarMaskOptions polarmask;
 };
+
+/// PolarMask's options with the shared keys filled in (not validated).
+PolarMaskOptions polarmask_options(const ModelConfig& config);
+
+/// A method's ablation variant for `centermask ablate`: a name, what it is, and the config
+/// overrides that make it.
+struct AblationVariant {
+  std::string name;
+  std::string description;
+  std::vector<std::string> overrides;
+};
+/// The variants `centermask ablate` trains for a method (the paper's ablation tables).
+std::vector<AblationVariant> ablation_variants(const std::string& meta_arch);
+
+/// One line saying what a config's model is, for reports ("CenterMask (resnet18, S = 32, ...)").
+std::string describe_model(const ModelConfig& config);
 
 /// The values model.meta_arch accepts.
 const std::vector<std::string>& known_meta_architectures();

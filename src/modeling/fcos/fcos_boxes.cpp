@@ -50,10 +50,13 @@ FcosBoxLosses fcos_box_losses(const FcosHeadOutputs& outputs,
   }
   const auto device = logits.device();
   const torch::Tensor label_t = torch::tensor(labels, torch::kInt64).to(device);
-  const torch::Tensor ltrb_t = torch::from_blob(ltrb.data(), {n * locations, 4}, torch::kFloat32)
-                                   .to(device, logits.scalar_type());
-  const torch::Tensor center_t = torch::from_blob(center.data(), {n * locations}, torch::kFloat32)
-                                     .to(device, logits.scalar_type());
+  // copy: the autograd graph keeps these past this function, the vectors do not live as long.
+  const torch::Tensor ltrb_t =
+      torch::from_blob(ltrb.data(), {n * locations, 4}, torch::kFloat32)
+          .to(device, logits.scalar_type(), /*non_blocking=*/false, /*copy=*/true);
+  const torch::Tensor center_t =
+      torch::from_blob(center.data(), {n * locations}, torch::kFloat32)
+          .to(device, logits.scalar_type(), /*non_blocking=*/false, /*copy=*/true);
   const torch::Tensor positive = label_t.ge(0);
   const double num_positive = std::max<double>(1.0, positive.sum().item<double>());
 
@@ -105,7 +108,7 @@ std::vector<std::vector<FcosDetection>> decode_fcos_boxes(const FcosHeadOutputs&
           const float p = cls_data[c * h * w + i];
           if (p <= options.score_threshold) continue;
           FcosDetection d;
-          d.score = p * ctr_data[i];  // ranked by this; reported as its square root
+          d.score = p * ctr_data[i];  // candidates are ranked by this in both formulas
           d.class_index = static_cast<int>(c);
           d.level = static_cast<int>(level);
           d.location = i;
@@ -124,7 +127,10 @@ std::vector<std::vector<FcosDetection>> decode_fcos_boxes(const FcosHeadOutputs&
         const float y = static_cast<float>((d.location / w) * strides[level] + strides[level] / 2);
         const auto distance = [&](int k) { return reg_data[k * h * w + d.location] * stride; };
         d.box = {x - distance(0), y - distance(1), x + distance(2), y + distance(3)};
-        d.score = std::sqrt(d.score);
+        const float p = cls_data[d.class_index * h * w + d.location];
+        d.score = options.score == FcosScore::kSqrtClassTimesCenterness
+                      ? std::sqrt(d.score)
+                      : p * (ctr_data[d.location] + 0.5f);
         candidates.push_back(d);
       }
     }

@@ -32,24 +32,32 @@ FcosBoxLosses fcos_box_losses(const FcosHeadOutputs& outputs,
                               const std::vector<FcosTargets>& targets,
                               const std::vector<int>& strides);
 
+/// A detection's final score from its class probability p and centerness c.
+enum class FcosScore {
+  kSqrtClassTimesCenterness,      ///< √(p · c): FCOS
+  kClassTimesCenternessPlusHalf,  ///< p · (c + 0.5): PolarMask ("or the score is too low")
+};
+
 struct FcosDecodeOptions {
   float score_threshold = 0.05f;  ///< on the class probability, before centerness
-  int top_per_level = 1000;       ///< candidates kept per level, by cls · centerness
-  double nms_iou = 0.6;           ///< class-wise
-  int max_detections = 100;       ///< per image
+  FcosScore score = FcosScore::kSqrtClassTimesCenterness;
+  int top_per_level = 1000;  ///< candidates kept per level, by cls · centerness
+  double nms_iou = 0.6;      ///< class-wise
+  int max_detections = 100;  ///< per image
 };
 
 /// One detection in input pixels, with where it came from.
 struct FcosDetection {
   BoxXYXY box;
-  float score = 0;  ///< √(class probability · centerness)
+  float score = 0;  ///< FcosDecodeOptions::score of its class probability and centerness
   int class_index = 0;
   int level = 0;
   std::int64_t location = 0;  ///< index within its level, y·W + x
 };
 
-/// Per image, FCOS's inference: candidates above the threshold, the best per level, boxes
-/// from the distances around each location, class-wise NMS, highest score first.
+/// Per image, FCOS's inference: candidates above the threshold, the best per level (by class
+/// probability × centerness), boxes from the distances around each location, class-wise NMS
+/// on the final scores, highest score first.
 std::vector<std::vector<FcosDetection>> decode_fcos_boxes(const FcosHeadOutputs& outputs,
                                                           const std::vector<int>& strides,
                                                           const FcosDecodeOptions& options = {});

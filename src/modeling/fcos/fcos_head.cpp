@@ -28,38 +28,33 @@ void FcosHeadOptions::validate() const {
     fail(fmt::format("the prior probability must lie in (0, 1), got {}", prior_probability));
 }
 
-namespace {
-
-// FCOS's initialisation: N(0, 0.01) weights, zero bias, for every conv of the head.
-nn::Conv2d head_conv(int in_channels, int out_channels, int kernel) {
+nn::Conv2d fcos_head_conv(int in_channels, int out_channels, int kernel) {
   nn::Conv2d conv(nn::Conv2dOptions(in_channels, out_channels, kernel).padding(kernel / 2));
   nn::init::normal_(conv->weight, 0.0, 0.01);
   nn::init::zeros_(conv->bias);
   return conv;
 }
 
-nn::Sequential tower(int channels, int convs, int groups) {
+nn::Sequential fcos_tower(int channels, int convs, int groups) {
   nn::Sequential units;
   for (int i = 0; i < convs; ++i) {
-    units->push_back(head_conv(channels, channels, 3));
+    units->push_back(fcos_head_conv(channels, channels, 3));
     units->push_back(nn::GroupNorm(nn::GroupNormOptions(groups, channels)));
     units->push_back(nn::ReLU(nn::ReLUOptions(true)));
   }
   return units;
 }
 
-}  // namespace
-
 FcosHeadImpl::FcosHeadImpl(FcosHeadOptions options) : options_(options) {
   options_.validate();
   const int c = options_.in_channels;
   class_tower_ =
-      register_module("class_tower", tower(c, options_.tower_convs, options_.norm_groups));
-  regression_tower_ =
-      register_module("regression_tower", tower(c, options_.tower_convs, options_.norm_groups));
-  class_logits_ = register_module("class_logits", head_conv(c, options_.num_classes, 3));
-  regression_ = register_module("regression", head_conv(c, options_.regression_outputs, 3));
-  centerness_ = register_module("centerness", head_conv(c, 1, 3));
+      register_module("class_tower", fcos_tower(c, options_.tower_convs, options_.norm_groups));
+  regression_tower_ = register_module("regression_tower",
+                                      fcos_tower(c, options_.tower_convs, options_.norm_groups));
+  class_logits_ = register_module("class_logits", fcos_head_conv(c, options_.num_classes, 3));
+  regression_ = register_module("regression", fcos_head_conv(c, options_.regression_outputs, 3));
+  centerness_ = register_module("centerness", fcos_head_conv(c, 1, 3));
   nn::init::constant_(class_logits_->bias,
                       -std::log((1 - options_.prior_probability) / options_.prior_probability));
   scales_ = register_parameter("scales", torch::ones({options_.num_levels}));

@@ -31,10 +31,14 @@ float fcos_centerness(float left, float top, float right, float bottom) {
 FcosTargets assign_fcos_targets(const std::vector<FcosLevel>& levels,
                                 const std::vector<BoxXYXY>& boxes,
                                 const std::vector<std::int32_t>& classes,
-                                const FcosAssignOptions& options) {
+                                const FcosAssignOptions& options,
+                                const std::vector<std::array<float, 2>>& sampling_centers) {
   if (boxes.size() != classes.size())
     throw std::invalid_argument(
         fmt::format("FCOS assignment: {} boxes but {} classes", boxes.size(), classes.size()));
+  if (!sampling_centers.empty() && sampling_centers.size() != boxes.size())
+    throw std::invalid_argument(fmt::format("FCOS assignment: {} boxes but {} sampling centers",
+                                            boxes.size(), sampling_centers.size()));
   if (options.center_sampling_radius < 0)
     throw std::invalid_argument(
         fmt::format("FCOS assignment: center_sampling_radius must be ≥ 0, got {}",
@@ -73,7 +77,8 @@ FcosTargets assign_fcos_targets(const std::vector<FcosLevel>& levels,
           if (std::min({l, t_, r, b}) <= 0) continue;  // outside the box
           if (options.center_sampling_radius > 0) {
             // The central region: radius_px around the center, clipped to the box.
-            const float cx = box.center_x(), cy = box.center_y();
+            const float cx = sampling_centers.empty() ? box.center_x() : sampling_centers[g][0];
+            const float cy = sampling_centers.empty() ? box.center_y() : sampling_centers[g][1];
             const float x0 = std::max(box.x0, cx - radius_px),
                         x1 = std::min(box.x1, cx + radius_px);
             const float y0 = std::max(box.y0, cy - radius_px),

@@ -10,6 +10,7 @@
 // box's class, the distances (l, t, r, b) in pixels and the centerness target
 // √(min(l, r) / max(l, r) · min(t, b) / max(t, b)).
 
+#include <array>
 #include <cstdint>
 #include <limits>
 #include <vector>
@@ -47,11 +48,15 @@ struct FcosTargets {
   std::int64_t num_locations() const { return level_begin.empty() ? 0 : level_begin.back(); }
 };
 
-/// std::invalid_argument when boxes and classes differ in length or a level is malformed.
+/// `sampling_centers` (optional, one (x, y) per box) moves each box's center-sampling region
+/// from the box center to that point (PolarMask's mass centers), still clipped to the box.
+/// std::invalid_argument when boxes, classes or centers differ in length or a level is
+/// malformed.
 FcosTargets assign_fcos_targets(const std::vector<FcosLevel>& levels,
                                 const std::vector<BoxXYXY>& boxes,
                                 const std::vector<std::int32_t>& classes,
-                                const FcosAssignOptions& options = {});
+                                const FcosAssignOptions& options = {},
+                                const std::vector<std::array<float, 2>>& sampling_centers = {});
 
 /// √(min(l, r) / max(l, r) · min(t, b) / max(t, b)); 0 when a distance is not positive.
 float fcos_centerness(float left, float top, float right, float bottom);
