@@ -97,7 +97,7 @@ TEST(Config, EveryKeyRoundTripsThroughTheSavedYaml) {
   EXPECT_EQ(saved.find("polarmask"), std::string::npos);
 }
 
-TEST(Config, PolarMasksKeysRoundTripAndOtherMethodsOptionsAreRefusedByKey) {
+TEST(Config, PolarMaskKeysRoundTripAndOtherMethodsOptionsAreRefusedByKey) {
   const std::vector<std::string> polar = {"model.meta_arch=polarmask",
                                           "model.backbone=resnet18",
                                           "model.polarmask.num_rays=24",

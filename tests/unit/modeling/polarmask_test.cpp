@@ -186,7 +186,7 @@ TEST(PolarMask, PerfectOutputsLoseNothingAndDecodeToTheObjects) {
   for (const Instance& d : detected[0]) EXPECT_GT(d.score, 0.5f);  // p · (centerness + 0.5)
 }
 
-TEST(PolarMask, LossesAreFiniteWithGradientsAndRaysLossFallsTowardsTheTarget) {
+TEST(PolarMask, LossesAreFiniteAndReachTheRayHeadForBothRayLosses) {
   const int side = 96;
   torch::manual_seed(1);
   PolarMask model(small_polarmask(2));
