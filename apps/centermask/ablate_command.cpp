@@ -135,8 +135,9 @@ CommandRunner add_ablate_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "ablate",
       "train the config's method once per ablation variant and print a mask AP table "
-      "(centermask: full, class_agnostic, shape_only, saliency_only, saliency_stride_2; "
-      "polarmask: full, rays_18, rays_24, rays_72, smooth_l1, cartesian_centerness)");
+      "(centermask and centermask_fcos: full, class_agnostic, shape_only, saliency_only, "
+      "saliency_stride_2; polarmask: full, rays_18, rays_24, rays_72, smooth_l1, "
+      "cartesian_centerness)");
   cmd->add_option("--config", options->config_path, "YAML config shared by every variant")
       ->required()
       ->check(CLI::ExistingFile);

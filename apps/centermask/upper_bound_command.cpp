@@ -168,7 +168,7 @@ int run_upper_bound(const UpperBoundOptions& o) {
     w.key("meta_arch").value(m.meta_arch);
     w.key("model").value(describe_model(m));
     w.key("input_size").value(static_cast<std::int64_t>(config.test.input_size));
-    if (m.meta_arch == "centermask") {
+    if (m.meta_arch == "centermask" || m.meta_arch == "centermask_fcos") {
       w.key("shape_size").value(static_cast<std::int64_t>(m.shape_size));
       w.key("saliency_stride").value(static_cast<std::int64_t>(m.saliency_stride));
       w.key("assembly").value(to_string(m.assembly));

@@ -61,12 +61,8 @@ CellRegion CenterMaskTargets::clipped_region(int k) const {
           std::min(r.y1, mask_height)};
 }
 
-namespace {
-
-// Adds a mask patch's coverage into an output-resolution map restricted to `region`
-// (clipped), as the fraction of each cell's stride² input pixels.
-void accumulate_coverage(const MaskPatch& mask, int stride, const CellRegion& region, float* out,
-                         int out_row_stride) {
+void accumulate_mask_coverage(const MaskPatch& mask, int stride, const CellRegion& region,
+                              float* out, int out_row_stride) {
   const float per_pixel = 1.0f / static_cast<float>(stride * stride);
   for (int y = 0; y < mask.height; ++y) {
     const int cell_y = (mask.top + y) / stride;
@@ -82,6 +78,8 @@ void accumulate_coverage(const MaskPatch& mask, int stride, const CellRegion& re
     }
   }
 }
+
+namespace {
 
 // One object's dense box targets (TTFNet, SPEC-FACTS §1): an elliptical Gaussian of integer
 // radii alpha·(w/2, h/2) at the integer center, normalised to sum 1, written over whatever is
@@ -210,8 +208,8 @@ CenterMaskTargets encode_centermask_targets(const std::vector<Instance>& instanc
     t.mask_pixels.resize(crop_start + crop, 0.0f);
     if (instance.has_mask && !instance.mask.empty()) {
       t.has_mask[k] = 1;
-      accumulate_coverage(instance.mask, options.mask_stride, clipped,
-                          t.mask_pixels.data() + crop_start, clipped.width());
+      accumulate_mask_coverage(instance.mask, options.mask_stride, clipped,
+                               t.mask_pixels.data() + crop_start, clipped.width());
     }
   }
   // Largest first, so that a smaller object overwrites the cells it shares with a larger one.
@@ -246,9 +244,9 @@ CenterMaskTargets encode_centermask_targets(const std::vector<Instance>& instanc
                            static_cast<std::size_t>(m.left + x)] = 1;
       }
       MaskPatch union_patch{0, 0, in_w, in_h, std::move(union_bitmap)};
-      accumulate_coverage(union_patch, options.mask_stride, whole,
-                          t.class_masks.data() + static_cast<std::size_t>(c) * mask_cells,
-                          t.mask_width);
+      accumulate_mask_coverage(union_patch, options.mask_stride, whole,
+                               t.class_masks.data() + static_cast<std::size_t>(c) * mask_cells,
+                               t.mask_width);
       union_bitmap = std::move(union_patch.pixels);
     }
   }

@@ -23,8 +23,12 @@ struct Field {
   std::string doc;
   std::function<void(const YAML::Node&)> set;
   std::function<std::string()> get;
-  /// The method (model.meta_arch) the key belongs to; "" = every method's.
-  std::string method;
+  /// The methods (model.meta_arch) the key belongs to; empty = every method's.
+  std::vector<std::string> methods;
+
+  bool belongs_to(const std::string& method) const {
+    return methods.empty() || std::find(methods.begin(), methods.end(), method) != methods.end();
+  }
 };
 
 std::string scalar_text(const YAML::Node& node) {
@@ -79,7 +83,7 @@ class FieldTable {
   void add(std::string key, std::string doc, std::function<void(const YAML::Node&)> set,
            std::function<std::string()> get) {
     fields_.push_back(
-        {std::move(key), std::move(doc), std::move(set), std::move(get), declaring_method_});
+        {std::move(key), std::move(doc), std::move(set), std::move(get), declaring_methods_});
   }
   void add_int(std::string key, std::string doc, int& ref) {
     add(
@@ -159,8 +163,8 @@ class FieldTable {
         });
   }
 
-  // Keys declared while this is set belong to that method (Field::method).
-  std::string declaring_method_;
+  // Keys declared while this is set belong to those methods (Field::methods).
+  std::vector<std::string> declaring_methods_;
 
   void declare(TrainConfig& c) {
     ModelConfig& m = c.model;
@@ -173,7 +177,11 @@ class FieldTable {
                m.backbone.name);
     add_int("model.backbone_width", "ResNet: first-stage channels (64 standard; 32 = ~1/4 compute)",
             m.backbone.width);
-    declaring_method_ = "centermask";
+    // CenterMask's keys; those of its masks are CenterMask-FCOS's too (the same ablation
+    // switches).
+    const std::vector<std::string> centermask_only = {"centermask"};
+    const std::vector<std::string> centermask_masks = {"centermask", "centermask_fcos"};
+    declaring_methods_ = centermask_only;
     add_bool("model.backbone_skips",
              "ResNet: add each stage to the upsampling path at its stride (TTFNet/U-Net shortcuts)",
              m.backbone.skip_connections);
@@ -182,6 +190,7 @@ class FieldTable {
             m.backbone.output_channels);
     add_int("model.head_channels", "hidden channels of each head; 0 = 256 for DLA, 64 for ResNet",
             m.head_channels);
+    declaring_methods_ = centermask_masks;
     add_int("model.shape_size", "S: the local shape is S x S", m.shape_size);
     add_enum("model.assembly", "how a mask is made (ablation)", m.assembly,
              {{"shape_times_saliency", MaskAssembly::kShapeTimesSaliency},
@@ -189,13 +198,18 @@ class FieldTable {
               {"saliency_only", MaskAssembly::kSaliencyOnly}});
     add_bool("model.class_specific_saliency", "one saliency channel per class (else one)",
              m.class_specific_saliency);
+    declaring_methods_ = centermask_only;
     add_bool("model.direct_saliency_loss", "BCE of each saliency channel vs its class's masks",
              m.direct_saliency_loss);
+    declaring_methods_ = centermask_masks;
     add_int("model.saliency_stride",
-            "input pixels per saliency cell: 4 (paper), 2 or 1 (finer masks, light upsampling)",
+            "input pixels per saliency cell: 4 (paper), 2 or 1 (finer masks, light upsampling); "
+            "CenterMask-FCOS also 8 (P3)",
             m.saliency_stride);
-    add_int("model.saliency_upsample_channels", "channels of each saliency upsampling stage",
+    add_int("model.saliency_upsample_channels",
+            "channels of each saliency upsampling stage finer than stride 4",
             m.saliency_upsample_channels);
+    declaring_methods_ = centermask_only;
     add_bool(
         "model.dense_box_loss",
         "TTFNet-style Gaussian-weighted offset/size loss around each center (else center only)",
@@ -223,7 +237,7 @@ class FieldTable {
     add_double("model.loss_weights.mask_dice", "Dice loss of the assembled masks; 0 = off",
                m.loss_weights.mask_dice);
 
-    declaring_method_ = "polarmask";
+    declaring_methods_ = {"polarmask"};
     PolarMaskOptions& p = m.polarmask;
     add_int("model.polarmask.num_rays", "rays per polygon, dividing 360 (paper: 18, 24, 36, 72)",
             p.num_rays);
@@ -251,7 +265,32 @@ class FieldTable {
                p.loss_weights.centerness);
     add_double("model.polarmask.loss_weights.mask", "polar IoU (ray) loss weight",
                p.loss_weights.mask);
-    declaring_method_.clear();
+
+    declaring_methods_ = {"centermask_fcos"};
+    CenterMaskFcosOptions& f = m.centermask_fcos;
+    add_int("model.centermask_fcos.fpn_channels", "channels of every pyramid level and head tower",
+            f.fpn_channels);
+    add_int("model.centermask_fcos.head_tower_convs",
+            "conv + GN + ReLU units per FCOS tower (class, regression)", f.head_tower_convs);
+    add_int("model.centermask_fcos.head_norm_groups", "GroupNorm groups of the towers",
+            f.head_norm_groups);
+    add_double("model.centermask_fcos.center_sampling_radius",
+               "positives within r * stride of the box center", f.center_sampling_radius);
+    add_int("model.centermask_fcos.saliency_convs",
+            "conv + GN + ReLU units of the saliency head on P3", f.saliency_convs);
+    add_int("model.centermask_fcos.saliency_channels",
+            "width of the saliency head (and of its stride-8 to 4 stage)", f.saliency_channels);
+    add_int("model.centermask_fcos.mask_samples_per_image",
+            "positives per image whose masks the loss assembles (highest centerness); 0 = all",
+            f.mask_samples_per_image);
+    add_double("model.centermask_fcos.loss_weights.classification", "focal loss weight",
+               f.loss_weights.classification);
+    add_double("model.centermask_fcos.loss_weights.box", "1 - GIoU box loss weight",
+               f.loss_weights.box);
+    add_double("model.centermask_fcos.loss_weights.centerness", "centerness BCE weight",
+               f.loss_weights.centerness);
+    add_double("model.centermask_fcos.loss_weights.mask", "mask BCE weight", f.loss_weights.mask);
+    declaring_methods_.clear();
 
     DataConfig& d = c.data;
     add_string("data.train_json", "COCO instances JSON for training", d.train_json);
@@ -437,7 +476,9 @@ void TrainConfig::validate() const {
   if (std::find(backbones.begin(), backbones.end(), model.backbone.name) == backbones.end())
     throw std::invalid_argument(fmt::format("model.backbone: expected one of {}, got '{}'",
                                             fmt::join(backbones, ", "), model.backbone.name));
-  check(model.saliency_stride == 4 || model.saliency_stride == 2 || model.saliency_stride == 1,
+  // CenterMask-FCOS checks its own saliency strides (its saliency head starts at P3's 8).
+  check(model.meta_arch == "centermask_fcos" || model.saliency_stride == 4 ||
+            model.saliency_stride == 2 || model.saliency_stride == 1,
         "model.saliency_stride",
         fmt::format("must be 4, 2 or 1 (input pixels per saliency cell), got {}",
                     model.saliency_stride));
@@ -458,11 +499,10 @@ void TrainConfig::validate() const {
     const FieldTable table(copy), default_table(defaults);
     for (std::size_t i = 0; i < table.fields().size(); ++i) {
       const Field& f = table.fields()[i];
-      if (!f.method.empty() && f.method != model.meta_arch &&
-          f.get() != default_table.fields()[i].get())
+      if (!f.belongs_to(model.meta_arch) && f.get() != default_table.fields()[i].get())
         throw std::invalid_argument(fmt::format(
             "{}: an option of {}, but model.meta_arch is {} (remove the key or change the method)",
-            f.key, f.method, model.meta_arch));
+            f.key, fmt::join(f.methods, " and "), model.meta_arch));
     }
   }
   if (model.meta_arch == "centermask") {
@@ -478,7 +518,8 @@ void TrainConfig::validate() const {
   } else {
     ModelConfig model_to_check = model;
     if (model_to_check.num_classes == 0) model_to_check.num_classes = 1;
-    polarmask_options(model_to_check).validate();
+    if (model.meta_arch == "polarmask") polarmask_options(model_to_check).validate();
+    if (model.meta_arch == "centermask_fcos") centermask_fcos_options(model_to_check).validate();
   }
   check(data.input_size >= 32 && data.input_size % 32 == 0, "data.input_size",
         fmt::format("must be a positive multiple of 32, got {}", data.input_size));
@@ -574,7 +615,7 @@ std::string to_yaml(const TrainConfig& config) {
   for (const Field& f : table.fields()) {
     // Only the chosen method's options: a resolved config reads back under the same method,
     // and a CenterMask run's config.yaml is what it was before methods were pluggable.
-    if (!f.method.empty() && f.method != config.model.meta_arch) continue;
+    if (!f.belongs_to(config.model.meta_arch)) continue;
     std::vector<std::string> parts;
     std::size_t start = 0;
     for (std::size_t dot; (dot = f.key.find('.', start)) != std::string::npos; start = dot + 1)

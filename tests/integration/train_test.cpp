@@ -153,6 +153,64 @@ TEST_F(TrainTest, PolarMaskTrainsResumesAndEvaluatesThroughTheSameEngine) {
   EXPECT_NE(other.find("model."), std::string::npos) << other;
 }
 
+// The third method: CenterMask-FCOS trains, logs its terms, resumes on the same curve, and the
+// resumed model predicts what the straight one does.
+TEST_F(TrainTest, CenterMaskFcosTrainsResumesAndPredictsAsTheStraightRun) {
+  std::string yaml = data_->config_yaml();
+  const std::string centermask_keys = "  head_channels: 16\n  shape_size: 8\n";
+  ASSERT_NE(yaml.find(centermask_keys), std::string::npos);
+  yaml.replace(yaml.find(centermask_keys), centermask_keys.size(),
+               "  meta_arch: centermask_fcos\n  shape_size: 8\n  centermask_fcos:\n"
+               "    fpn_channels: 16\n    head_tower_convs: 1\n    head_norm_groups: 4\n"
+               "    saliency_convs: 1\n    saliency_channels: 16\n");
+  const TrainOutcome outcome = train(parse_train_config(yaml, "fcos.yaml"), dir_ / "straight", {});
+  EXPECT_EQ(outcome.iteration, 6);
+  EXPECT_GE(outcome.mask_ap, 0.0);
+  const std::string log = testing::read_text(dir_ / "straight" / "log.jsonl");
+  EXPECT_NE(log.find("\"centerness\":"), std::string::npos) << log.substr(0, 400);
+  const auto straight = testing::logged_losses(dir_ / "straight" / "log.jsonl");
+
+  train(parse_train_config(yaml, "fcos.yaml", {"solver.epochs=0.67"}), dir_ / "resumed", {});
+  TrainerOptions resume;
+  resume.resume = true;
+  train(load_run_config(dir_ / "resumed", {"solver.epochs=2"}), dir_ / "resumed", resume);
+  const auto resumed = testing::logged_losses(dir_ / "resumed" / "log.jsonl");
+  ASSERT_EQ(resumed.size(), straight.size());
+  for (const auto& [iteration, loss] : straight)
+    EXPECT_NEAR(resumed.at(iteration), loss, 1e-5 * std::abs(loss)) << "iteration " << iteration;
+
+  TrainedModel a = load_trained_model(dir_ / "straight" / "model_final.pt", torch::kCPU);
+  TrainedModel b = load_trained_model(dir_ / "resumed" / "model_final.pt", torch::kCPU);
+  EXPECT_EQ(b.model->method_name(), "centermask_fcos");
+  a.model->eval();
+  b.model->eval();
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(9);
+  const torch::Tensor image = torch::randn({1, 3, 64, 64});
+  ImageInfo info;
+  info.original_height = info.input_height = 64;
+  info.original_width = info.input_width = 64;
+  PredictOptions predict;
+  predict.mask_threshold = 0.2f;
+  const auto outputs_a = a.model->run_network(image);
+  const auto outputs_b = b.model->run_network(image);
+  // The outputs themselves (a 6-iteration model may detect nothing above FCOS's 0.05).
+  const auto& typed_a = method_cast<CenterMaskFcosMethodOutputs>(*outputs_a, "test").outputs;
+  const auto& typed_b = method_cast<CenterMaskFcosMethodOutputs>(*outputs_b, "test").outputs;
+  for (std::size_t level = 0; level < typed_a.fcos.class_logits.size(); ++level)
+    EXPECT_TRUE(torch::allclose(typed_a.fcos.class_logits[level], typed_b.fcos.class_logits[level],
+                                1e-4, 1e-5));
+  EXPECT_TRUE(torch::allclose(typed_a.saliency_logits, typed_b.saliency_logits, 1e-4, 1e-5));
+  const auto from_a = a.model->detect(*outputs_a, {info}, predict);
+  const auto from_b = b.model->detect(*outputs_b, {info}, predict);
+  ASSERT_EQ(from_a[0].size(), from_b[0].size());
+  for (std::size_t i = 0; i < from_a[0].size(); ++i) {
+    EXPECT_NEAR(from_a[0][i].score, from_b[0][i].score, 1e-4);
+    EXPECT_NEAR(from_a[0][i].box.x1, from_b[0][i].box.x1, 1e-2);
+    EXPECT_EQ(from_a[0][i].mask.area(), from_b[0][i].mask.area());
+  }
+}
+
 TEST_F(TrainTest, DivergenceNamesTheIterationAndTermAndKeepsTheLastGoodCheckpoint) {
   const TrainConfig config =
       data_->config({"solver.optimizer=sgd", "solver.lr=1e30", "solver.momentum=0",

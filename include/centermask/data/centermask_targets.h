@@ -33,6 +33,13 @@ struct CellRegion {
 /// Box given by center and size in output cells.
 CellRegion box_cell_region(float center_x, float center_y, float width, float height);
 
+/// Adds a mask's coverage of the cells of `region` (clipped to the map by the caller) at
+/// `stride` input pixels per cell, as the fraction of each cell's stride² pixels, into `out`
+/// (row-major from the region's top-left cell, `out_row_stride` floats per row): the crops
+/// the mask losses compare with.
+void accumulate_mask_coverage(const MaskPatch& mask, int stride, const CellRegion& region,
+                              float* out, int out_row_stride);
+
 struct CenterMaskTargetOptions {
   int num_classes = 1;
   int stride = 4;  ///< input pixels per output cell (heatmap, offset, size)

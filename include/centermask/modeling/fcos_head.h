@@ -13,6 +13,7 @@
 
 #include <torch/torch.h>
 
+#include <string>
 #include <vector>
 
 namespace centermask {
@@ -37,6 +38,9 @@ struct FcosHeadOutputs {
   std::vector<torch::Tensor> class_logits;
   std::vector<torch::Tensor> regression;
   std::vector<torch::Tensor> centerness_logits;
+  /// (N, in_channels, H, W) the regression tower's output: what the box, the centerness and
+  /// CenterMask-FCOS's local shape read.
+  std::vector<torch::Tensor> regression_features;
 };
 
 class FcosHeadImpl : public torch::nn::Module {
@@ -53,6 +57,12 @@ class FcosHeadImpl : public torch::nn::Module {
   torch::Tensor scales_;  ///< (num_levels) learnable, start at 1
 };
 TORCH_MODULE(FcosHead);
+
+/// Validates a method's ResNet-FPN and FCOS head: std::invalid_argument naming the method's
+/// keys, model.fpn_channels, model.head_tower_convs and model.head_norm_groups written as
+/// `key_prefix` + fpn_channels etc. (e.g. "model.polarmask.").
+void validate_pyramid_and_head(const std::string& backbone, int backbone_width, int fpn_channels,
+                               const FcosHeadOptions& head, const std::string& key_prefix);
 
 /// FCOS's initialisation for a head convolution: N(0, 0.01) weights, zero bias, "same" padding.
 torch::nn::Conv2d fcos_head_conv(int in_channels, int out_channels, int kernel);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "centermask/modeling/centermask.h"
+#include "centermask/modeling/centermask_fcos.h"
 #include "centermask/modeling/meta_arch.h"
 #include "centermask/modeling/polarmask.h"
 
@@ -14,15 +15,21 @@ namespace centermask {
 /// The config's `model` section: the method (model.meta_arch) and its options. CenterMask's
 /// options are the section's top-level keys (as before methods were pluggable, so earlier
 /// configs and checkpoints load unchanged); num_classes, backbone (name and width) are every
-/// method's; PolarMask's own are model.polarmask.*.
+/// method's; PolarMask's own are model.polarmask.*; CenterMask-FCOS shares CenterMask's mask
+/// keys (shape_size, assembly, class_specific_saliency, saliency_stride,
+/// saliency_upsample_channels) and has its FCOS keys under model.centermask_fcos.*.
 struct ModelConfig : CenterMaskOptions {
   std::string meta_arch = "centermask";
   /// model.polarmask.*; its num_classes and backbone come from the shared keys.
   PolarMaskOptions polarmask;
+  /// model.centermask_fcos.*; the shared keys are filled in by centermask_fcos_options.
+  CenterMaskFcosOptions centermask_fcos;
 };
 
 /// PolarMask's options with the shared keys filled in (not validated).
 PolarMaskOptions polarmask_options(const ModelConfig& config);
+/// CenterMask-FCOS's options with the shared keys filled in (not validated).
+CenterMaskFcosOptions centermask_fcos_options(const ModelConfig& config);
 
 /// A method's ablation variant for `centermask ablate`: a name, what it is, and the config
 /// overrides that make it.

@@ -8,9 +8,9 @@
 
 #include <vector>
 
+#include "centermask/modeling/fcos_assignment.h"
 #include "centermask/modeling/fcos_head.h"
 #include "centermask/structures/instances.h"
-#include "modeling/ops/fcos_assignment.h"
 
 namespace centermask {
 

@@ -7,6 +7,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "centermask/modeling/fpn.h"
+
 namespace centermask {
 
 namespace nn = torch::nn;
@@ -26,6 +28,22 @@ void FcosHeadOptions::validate() const {
     fail(fmt::format("regression outputs must be ≥ 1, got {}", regression_outputs));
   if (!(prior_probability > 0 && prior_probability < 1))
     fail(fmt::format("the prior probability must lie in (0, 1), got {}", prior_probability));
+}
+
+void validate_pyramid_and_head(const std::string& backbone, int backbone_width, int fpn_channels,
+                               const FcosHeadOptions& head, const std::string& key_prefix) {
+  try {
+    FeaturePyramidOptions{backbone, backbone_width, fpn_channels}.validate();
+    head.validate();
+  } catch (const std::invalid_argument& e) {
+    // The pyramid and the head name their keys without the method's prefix.
+    std::string message = e.what();
+    for (const char* key :
+         {"model.fpn_channels", "model.head_tower_convs", "model.head_norm_groups"})
+      for (std::size_t at; (at = message.find(key)) != std::string::npos;)
+        message.replace(at, 6, key_prefix);
+    throw std::invalid_argument(message);
+  }
 }
 
 nn::Conv2d fcos_head_conv(int in_channels, int out_channels, int kernel) {
@@ -76,6 +94,7 @@ FcosHeadOutputs FcosHeadImpl::forward(const std::vector<torch::Tensor>& levels) 
     out.regression.push_back(torch::exp(scales_[static_cast<std::int64_t>(l)] *
                                         regression_->forward(regression_features)));
     out.centerness_logits.push_back(centerness_->forward(regression_features));
+    out.regression_features.push_back(regression_features);
   }
   return out;
 }

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "modeling/layers/guided_upsampling.h"
 #include "modeling/ops/host_tensors.h"
 
 namespace centermask {
@@ -152,11 +153,8 @@ CenterMaskImpl::CenterMaskImpl(CenterMaskOptions options) : options_(std::move(o
       const int up = options_.saliency_upsample_channels;
       int previous = hidden;
       for (int stride = 2; stride >= options_.saliency_stride; stride /= 2) {
-        // +3: the input image at this stride, which carries the edges the stride-4 features
-        // cannot.
-        nn::Conv2d conv(nn::Conv2dOptions(previous + 3, up, 3).padding(1));
         saliency_up_.push_back(register_module(fmt::format("saliency_up{}", stride),
-                                               nn::Sequential(conv, nn::ReLU(true))));
+                                               guided_upsampling_stage(previous, up)));
         previous = up;
       }
       saliency_output_ =
@@ -272,19 +270,8 @@ CenterMaskOutputs CenterMaskImpl::heads(const torch::Tensor& features,
   if (saliency_hidden_) {
     if (!images.defined())
       throw std::invalid_argument("CenterMask heads: saliency_stride < 4 needs the input images");
-    namespace F = torch::nn::functional;
-    torch::Tensor x = saliency_hidden_->forward(features);
-    int stride = 2;
-    for (nn::Sequential& stage : saliency_up_) {
-      x = F::interpolate(x, F::InterpolateFuncOptions()
-                                .scale_factor(std::vector<double>{2.0, 2.0})
-                                .mode(torch::kBilinear)
-                                .align_corners(false));
-      const torch::Tensor guide =
-          stride == 1 ? images : F::avg_pool2d(images, F::AvgPool2dFuncOptions(stride));
-      x = stage->forward(torch::cat({x, guide}, 1));
-      stride /= 2;
-    }
+    const torch::Tensor x = run_guided_upsampling(saliency_hidden_->forward(features), saliency_up_,
+                                                  images, /*from_stride=*/4);
     out.saliency_logits = saliency_output_->forward(x);
   }
   if (shape_hidden_) out.shape_hidden = shape_hidden_->forward(features);

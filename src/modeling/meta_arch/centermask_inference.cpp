@@ -5,11 +5,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <opencv2/imgproc.hpp>
 #include <stdexcept>
 
 #include "centermask/modeling/centermask.h"
 #include "modeling/ops/mask_assembly.h"
+#include "modeling/ops/mask_paste.h"
 #include "modeling/ops/peaks.h"
 
 namespace centermask {
@@ -30,82 +30,6 @@ CenterMaskPeaks CenterMaskImpl::find_peaks(const CenterMaskOutputs& outputs, int
   out.size = outputs.size.reshape({n, 2, h * w}).gather(2, gather_index).permute({0, 2, 1});
   return out;
 }
-
-namespace {
-
-/// A rectangle given in output cells, mapped through the input (× stride) to the original
-/// image and clipped to it: the bounding box of its four mapped corners.
-BoxXYXY cells_to_original(double x0, double y0, double x1, double y1, int stride,
-                          const ImageInfo& info) {
-  double lo_x = 1e300, lo_y = 1e300, hi_x = -1e300, hi_y = -1e300;
-  for (int corner = 0; corner < 4; ++corner) {
-    const Point2 p = info.input_to_original.apply(
-        {((corner & 1) ? x1 : x0) * stride, ((corner & 2) ? y1 : y0) * stride});
-    lo_x = std::min(lo_x, p.x), hi_x = std::max(hi_x, p.x);
-    lo_y = std::min(lo_y, p.y), hi_y = std::max(hi_y, p.y);
-  }
-  const auto clip = [](double v, int hi) {
-    return static_cast<float>(std::clamp(v, 0.0, static_cast<double>(hi)));
-  };
-  return {clip(lo_x, info.original_width), clip(lo_y, info.original_height),
-          clip(hi_x, info.original_width), clip(hi_y, info.original_height)};
-}
-
-/// The original-image pixels that a cell region's input pixels cover (rounded outward);
-/// empty (width or height 0) when it falls outside the image.
-cv::Rect original_rect(const CellRegion& region, int stride, const ImageInfo& info) {
-  const BoxXYXY box = cells_to_original(region.x0, region.y0, region.x1, region.y1, stride, info);
-  const int x0 = static_cast<int>(std::floor(box.x0)), y0 = static_cast<int>(std::floor(box.y0));
-  const int x1 = static_cast<int>(std::ceil(box.x1)), y1 = static_cast<int>(std::ceil(box.y1));
-  return {x0, y0, x1 - x0, y1 - y0};
-}
-
-/// Resamples an object's probability over its region cells onto original-image pixels and
-/// thresholds it. Pixel (x, y) of the patch has its center at (left + x + 0.5, top + y + 0.5)
-/// in the original; its input position divided by the stride is the region's cell coordinate,
-/// where cell index j has its center at j + 0.5. One bilinear resampling does what "resize to
-/// input resolution, then map back" does in two.
-MaskPatch mask_in_original(const cv::Mat& probability, const CellRegion& region, int stride,
-                           const ImageInfo& info, float threshold) {
-  MaskPatch patch;
-  const cv::Rect rect = original_rect(region, stride, info);
-  patch.left = rect.x;
-  patch.top = rect.y;
-  if (rect.width == 0 || rect.height == 0) return patch;
-  const Affine2D patch_to_original = Affine2D::scale_translate(1, 1, rect.x + 0.5, rect.y + 0.5);
-  const Affine2D input_to_cell_index =
-      Affine2D::scale_translate(1.0 / stride, 1.0 / stride, -0.5 - region.x0, -0.5 - region.y0);
-  const Affine2D map = input_to_cell_index.after(info.original_to_input.after(patch_to_original));
-  const auto m = map.coefficients();
-  const cv::Mat matrix = (cv::Mat_<double>(2, 3) << m[0], m[1], m[2], m[3], m[4], m[5]);
-  cv::Mat resampled;
-  cv::warpAffine(probability, resampled, matrix, rect.size(),
-                 cv::INTER_LINEAR | cv::WARP_INVERSE_MAP, cv::BORDER_REPLICATE);
-  patch.width = rect.width;
-  patch.height = rect.height;
-  patch.pixels.resize(static_cast<std::size_t>(rect.width) * static_cast<std::size_t>(rect.height));
-  for (int y = 0; y < rect.height; ++y) {
-    const float* row = resampled.ptr<float>(y);
-    for (int x = 0; x < rect.width; ++x)
-      patch.pixels[static_cast<std::size_t>(y * rect.width + x)] = row[x] > threshold ? 1 : 0;
-  }
-  return patch;
-}
-
-/// The mean probability over the cells above the threshold: near 1 for a confident mask, near
-/// the threshold for a hesitant one, 0 when no cell passes.
-float mask_quality(const cv::Mat& probability, float threshold) {
-  double sum = 0;
-  std::int64_t kept = 0;
-  for (int y = 0; y < probability.rows; ++y) {
-    const float* row = probability.ptr<float>(y);
-    for (int x = 0; x < probability.cols; ++x)
-      if (row[x] > threshold) sum += row[x], ++kept;
-  }
-  return kept == 0 ? 0.0f : static_cast<float>(sum / static_cast<double>(kept));
-}
-
-}  // namespace
 
 std::vector<std::vector<Instance>> CenterMaskImpl::predict(
     const CenterMaskOutputs& outputs, const std::vector<ImageInfo>& infos,

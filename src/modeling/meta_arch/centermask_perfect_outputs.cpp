@@ -3,9 +3,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <opencv2/imgproc.hpp>
 
 #include "centermask/modeling/centermask.h"
+#include "modeling/ops/perfect_masks.h"
 
 namespace centermask {
 
@@ -14,29 +14,6 @@ namespace {
 // Logits of probabilities clamped to [1e-4, 1 − 1e-4]: sigmoid gives them back to 1e-4.
 torch::Tensor clamped_logit(const torch::Tensor& probability) {
   return torch::logit(probability.clamp(1e-4, 1 - 1e-4));
-}
-
-// The object's mask over the input pixels of a mask-cell region, area-resampled to S × S:
-// the local shape a perfect network would predict (what the bilinear resize back to the
-// region can at best reproduce). Pixels of the region outside the mask patch are 0.
-cv::Mat shape_from_mask(const MaskPatch& mask, const CellRegion& region, int mask_stride, int s) {
-  const int left = region.x0 * mask_stride, top = region.y0 * mask_stride;
-  const int width = region.width() * mask_stride, height = region.height() * mask_stride;
-  cv::Mat pixels = cv::Mat::zeros(height, width, CV_32F);
-  for (int y = 0; y < mask.height; ++y) {
-    const int py = mask.top + y - top;
-    if (py < 0 || py >= height) continue;
-    for (int x = 0; x < mask.width; ++x) {
-      const int px = mask.left + x - left;
-      if (px < 0 || px >= width) continue;
-      if (mask.pixels[static_cast<std::size_t>(y) * static_cast<std::size_t>(mask.width) +
-                      static_cast<std::size_t>(x)])
-        pixels.at<float>(py, px) = 1.0f;
-    }
-  }
-  cv::Mat shape;
-  cv::resize(pixels, shape, cv::Size(s, s), 0, 0, cv::INTER_AREA);
-  return shape;
 }
 
 }  // namespace
@@ -49,7 +26,7 @@ CenterMaskOutputs CenterMaskImpl::perfect_outputs(
   const std::int64_t h = input_height / stride, w = input_width / stride;
   CenterMaskTargetOptions target_options = this->target_options(/*max_objects=*/4096);
   target_options.dense_box = false;
-  target_options.class_union_masks = options_.has_saliency_head();
+  target_options.class_union_masks = false;
   const int s = options_.shape_size;
 
   std::vector<float> heat(static_cast<std::size_t>(n * c * h * w));
@@ -61,12 +38,6 @@ CenterMaskOutputs CenterMaskImpl::perfect_outputs(
   std::vector<float> shapes;
   for (std::int64_t b = 0; b < n; ++b) {
     const std::vector<Instance>& image = instances[static_cast<std::size_t>(b)];
-    // Class-agnostic saliency is the union of every mask: encode with one class for it.
-    std::vector<Instance> one_class;
-    if (options_.has_saliency_head() && !options_.class_specific_saliency) {
-      one_class = image;
-      for (Instance& i : one_class) i.class_index = 0;
-    }
     const CenterMaskTargets t =
         encode_centermask_targets(image, input_height, input_width, target_options);
     const std::size_t cells = static_cast<std::size_t>(h * w);
@@ -89,20 +60,11 @@ CenterMaskOutputs CenterMaskImpl::perfect_outputs(
     }
     if (options_.has_saliency_head()) {
       mask_h = t.mask_height, mask_w = t.mask_width;
-      const std::vector<float>* coverage = &t.class_masks;
-      CenterMaskTargets agnostic;
-      if (!options_.class_specific_saliency) {
-        CenterMaskTargetOptions one = target_options;
-        one.num_classes = 1;
-        agnostic = encode_centermask_targets(one_class, input_height, input_width, one);
-        coverage = &agnostic.class_masks;
-      }
       saliency_channels = options_.class_specific_saliency ? c : 1;
-      for (float v : *coverage) {
-        // With a shape head the saliency only has to keep the shape inside the masks'
-        // support (the shape carries the edge); alone, it is the coverage.
-        saliency.push_back(options_.has_shape_head() ? (v > 0 ? 1.0f : 0.0f) : v);
-      }
+      const std::vector<float> map = perfect_saliency(
+          image, input_height, input_width, options_.saliency_stride, static_cast<int>(c),
+          options_.class_specific_saliency, options_.has_shape_head());
+      saliency.insert(saliency.end(), map.begin(), map.end());
     }
   }
 

@@ -47,24 +47,12 @@ void PolarMaskOptions::validate() const {
         {"mask", w.mask}})
     if (!(value >= 0))
       fail(fmt::format("model.polarmask.loss_weights.{}: must be ≥ 0, got {}", key, value));
-  FeaturePyramidOptions pyramid{backbone, backbone_width, fpn_channels};
   FcosHeadOptions head;
   head.num_classes = num_classes;
   head.in_channels = fpn_channels;
   head.tower_convs = head_tower_convs;
   head.norm_groups = head_norm_groups;
-  try {
-    pyramid.validate();
-    head.validate();
-  } catch (const std::invalid_argument& e) {
-    // The pyramid and the head name their keys without the method's prefix.
-    std::string message = e.what();
-    for (const char* key :
-         {"model.fpn_channels", "model.head_tower_convs", "model.head_norm_groups"})
-      for (std::size_t at; (at = message.find(key)) != std::string::npos;)
-        message.replace(at, 6, "model.polarmask.");
-    fail(message);
-  }
+  validate_pyramid_and_head(backbone, backbone_width, fpn_channels, head, "model.polarmask.");
 }
 
 PolarMaskImpl::PolarMaskImpl(PolarMaskOptions options) : options_(std::move(options)) {

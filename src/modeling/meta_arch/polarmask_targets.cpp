@@ -6,8 +6,8 @@
 #include <stdexcept>
 
 #include "centermask/data/polar_rays.h"
+#include "centermask/modeling/fcos_assignment.h"
 #include "centermask/modeling/polarmask.h"
-#include "modeling/ops/fcos_assignment.h"
 
 namespace centermask {
 

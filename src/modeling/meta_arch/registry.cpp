@@ -8,7 +8,7 @@
 namespace centermask {
 
 const std::vector<std::string>& known_meta_architectures() {
-  static const std::vector<std::string> known = {"centermask", "polarmask"};
+  static const std::vector<std::string> known = {"centermask", "polarmask", "centermask_fcos"};
   return known;
 }
 
@@ -27,11 +27,26 @@ PolarMaskOptions polarmask_options(const ModelConfig& config) {
   return options;
 }
 
+CenterMaskFcosOptions centermask_fcos_options(const ModelConfig& config) {
+  CenterMaskFcosOptions options = config.centermask_fcos;
+  options.num_classes = config.num_classes;
+  options.backbone = config.backbone.name;
+  options.backbone_width = config.backbone.width;
+  options.shape_size = config.shape_size;
+  options.assembly = config.assembly;
+  options.class_specific_saliency = config.class_specific_saliency;
+  options.saliency_stride = config.saliency_stride;
+  options.saliency_upsample_channels = config.saliency_upsample_channels;
+  return options;
+}
+
 std::shared_ptr<MetaArchitectureImpl> build_meta_architecture(const ModelConfig& config) {
   if (config.meta_arch == "centermask")
     return std::make_shared<CenterMaskImpl>(static_cast<const CenterMaskOptions&>(config));
   if (config.meta_arch == "polarmask")
     return std::make_shared<PolarMaskImpl>(polarmask_options(config));
+  if (config.meta_arch == "centermask_fcos")
+    return std::make_shared<CenterMaskFcosImpl>(centermask_fcos_options(config));
   throw std::invalid_argument(fmt::format("model.meta_arch: unknown method '{}' (known: {})",
                                           config.meta_arch, describe_known_meta_architectures()));
 }
@@ -58,10 +73,10 @@ std::vector<AblationVariant> ablation_variants(const std::string& meta_arch) {
             variant("cartesian_centerness", "FCOS's box centerness instead of the polar one", 36,
                     "polar_iou", "cartesian")};
   }
-  if (meta_arch == "centermask") {
-    // The paper's Table 1c–1e. Every variant names its saliency stride: the paper's 4 unless
-    // the variant is about it, so a config that trains at another stride still ablates like
-    // for like.
+  if (meta_arch == "centermask" || meta_arch == "centermask_fcos") {
+    // The paper's Table 1c–1e (CenterMask-FCOS shares the switches). Every variant names its
+    // saliency stride: the paper's 4 unless the variant is about it, so a config that trains at
+    // another stride still ablates like for like.
     return {{"full",
              "shape x saliency, class-specific saliency (the method)",
              {"model.assembly=shape_times_saliency", "model.class_specific_saliency=true",
@@ -95,6 +110,15 @@ std::string describe_model(const ModelConfig& config) {
         "PolarMask ({}-FPN width {}, {} channels, {} rays, {} loss, {} centerness, {} center)",
         config.backbone.name, config.backbone.width, p.fpn_channels, p.num_rays,
         to_string(p.mask_loss), to_string(p.centerness), to_string(p.sampling_center));
+  }
+  if (config.meta_arch == "centermask_fcos") {
+    const CenterMaskFcosOptions& f = config.centermask_fcos;
+    return fmt::format(
+        "CenterMask-FCOS ({}-FPN width {}, {} channels, S = {}, saliency stride {}, {}, {} "
+        "saliency)",
+        config.backbone.name, config.backbone.width, f.fpn_channels, config.shape_size,
+        config.saliency_stride, to_string(config.assembly),
+        config.class_specific_saliency ? "class-specific" : "class-agnostic");
   }
   return fmt::format("CenterMask ({}, S = {}, saliency stride {}, {}, {} saliency)",
                      config.backbone.name, config.shape_size, config.saliency_stride,

@@ -1,6 +1,6 @@
 // FCOS's target assignment; see fcos_assignment.h.
 
-#include "modeling/ops/fcos_assignment.h"
+#include "centermask/modeling/fcos_assignment.h"
 
 #include <fmt/format.h>
 

@@ -91,7 +91,8 @@ TEST(Config, EveryKeyRoundTripsThroughTheSavedYaml) {
   EXPECT_TRUE(again.data.strict);
   // Every declared key of the method appears in the saved file; another method's do not.
   for (const auto& [key, doc] : config_keys()) {
-    if (key.rfind("model.polarmask.", 0) == 0) continue;
+    if (key.rfind("model.polarmask.", 0) == 0 || key.rfind("model.centermask_fcos.", 0) == 0)
+      continue;
     EXPECT_NE(saved.find(key.substr(key.rfind('.') + 1) + ":"), std::string::npos) << key;
   }
   EXPECT_EQ(saved.find("polarmask"), std::string::npos);
@@ -124,8 +125,8 @@ TEST(Config, PolarMaskKeysRoundTripAndOtherMethodsOptionsAreRefusedByKey) {
     with.push_back("model.shape_size=16");
     parse_train_config(kMinimal, "polar.yaml", with);
   });
-  EXPECT_NE(centermask_key.find("model.shape_size: an option of centermask, but model.meta_arch "
-                                "is polarmask"),
+  EXPECT_NE(centermask_key.find("model.shape_size: an option of centermask and centermask_fcos, "
+                                "but model.meta_arch is polarmask"),
             std::string::npos)
       << centermask_key;
   const std::string polar_key = testing::error_message_of(
@@ -143,6 +144,60 @@ TEST(Config, PolarMaskKeysRoundTripAndOtherMethodsOptionsAreRefusedByKey) {
     parse_train_config(kMinimal, "polar.yaml", with);
   });
   EXPECT_NE(rays.find("model.polarmask.num_rays"), std::string::npos) << rays;
+}
+
+// CenterMask-FCOS: its own keys under model.centermask_fcos, CenterMask's mask keys shared
+// (the ablation switches), CenterMask's other keys refused, its saliency strides its own.
+TEST(Config, CenterMaskFcosSharesTheMaskKeysAndRefusesCenterMasksOthers) {
+  const std::vector<std::string> fcos = {"model.meta_arch=centermask_fcos",
+                                         "model.backbone=resnet18",
+                                         "model.shape_size=16",
+                                         "model.assembly=shape_only",
+                                         "model.saliency_stride=8",
+                                         "model.centermask_fcos.fpn_channels=64",
+                                         "model.centermask_fcos.mask_samples_per_image=32",
+                                         "model.centermask_fcos.loss_weights.mask=2"};
+  const TrainConfig config = parse_train_config(kMinimal, "fcos.yaml", fcos);
+  const CenterMaskFcosOptions options = centermask_fcos_options(config.model);
+  EXPECT_EQ(options.shape_size, 16);
+  EXPECT_EQ(options.assembly, MaskAssembly::kShapeOnly);
+  EXPECT_EQ(options.saliency_stride, 8);
+  EXPECT_EQ(options.fpn_channels, 64);
+  EXPECT_EQ(options.mask_samples_per_image, 32);
+  const std::string saved = to_yaml(config);
+  EXPECT_EQ(to_yaml(parse_train_config(saved, "saved.yaml")), saved);
+  EXPECT_NE(saved.find("shape_size: 16"), std::string::npos) << saved;
+  EXPECT_EQ(saved.find("head_channels"), std::string::npos) << saved;  // CenterMask's own
+  EXPECT_EQ(saved.find("polarmask"), std::string::npos) << saved;
+  for (const auto& [key, doc] : config_keys())
+    if (key.rfind("model.centermask_fcos.", 0) == 0)
+      EXPECT_NE(saved.find(key.substr(key.rfind('.') + 1) + ":"), std::string::npos) << key;
+
+  const auto refused = [&](const std::string& extra) {
+    std::vector<std::string> with = fcos;
+    with.push_back(extra);
+    return testing::error_message_of([&] { parse_train_config(kMinimal, "fcos.yaml", with); });
+  };
+  std::string message = refused("model.head_channels=32");
+  EXPECT_NE(message.find("model.head_channels: an option of centermask, but model.meta_arch is "
+                         "centermask_fcos"),
+            std::string::npos)
+      << message;
+  message = refused("model.polarmask.num_rays=18");
+  EXPECT_NE(message.find("model.polarmask.num_rays"), std::string::npos) << message;
+  message = refused("model.saliency_stride=16");
+  EXPECT_NE(message.find("model.saliency_stride"), std::string::npos) << message;
+  message = refused("model.centermask_fcos.saliency_channels=30");
+  EXPECT_NE(message.find("model.centermask_fcos.saliency_channels"), std::string::npos) << message;
+  // Stride 8 is CenterMask-FCOS's only: CenterMask refuses it.
+  message = testing::error_message_of(
+      [] { parse_train_config(kMinimal, "m.yaml", {"model.saliency_stride=8"}); });
+  EXPECT_NE(message.find("model.saliency_stride"), std::string::npos) << message;
+  message = testing::error_message_of(
+      [] { parse_train_config(kMinimal, "m.yaml", {"model.centermask_fcos.fpn_channels=64"}); });
+  EXPECT_NE(message.find("model.centermask_fcos.fpn_channels: an option of centermask_fcos"),
+            std::string::npos)
+      << message;
 }
 
 TEST(Config, UnknownKeysAreErrorsThatNameTheKeyAndSuggestTheNearest) {

@@ -10,8 +10,8 @@
 #include <cmath>
 #include <random>
 
+#include "centermask/modeling/fcos_assignment.h"
 #include "modeling/layers/losses.h"
-#include "modeling/ops/fcos_assignment.h"
 #include "modeling/ops/nms.h"
 
 namespace centermask {
