@@ -29,6 +29,8 @@ struct ModelRunOptions {
   std::string mask_quality_scoring;
   /// "on" / "off": CenterNet's flip test; empty = the model's test.flip_test.
   std::string flip_test;
+  /// fp32, bf16, fp16: the network's precision (engine/inference.h).
+  std::string dtype = "fp32";
 };
 
 inline void add_model_run_options(CLI::App* cmd, ModelRunOptions* o) {
@@ -60,6 +62,9 @@ inline void add_model_run_options(CLI::App* cmd, ModelRunOptions* o) {
                   "outputs (twice the network's time); off: one pass (default: the model's "
                   "test.flip_test)")
       ->check(CLI::IsMember({"on", "off"}));
+  cmd->add_option("--dtype", o->dtype,
+                  "fp32; bf16 (a CPU with AVX-512 BF16 or AMX, or a GPU); fp16 (GPU): "
+                  "convolutions and products under autocast");
 }
 
 /// The model's test settings with the command line's overrides applied.
@@ -97,6 +102,7 @@ CommandRunner add_predict_command(CLI::App& app);
 CommandRunner add_test_command(CLI::App& app);
 CommandRunner add_ablate_command(CLI::App& app);
 CommandRunner add_upper_bound_command(CLI::App& app);
+CommandRunner add_bench_command(CLI::App& app);
 #endif
 
 }  // namespace centermask::cli

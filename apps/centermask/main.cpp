@@ -4,7 +4,7 @@
 //
 // Built twice from this file: `centermask` without LibTorch (synth, show, eval start without
 // LibTorch's load, measured at ~0.6 s and ~110 MB) and `centermask-torch` with every
-// command. `centermask train|predict|test|ablate|upper-bound` replaces itself (exec) with
+// command. `centermask train|predict|test|ablate|upper-bound|bench` replaces itself (exec) with
 // centermask-torch from the same folder, so users see one program.
 
 #include <fmt/format.h>
@@ -24,7 +24,8 @@
 #ifndef CENTERMASK_WITH_TORCH
 namespace {
 
-constexpr const char* kModelCommands[] = {"train", "predict", "test", "ablate", "upper-bound"};
+constexpr const char* kModelCommands[] = {"train",  "predict",     "test",
+                                          "ablate", "upper-bound", "bench"};
 
 bool is_model_command(const char* name) {
   for (const char* command : kModelCommands)
@@ -56,7 +57,8 @@ int main(int argc, char** argv) {
   CLI::App app{"CenterMask: single-shot instance segmentation (train, predict, evaluate)"};
 #ifndef CENTERMASK_WITH_TORCH
   app.footer(
-      "Model commands: train, predict, test, ablate, upper-bound (see `centermask train --help`); "
+      "Model commands: train, predict, test, ablate, upper-bound, bench (see `centermask train "
+      "--help`); "
       "they run "
       "in centermask-torch beside this program.");
 #endif
@@ -72,6 +74,7 @@ int main(int argc, char** argv) {
       {"test", centermask::cli::add_test_command(app)},
       {"ablate", centermask::cli::add_ablate_command(app)},
       {"upper-bound", centermask::cli::add_upper_bound_command(app)},
+      {"bench", centermask::cli::add_bench_command(app)},
 #endif
   };
   try {

@@ -27,6 +27,7 @@ struct PredictOptions {
 int run_predict(const PredictOptions& o) {
   configure_runtime(o.model.threads);
   const torch::Device device = resolve_device(o.model.device);
+  const InferencePrecision precision = parse_inference_precision(o.model.dtype, device);
   // The inputs first: listing them is cheap, loading the model is not.
   const std::vector<std::filesystem::path> files = list_image_files(o.input);
   TrainedModel trained = load_trained_model(o.model.weights, device);
@@ -45,6 +46,7 @@ int run_predict(const PredictOptions& o) {
   inference.test.score_threshold = o.score_threshold;
   apply_model_run_overrides(o.model, &inference.test);
   inference.device = device;
+  inference.precision = precision;
   std::int64_t detections = 0;
   DrawOptions draw;
   draw.draw_scores = true;

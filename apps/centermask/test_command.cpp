@@ -26,6 +26,7 @@ struct TestOptions {
 int run_test(const TestOptions& o) {
   configure_runtime(o.model.threads);
   const torch::Device device = resolve_device(o.model.device);
+  const InferencePrecision precision = parse_inference_precision(o.model.dtype, device);
   TrainedModel trained = load_trained_model(o.model.weights, device);
   const auto set = open_evaluation_set(o.gt_path, o.images, o.strict);
   if (!same_categories(set->dataset().categories(), trained.categories))
@@ -42,6 +43,7 @@ int run_test(const TestOptions& o) {
   inference.test = trained.config.test;
   apply_model_run_overrides(o.model, &inference.test);
   inference.device = device;
+  inference.precision = precision;
   const EvaluationReport result =
       evaluate_model(*trained.model, set, inference, /*class_agnostic_too=*/true);
   if (!o.out_path.empty()) result.run.results.save(o.out_path);

@@ -1,10 +1,12 @@
 #include "centermask/engine/inference.h"
 
+#include <ATen/autocast_mode.h>
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <fstream>
 
 #include "centermask/common/error.h"
 #include "centermask/data/image_io.h"
@@ -26,6 +28,80 @@ torch::Device resolve_device(const std::string& name) {
         "build against a CUDA LibTorch or use runtime.device=cpu",
         name));
   return device;
+}
+
+namespace {
+
+// Whether /proc/cpuinfo's flags list one of `flags` (x86 feature names).
+bool cpu_has_any_flag(const std::vector<std::string>& flags) {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("flags", 0) != 0) continue;
+    line += ' ';
+    for (const std::string& flag : flags)
+      if (line.find(' ' + flag + ' ') != std::string::npos) return true;
+    return false;
+  }
+  return false;
+}
+
+}  // namespace
+
+InferencePrecision parse_inference_precision(const std::string& name, const torch::Device& device,
+                                             const std::string& field) {
+  if (name == "fp32") return InferencePrecision::kFloat32;
+  if (name == "fp16") {
+    if (!device.is_cuda())
+      throw InputError(field +
+                       " fp16: half precision runs on the GPU (cuda); on the CPU use bf16 where "
+                       "the CPU has it, or fp32");
+    return InferencePrecision::kFloat16;
+  }
+  if (name == "bf16") {
+    if (!device.is_cuda() && !cpu_has_any_flag({"avx512_bf16", "amx_bf16"}))
+      throw InputError(field +
+                       " bf16: this CPU has neither AVX-512 BF16 nor AMX (no avx512_bf16 or "
+                       "amx_bf16 among /proc/cpuinfo's flags), so bf16 would be emulated, slower "
+                       "than fp32; use fp32");
+    return InferencePrecision::kBFloat16;
+  }
+  throw InputError(fmt::format("{} {}: expected fp32, bf16 or fp16", field, name));
+}
+
+const char* precision_name(InferencePrecision precision) {
+  switch (precision) {
+    case InferencePrecision::kBFloat16:
+      return "bf16";
+    case InferencePrecision::kFloat16:
+      return "fp16";
+    default:
+      return "fp32";
+  }
+}
+
+AutocastScope::AutocastScope(InferencePrecision precision, const torch::Device& device) {
+  if (precision == InferencePrecision::kFloat32) return;
+  const at::ScalarType dtype =
+      precision == InferencePrecision::kBFloat16 ? at::kBFloat16 : at::kHalf;
+  cuda_ = device.is_cuda();
+  if (cuda_) {
+    at::autocast::set_autocast_gpu_dtype(dtype);
+    at::autocast::set_enabled(true);
+  } else {
+    at::autocast::set_autocast_cpu_dtype(dtype);
+    at::autocast::set_cpu_enabled(true);
+  }
+  active_ = true;
+}
+
+AutocastScope::~AutocastScope() {
+  if (!active_) return;
+  if (cuda_)
+    at::autocast::set_enabled(false);
+  else
+    at::autocast::set_cpu_enabled(false);
+  at::autocast::clear_cache();  // the weights' reduced-precision copies of this run
 }
 
 TrainedModel load_trained_model(const std::filesystem::path& weights, torch::Device device) {
@@ -158,6 +234,7 @@ InferenceRun predict_set(MetaArchitectureImpl& model, const std::shared_ptr<cons
     torch::Tensor images =
         torch::from_blob(batch->images.data(), {batch->size, 3, batch->height, batch->width})
             .to(options.device);
+    const AutocastScope precision(options.precision, options.device);
     const auto outputs = model.run_network(images, options.test.flip_test);
     const auto detections = model.detect(*outputs, batch->infos, decode);
     for (std::size_t i = 0; i < detections.size(); ++i, ++usable_index) {

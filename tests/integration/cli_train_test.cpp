@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <torch/cuda.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -216,6 +217,47 @@ TEST_F(CliTrainTest, BadInputsAreRefusedByName) {
   const testing::CliRun keys = run_cli("train --list-keys");
   EXPECT_EQ(keys.exit_code, 0);
   EXPECT_NE(keys.output.find("solver.clip_grad_norm"), std::string::npos) << keys.output;
+}
+
+TEST(CliBench, EveryMethodReportsItsStagesModelOnlyAndEndToEndTimes) {
+  for (const std::string method : {"centermask", "polarmask", "centermask_fcos"}) {
+    const testing::CliRun run =
+        run_cli("bench --meta-arch " + method +
+                " --backbone resnet18 --set model.backbone_width=8 --classes 3 --size 128 "
+                "--iters 2 --warmup 0 --json");
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    for (const char* field : {"\"end_to_end_ms\"", "\"model_ms\"", "\"end_to_end_fps\"",
+                              "\"model_fps\"", "\"peak_rss_mib\"", "\"preprocess\"", "\"backbone\"",
+                              "\"heads\"", "\"decode\"", "\"assembly\""})
+      EXPECT_NE(run.output.find(field), std::string::npos) << method << ": " << run.output;
+    // The FCOS-based methods' NMS is its own stage; CenterMask's peaks need none.
+    EXPECT_EQ(run.output.find("\"nms\"") != std::string::npos, method != "centermask")
+        << run.output;
+  }
+  const testing::CliRun table = run_cli(
+      "bench --backbone resnet18 --set model.backbone_width=8 --size 64 --iters 1 --warmup 0");
+  ASSERT_EQ(table.exit_code, 0) << table.output;
+  EXPECT_NE(table.output.find("end-to-end"), std::string::npos) << table.output;
+  EXPECT_NE(table.output.find("FPS"), std::string::npos) << table.output;
+}
+
+TEST(CliBench, BadSizesPrecisionsAndDevicesAreRefusedByName) {
+  const std::string base = "bench --backbone resnet18 --set model.backbone_width=8 --iters 1 ";
+  const testing::CliRun size = run_cli(base + "--size 100");
+  EXPECT_EQ(size.exit_code, 1);
+  EXPECT_NE(size.output.find("--size 100"), std::string::npos) << size.output;
+  EXPECT_NE(size.output.find("multiple of 32"), std::string::npos) << size.output;
+  const testing::CliRun half = run_cli(base + "--size 64 --dtype fp16");
+  EXPECT_EQ(half.exit_code, 1);
+  EXPECT_NE(half.output.find("--dtype fp16"), std::string::npos) << half.output;
+  const testing::CliRun unknown = run_cli(base + "--size 64 --dtype int4");
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.output.find("--dtype int4"), std::string::npos) << unknown.output;
+  if (!torch::cuda::is_available()) {
+    const testing::CliRun cuda = run_cli(base + "--size 64 --device cuda");
+    EXPECT_EQ(cuda.exit_code, 1);
+    EXPECT_NE(cuda.output.find("no CUDA"), std::string::npos) << cuda.output;
+  }
 }
 
 }  // namespace

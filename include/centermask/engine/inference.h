@@ -18,9 +18,34 @@
 
 namespace centermask {
 
+/// The precision the network runs in at inference: fp32, or bf16 / fp16 under LibTorch's
+/// autocast (convolutions and matrix products in reduced precision, the rest in fp32).
+enum class InferencePrecision { kFloat32, kBFloat16, kFloat16 };
+
+/// "fp32", "bf16", "fp16" checked against what `device` can run: InputError naming `field`
+/// for another name, fp16 on the CPU, or bf16 on a CPU without AVX-512 BF16 or AMX (there
+/// oneDNN would emulate it, slower than fp32).
+InferencePrecision parse_inference_precision(const std::string& name, const torch::Device& device,
+                                             const std::string& field = "--dtype");
+const char* precision_name(InferencePrecision precision);
+
+/// Autocast for the device while alive (nothing for fp32). Decoding runs inside it too, so
+/// that the method's products over network outputs see one dtype.
+class AutocastScope {
+ public:
+  AutocastScope(InferencePrecision precision, const torch::Device& device);
+  ~AutocastScope();
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  bool active_ = false, cuda_ = false;
+};
+
 struct InferenceOptions {
   TestConfig test;
   torch::Device device = torch::kCPU;
+  InferencePrecision precision = InferencePrecision::kFloat32;
   int workers = 0;  ///< loader threads; 0 = all cores
   /// Called for every image with its usable index in the set and its detections (original
   /// pixels), in set order: e.g. to draw overlays.

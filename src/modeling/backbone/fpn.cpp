@@ -6,6 +6,7 @@
 
 #include <stdexcept>
 
+#include "centermask/common/stage_timer.h"
 #include "modeling/backbone/layers.h"
 #include "modeling/backbone/resnet_stages.h"
 
@@ -69,6 +70,7 @@ std::vector<torch::Tensor> FeaturePyramidImpl::bottom_up(const torch::Tensor& im
 }
 
 PyramidFeatures FeaturePyramidImpl::forward(const torch::Tensor& images) {
+  const ScopedStage stage("backbone");  // ResNet and FPN together, as CenterMask's backbone
   const std::vector<torch::Tensor> c = bottom_up(images);  // C2 … C5
   // Top-down: each level's lateral plus the coarser level's sum, upsampled (nearest, ×2; the
   // sides are exact since the input is a multiple of 32).

@@ -1,6 +1,20 @@
 #include "modeling/backbone/layers.h"
 
+#include <atomic>
 #include <cmath>
+
+#include "centermask/modeling/inference_form.h"
+
+namespace centermask {
+
+namespace {
+std::atomic<bool> folding_enabled{true};
+}
+
+void set_inference_folding(bool enabled) { folding_enabled = enabled; }
+bool inference_folding() { return folding_enabled; }
+
+}  // namespace centermask
 
 namespace centermask::layers {
 
@@ -50,6 +64,115 @@ nn::ConvTranspose2d bilinear_upsampler(int in_channels, int out_channels, int fa
   return up;
 }
 
+bool runs_folded(const nn::Module& module) {
+  return inference_folding() && !module.is_training() && !torch::GradMode::is_enabled();
+}
+
+namespace {
+
+using Stamp = std::vector<std::pair<const void*, std::int64_t>>;
+
+// Where each source tensor lives and how often it was written in place.
+Stamp stamp_of(const std::vector<torch::Tensor>& sources) {
+  Stamp stamp;
+  for (const torch::Tensor& t : sources)
+    stamp.emplace_back(t.defined() ? t.data_ptr() : nullptr, t.defined() ? t._version() : -1);
+  return stamp;
+}
+
+// BatchNorm at inference as y = x·scale + shift per channel.
+std::pair<torch::Tensor, torch::Tensor> batch_norm_affine(const nn::BatchNorm2dImpl& bn) {
+  const torch::Tensor scale = bn.weight * torch::rsqrt(bn.running_var + bn.options.eps());
+  return {scale, bn.bias - bn.running_mean * scale};
+}
+
+}  // namespace
+
+torch::Tensor FoldedConvBn::forward(nn::Conv2dImpl& conv, nn::BatchNorm2dImpl& bn,
+                                    const torch::Tensor& x, bool relu) {
+  if (!runs_folded(conv) || !bn.options.track_running_stats() ||
+      !c10::get_if<torch::enumtype::kZeros>(&conv.options.padding_mode())) {
+    torch::Tensor y = bn.forward(conv.forward(x));
+    return relu ? torch::relu_(y) : y;
+  }
+  Stamp stamp =
+      stamp_of({conv.weight, conv.bias, bn.weight, bn.bias, bn.running_mean, bn.running_var});
+  if (stamp != source_stamp_ || !weight_.defined()) {
+    const auto [scale, shift] = batch_norm_affine(bn);
+    weight_ = conv.weight * scale.view({-1, 1, 1, 1});
+    bias_ = conv.bias.defined() ? conv.bias * scale + shift : shift;
+    source_stamp_ = std::move(stamp);
+  }
+  const auto& o = conv.options;
+  torch::Tensor y = nn::functional::conv2d(x, weight_,
+                                           nn::functional::Conv2dFuncOptions()
+                                               .bias(bias_)
+                                               .stride(o.stride())
+                                               .padding(o.padding())
+                                               .dilation(o.dilation())
+                                               .groups(o.groups()));
+  return relu ? torch::relu_(y) : y;
+}
+
+torch::Tensor FoldedConvBn::forward(nn::Sequential& block, const torch::Tensor& x) {
+  auto* conv = block->size() >= 2 ? block[0]->as<nn::Conv2d>() : nullptr;
+  auto* bn = block->size() >= 2 ? block[1]->as<nn::BatchNorm2d>() : nullptr;
+  const bool relu = block->size() == 3 && block[2]->as<nn::ReLU>() != nullptr;
+  if (conv == nullptr || bn == nullptr || (block->size() == 3 && !relu) || block->size() > 3)
+    return block->forward(x);  // not a conv_bn block: run it as it is
+  return forward(*conv, *bn, x, relu);
+}
+
+torch::Tensor transposed_conv_as_conv_weight(const torch::Tensor& transposed_weight) {
+  // Output row 2i + a of the transposed convolution (stride 2, padding 1) sums input row
+  // i + dy through kernel row a + 1 − 2·dy, for dy ∈ {−1, 0, 1} where that row is in 0…3;
+  // the same along columns. Channel o·4 + a·2 + b of the 3×3 convolution computes phase
+  // (a, b) of output channel o, which pixel_shuffle(2) puts at (2i + a, 2j + b).
+  const std::int64_t in = transposed_weight.size(0), out = transposed_weight.size(1);
+  torch::Tensor weight = torch::zeros({out, 2, 2, in, 3, 3}, transposed_weight.options());
+  const torch::Tensor by_output = transposed_weight.permute({1, 0, 2, 3});  // (out, in, 4, 4)
+  for (int a = 0; a < 2; ++a)
+    for (int b = 0; b < 2; ++b)
+      for (int dy = -1; dy <= 1; ++dy)
+        for (int dx = -1; dx <= 1; ++dx) {
+          const int ky = a + 1 - 2 * dy, kx = b + 1 - 2 * dx;
+          if (ky < 0 || ky > 3 || kx < 0 || kx > 3) continue;
+          weight.select(1, a).select(1, b).select(2, dy + 1).select(2, dx + 1).copy_(
+              by_output.select(2, ky).select(2, kx));
+        }
+  return weight.reshape({out * 4, in, 3, 3});
+}
+
+torch::Tensor FoldedUpsampling::forward(nn::Sequential& block, const torch::Tensor& x) {
+  auto* deconv = block->size() == 3 ? block[0]->as<nn::ConvTranspose2d>() : nullptr;
+  auto* bn = block->size() == 3 ? block[1]->as<nn::BatchNorm2d>() : nullptr;
+  const bool relu = block->size() == 3 && block[2]->as<nn::ReLU>() != nullptr;
+  if (deconv == nullptr || bn == nullptr || !relu || !runs_folded(*block) ||
+      !bn->options.track_running_stats())
+    return block->forward(x);
+  const auto& o = deconv->options;
+  const auto* padding = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
+  const bool foldable = padding != nullptr && (*padding)->at(0) == 1 && (*padding)->at(1) == 1 &&
+                        o.kernel_size()->at(0) == 4 && o.kernel_size()->at(1) == 4 &&
+                        o.stride()->at(0) == 2 && o.stride()->at(1) == 2 &&
+                        o.output_padding()->at(0) == 0 && o.output_padding()->at(1) == 0 &&
+                        o.dilation()->at(0) == 1 && o.dilation()->at(1) == 1 && o.groups() == 1;
+  if (!foldable) return block->forward(x);
+  Stamp stamp = stamp_of(
+      {deconv->weight, deconv->bias, bn->weight, bn->bias, bn->running_mean, bn->running_var});
+  if (stamp != source_stamp_ || !weight_.defined()) {
+    const auto [scale, shift] = batch_norm_affine(*bn);
+    // Each output channel o is 4 channels of the 3×3 convolution (its 4 phases).
+    weight_ = transposed_conv_as_conv_weight(deconv->weight) *
+              scale.repeat_interleave(4).view({-1, 1, 1, 1});
+    const torch::Tensor bias = deconv->bias.defined() ? deconv->bias * scale + shift : shift;
+    bias_ = bias.repeat_interleave(4);
+    source_stamp_ = std::move(stamp);
+  }
+  torch::Tensor y = torch::pixel_shuffle(torch::conv2d(x, weight_, bias_, 1, 1), 2);
+  return torch::relu_(y);
+}
+
 BasicBlockImpl::BasicBlockImpl(int in_channels, int out_channels, int stride) {
   conv1_ = register_module(
       "conv1",
@@ -62,9 +185,11 @@ BasicBlockImpl::BasicBlockImpl(int in_channels, int out_channels, int stride) {
 }
 
 torch::Tensor BasicBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& residual) {
-  torch::Tensor y = torch::relu(bn1_->forward(conv1_->forward(x)));
-  y = bn2_->forward(conv2_->forward(y));
-  return torch::relu(y + (residual.defined() ? residual : x));
+  const torch::Tensor y = folded1_.forward(*conv1_, *bn1_, x, /*relu=*/true);
+  torch::Tensor out = folded2_.forward(*conv2_, *bn2_, y, /*relu=*/false);
+  const torch::Tensor& shortcut = residual.defined() ? residual : x;
+  // In place only without autograd (inference), where nothing keeps `out` for a backward.
+  return runs_folded(*this) ? torch::relu_(out.add_(shortcut)) : torch::relu(out + shortcut);
 }
 
 void init_conv_and_bn(nn::Module& module) {

@@ -3,6 +3,10 @@
 
 #include <torch/torch.h>
 
+#include <cstdint>
+#include <utility>
+#include <vector>
+
 namespace centermask::layers {
 
 /// Conv (no bias) + BatchNorm + ReLU.
@@ -17,6 +21,49 @@ torch::nn::Sequential conv_bn(int in_channels, int out_channels, int kernel, int
 torch::nn::ConvTranspose2d bilinear_upsampler(int in_channels, int out_channels, int factor,
                                               bool depthwise);
 
+/// Whether `module` runs as at inference — eval mode (BatchNorm uses its running statistics)
+/// and no autograd — where a BatchNorm folded into the convolution before it gives the same
+/// outputs (up to rounding) in one op instead of two. Training, and eval with gradients on,
+/// run the layers as they are: that is also the reference the folded path is tested against.
+bool runs_folded(const torch::nn::Module& module);
+
+/// A convolution with a BatchNorm (and an optional ReLU) folded into its weight and bias, for
+/// inference; refolded whenever a source parameter or statistic changed (moved, loaded,
+/// trained: its storage or version counter differs), so a cached fold is never stale.
+class FoldedConvBn {
+ public:
+  /// conv + bn (+ relu): at inference one convolution (with ReLU in place) on folded weights,
+  /// otherwise the layers themselves.
+  torch::Tensor forward(torch::nn::Conv2dImpl& conv, torch::nn::BatchNorm2dImpl& bn,
+                        const torch::Tensor& x, bool relu);
+  /// A conv_bn / conv_bn_relu block (Sequential of Conv2d, BatchNorm2d[, ReLU]).
+  torch::Tensor forward(torch::nn::Sequential& block, const torch::Tensor& x);
+
+ private:
+  std::vector<std::pair<const void*, std::int64_t>> source_stamp_;
+  torch::Tensor weight_, bias_;
+};
+
+/// CenterNet's upsampling stage — ConvTranspose2d (kernel 4, stride 2, padding 1) + BN +
+/// ReLU — at inference as one 3×3 convolution with 4× the output channels followed by a ×2
+/// pixel shuffle: the same sums (each output phase (a, b) of the transposed convolution sees
+/// a 3×3 input window through 2×2 of its 4×4 taps), in a form oneDNN runs fast, in fp32 and
+/// in bf16 (where the transposed convolution has no fast kernel). Other transposed
+/// convolutions run as they are.
+class FoldedUpsampling {
+ public:
+  /// block: Sequential of ConvTranspose2d, BatchNorm2d, ReLU.
+  torch::Tensor forward(torch::nn::Sequential& block, const torch::Tensor& x);
+
+ private:
+  std::vector<std::pair<const void*, std::int64_t>> source_stamp_;
+  torch::Tensor weight_, bias_;
+};
+
+/// The 3×3 convolution weight (out·4, in, 3, 3) that, followed by pixel_shuffle(2), computes
+/// ConvTranspose2d(kernel 4, stride 2, padding 1) with `transposed_weight` (in, out, 4, 4).
+torch::Tensor transposed_conv_as_conv_weight(const torch::Tensor& transposed_weight);
+
 /// ResNet's and DLA's basic residual block: 3×3 conv (stride) + BN + ReLU + 3×3 conv + BN,
 /// plus the residual, then ReLU. The caller passes the residual when the shapes change
 /// (ResNet's downsample, DLA's projected bottom); otherwise it is the input.
@@ -28,6 +75,7 @@ class BasicBlockImpl : public torch::nn::Module {
  private:
   torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
   torch::nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr};
+  FoldedConvBn folded1_, folded2_;
 };
 TORCH_MODULE(BasicBlock);
 

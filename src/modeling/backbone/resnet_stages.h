@@ -8,10 +8,13 @@
 
 #include <vector>
 
+#include "modeling/backbone/layers.h"
+
 namespace centermask {
 
 struct ResNetStages {
   torch::nn::Sequential stem{nullptr};  ///< 7×7 conv stride 2 + BN + ReLU (max pool in forward)
+  layers::FoldedConvBn folded_stem;     ///< the stem's inference form
   std::vector<torch::nn::Sequential> stages;  ///< layer1 … layer4: strides 4, 8, 16, 32
   int stage_channels[4] = {0, 0, 0, 0};
 

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "centermask/common/stage_timer.h"
 #include "modeling/layers/losses.h"
 #include "modeling/ops/nms.h"
 
@@ -82,6 +83,7 @@ std::vector<std::vector<FcosDetection>> decode_fcos_boxes(const FcosHeadOutputs&
                                                           const std::vector<int>& strides,
                                                           const FcosDecodeOptions& options) {
   torch::NoGradGuard no_grad;
+  const ScopedStage stage("decode");
   if (strides.size() != outputs.class_logits.size())
     throw std::invalid_argument(fmt::format("FCOS decode: {} strides for {} levels", strides.size(),
                                             outputs.class_logits.size()));
@@ -142,7 +144,11 @@ std::vector<std::vector<FcosDetection>> decode_fcos_boxes(const FcosHeadOutputs&
       scores.push_back(d.score);
       classes.push_back(d.class_index);
     }
-    const std::vector<std::int64_t> kept = box_nms(boxes, scores, options.nms_iou, classes);
+    std::vector<std::int64_t> kept;
+    {
+      const ScopedStage nms_stage("nms");
+      kept = box_nms(boxes, scores, options.nms_iou, classes);
+    }
     std::vector<FcosDetection>& out = results[static_cast<std::size_t>(b)];
     for (std::size_t k = 0; k < kept.size() && static_cast<int>(k) < options.max_detections; ++k)
       out.push_back(candidates[static_cast<std::size_t>(kept[k])]);

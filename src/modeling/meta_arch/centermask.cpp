@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "centermask/common/stage_timer.h"
 #include "modeling/layers/guided_upsampling.h"
 #include "modeling/ops/host_tensors.h"
 
@@ -257,11 +258,13 @@ torch::Tensor CenterMaskImpl::features(const torch::Tensor& images) {
                                 c10::str(images.sizes()));
   check_input_size(static_cast<int>(images.size(2)), static_cast<int>(images.size(3)),
                    backbone_->size_divisor());
+  const ScopedStage stage("backbone");
   return backbone_->forward(images);
 }
 
 CenterMaskOutputs CenterMaskImpl::heads(const torch::Tensor& features,
                                         const torch::Tensor& images) {
+  const ScopedStage stage("heads");
   CenterMaskOutputs out;
   out.heatmap_logits = heatmap_head_->forward(features);
   out.offset = offset_head_->forward(features);

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "centermask/common/stage_timer.h"
 #include "modeling/fcos/fcos_boxes.h"
 #include "modeling/layers/guided_upsampling.h"
 #include "modeling/layers/losses.h"
@@ -126,6 +127,7 @@ std::shared_ptr<const TargetEncoder> CenterMaskFcosImpl::make_target_encoder(
 
 CenterMaskFcosOutputs CenterMaskFcosImpl::forward(const torch::Tensor& images) {
   const PyramidFeatures features = pyramid_->forward(images);
+  const ScopedStage stage("heads");
   CenterMaskFcosOutputs out;
   out.fcos = fcos_head_->forward(features.maps);
   for (const ShapeSpec& shape : features.shapes) out.strides.push_back(shape.stride_px);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "centermask/common/stage_timer.h"
 #include "centermask/modeling/centermask_fcos.h"
 #include "modeling/fcos/fcos_boxes.h"
 #include "modeling/ops/mask_assembly.h"
@@ -42,6 +43,7 @@ std::vector<std::vector<Instance>> CenterMaskFcosImpl::predict(
     throw std::invalid_argument(
         fmt::format("CenterMask-FCOS predict: {} images' infos for a batch of {}", infos.size(),
                     detections.size()));
+  const ScopedStage stage("assembly");
   const std::vector<std::int64_t> begin = level_begins(outputs.fcos);
   const int mask_stride = options_.saliency_stride;
   const float to_mask_cells = 1.0f / static_cast<float>(mask_stride);

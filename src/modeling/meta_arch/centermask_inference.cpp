@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <stdexcept>
 
+#include "centermask/common/stage_timer.h"
 #include "centermask/modeling/centermask.h"
 #include "modeling/ops/mask_assembly.h"
 #include "modeling/ops/mask_paste.h"
@@ -48,6 +50,7 @@ std::vector<std::vector<Instance>> CenterMaskImpl::predict(
   const int mask_stride = options_.saliency_stride;
   const float mask_per_cell = static_cast<float>(stride / mask_stride);
 
+  auto decode_stage = std::make_unique<ScopedStage>("decode");
   const CenterMaskPeaks peaks = find_peaks(outputs, options.top_k);
   const torch::Tensor score = peaks.score.to(torch::kCPU, torch::kFloat32).contiguous();
   const torch::Tensor class_id = peaks.class_id.to(torch::kCPU).contiguous();
@@ -60,6 +63,8 @@ std::vector<std::vector<Instance>> CenterMaskImpl::predict(
   const auto cell_at = cell.accessor<std::int64_t, 2>();
   const auto offset_at = offset.accessor<float, 3>();
   const auto size_at = size.accessor<float, 3>();
+  decode_stage.reset();
+  const ScopedStage assembly_stage("assembly");
 
   // The kept peaks, their boxes in cells and their regions (the same box_cell_region as the
   // training targets use for ground-truth boxes).

@@ -6,6 +6,7 @@
 
 #include <stdexcept>
 
+#include "centermask/common/stage_timer.h"
 #include "modeling/fcos/fcos_boxes.h"
 #include "modeling/layers/losses.h"
 
@@ -92,6 +93,7 @@ std::shared_ptr<const TargetEncoder> PolarMaskImpl::make_target_encoder(int max_
 
 PolarMaskOutputs PolarMaskImpl::forward(const torch::Tensor& images) {
   const PyramidFeatures features = pyramid_->forward(images);
+  const ScopedStage stage("heads");
   PolarMaskOutputs out;
   out.fcos = fcos_head_->forward(features.maps);
   for (std::size_t level = 0; level < features.maps.size(); ++level) {

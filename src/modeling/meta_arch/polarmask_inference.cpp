@@ -6,25 +6,13 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "centermask/common/stage_timer.h"
 #include "centermask/data/polar_rays.h"
 #include "centermask/modeling/polarmask.h"
 #include "modeling/fcos/fcos_boxes.h"
+#include "modeling/ops/mask_paste.h"
 
 namespace centermask {
-
-namespace {
-
-BoxXYXY map_box(const BoxXYXY& box, const Affine2D& to_original, int height, int width) {
-  const Point2 a = to_original.apply({box.x0, box.y0});
-  const Point2 b = to_original.apply({box.x1, box.y1});
-  const auto clip = [](double v, int side) {
-    return static_cast<float>(std::clamp(v, 0.0, static_cast<double>(side)));
-  };
-  return {clip(std::min(a.x, b.x), width), clip(std::min(a.y, b.y), height),
-          clip(std::max(a.x, b.x), width), clip(std::max(a.y, b.y), height)};
-}
-
-}  // namespace
 
 std::vector<std::vector<Instance>> PolarMaskImpl::predict(
     const PolarMaskOutputs& outputs, const std::vector<ImageInfo>& infos,
@@ -41,7 +29,8 @@ std::vector<std::vector<Instance>> PolarMaskImpl::predict(
   if (detections.size() != infos.size())
     throw std::invalid_argument(fmt::format("PolarMask predict: {} images' infos for a batch of {}",
                                             infos.size(), detections.size()));
-  std::vector<torch::Tensor> rays;  // per level (N, n, H, W) on the host
+  const ScopedStage stage("assembly");  // rays → polygons → masks in original pixels
+  std::vector<torch::Tensor> rays;      // per level (N, n, H, W) on the host
   for (const torch::Tensor& level : outputs.rays)
     rays.push_back(level.to(torch::kCPU, torch::kFloat32).contiguous());
   const int n = options_.num_rays;
@@ -70,8 +59,7 @@ std::vector<std::vector<Instance>> PolarMaskImpl::predict(
         p = {static_cast<float>(q.x), static_cast<float>(q.y)};
       }
       Instance instance;
-      instance.box =
-          map_box(d.box, info.input_to_original, info.original_height, info.original_width);
+      instance.box = cells_to_original(d.box.x0, d.box.y0, d.box.x1, d.box.y1, 1, info);
       instance.class_index = d.class_index;
       instance.score = d.score;
       instance.has_mask = true;

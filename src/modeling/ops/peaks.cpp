@@ -70,6 +70,10 @@ void scan_planes(const float* map, std::int64_t first, std::int64_t last, int h,
 }  // namespace
 
 HeatmapPeaks top_k_peaks(const torch::Tensor& logits, int k) {
+  // Reduced-precision heatmaps (bf16 / fp16 inference) widen exactly to fp32 for the scan.
+  if (logits.device().is_cpu() &&
+      (logits.scalar_type() == torch::kBFloat16 || logits.scalar_type() == torch::kHalf))
+    return top_k_peaks(logits.to(torch::kFloat32), k);
   if (!logits.device().is_cpu() || logits.scalar_type() != torch::kFloat32)
     return top_k_peaks_reference(logits, k);
   const torch::Tensor map = logits.contiguous();

@@ -6,6 +6,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "centermask/modeling/inference_form.h"
+#include "modeling/backbone/layers.h"
+
 namespace centermask {
 namespace {
 
@@ -47,6 +50,65 @@ TEST_P(EveryBackbone, SamplesDoNotInfluenceEachOtherInEvalMode) {
 INSTANTIATE_TEST_SUITE_P(Backbones, EveryBackbone,
                          ::testing::Values("resnet18", "resnet34", "resnet50", "resnet101",
                                            "dla34"));
+
+// BatchNorm with statistics and affine terms far from (0, 1), so that folding it matters.
+void randomise_batch_norms(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& child : module.modules(/*include_self=*/false))
+    if (auto* bn = child->as<torch::nn::BatchNorm2d>()) {
+      bn->running_mean.uniform_(-0.5, 0.5);
+      bn->running_var.uniform_(0.3, 2.0);
+      bn->weight.uniform_(0.5, 1.5);
+      bn->bias.uniform_(-0.3, 0.3);
+    }
+}
+
+// Runs `forward` with the inference form off, then on; restores it.
+template <typename Forward>
+std::pair<torch::Tensor, torch::Tensor> unfolded_and_folded(Forward forward) {
+  set_inference_folding(false);
+  torch::Tensor unfolded = forward();
+  set_inference_folding(true);
+  torch::Tensor folded = forward();
+  return {unfolded, folded};
+}
+
+TEST_P(EveryBackbone, FoldedInferenceGivesTheLayersOutputsAndFollowsChangedWeights) {
+  torch::manual_seed(3);
+  std::shared_ptr<BackboneImpl> backbone = build_backbone({GetParam()});
+  randomise_batch_norms(*backbone);
+  backbone->eval();
+  torch::NoGradGuard no_grad;
+  const torch::Tensor images = torch::randn({2, 3, 96, 160});
+  auto [unfolded, folded] = unfolded_and_folded([&] { return backbone->forward(images); });
+  const double scale = unfolded.abs().max().item<double>();
+  EXPECT_LT((folded - unfolded).abs().max().item<double>(), 1e-4 * scale);
+  // A training step (here: new statistics written in place) must refold, not reuse the cache.
+  randomise_batch_norms(*backbone);
+  std::tie(unfolded, folded) = unfolded_and_folded([&] { return backbone->forward(images); });
+  EXPECT_LT((folded - unfolded).abs().max().item<double>(),
+            1e-4 * unfolded.abs().max().item<double>());
+  // Training mode and eval with gradients run the layers themselves (the reference).
+  torch::AutoGradMode with_gradients(true);
+  const torch::Tensor with_grad = backbone->forward(images);
+  EXPECT_TRUE(torch::equal(with_grad, unfolded));
+}
+
+TEST(Backbone, TransposedConvolutionEqualsThreeByThreeConvolutionAndPixelShuffle) {
+  torch::manual_seed(4);
+  for (const auto& [in, out, h, w] :
+       {std::tuple{5, 3, 7, 9}, std::tuple{1, 2, 1, 1}, std::tuple{8, 8, 4, 13}}) {
+    const torch::Tensor weight = torch::randn({in, out, 4, 4});
+    const torch::Tensor x = torch::randn({2, in, h, w});
+    const torch::Tensor reference =
+        torch::conv_transpose2d(x, weight, {}, /*stride=*/2, /*padding=*/1);
+    const torch::Tensor as_conv = torch::pixel_shuffle(
+        torch::conv2d(x, layers::transposed_conv_as_conv_weight(weight), {}, 1, 1), 2);
+    ASSERT_EQ(as_conv.sizes(), reference.sizes());
+    EXPECT_LT((as_conv - reference).abs().max().item<double>(), 1e-4)
+        << in << "→" << out << " channels at " << h << "×" << w;
+  }
+}
 
 TEST(Backbone, UnknownNameIsAnErrorListingTheKnownOnes) {
   try {

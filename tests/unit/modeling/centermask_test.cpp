@@ -4,13 +4,16 @@
 
 #include "centermask/modeling/centermask.h"
 
+#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <cmath>
 #include <opencv2/imgproc.hpp>
 
+#include "centermask/modeling/inference_form.h"
 #include "support/model_fixtures.h"
 
 namespace centermask {
@@ -624,6 +627,75 @@ TEST(CenterMask, ABatchDecodesLikeItsImagesOneAtATime) {
       }
     }
   }
+}
+
+TEST(CenterMask, FoldedInferenceGivesTheSameDetections) {
+  torch::manual_seed(8);
+  CenterMaskOptions options = resnet18_options(3);
+  options.shape_size = 12;
+  options.backbone.skip_connections = true;
+  CenterMask model(options);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& child : model->modules(/*include_self=*/false))
+      if (auto* bn = child->as<torch::nn::BatchNorm2d>()) {
+        bn->running_mean.uniform_(-0.5, 0.5);
+        bn->running_var.uniform_(0.3, 2.0);
+      }
+  }
+  model->eval();
+  torch::NoGradGuard no_grad;
+  const int h = 96, w = 128;
+  Batch batch = make_batch({noise_image(h, w, 11), noise_image(h, w, 12)}, {{}, {}}, 3);
+  const torch::Tensor images = torch::from_blob(batch.images.data(), {2, 3, h, w});
+  CenterMaskInferenceOptions inference;
+  inference.top_k = 30;
+  set_inference_folding(false);
+  const auto unfolded = model->predict(model->forward(images), batch.infos, inference);
+  set_inference_folding(true);
+  const auto folded = model->predict(model->forward(images), batch.infos, inference);
+  for (std::size_t i = 0; i < 2; ++i) {
+    ASSERT_EQ(folded[i].size(), unfolded[i].size());
+    for (std::size_t j = 0; j < folded[i].size(); ++j) {
+      EXPECT_NEAR(folded[i][j].score, unfolded[i][j].score, 1e-5);
+      EXPECT_EQ(folded[i][j].class_index, unfolded[i][j].class_index);
+      EXPECT_NEAR(folded[i][j].box.x0, unfolded[i][j].box.x0, 1e-3);
+      EXPECT_NEAR(folded[i][j].box.y1, unfolded[i][j].box.y1, 1e-3);
+      EXPECT_EQ(folded[i][j].mask.pixels, unfolded[i][j].mask.pixels);
+    }
+  }
+}
+
+// The GPU path (skipped without a GPU; scripts/gpu_check.sh runs it on one): the same model
+// on CUDA decodes to the CPU's detections, in fp32 and under fp16 autocast.
+TEST(CenterMask, CudaDetectionsMatchTheCpusAndFp16StaysClose) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no GPU";
+  torch::manual_seed(9);
+  CenterMaskOptions options = resnet18_options(3);
+  options.shape_size = 12;
+  CenterMask model(options);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  const int h = 96, w = 128;
+  Batch batch = make_batch({noise_image(h, w, 13)}, {{}}, 3);
+  const torch::Tensor images = torch::from_blob(batch.images.data(), {1, 3, h, w});
+  CenterMaskInferenceOptions inference;
+  inference.top_k = 20;
+  const auto cpu = model->predict(model->forward(images), batch.infos, inference)[0];
+  model->to(torch::kCUDA);
+  const auto gpu =
+      model->predict(model->forward(images.to(torch::kCUDA)), batch.infos, inference)[0];
+  ASSERT_EQ(gpu.size(), cpu.size());
+  for (std::size_t j = 0; j < gpu.size(); ++j) {
+    EXPECT_NEAR(gpu[j].score, cpu[j].score, 1e-4);
+    EXPECT_EQ(gpu[j].class_index, cpu[j].class_index);
+  }
+  at::autocast::set_enabled(true);
+  const CenterMaskOutputs half = model->forward(images.to(torch::kCUDA));
+  at::autocast::set_enabled(false);
+  const auto fp16 = model->predict(half, batch.infos, inference)[0];
+  ASSERT_EQ(fp16.size(), cpu.size());
+  EXPECT_NEAR(fp16[0].score, cpu[0].score, 1e-2);
 }
 
 }  // namespace
