@@ -25,6 +25,10 @@
 
 namespace centermask {
 
+namespace layers {
+class FusedSiblingConvs;
+}
+
 /// Which factors make up an object's mask (the paper's Table 1c–1d ablation).
 enum class MaskAssembly {
   kShapeTimesSaliency,  ///< M = sigmoid(L) ⊙ sigmoid(G): the method
@@ -253,6 +257,8 @@ class CenterMaskImpl : public MetaArchitectureImpl {
   torch::nn::Conv2d saliency_output_{nullptr};      ///< 1×1 at the saliency stride
   torch::nn::Sequential shape_hidden_{nullptr};     ///< conv 3×3 + ReLU
   torch::nn::Conv2d shape_output_{nullptr};         ///< 1×1, S·S outputs, used sparsely
+  /// At inference the heads' first 3×3 convs run as one (modeling/backbone/layers.h).
+  std::shared_ptr<layers::FusedSiblingConvs> fused_head_convs_;
 };
 TORCH_MODULE(CenterMask);
 

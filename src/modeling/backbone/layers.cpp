@@ -1,5 +1,7 @@
 #include "modeling/backbone/layers.h"
 
+#include <ATen/autocast_mode.h>
+
 #include <atomic>
 #include <cmath>
 
@@ -101,9 +103,22 @@ torch::Tensor FoldedConvBn::forward(nn::Conv2dImpl& conv, nn::BatchNorm2dImpl& b
     const auto [scale, shift] = batch_norm_affine(bn);
     weight_ = conv.weight * scale.view({-1, 1, 1, 1});
     bias_ = conv.bias.defined() ? conv.bias * scale + shift : shift;
+    onednn_weight_ = onednn_bias_ = torch::Tensor();
     source_stamp_ = std::move(stamp);
   }
   const auto& o = conv.options;
+  if (x.is_mkldnn()) {
+    const auto* padding = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
+    if (padding == nullptr) return forward(conv, bn, x.to_dense(), relu);  // "same" / "valid"
+    if (!onednn_weight_.defined()) {                                       // reset by every refold
+      onednn_weight_ = torch::mkldnn_reorder_conv2d_weight(weight_.to_mkldnn(), **padding,
+                                                           *o.stride(), *o.dilation(), o.groups());
+      onednn_bias_ = bias_.to_mkldnn();
+    }
+    torch::Tensor y = torch::mkldnn_convolution(x, onednn_weight_, onednn_bias_, **padding,
+                                                *o.stride(), *o.dilation(), o.groups());
+    return relu ? torch::relu_(y) : y;
+  }
   torch::Tensor y = nn::functional::conv2d(x, weight_,
                                            nn::functional::Conv2dFuncOptions()
                                                .bias(bias_)
@@ -122,6 +137,70 @@ torch::Tensor FoldedConvBn::forward(nn::Sequential& block, const torch::Tensor& 
     return block->forward(x);  // not a conv_bn block: run it as it is
   return forward(*conv, *bn, x, relu);
 }
+
+std::vector<torch::Tensor> FusedSiblingConvs::forward(const std::vector<nn::Conv2dImpl*>& convs,
+                                                      const torch::Tensor& x, bool relu) {
+  const auto run_apart = [&] {
+    std::vector<torch::Tensor> outputs;
+    for (nn::Conv2dImpl* conv : convs) {
+      torch::Tensor y = conv->forward(x);
+      outputs.push_back(relu ? torch::relu_(y) : y);
+    }
+    return outputs;
+  };
+  if (convs.empty()) return {};
+  const auto& first = convs.front()->options;
+  bool fusable = runs_folded(*convs.front()) && first.groups() == 1;
+  for (nn::Conv2dImpl* conv : convs) {
+    const auto& o = conv->options;
+    fusable = fusable && o.groups() == 1 && o.in_channels() == first.in_channels() &&
+              *o.kernel_size() == *first.kernel_size() && *o.stride() == *first.stride() &&
+              *o.dilation() == *first.dilation() &&
+              c10::get_if<torch::ExpandingArray<2>>(&o.padding()) != nullptr &&
+              c10::get_if<torch::ExpandingArray<2>>(&first.padding()) != nullptr &&
+              **c10::get_if<torch::ExpandingArray<2>>(&o.padding()) ==
+                  **c10::get_if<torch::ExpandingArray<2>>(&first.padding()) &&
+              c10::get_if<torch::enumtype::kZeros>(&o.padding_mode()) != nullptr;
+  }
+  if (!fusable) return run_apart();
+  std::vector<torch::Tensor> sources;
+  for (nn::Conv2dImpl* conv : convs) {
+    sources.push_back(conv->weight);
+    sources.push_back(conv->bias);
+  }
+  Stamp stamp = stamp_of(sources);
+  if (stamp != source_stamp_ || !weight_.defined()) {
+    std::vector<torch::Tensor> weights, biases;
+    split_sizes_.clear();
+    for (nn::Conv2dImpl* conv : convs) {
+      weights.push_back(conv->weight);
+      biases.push_back(conv->bias.defined()
+                           ? conv->bias
+                           : torch::zeros({conv->weight.size(0)}, conv->weight.options()));
+      split_sizes_.push_back(conv->weight.size(0));
+    }
+    weight_ = torch::cat(weights, 0);
+    bias_ = torch::cat(biases, 0);
+    source_stamp_ = std::move(stamp);
+  }
+  torch::Tensor y = nn::functional::conv2d(x, weight_,
+                                           nn::functional::Conv2dFuncOptions()
+                                               .bias(bias_)
+                                               .stride(first.stride())
+                                               .padding(first.padding())
+                                               .dilation(first.dilation()));
+  if (relu) torch::relu_(y);
+  return y.split_with_sizes(split_sizes_, 1);
+}
+
+torch::Tensor to_onednn_layout(const nn::Module& module, const torch::Tensor& x) {
+  if (!runs_folded(module) || !torch::hasMKLDNN() || !x.device().is_cpu() ||
+      x.scalar_type() != torch::kFloat32 || x.is_mkldnn() || at::autocast::is_cpu_enabled())
+    return x;
+  return x.to_mkldnn();
+}
+
+torch::Tensor to_dense_layout(const torch::Tensor& x) { return x.is_mkldnn() ? x.to_dense() : x; }
 
 torch::Tensor transposed_conv_as_conv_weight(const torch::Tensor& transposed_weight) {
   // Output row 2i + a of the transposed convolution (stride 2, padding 1) sums input row

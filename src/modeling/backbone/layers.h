@@ -42,7 +42,18 @@ class FoldedConvBn {
  private:
   std::vector<std::pair<const void*, std::int64_t>> source_stamp_;
   torch::Tensor weight_, bias_;
+  // For input in oneDNN's layout (see to_onednn_layout): the folded weight reordered once
+  // into the layout oneDNN's convolution wants, and the bias as a oneDNN tensor.
+  torch::Tensor onednn_weight_, onednn_bias_;
 };
+
+/// At inference on the CPU in fp32, the ResNet trunk keeps its activations in oneDNN's own
+/// (blocked) layout from the first convolution to each stage's output: no reorder before and
+/// after every convolution, and the folded weights reordered once. The input converted when
+/// that applies (x unchanged otherwise: training, autograd, autocast, GPU, no oneDNN).
+torch::Tensor to_onednn_layout(const torch::nn::Module& module, const torch::Tensor& x);
+/// x back in the dense (strided) layout, where every op runs.
+torch::Tensor to_dense_layout(const torch::Tensor& x);
 
 /// CenterNet's upsampling stage — ConvTranspose2d (kernel 4, stride 2, padding 1) + BN +
 /// ReLU — at inference as one 3×3 convolution with 4× the output channels followed by a ×2
@@ -58,6 +69,24 @@ class FoldedUpsampling {
  private:
   std::vector<std::pair<const void*, std::int64_t>> source_stamp_;
   torch::Tensor weight_, bias_;
+};
+
+/// Sibling convolutions over one input — CenterNet's heads each start with a 3×3 conv on the
+/// same features — as one convolution at inference: their weights stacked along the outputs,
+/// one im2col instead of one per head, the result split back per convolution (views).
+/// Refolded when a source changes, like FoldedConvBn.
+class FusedSiblingConvs {
+ public:
+  /// Each convolution's output on `x` (ReLU'd in place with `relu`). The convolutions must
+  /// share input channels, kernel, stride, padding and dilation, with groups 1; otherwise
+  /// (and outside inference) they run one by one.
+  std::vector<torch::Tensor> forward(const std::vector<torch::nn::Conv2dImpl*>& convs,
+                                     const torch::Tensor& x, bool relu);
+
+ private:
+  std::vector<std::pair<const void*, std::int64_t>> source_stamp_;
+  torch::Tensor weight_, bias_;
+  std::vector<std::int64_t> split_sizes_;
 };
 
 /// The 3×3 convolution weight (out·4, in, 3, 3) that, followed by pixel_shuffle(2), computes

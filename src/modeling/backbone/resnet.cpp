@@ -142,11 +142,13 @@ ResNetStages register_resnet_stages(nn::Module& owner, int depth, int width) {
 }
 
 std::vector<torch::Tensor> ResNetStages::forward(const torch::Tensor& images) {
-  torch::Tensor x = torch::max_pool2d(folded_stem.forward(stem, images), 3, 2, 1);
+  // At inference the stages run in oneDNN's layout (layers.h); their outputs leave it.
+  torch::Tensor x = layers::to_onednn_layout(*stem, images);
+  x = torch::max_pool2d(folded_stem.forward(stem, x), 3, 2, 1);
   std::vector<torch::Tensor> outputs;
   for (nn::Sequential& stage : stages) {
     x = stage->forward(x);
-    outputs.push_back(x);
+    outputs.push_back(layers::to_dense_layout(x));
   }
   return outputs;
 }

@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "centermask/modeling/fpn.h"
+#include "modeling/layers/group_norm.h"
 
 namespace centermask {
 
@@ -57,7 +58,7 @@ nn::Sequential fcos_tower(int channels, int convs, int groups) {
   nn::Sequential units;
   for (int i = 0; i < convs; ++i) {
     units->push_back(fcos_head_conv(channels, channels, 3));
-    units->push_back(nn::GroupNorm(nn::GroupNormOptions(groups, channels)));
+    units->push_back(layers::WideningGroupNorm(nn::GroupNormOptions(groups, channels)));
     units->push_back(nn::ReLU(nn::ReLUOptions(true)));
   }
   return units;

@@ -9,6 +9,8 @@
 #include <unordered_map>
 
 #include "centermask/common/stage_timer.h"
+#include "modeling/backbone/layers.h"
+#include "modeling/layers/group_norm.h"
 #include "modeling/layers/guided_upsampling.h"
 #include "modeling/ops/host_tensors.h"
 
@@ -109,7 +111,7 @@ nn::Sequential head_hidden(int in_channels, int hidden, double weight_std, int n
   nn::Conv2d conv(nn::Conv2dOptions(in_channels, hidden, 3).padding(1).bias(norm_groups == 0));
   init_head_conv(conv, 0.0, weight_std);
   if (norm_groups == 0) return nn::Sequential(conv, nn::ReLU(nn::ReLUOptions(true)));
-  return nn::Sequential(conv, nn::GroupNorm(nn::GroupNormOptions(norm_groups, hidden)),
+  return nn::Sequential(conv, layers::WideningGroupNorm(nn::GroupNormOptions(norm_groups, hidden)),
                         nn::ReLU(nn::ReLUOptions(true)));
 }
 
@@ -265,19 +267,41 @@ torch::Tensor CenterMaskImpl::features(const torch::Tensor& images) {
 CenterMaskOutputs CenterMaskImpl::heads(const torch::Tensor& features,
                                         const torch::Tensor& images) {
   const ScopedStage stage("heads");
+  if (saliency_hidden_ && !images.defined())
+    throw std::invalid_argument("CenterMask heads: saliency_stride < 4 needs the input images");
   CenterMaskOutputs out;
-  out.heatmap_logits = heatmap_head_->forward(features);
-  out.offset = offset_head_->forward(features);
-  out.size = size_head_->forward(features);
-  if (saliency_head_) out.saliency_logits = saliency_head_->forward(features);
-  if (saliency_hidden_) {
-    if (!images.defined())
-      throw std::invalid_argument("CenterMask heads: saliency_stride < 4 needs the input images");
-    const torch::Tensor x = run_guided_upsampling(saliency_hidden_->forward(features), saliency_up_,
-                                                  images, /*from_stride=*/4);
-    out.saliency_logits = saliency_output_->forward(x);
+  torch::Tensor saliency_hidden;
+  if (layers::runs_folded(*this) && options_.head_norm_groups == 0) {
+    // Every head starts with conv 3×3 + ReLU on the same features: at inference those run as
+    // one convolution (the same outputs up to rounding), then each head's 1×1 on its share.
+    std::vector<torch::nn::Conv2dImpl*> first_convs;
+    for (torch::nn::Sequential head :
+         {heatmap_head_, offset_head_, size_head_, saliency_head_, saliency_hidden_, shape_hidden_})
+      if (head) first_convs.push_back(head[0]->as<nn::Conv2d>());
+    if (!fused_head_convs_) fused_head_convs_ = std::make_shared<layers::FusedSiblingConvs>();
+    const std::vector<torch::Tensor> hidden =
+        fused_head_convs_->forward(first_convs, features, /*relu=*/true);
+    std::size_t next = 0;
+    const auto output_of = [&](torch::nn::Sequential& head) {
+      return head[2]->as<nn::Conv2d>()->forward(hidden[next++]);  // conv, ReLU, 1×1
+    };
+    out.heatmap_logits = output_of(heatmap_head_);
+    out.offset = output_of(offset_head_);
+    out.size = output_of(size_head_);
+    if (saliency_head_) out.saliency_logits = output_of(saliency_head_);
+    if (saliency_hidden_) saliency_hidden = hidden[next++];
+    if (shape_hidden_) out.shape_hidden = hidden[next++];
+  } else {
+    out.heatmap_logits = heatmap_head_->forward(features);
+    out.offset = offset_head_->forward(features);
+    out.size = size_head_->forward(features);
+    if (saliency_head_) out.saliency_logits = saliency_head_->forward(features);
+    if (saliency_hidden_) saliency_hidden = saliency_hidden_->forward(features);
+    if (shape_hidden_) out.shape_hidden = shape_hidden_->forward(features);
   }
-  if (shape_hidden_) out.shape_hidden = shape_hidden_->forward(features);
+  if (saliency_hidden_)
+    out.saliency_logits = saliency_output_->forward(
+        run_guided_upsampling(saliency_hidden, saliency_up_, images, /*from_stride=*/4));
   return out;
 }
 

@@ -11,6 +11,7 @@
 
 #include "centermask/common/stage_timer.h"
 #include "modeling/fcos/fcos_boxes.h"
+#include "modeling/layers/group_norm.h"
 #include "modeling/layers/guided_upsampling.h"
 #include "modeling/layers/losses.h"
 #include "modeling/ops/host_tensors.h"
@@ -91,7 +92,7 @@ CenterMaskFcosImpl::CenterMaskFcosImpl(CenterMaskFcosOptions options)
     int channels = c;
     for (int i = 0; i < options_.saliency_convs; ++i) {
       tower->push_back(fcos_head_conv(channels, options_.saliency_channels, 3));
-      tower->push_back(nn::GroupNorm(
+      tower->push_back(layers::WideningGroupNorm(
           nn::GroupNormOptions(options_.head_norm_groups, options_.saliency_channels)));
       tower->push_back(nn::ReLU(nn::ReLUOptions(true)));
       channels = options_.saliency_channels;

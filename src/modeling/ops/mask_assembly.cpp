@@ -21,8 +21,11 @@ AssembledMasks assemble_masks(const MaskAssemblyInput& input) {
     throw std::invalid_argument("assemble_masks: per-object inputs differ in length");
   const torch::Device device =
       has_shape ? input.shape_logits.device() : input.saliency_logits.device();
-  const torch::Dtype dtype =
+  // Reduced-precision logits (bf16 / fp16 inference) are widened: the sampling grid of a
+  // 100-cell region needs more than bf16's 8 significant bits, or masks shift by cells.
+  torch::Dtype dtype =
       has_shape ? input.shape_logits.scalar_type() : input.saliency_logits.scalar_type();
+  if (dtype == torch::kBFloat16 || dtype == torch::kHalf) dtype = torch::kFloat32;
 
   int max_h = 0, max_w = 0;
   std::vector<std::int64_t> corners(static_cast<std::size_t>(m) * 4);
@@ -63,7 +66,7 @@ AssembledMasks assemble_masks(const MaskAssemblyInput& input) {
     const torch::Tensor gy =
         (2.0 * (row.to(dtype) + 0.5) / h.to(dtype) - 1.0).expand({m, max_h, max_w});
     const torch::Tensor grid = torch::stack({gx, gy}, 3).to(float_options);
-    const torch::Tensor local = F::grid_sample(input.shape_logits.unsqueeze(1), grid,
+    const torch::Tensor local = F::grid_sample(input.shape_logits.to(dtype).unsqueeze(1), grid,
                                                F::GridSampleFuncOptions()
                                                    .mode(torch::kBilinear)
                                                    .padding_mode(torch::kBorder)
@@ -82,7 +85,8 @@ AssembledMasks assemble_masks(const MaskAssemblyInput& input) {
         (plane * H + map_y.clamp(0, H - 1)) * W + map_x.clamp(0, W - 1);  // (M, Hm, Wm)
     const torch::Tensor global = input.saliency_logits.reshape({-1})
                                      .index_select(0, index.reshape({-1}))
-                                     .view({m, max_h, max_w});
+                                     .view({m, max_h, max_w})
+                                     .to(dtype);
     probability =
         probability.defined() ? probability * torch::sigmoid(global) : torch::sigmoid(global);
   }

@@ -110,6 +110,34 @@ TEST(Backbone, TransposedConvolutionEqualsThreeByThreeConvolutionAndPixelShuffle
   }
 }
 
+TEST(Backbone, SiblingConvolutionsFusedGiveEachConvolutionsOutput) {
+  torch::manual_seed(6);
+  namespace nn = torch::nn;
+  // Odd channel counts and sizes; one convolution without a bias.
+  nn::Conv2d a(nn::Conv2dOptions(5, 3, 3).padding(1)), b(nn::Conv2dOptions(5, 7, 3).padding(1)),
+      c(nn::Conv2dOptions(5, 1, 3).padding(1).bias(false));
+  for (nn::Conv2d* conv : {&a, &b, &c}) (*conv)->eval();
+  const torch::Tensor x = torch::randn({2, 5, 9, 11});
+  layers::FusedSiblingConvs fused;
+  torch::NoGradGuard no_grad;
+  const std::vector<torch::Tensor> together = fused.forward({a.get(), b.get(), c.get()}, x, true);
+  ASSERT_EQ(together.size(), 3u);
+  for (const auto& [conv, got] :
+       {std::pair{&a, together[0]}, std::pair{&b, together[1]}, std::pair{&c, together[2]}}) {
+    const torch::Tensor expected = torch::relu((*conv)->forward(x));
+    ASSERT_EQ(got.sizes(), expected.sizes());
+    EXPECT_LT((got - expected).abs().max().item<double>(), 1e-5);
+  }
+  // New weights are picked up; a convolution of another kernel size is run apart.
+  b->weight.mul_(-2);
+  EXPECT_LT(
+      (fused.forward({a.get(), b.get()}, x, false)[1] - b->forward(x)).abs().max().item<double>(),
+      1e-5);
+  nn::Conv2d d(nn::Conv2dOptions(5, 2, 1));
+  d->eval();
+  EXPECT_TRUE(torch::allclose(fused.forward({a.get(), d.get()}, x, false)[1], d->forward(x)));
+}
+
 TEST(Backbone, UnknownNameIsAnErrorListingTheKnownOnes) {
   try {
     build_backbone({"resnet19"});

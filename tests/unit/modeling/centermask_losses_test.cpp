@@ -292,6 +292,27 @@ TEST(MaskAssembly, MatchesTheNaiveReferenceOnRandomRegions) {
   }
 }
 
+// bf16 inference hands over bf16 logits: the masks are those of the same values in fp32 (a
+// grid computed in bf16 would shift large regions' masks by cells, as it once halved mask AP).
+TEST(MaskAssembly, ReducedPrecisionLogitsAssembleAsTheirFloatValues) {
+  torch::manual_seed(5);
+  MaskAssemblyInput wide;
+  wide.map_height = 150;
+  wide.map_width = 160;
+  wide.shape_logits = torch::randn({3, 32, 32}).to(torch::kBFloat16).to(torch::kFloat32);
+  wide.saliency_logits = torch::randn({1, 2, 150, 160}).to(torch::kBFloat16).to(torch::kFloat32);
+  wide.regions = {{0, 0, 150, 140}, {7, 3, 120, 97}, {100, 90, 160, 150}};
+  wide.image_index = {0, 0, 0};
+  wide.saliency_class = {0, 1, 1};
+  MaskAssemblyInput narrow = wide;
+  narrow.shape_logits = wide.shape_logits.to(torch::kBFloat16);
+  narrow.saliency_logits = wide.saliency_logits.to(torch::kBFloat16);
+  const AssembledMasks expected = assemble_masks(wide), got = assemble_masks(narrow);
+  EXPECT_EQ(got.probability.scalar_type(), torch::kFloat32);
+  EXPECT_TRUE(torch::equal(got.inside, expected.inside));
+  EXPECT_TRUE(torch::allclose(got.probability, expected.probability, 0, 1e-6));
+}
+
 TEST(MaskAssembly, NoObjectsGivesEmptyTensors) {
   MaskAssemblyInput in;
   in.saliency_logits = torch::randn({1, 1, 4, 4});
