@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <opencv2/imgproc.hpp>
+#include <vector>
 
 namespace centermask {
 
@@ -49,19 +50,82 @@ MaskPatch mask_in_original(const cv::Mat& probability, const CellRegion& region,
       Affine2D::scale_translate(1.0 / stride, 1.0 / stride, -0.5 - region.x0, -0.5 - region.y0);
   const Affine2D map = input_to_cell_index.after(info.original_to_input.after(patch_to_original));
   const auto m = map.coefficients();
+  patch.width = rect.width;
+  patch.height = rect.height;
+  patch.pixels.resize(static_cast<std::size_t>(rect.width) * static_cast<std::size_t>(rect.height));
+  if (m[1] == 0 && m[3] == 0) {  // test transforms scale and translate: the separable path
+    resample_threshold_axis_aligned(probability, m[0], m[2], m[4], m[5], rect.width, rect.height,
+                                    threshold, patch.pixels.data());
+    return patch;
+  }
   const cv::Mat matrix = (cv::Mat_<double>(2, 3) << m[0], m[1], m[2], m[3], m[4], m[5]);
   cv::Mat resampled;
   cv::warpAffine(probability, resampled, matrix, rect.size(),
                  cv::INTER_LINEAR | cv::WARP_INVERSE_MAP, cv::BORDER_REPLICATE);
-  patch.width = rect.width;
-  patch.height = rect.height;
-  patch.pixels.resize(static_cast<std::size_t>(rect.width) * static_cast<std::size_t>(rect.height));
   for (int y = 0; y < rect.height; ++y) {
     const float* row = resampled.ptr<float>(y);
     for (int x = 0; x < rect.width; ++x)
       patch.pixels[static_cast<std::size_t>(y * rect.width + x)] = row[x] > threshold ? 1 : 0;
   }
   return patch;
+}
+
+namespace {
+
+// Per output index along one axis: the two source indices and the second one's weight, with
+// the coordinate clamped into the source (= edge replication for bilinear sampling).
+struct Taps {
+  std::vector<int> first, second;
+  std::vector<float> weight;
+};
+
+Taps bilinear_taps(int outputs, double scale, double offset, int source_size) {
+  Taps taps;
+  taps.first.resize(static_cast<std::size_t>(outputs));
+  taps.second.resize(static_cast<std::size_t>(outputs));
+  taps.weight.resize(static_cast<std::size_t>(outputs));
+  const double last = static_cast<double>(source_size - 1);
+  for (int i = 0; i < outputs; ++i) {
+    const double s = std::clamp(i * scale + offset, 0.0, last);
+    const int lo = std::min(static_cast<int>(s), source_size - 1);
+    const auto k = static_cast<std::size_t>(i);
+    taps.first[k] = lo;
+    taps.second[k] = std::min(lo + 1, source_size - 1);
+    taps.weight[k] = static_cast<float>(s - lo);
+  }
+  return taps;
+}
+
+}  // namespace
+
+void resample_threshold_axis_aligned(const cv::Mat& source, double scale_x, double offset_x,
+                                     double scale_y, double offset_y, int width, int height,
+                                     float threshold, std::uint8_t* out) {
+  CV_Assert(source.type() == CV_32F && !source.empty());
+  if (width <= 0 || height <= 0) return;
+  const Taps columns = bilinear_taps(width, scale_x, offset_x, source.cols);
+  const Taps rows = bilinear_taps(height, scale_y, offset_y, source.rows);
+  // Only the source rows some output row reads are resampled along x.
+  const int first_row = *std::min_element(rows.first.begin(), rows.first.end());
+  const int last_row = *std::max_element(rows.second.begin(), rows.second.end());
+  const auto w = static_cast<std::size_t>(width);
+  std::vector<float> along_x(static_cast<std::size_t>(last_row - first_row + 1) * w);
+  for (int r = first_row; r <= last_row; ++r) {
+    const float* src = source.ptr<float>(r);
+    float* dst = along_x.data() + static_cast<std::size_t>(r - first_row) * w;
+    for (std::size_t x = 0; x < w; ++x) {
+      const float a = src[columns.first[x]], b = src[columns.second[x]];
+      dst[x] = a + (b - a) * columns.weight[x];
+    }
+  }
+  for (std::size_t y = 0; y < static_cast<std::size_t>(height); ++y) {
+    const float* top = along_x.data() + static_cast<std::size_t>(rows.first[y] - first_row) * w;
+    const float* bottom = along_x.data() + static_cast<std::size_t>(rows.second[y] - first_row) * w;
+    const float t = rows.weight[y];
+    std::uint8_t* row = out + y * w;
+    for (std::size_t x = 0; x < w; ++x)
+      row[x] = top[x] + (bottom[x] - top[x]) * t > threshold ? 1 : 0;
+  }
 }
 
 float mask_quality(const cv::Mat& probability, float threshold) {

@@ -3,6 +3,7 @@
 // binary mask in original-image pixels: the last step of CenterMask's and CenterMask-FCOS's
 // inference, shared so that both paste masks the same way.
 
+#include <cstdint>
 #include <opencv2/core.hpp>
 
 #include "centermask/data/centermask_targets.h"
@@ -25,6 +26,18 @@ BoxXYXY cells_to_original(double x0, double y0, double x1, double y1, int stride
 /// then map back" does in two.
 MaskPatch mask_in_original(const cv::Mat& probability, const CellRegion& region, int stride,
                            const ImageInfo& info, float threshold);
+
+/// Bilinear resampling with edges replicated, for a map without rotation or shear: output
+/// pixel (x, y) samples `source` (CV_32F) at (x·scale_x + offset_x, y·scale_y + offset_y),
+/// source pixel (i, j) sitting at integer coordinates, and is written as 1 where the value
+/// is above `threshold`, else 0 (row-major, width × height). What cv::warpAffine with
+/// WARP_INVERSE_MAP and BORDER_REPLICATE computes, in floating point instead of its 1/32-pixel
+/// fixed point, and separably: each source row is resampled along x once, each output row is
+/// a blend of two of those — the cost of pasting 100 large masks fell from most of
+/// CenterMask's end-to-end time (see the README's speed section).
+void resample_threshold_axis_aligned(const cv::Mat& source, double scale_x, double offset_x,
+                                     double scale_y, double offset_y, int width, int height,
+                                     float threshold, std::uint8_t* out);
 
 /// The mean probability over the cells above the threshold (SOLOv2's "maskness"): near 1 for
 /// a confident mask, near the threshold for a hesitant one, 0 when no cell passes.
