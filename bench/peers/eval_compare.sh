@@ -1,0 +1,24 @@
+#!/bin/bash
+# The evaluator against pycocotools, whole process (load both files + evaluate + summary), side
+# by side and alternated, on bench_coco_eval's case (1000 images, 5k ground truth, 100k
+# detections with masks). PYCOCOTOOLS: a folder holding the pycocotools package (a dev tool,
+# e.g. cocoapi's PythonAPI built with `python3 setup.py build_ext --inplace`).
+#   PYCOCOTOOLS=/path/to/PythonAPI bench/peers/eval_compare.sh [ROUNDS=3] [segm|bbox]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+rounds=${1:-3}
+iou=${2:-segm}
+case_dir=${CASE_DIR:-/tmp/centermask_eval_case}
+[ -f "$case_dir/results.json" ] || build/bench/bench_coco_eval --dir "$case_dir" > /dev/null
+: "${PYCOCOTOOLS:?set PYCOCOTOOLS to a folder with the pycocotools package}"
+for round in $(seq "$rounds"); do
+  start=$(date +%s.%N)
+  build/apps/centermask eval --gt "$case_dir/gt.json" --results "$case_dir/results.json" \
+    --iou "$iou" > /dev/null
+  ours=$(echo "$(date +%s.%N) - $start" | bc)
+  start=$(date +%s.%N)
+  PYTHONPATH="$PYCOCOTOOLS${PYTHONPATH:+:$PYTHONPATH}" /usr/bin/python3 \
+    bench/peers/pycocotools_eval.py "$case_dir/gt.json" "$case_dir/results.json" "$iou" > /dev/null
+  theirs=$(echo "$(date +%s.%N) - $start" | bc)
+  echo "round $round $iou: ours ${ours} s, pycocotools ${theirs} s, ratio $(echo "scale=1; $theirs / $ours" | bc)"
+done
