@@ -41,6 +41,21 @@ void offer(std::vector<Candidate>& heap, std::size_t k, const Candidate& c) {
   }
 }
 
+/// The largest value of a row, in 8 independent lanes (the compiler keeps them in one vector
+/// register; a single running maximum would be one long dependency chain).
+float row_maximum(const float* row, int w) {
+  float lane[8];
+  const int head = std::min(w, 8);
+  for (int i = 0; i < 8; ++i) lane[i] = row[i < head ? i : 0];
+  int x = head;
+  for (; x + 8 <= w; x += 8)
+    for (int i = 0; i < 8; ++i) lane[i] = lane[i] > row[x + i] ? lane[i] : row[x + i];
+  float best = lane[0];
+  for (int i = 1; i < 8; ++i) best = std::max(best, lane[i]);
+  for (; x < w; ++x) best = std::max(best, row[x]);
+  return best;
+}
+
 /// The peaks of planes [first, last) of one image into a K-bounded heap.
 void scan_planes(const float* map, std::int64_t first, std::int64_t last, int h, int w,
                  std::size_t k, std::vector<Candidate>& heap) {
@@ -48,6 +63,9 @@ void scan_planes(const float* map, std::int64_t first, std::int64_t last, int h,
     const float* plane = map + c * h * w;
     for (int y = 0; y < h; ++y) {
       const float* row = plane + y * w;
+      // Once K candidates are kept, nearly every row holds nothing better than the K-th:
+      // one vectorised maximum skips it (on 80 × 128 × 128 logits most of the scan's time).
+      if (heap.size() == k && row_maximum(row, w) <= heap.front().first) continue;
       const int y_lo = std::max(0, y - 1), y_hi = std::min(h - 1, y + 1);
       for (int x = 0; x < w; ++x) {
         const float v = row[x];

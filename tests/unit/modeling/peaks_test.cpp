@@ -11,7 +11,8 @@ namespace {
 TEST(Peaks, FastPathEqualsTheReferenceOnRandomMaps) {
   torch::manual_seed(0);
   const std::vector<std::vector<std::int64_t>> shapes{
-      {1, 1, 1, 1}, {2, 3, 7, 5}, {1, 80, 13, 17}, {3, 6, 32, 32}, {1, 1, 1, 127}};
+      {1, 1, 1, 1},   {2, 3, 7, 5},  {1, 80, 13, 17}, {3, 6, 32, 32},
+      {1, 1, 1, 127}, {1, 4, 11, 9}, {2, 80, 40, 41}, {1, 2, 3, 8}};
   for (const auto& shape : shapes) {
     for (int k : {1, 7, 100}) {
       const torch::Tensor logits = torch::randn(shape);
