@@ -69,17 +69,6 @@ InferencePrecision parse_inference_precision(const std::string& name, const torc
   throw InputError(fmt::format("{} {}: expected fp32, bf16 or fp16", field, name));
 }
 
-const char* precision_name(InferencePrecision precision) {
-  switch (precision) {
-    case InferencePrecision::kBFloat16:
-      return "bf16";
-    case InferencePrecision::kFloat16:
-      return "fp16";
-    default:
-      return "fp32";
-  }
-}
-
 AutocastScope::AutocastScope(InferencePrecision precision, const torch::Device& device) {
   if (precision == InferencePrecision::kFloat32) return;
   const at::ScalarType dtype =

@@ -27,7 +27,6 @@ enum class InferencePrecision { kFloat32, kBFloat16, kFloat16 };
 /// oneDNN would emulate it, slower than fp32).
 InferencePrecision parse_inference_precision(const std::string& name, const torch::Device& device,
                                              const std::string& field = "--dtype");
-const char* precision_name(InferencePrecision precision);
 
 /// Autocast for the device while alive (nothing for fp32). Decoding runs inside it too, so
 /// that the method's products over network outputs see one dtype.

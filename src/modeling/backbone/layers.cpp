@@ -150,16 +150,14 @@ std::vector<torch::Tensor> FusedSiblingConvs::forward(const std::vector<nn::Conv
   };
   if (convs.empty()) return {};
   const auto& first = convs.front()->options;
-  bool fusable = runs_folded(*convs.front()) && first.groups() == 1;
+  const auto* first_padding = c10::get_if<torch::ExpandingArray<2>>(&first.padding());
+  bool fusable = runs_folded(*convs.front()) && first_padding != nullptr;
   for (nn::Conv2dImpl* conv : convs) {
     const auto& o = conv->options;
-    fusable = fusable && o.groups() == 1 && o.in_channels() == first.in_channels() &&
-              *o.kernel_size() == *first.kernel_size() && *o.stride() == *first.stride() &&
-              *o.dilation() == *first.dilation() &&
-              c10::get_if<torch::ExpandingArray<2>>(&o.padding()) != nullptr &&
-              c10::get_if<torch::ExpandingArray<2>>(&first.padding()) != nullptr &&
-              **c10::get_if<torch::ExpandingArray<2>>(&o.padding()) ==
-                  **c10::get_if<torch::ExpandingArray<2>>(&first.padding()) &&
+    const auto* padding = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
+    fusable = fusable && padding != nullptr && **padding == **first_padding && o.groups() == 1 &&
+              o.in_channels() == first.in_channels() && *o.kernel_size() == *first.kernel_size() &&
+              *o.stride() == *first.stride() && *o.dilation() == *first.dilation() &&
               c10::get_if<torch::enumtype::kZeros>(&o.padding_mode()) != nullptr;
   }
   if (!fusable) return run_apart();
