@@ -2,8 +2,9 @@
 # The GPU path in one short run, for a machine with an NVIDIA GPU and PyTorch with CUDA (the
 # project's lent H200): CUDA build, the tests (CUDA tests run instead of skipping),
 # `centermask bench` for ResNet-18 and DLA-34 at 512² in fp32 and fp16, and 300 training
-# iterations on the demo data on the GPU. Figures go to $OUT (default gpu_check_out/), one file
-# each; the summary is printed at the end.
+# iterations on the demo data on the GPU, in fp32 and in fp16 mixed precision
+# (solver.precision). Figures go to $OUT (default gpu_check_out/), one file each; the summary
+# is printed at the end.
 #   scripts/gpu_check.sh
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -29,14 +30,17 @@ for backbone in resnet18 dla34; do
   done
 done
 
-echo "== 300 training iterations on the GPU (demo data)"
+echo "== 300 training iterations on the GPU (demo data), fp32 then fp16 mixed precision"
 "$bin" synth --preset demo --out "$out/synth" --train 600 --val 60 --seed 0 --overwrite > /dev/null
-"$bin" train --config configs/centermask_demo_cpu.yaml --out "$out/train" --overwrite \
-  --device cuda --set data.train_json="$out/synth/train.json" \
-  --set data.train_images="$out/synth/train" --set data.val_json="$out/synth/val.json" \
-  --set data.val_images="$out/synth/val" --set solver.epochs=4 \
-  --set runtime.time_limit_minutes=5 > "$out/train.txt" 2>&1
-tail -3 "$out/train.txt"
+for precision in fp32 fp16; do
+  "$bin" train --config configs/centermask_demo_cpu.yaml --out "$out/train_$precision" --overwrite \
+    --device cuda --set data.train_json="$out/synth/train.json" \
+    --set data.train_images="$out/synth/train" --set data.val_json="$out/synth/val.json" \
+    --set data.val_images="$out/synth/val" --set solver.epochs=4 --set solver.precision=$precision \
+    --set runtime.time_limit_minutes=5 > "$out/train_$precision.txt" 2>&1 || true
+  tail -3 "$out/train_$precision.txt"
+  cp "$out/train_$precision/log.jsonl" "$out/train_${precision}_log.jsonl" 2>/dev/null || true
+done
 
 echo "== summary"
 for f in "$out"/bench_*.json; do

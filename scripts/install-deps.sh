@@ -8,6 +8,9 @@ packages=(
   # LibTorch (CPU) for tensors, autograd and models. OpenBLAS matters: without it LibTorch's
   # matrix products fall back to reference BLAS, ~30x slower (measured ~6 vs ~190 GFLOP/s).
   libtorch-dev libopenblas0-pthread
+  # Gloo's headers: LibTorch's c10d (ProcessGroupGloo) is built with it; its headers include them.
+  # Data-parallel training (`centermask train --nproc-per-node`, torchrun's variables).
+  libgloo-dev
   libopencv-dev        # images and geometry
   libyaml-cpp-dev      # configs
   libfmt-dev libcli11-dev

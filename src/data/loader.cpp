@@ -39,9 +39,21 @@ DataLoader::DataLoader(std::shared_ptr<const TrainingSet> set, LoaderOptions opt
     throw InputError(
         "loader: keep_resolution inputs differ in size per image; predict them one by one");
   if (set_->size() == 0) throw InputError("loader: the dataset has no usable images");
-  if (options_.training && static_cast<std::int64_t>(set_->size()) < options_.batch_size)
-    throw InputError(fmt::format("loader: {} usable images is fewer than one batch of {}",
-                                 set_->size(), options_.batch_size));
+  if (options_.shard_count < 1 || options_.shard_index < 0 ||
+      options_.shard_index >= options_.shard_count)
+    throw std::invalid_argument(
+        fmt::format("loader: shard {} of {}", options_.shard_index, options_.shard_count));
+  if (!options_.training && options_.shard_count != 1)
+    throw std::invalid_argument("loader: only training data is sharded");
+  if (options_.training && static_cast<std::int64_t>(set_->size()) < global_batch_size())
+    throw InputError(
+        options_.shard_count == 1
+            ? fmt::format("loader: {} usable images is fewer than one batch of {}", set_->size(),
+                          options_.batch_size)
+            : fmt::format("loader: {} usable images is fewer than one global batch of {} ({} "
+                          "processes × {})",
+                          set_->size(), global_batch_size(), options_.shard_count,
+                          options_.batch_size));
   if (options_.training && !options_.target_encoder)
     throw std::invalid_argument("loader: training needs the method's target encoder");
   if (options_.training &&
@@ -55,9 +67,18 @@ DataLoader::DataLoader(std::shared_ptr<const TrainingSet> set, LoaderOptions opt
 
 DataLoader::~DataLoader() { stop_workers(); }
 
+std::int64_t DataLoader::global_batch_size() const {
+  return static_cast<std::int64_t>(options_.batch_size) * options_.shard_count;
+}
+
 std::int64_t DataLoader::epoch_samples() const {
   const auto n = static_cast<std::int64_t>(set_->size());
-  return options_.training ? n / options_.batch_size * options_.batch_size : n;
+  return options_.training ? n / global_batch_size() * options_.batch_size : n;
+}
+
+std::int64_t DataLoader::epoch_position(std::int64_t shard_position) const {
+  const std::int64_t b = options_.batch_size;
+  return shard_position / b * global_batch_size() + options_.shard_index * b + shard_position % b;
 }
 
 std::int64_t DataLoader::batches_per_epoch() const {
@@ -219,7 +240,7 @@ void DataLoader::worker_loop() {
     try {
       const int index_in_batch = static_cast<int>(position - b * bs);
       build_sample(
-          epoch, position_in_epoch, slot.batch, index_in_batch,
+          epoch, epoch_position(position_in_epoch), slot.batch, index_in_batch,
           options_.training ? &slot.targets[static_cast<std::size_t>(index_in_batch)] : nullptr,
           &local);
     } catch (...) {

@@ -48,6 +48,10 @@ void save_checkpoint(const std::filesystem::path& path, torch::nn::Module& model
   c10::List<int64_t> position{progress.iteration, progress.epoch, progress.batch_in_epoch};
   archive.write("progress", c10::IValue(position));
   archive.write("train_seconds", c10::IValue(progress.train_seconds));
+  if (progress.loss_scale > 0) {
+    archive.write("loss_scale", c10::IValue(progress.loss_scale));
+    archive.write("loss_scale_finite_steps", c10::IValue(progress.loss_scale_finite_steps));
+  }
 
   // Parameters and buffers by their dotted names (stable: see the model's named_parameters).
   archive.write("model", c10::IValue(tensor_dict(named_weights(model))));
@@ -106,8 +110,17 @@ CheckpointReader::CheckpointReader(const std::filesystem::path& path) : path_(pa
           {ids.get(i), names.get(i).toStringRef(), supers.get(i).toStringRef()});
     const auto position = read("progress").toIntList();
     if (position.size() != 3) throw InputError(where + ": progress: expected 3 numbers");
-    contents_.progress = {position.get(0), position.get(1), position.get(2),
-                          read("train_seconds").toDouble()};
+    contents_.progress.iteration = position.get(0);
+    contents_.progress.epoch = position.get(1);
+    contents_.progress.batch_in_epoch = position.get(2);
+    contents_.progress.train_seconds = read("train_seconds").toDouble();
+    // Written only by runs that scale their loss (fp16); absent in every other checkpoint.
+    c10::IValue loss_scale, finite_steps;
+    if (archive_.try_read("loss_scale", loss_scale) &&
+        archive_.try_read("loss_scale_finite_steps", finite_steps)) {
+      contents_.progress.loss_scale = loss_scale.toDouble();
+      contents_.progress.loss_scale_finite_steps = finite_steps.toInt();
+    }
     torch::serialize::InputArchive optimizer_archive;
     contents_.has_optimizer = archive_.try_read("optimizer", optimizer_archive);
   } catch (const c10::Error& e) {

@@ -336,6 +336,18 @@ class FieldTable {
                "moving average of the weights, used for evaluation and model_final.pt: its decay "
                "in (0, 1), 0 = off",
                s.ema_decay);
+    add_enum(
+        "solver.precision",
+        "fp32, or mixed precision: bf16 (CPU with AVX-512 BF16 or AMX, CUDA) or fp16 with loss "
+        "scaling (CUDA); losses, gradients and weights stay float32",
+        s.precision,
+        {{"fp32", TrainingPrecision::kFloat32},
+         {"bf16", TrainingPrecision::kBFloat16},
+         {"fp16", TrainingPrecision::kFloat16}});
+    add_enum("solver.batch_norm",
+             "BatchNorm in training: batch (batch statistics, per process when data-parallel) or "
+             "frozen (running statistics, not updated: fine-tuning)",
+             s.batch_norm, {{"batch", BatchNormMode::kBatch}, {"frozen", BatchNormMode::kFrozen}});
 
     TestConfig& t = c.test;
     add_int("test.input_size", "test input side, multiple of 32", t.input_size);
@@ -360,6 +372,9 @@ class FieldTable {
             "0 = the library's default (one per core)",
             r.blas_threads);
     add_u64("runtime.seed", "seed of initialisation and data order", r.seed);
+    add_double("runtime.distributed_timeout_minutes",
+               "data-parallel training: how long a rank waits for the others in a collective",
+               r.distributed_timeout_minutes);
     add_int("runtime.checkpoint_every_iters", "0 = only at the end and on Ctrl-C",
             r.checkpoint_every_iters);
     add_int("runtime.eval_every_iters", "0 = only at the end", r.eval_every_iters);
@@ -559,6 +574,8 @@ void TrainConfig::validate() const {
   check(runtime.blas_threads >= 0, "runtime.blas_threads",
         "must be ≥ 0 (0 = the library's default)");
   check(runtime.checkpoint_every_iters >= 0, "runtime.checkpoint_every_iters", "must be ≥ 0");
+  check(runtime.distributed_timeout_minutes > 0, "runtime.distributed_timeout_minutes",
+        "must be > 0");
   check(runtime.eval_every_iters >= 0, "runtime.eval_every_iters", "must be ≥ 0");
   check(runtime.log_every_iters > 0, "runtime.log_every_iters", "must be > 0");
   check(runtime.time_limit_minutes >= 0, "runtime.time_limit_minutes", "must be ≥ 0");

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <deque>
 #include <iostream>
@@ -18,6 +19,8 @@
 #include "centermask/common/error.h"
 #include "centermask/data/loader.h"
 #include "centermask/engine/checkpoint.h"
+#include "centermask/engine/distributed.h"
+#include "centermask/engine/gradients.h"
 #include "centermask/engine/inference.h"
 #include "centermask/engine/lr_schedule.h"
 #include "centermask/engine/weight_average.h"
@@ -110,6 +113,18 @@ std::shared_ptr<const TrainingSet> open_split(const std::string& json, const std
   return set;
 }
 
+const char* training_precision_name(TrainingPrecision precision) {
+  switch (precision) {
+    case TrainingPrecision::kBFloat16:
+      return "bf16";
+    case TrainingPrecision::kFloat16:
+      return "fp16";
+    case TrainingPrecision::kFloat32:
+      break;
+  }
+  return "fp32";
+}
+
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(torch::nn::Module& model,
                                                         const SolverConfig& solver) {
   if (solver.optimizer == OptimizerKind::kSgd)
@@ -149,21 +164,97 @@ void save_metrics(const std::filesystem::path& path, std::int64_t iteration, Tra
   write_file_atomically(path, text + "\n");
 }
 
-// Reads every term; a non-finite one stops the run with the term named (train() adds the
-// iteration, the checkpoint kept and the advice).
-LossTerms check_losses(const MethodLosses& losses) {
-  LossTerms v;
-  v.total = losses.total.item<double>();
-  for (const auto& [name, term] : losses.terms) v.terms.emplace_back(name, term.item<double>());
-  if (std::isfinite(v.total)) return v;
-  std::string bad = "total", values;
-  double bad_value = v.total;
-  for (const auto& [name, value] : v.terms) {
-    if (!std::isfinite(value) && bad == "total") bad = name, bad_value = value;
-    values += fmt::format(" {} {}", name, value);
+// Each step's loss terms and gradient norm, kept on the device until read. Reading a CUDA
+// scalar waits for the GPU to finish the step and stalls the launch of the next, so the trainer
+// reads them every log period and before each checkpoint and evaluation on CUDA (a divergence is
+// then reported with its iteration a few steps late, and no checkpoint holds the diverged
+// weights); on the CPU there is nothing to wait for and it reads every step.
+class StepValueQueue {
+ public:
+  struct Step {
+    std::int64_t iteration = 0;
+    LossTerms loss;
+    double grad_norm = 0;  ///< 0 without clipping
+    bool skipped = false;  ///< fp16: the gradients overflowed and the step was not taken
+  };
+
+  void add(std::int64_t iteration, const MethodLosses& losses, const torch::Tensor& grad_norm,
+           bool skipped) {
+    if (names_.empty())
+      for (const auto& term : losses.terms) names_.push_back(term.first);
+    std::vector<torch::Tensor> row{losses.total.detach().to(torch::kFloat32)};
+    for (const auto& term : losses.terms) row.push_back(term.second.detach().to(torch::kFloat32));
+    row.push_back(grad_norm.defined() ? grad_norm.detach().to(torch::kFloat32).to(row[0].device())
+                                      : torch::zeros({}, row[0].options()));
+    rows_.push_back(torch::stack(row));
+    pending_.push_back({iteration, skipped});
   }
-  throw TrainingDiverged(fmt::format("loss term '{}' is {} (terms:{})", bad, bad_value, values));
-}
+  bool empty() const { return rows_.empty(); }
+
+  /// Reads every queued step (one transfer) in order. A non-finite loss, or a non-finite
+  /// gradient norm of a step that was taken, throws TrainingDiverged naming the iteration.
+  std::vector<Step> read(bool clipping, DataParallelGroup* data_parallel) {
+    std::vector<Step> steps;
+    if (rows_.empty()) return steps;
+    torch::Tensor values = torch::stack(rows_);
+    // Each rank's losses are its shard's: the mean over ranks is the global batch's loss (the
+    // gradient norm, of averaged gradients, is the same on every rank already).
+    if (data_parallel != nullptr) data_parallel->average_over_ranks(values, "averaging the losses");
+    values = values.to(torch::kCPU, torch::kFloat64).contiguous();
+    const double* v = values.data_ptr<double>();
+    const std::size_t width = names_.size() + 2;
+    for (std::size_t i = 0; i < pending_.size(); ++i, v += width) {
+      Step step;
+      step.iteration = pending_[i].first;
+      step.skipped = pending_[i].second;
+      step.loss.total = v[0];
+      for (std::size_t t = 0; t < names_.size(); ++t)
+        step.loss.terms.emplace_back(names_[t], v[1 + t]);
+      step.grad_norm = v[width - 1];
+      if (!std::isfinite(step.loss.total)) {
+        rows_.clear(), pending_.clear();
+        throw_diverged(step.iteration, non_finite_loss_message(step.loss));
+      }
+      if (clipping && !step.skipped && !std::isfinite(step.grad_norm)) {
+        rows_.clear(), pending_.clear();
+        throw_diverged(step.iteration, fmt::format("the gradient norm is {}", step.grad_norm));
+      }
+      steps.push_back(std::move(step));
+    }
+    rows_.clear();
+    pending_.clear();
+    return steps;
+  }
+
+  /// What every divergence says: the iteration, the cause, and what the user has left.
+  static std::string diverged_message(std::int64_t iteration, const std::string& cause,
+                                      const std::string& checkpoint_note) {
+    return fmt::format(
+        "iteration {}: {}; training stopped without saving. {}. Try a lower solver.lr, "
+        "solver.warmup_iters or solver.clip_grad_norm.",
+        iteration, cause, checkpoint_note);
+  }
+  std::string checkpoint_note;  ///< set by the trainer as checkpoints are written
+
+ private:
+  [[noreturn]] void throw_diverged(std::int64_t iteration, const std::string& cause) const {
+    throw TrainingDiverged(diverged_message(iteration, cause, checkpoint_note));
+  }
+  // The first non-finite term by name (the total when every term is finite).
+  static std::string non_finite_loss_message(const LossTerms& loss) {
+    std::string bad = "total", values;
+    double bad_value = loss.total;
+    for (const auto& [name, value] : loss.terms) {
+      if (!std::isfinite(value) && bad == "total") bad = name, bad_value = value;
+      values += fmt::format(" {} {}", name, value);
+    }
+    return fmt::format("loss term '{}' is {} (terms:{})", bad, bad_value, values);
+  }
+
+  std::vector<std::string> names_;
+  std::vector<torch::Tensor> rows_;
+  std::vector<std::pair<std::int64_t, bool>> pending_;  // iteration, skipped
+};
 
 // A loss may refuse non-finite inputs (CenterMask's BCE on NaN probabilities): turn that into
 // the same divergence report, naming the network output that went non-finite.
@@ -208,12 +299,16 @@ void install_training_signal_handlers() {
   std::signal(SIGTERM, on_stop_signal);
 }
 
-int configure_runtime(int threads, int blas_threads) {
+int available_cores() {
   int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   cpu_set_t allowed;
   if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0)
     cores = std::max(1, CPU_COUNT(&allowed));
-  const int n = threads > 0 ? threads : cores;
+  return cores;
+}
+
+int configure_runtime(int threads, int blas_threads) {
+  const int n = threads > 0 ? threads : available_cores();
   torch::set_num_threads(n);
   set_blas_threads(blas_threads);
   // Training allocates and frees the same large activation buffers every step. With glibc's
@@ -223,6 +318,16 @@ int configure_runtime(int threads, int blas_threads) {
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
   return n;
+}
+
+void set_training_mode(torch::nn::Module& model, BatchNormMode batch_norm) {
+  model.train();
+  if (batch_norm == BatchNormMode::kFrozen)
+    model.apply([](torch::nn::Module& module) {
+      if (dynamic_cast<torch::nn::BatchNorm2dImpl*>(&module) != nullptr ||
+          dynamic_cast<torch::nn::BatchNorm1dImpl*>(&module) != nullptr)
+        module.eval();
+    });
 }
 
 TrainConfig load_run_config(const std::filesystem::path& run_dir,
@@ -256,8 +361,17 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
   } catch (const std::invalid_argument& e) {
     throw InputError(std::string("config: ") + e.what());
   }
+  const std::optional<DistributedEnvironment>& distributed = options.distributed;
+  const int world_size = distributed ? distributed->world_size : 1;
+  // Rank 0 writes the run folder, logs, checkpoints and evaluations; the other ranks train.
+  const bool writes_run = !distributed || distributed->rank == 0;
+  if (config.solver.batch_size % world_size != 0)
+    throw InputError(fmt::format(
+        "solver.batch_size is {}, which {} processes cannot share evenly: it is the global batch "
+        "(each process takes batch_size / WORLD_SIZE); make it a multiple of {}",
+        config.solver.batch_size, world_size, world_size));
   check_run_directory(run_dir, options);
-  std::ostream* console = options.console;
+  std::ostream* console = writes_run ? options.console : nullptr;
   const bool interactive = console == &std::cerr && isatty(STDERR_FILENO);
 
   std::optional<CheckpointReader> checkpoint;
@@ -265,8 +379,19 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
   const TrainProgress start = checkpoint ? checkpoint->contents().progress : TrainProgress{};
   std::vector<std::string> data_messages;  // logged once the run folder is ready
 
-  const int threads = configure_runtime(config.runtime.threads, config.runtime.blas_threads);
-  const torch::Device device = resolve_device(config.runtime.device);
+  // runtime.threads (0: the cores) is the node's: its ranks (LOCAL_WORLD_SIZE) share it out.
+  const int node_threads = config.runtime.threads > 0 ? config.runtime.threads : available_cores();
+  const int threads = configure_runtime(
+      distributed ? std::max(1, node_threads / distributed->local_world_size) : node_threads,
+      config.runtime.blas_threads);
+  torch::Device device = resolve_device(config.runtime.device);
+  // One GPU per rank: "cuda" means this node's GPU LOCAL_RANK.
+  if (distributed && device.is_cuda() && !device.has_index())
+    device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(distributed->local_rank));
+  // Checked before anything is read or written: bf16 needs a CPU that has it (or CUDA), fp16
+  // needs CUDA.
+  const InferencePrecision precision = parse_inference_precision(
+      training_precision_name(config.solver.precision), device, "solver.precision");
 
   auto train_set = open_split(config.data.train_json, config.data.train_images, "data.train_json",
                               config.data.strict, &data_messages);
@@ -308,10 +433,20 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
     throw InputError(checkpoint->path().string() +
                      ": its model config differs from the run's config.yaml");
 
-  prepare_run_directory(run_dir, options);
-  write_file_atomically(run_dir / "config.yaml", config_yaml);
-  TrainingLog log(run_dir / "log.jsonl", options.resume ? start.iteration : -1, console,
-                  interactive);
+  // Joined once this rank's inputs are known to be good and before anything is written: a rank
+  // whose inputs fail stops here, and the others stop at the join's timeout naming it.
+  std::unique_ptr<DataParallelGroup> data_parallel;
+  if (distributed)
+    data_parallel = DataParallelGroup::join(
+        *distributed, std::chrono::milliseconds(static_cast<std::int64_t>(
+                          config.runtime.distributed_timeout_minutes * 60 * 1000)));
+
+  if (writes_run) {
+    prepare_run_directory(run_dir, options);
+    write_file_atomically(run_dir / "config.yaml", config_yaml);
+  }
+  TrainingLog log(writes_run ? run_dir / "log.jsonl" : std::filesystem::path(),
+                  options.resume ? start.iteration : -1, console, interactive);
   for (const std::string& message : data_messages) log.event(message);
 
   torch::manual_seed(config.runtime.seed);
@@ -323,6 +458,9 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
     checkpoint->load_optimizer(*optimizer);
     checkpoint->restore_rng_state();
   }
+  // Every rank built the same weights from the same seed or checkpoint; rank 0's are copied
+  // anyway, so that nothing (a checkpoint read from another node's disk) can start them apart.
+  if (data_parallel) data_parallel->broadcast_weights(*model);
   std::optional<WeightAverage> average;
   if (config.solver.ema_decay > 0) {
     average.emplace(*model, config.solver.ema_decay);
@@ -334,7 +472,9 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
   }
 
   LoaderOptions loader_options;
-  loader_options.batch_size = config.solver.batch_size;
+  loader_options.batch_size = config.solver.batch_size / world_size;
+  loader_options.shard_index = distributed ? distributed->rank : 0;
+  loader_options.shard_count = world_size;
   loader_options.workers = config.data.workers;
   loader_options.seed = config.runtime.seed;
   loader_options.strict = config.data.strict;
@@ -358,22 +498,41 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
   inference.device = device;
   inference.workers = config.data.workers;
 
+  // fp16's narrow range needs the loss scaled (engine/gradients.h); bf16 has float32's range.
+  std::optional<GradientScaler> scaler;
+  if (precision == InferencePrecision::kFloat16) {
+    scaler.emplace();
+    if (start.loss_scale > 0) scaler->restore(start.loss_scale, start.loss_scale_finite_steps);
+  }
+
   TrainProgress progress = start;
   const std::filesystem::path last_path = run_dir / "last.pt";
-  bool have_checkpoint = checkpoint.has_value();
-  auto save_last = [&] {
-    save_checkpoint(last_path, *model, optimizer.get(), config_yaml, categories, progress,
-                    average ? &*average : nullptr);
-    have_checkpoint = true;
+  StepValueQueue step_values;
+  const auto note_checkpoint_kept = [&] {
+    step_values.checkpoint_note =
+        fmt::format("The last good checkpoint is {} (kept)", last_path.string());
   };
+  step_values.checkpoint_note = "No checkpoint had been written yet";
+  if (checkpoint) note_checkpoint_kept();
+  if (!writes_run)
+    step_values.checkpoint_note = fmt::format("(rank {}; rank 0 writes the checkpoints, in {})",
+                                              distributed->rank, last_path.string());
+  // On the CPU every step's values are read at once; on CUDA every log period (and before
+  // checkpoints and evaluations, see flush_step_values).
+  const bool read_every_step = !device.is_cuda();
 
   log.event(fmt::format(
       "{} {}: {} training images ({} per epoch in batches of {}), {} classes, {} on {} with {} "
-      "threads, {}{}",
+      "threads{}, {}{}",
       options.resume ? "resuming" : "training", run_dir.string(), train_set->size(),
       iters_per_epoch * config.solver.batch_size, config.solver.batch_size, dataset_classes,
       fmt::format("{} ({})", model->method_name(), config.model.backbone.name), device.str(),
       threads,
+      world_size > 1
+          ? fmt::format(" in each of {} data-parallel processes ({} images each per step, "
+                        "gradients averaged)",
+                        world_size, config.solver.batch_size / world_size)
+          : "",
       config.solver.schedule_length == ScheduleLength::kTimeLimit
           ? fmt::format("{} iterations or {:g} minutes of training, whichever comes first (the "
                         "cosine ends there)",
@@ -386,16 +545,57 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
         "use the average",
         average->decay()));
 
+  if (precision != InferencePrecision::kFloat32)
+    log.event(fmt::format(
+        "mixed precision (solver.precision {}): the network runs in {} under autocast; losses, "
+        "gradients, weights and the optimizer in float32{}",
+        training_precision_name(config.solver.precision),
+        training_precision_name(config.solver.precision),
+        scaler ? fmt::format(", the loss scaled (from {:g}) and overflowing steps skipped",
+                             scaler->scale())
+               : ""));
+
   TrainOutcome outcome;
   outcome.status = TrainStatus::kFinished;
   TrainWindow window;
   std::deque<LossTerms> recent;  // the last 100 iterations, for metrics.json
-  const double time_limit_seconds = config.runtime.time_limit_minutes * 60;
   const bool clipping = config.solver.clip_grad_norm > 0;
-  model->train();
+  // Reads the queued step values into the log window and `recent`; throws on divergence.
+  const auto flush_step_values = [&] {
+    for (StepValueQueue::Step& step : step_values.read(clipping, data_parallel.get())) {
+      recent.push_back(step.loss);
+      if (recent.size() > 100) recent.pop_front();
+      window.loss_sum += step.loss;
+      if (step.skipped) {
+        window.skipped_steps += 1;
+      } else {
+        window.grad_norm += step.grad_norm;
+        window.grad_norm_steps += 1;
+      }
+    }
+  };
+  auto save_last = [&] {
+    flush_step_values();  // no checkpoint of diverged weights
+    if (!writes_run) return;
+    if (scaler) {
+      progress.loss_scale = scaler->scale();
+      progress.loss_scale_finite_steps = scaler->finite_steps();
+    }
+    save_checkpoint(last_path, *model, optimizer.get(), config_yaml, categories, progress,
+                    average ? &*average : nullptr);
+    note_checkpoint_kept();
+  };
+  const double time_limit_seconds = config.runtime.time_limit_minutes * 60;
+  const std::vector<torch::Tensor> parameters = model->parameters();
+  // Training mode, with BatchNorm's statistics frozen when asked (again after each evaluation,
+  // which puts every module back in training mode).
+  const auto enter_training_mode = [&] { set_training_mode(*model, config.solver.batch_norm); };
+  enter_training_mode();
+  bool stop_agreed = false;
   loader.start_stream(progress.epoch, progress.batch_in_epoch);
   while (progress.iteration < total_iters) {
-    if (g_stop_requested.load()) {
+    // In a group every rank must leave the loop at the same iteration: the agreed request.
+    if (data_parallel ? stop_agreed : g_stop_requested.load()) {
       outcome.status = TrainStatus::kInterrupted;
       break;
     }
@@ -413,30 +613,31 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
     const torch::Tensor images =
         torch::from_blob(batch->images.data(), {batch->size, 3, batch->height, batch->width})
             .to(device);
-    LossTerms values;
-    double grad_norm = 0;
+    MethodLosses losses;
     try {
-      const auto outputs = model->run_network(images);
-      const MethodLosses losses = loss_or_divergence(*model, *outputs, *batch->targets, device);
-      values = check_losses(losses);
-      optimizer->zero_grad();
-      losses.total.backward();
-      if (clipping) {
-        grad_norm =
-            torch::nn::utils::clip_grad_norm_(model->parameters(), config.solver.clip_grad_norm);
-        if (!std::isfinite(grad_norm))
-          throw TrainingDiverged(fmt::format("the gradient norm is {}", grad_norm));
+      std::shared_ptr<const MethodOutputs> outputs;
+      {
+        // Only the network under autocast: the method's losses widen its outputs to float32.
+        const AutocastScope autocast(precision, device);
+        outputs = model->run_network(images);
       }
+      losses = loss_or_divergence(*model, *outputs, *batch->targets, device);
     } catch (const TrainingDiverged& e) {
-      throw TrainingDiverged(fmt::format(
-          "iteration {}: {}; training stopped without saving. {}. Try a lower solver.lr, "
-          "solver.warmup_iters or solver.clip_grad_norm.",
-          progress.iteration + 1, e.what(),
-          have_checkpoint ? fmt::format("The last good checkpoint is {} (kept)", last_path.string())
-                          : std::string("No checkpoint had been written yet")));
+      throw TrainingDiverged(StepValueQueue::diverged_message(progress.iteration + 1, e.what(),
+                                                              step_values.checkpoint_note));
     }
-    optimizer->step();
+    optimizer->zero_grad();
+    (scaler ? scaler->scaled(losses.total) : losses.total).backward();
+    if (data_parallel) data_parallel->average_gradients(parameters);
+    const bool gradients_finite = scaler ? scaler->unscale(parameters) : true;
+    torch::Tensor grad_norm;
+    if (clipping) grad_norm = clip_gradient_norm(parameters, config.solver.clip_grad_norm);
+    // An fp16 overflow is the scaler's to handle: the step is skipped and the scale lowered.
+    if (gradients_finite) optimizer->step();
+    if (scaler) scaler->update(gradients_finite);
     if (average) average->update(*model);
+    step_values.add(progress.iteration + 1, losses, grad_norm, !gradients_finite);
+    if (read_every_step) flush_step_values();
 
     ++progress.iteration;
     if (batch->index + 1 >= iters_per_epoch) {
@@ -448,17 +649,23 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
     }
     const double step_seconds = seconds_since(step_start);
     progress.train_seconds += step_seconds;
-    recent.push_back(values);
-    if (recent.size() > 100) recent.pop_front();
+    if (data_parallel) {
+      // The ranks agree on the time (the schedule's lr and the time limit depend on it) and on
+      // a stop request (Ctrl-C reaches one rank or all): the slowest rank's clock, any request.
+      const std::vector<double> agreed = data_parallel->max_over_ranks(
+          {progress.train_seconds, g_stop_requested.load() ? 1.0 : 0.0},
+          "agreeing on the training time");
+      progress.train_seconds = agreed[0];
+      stop_agreed = agreed[1] > 0;
+    }
     window.steps += 1;
-    window.images += batch->size;
-    window.loss_sum += values;
-    window.grad_norm += grad_norm;
+    window.images += static_cast<std::int64_t>(batch->size) * world_size;
     window.step_seconds += step_seconds;
     window.data_wait_seconds += data_wait;
 
     const std::int64_t it = progress.iteration;
     if (it % config.runtime.log_every_iters == 0 || it == total_iters) {
+      flush_step_values();
       TrainPosition position;
       position.iteration = it;
       position.total_iterations = total_iters;
@@ -467,6 +674,8 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
       position.lr = lr;
       position.train_seconds = progress.train_seconds;
       position.time_limit_seconds = time_limit_seconds;
+      position.loss_scale = scaler ? scaler->scale() : 0;
+      position.world_size = world_size;
       log.train_period(position, window, clipping);
       window.clear();
     }
@@ -475,9 +684,16 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
       save_last();
     if (val_set && config.runtime.eval_every_iters > 0 &&
         it % config.runtime.eval_every_iters == 0 && it < total_iters) {
-      const AveragedWeightsInModel averaged(average ? &*average : nullptr, *model);
-      const EvaluationReport report = evaluate_model(*model, val_set, inference);
-      log.evaluation(it, report.segm, report.bbox, report.run.images, report.run.seconds);
+      flush_step_values();  // every rank: reading the losses is a collective
+    }
+    if (writes_run && val_set && config.runtime.eval_every_iters > 0 &&
+        it % config.runtime.eval_every_iters == 0 && it < total_iters) {
+      {
+        const AveragedWeightsInModel averaged(average ? &*average : nullptr, *model);
+        const EvaluationReport report = evaluate_model(*model, val_set, inference);
+        log.evaluation(it, report.segm, report.bbox, report.run.images, report.run.seconds);
+      }
+      enter_training_mode();
     }
   }
   save_last();
@@ -490,6 +706,7 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
                     progress.iteration, total_iters, last_path.string(), run_dir.string()));
     return outcome;
   }
+  if (!writes_run) return outcome;  // rank 0 writes model_final.pt and evaluates
   // From here on the model holds what the run delivers: the averaged weights when averaging.
   const AveragedWeightsInModel averaged(average ? &*average : nullptr, *model);
   save_checkpoint(run_dir / "model_final.pt", *model, nullptr, config_yaml, categories, progress);

@@ -45,6 +45,7 @@ std::string format_duration(double seconds) {
 TrainingLog::TrainingLog(const std::filesystem::path& path, std::int64_t keep_through_iteration,
                          std::ostream* console, bool interactive)
     : path_(path), console_(console), interactive_(interactive) {
+  if (path.empty()) return;  // a data-parallel rank other than 0: nothing written
   if (keep_through_iteration >= 0 && std::filesystem::exists(path)) {
     std::istringstream in(read_file(path));
     std::string kept, line;
@@ -63,6 +64,7 @@ TrainingLog::~TrainingLog() {
 }
 
 void TrainingLog::write_line(const std::string& json) {
+  if (file_ == nullptr) return;
   if (std::fputs(json.c_str(), file_) < 0 || std::fputc('\n', file_) < 0 || std::fflush(file_) != 0)
     throw InputError(path_.string() + ": cannot write the log: " + std::strerror(errno));
 }
@@ -87,8 +89,14 @@ void TrainingLog::train_period(const TrainPosition& position, const TrainWindow&
   const LossTerms loss = window.loss_sum / n;
   w.key("loss").value(loss.total);
   for (const auto& [name, value] : loss.terms) w.key(name).value(value);
-  if (has_grad_norm) w.key("grad_norm").value(window.grad_norm / n);
+  if (has_grad_norm && window.grad_norm_steps > 0)
+    w.key("grad_norm").value(window.grad_norm / static_cast<double>(window.grad_norm_steps));
+  if (position.loss_scale > 0) {
+    w.key("loss_scale").value(position.loss_scale);
+    w.key("skipped_steps").value(window.skipped_steps);
+  }
   w.key("images_per_s").value(images_per_second);
+  w.key("world_size").value(static_cast<std::int64_t>(position.world_size));
   w.key("data_wait_s").value(window.data_wait_seconds);
   w.key("train_seconds").value(position.train_seconds);
   w.key("time").value(now_seconds());

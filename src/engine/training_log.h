@@ -42,7 +42,9 @@ struct TrainWindow {
   std::int64_t steps = 0;
   std::int64_t images = 0;
   LossTerms loss_sum;
-  double grad_norm = 0;  ///< summed; only meaningful when clipping computes it
+  double grad_norm = 0;  ///< summed over the steps taken; only meaningful when clipping
+  std::int64_t grad_norm_steps = 0;
+  std::int64_t skipped_steps = 0;  ///< fp16: steps whose gradients overflowed (not taken)
   double step_seconds = 0;
   double data_wait_seconds = 0;
   void clear() { *this = TrainWindow{}; }
@@ -56,6 +58,8 @@ struct TrainPosition {
   double lr = 0;
   double train_seconds = 0;
   double time_limit_seconds = 0;  ///< runtime.time_limit_minutes · 60; 0 = none
+  double loss_scale = 0;          ///< fp16 training's loss scale at the end; 0 = not scaled
+  int world_size = 1;             ///< processes training together (data-parallel)
 };
 
 /// COCO stat names in pycocotools' order.
@@ -63,8 +67,9 @@ const char* coco_stat_name(std::size_t i);
 
 class TrainingLog {
  public:
-  /// Appends to `path`; with `keep_through_iteration` ≥ 0, first drops lines of iterations
-  /// after it (a resumed run replaces what the interrupted run logged past its checkpoint).
+  /// Appends to `path` (empty: writes nothing, for data-parallel ranks other than 0); with
+  /// `keep_through_iteration` ≥ 0, first drops lines of iterations after it (a resumed run replaces
+  /// what the interrupted run logged past its checkpoint).
   TrainingLog(const std::filesystem::path& path, std::int64_t keep_through_iteration,
               std::ostream* console, bool interactive);
   ~TrainingLog();

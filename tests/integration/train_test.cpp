@@ -4,12 +4,16 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "centermask/common/error.h"
 #include "centermask/data/synthetic_dataset.h"
 #include "centermask/engine/checkpoint.h"
 #include "centermask/engine/inference.h"
 #include "centermask/engine/trainer.h"
 #include "centermask/engine/weight_average.h"
+#include "centermask/modeling/centermask.h"
+#include "centermask/modeling/meta_arch_registry.h"
 #include "support/test_paths.h"
 #include "support/train_fixtures.h"
 
@@ -233,6 +237,73 @@ TEST_F(TrainTest, DivergenceNamesTheIterationAndTermAndKeepsTheLastGoodCheckpoin
   const CheckpointReader last(dir_ / "run" / "last.pt");
   EXPECT_EQ(last.contents().progress.iteration, diverged_at - 1);
   EXPECT_FALSE(std::filesystem::exists(dir_ / "run" / "model_final.pt"));
+}
+
+TEST_F(TrainTest, MixedPrecisionBf16TrainsWithTheSameLossesToBf16sPrecision) {
+  try {
+    parse_inference_precision("bf16", torch::kCPU, "solver.precision");
+  } catch (const InputError& e) {
+    GTEST_SKIP() << "this CPU has no bf16: " << e.what();
+  }
+  const TrainOutcome plain = train(data_->config({}), dir_ / "fp32", {});
+  const TrainOutcome mixed = train(data_->config({"solver.precision=bf16"}), dir_ / "bf16", {});
+  EXPECT_EQ(mixed.iteration, plain.iteration);
+  const auto plain_losses = testing::logged_losses(dir_ / "fp32" / "log.jsonl");
+  const auto mixed_losses = testing::logged_losses(dir_ / "bf16" / "log.jsonl");
+  ASSERT_EQ(mixed_losses.size(), plain_losses.size());
+  // The same weights and batch: the first loss differs only by bf16's rounding of the
+  // network's arithmetic (8 significant bits); later ones follow the same descent.
+  const double first_plain = plain_losses.begin()->second;
+  EXPECT_NEAR(mixed_losses.begin()->second, first_plain, 0.02 * first_plain);
+  for (const auto& [iteration, loss] : mixed_losses) EXPECT_TRUE(std::isfinite(loss)) << iteration;
+  const std::string log = testing::read_text(dir_ / "bf16" / "log.jsonl");
+  EXPECT_NE(log.find("mixed precision (solver.precision bf16)"), std::string::npos) << log;
+  // The weights stay float32: the checkpoint predicts like any other.
+  const TrainedModel trained = load_trained_model(dir_ / "bf16" / "model_final.pt", torch::kCPU);
+  for (const auto& p : trained.model->parameters()) EXPECT_EQ(p.scalar_type(), torch::kFloat32);
+}
+
+TEST_F(TrainTest, Fp16WithoutCudaIsRefusedByKeyBeforeTheRunFolderIsTouched) {
+  if (torch::cuda::is_available()) GTEST_SKIP() << "CUDA is available: fp16 is allowed";
+  const std::string message = testing::error_message_of(
+      [&] { train(data_->config({"solver.precision=fp16"}), dir_ / "run", {}); });
+  EXPECT_NE(message.find("solver.precision"), std::string::npos) << message;
+  EXPECT_NE(message.find("fp16"), std::string::npos) << message;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "run" / "config.yaml"));
+  const std::string unknown = testing::error_message_of(
+      [&] { train(data_->config({"solver.precision=int8"}), dir_ / "run", {}); });
+  EXPECT_NE(unknown.find("solver.precision"), std::string::npos) << unknown;
+}
+
+TEST_F(TrainTest, FrozenBatchNormMakesEachImagesOutputsIndependentOfItsBatch) {
+  const TrainConfig config = data_->config({"model.num_classes=6"});
+  torch::manual_seed(3);
+  const std::shared_ptr<MetaArchitectureImpl> model = build_meta_architecture(config.model);
+  const torch::Tensor images = torch::randn({4, 3, 64, 64});
+  // Running statistics that are not the identity, so that using them shows.
+  set_training_mode(*model, BatchNormMode::kBatch);
+  {
+    torch::NoGradGuard no_grad;
+    for (int i = 0; i < 3; ++i) model->run_network(images * (i + 1));
+  }
+  const auto losses_of = [&](const torch::Tensor& batch) {
+    std::vector<torch::Tensor> outputs;
+    const auto out = model->run_network(batch);
+    const auto& o = method_cast<CenterMaskMethodOutputs>(*out, "CenterMask").outputs;
+    return std::vector<torch::Tensor>{o.heatmap_logits, o.offset, o.size, o.shape_hidden,
+                                      o.saliency_logits};
+  };
+  set_training_mode(*model, BatchNormMode::kFrozen);
+  const auto whole = losses_of(images);
+  const auto first = losses_of(images.slice(0, 0, 2));
+  const auto second = losses_of(images.slice(0, 2, 4));
+  for (std::size_t i = 0; i < whole.size(); ++i)
+    EXPECT_TRUE(torch::allclose(whole[i], torch::cat({first[i], second[i]}), 1e-4, 1e-5)) << i;
+  // Batch statistics: the same images in another batch give other outputs.
+  set_training_mode(*model, BatchNormMode::kBatch);
+  const auto batch_whole = losses_of(images);
+  const auto batch_first = losses_of(images.slice(0, 0, 2));
+  EXPECT_FALSE(torch::allclose(batch_whole[0].slice(0, 0, 2), batch_first[0], 1e-4, 1e-5));
 }
 
 TEST_F(TrainTest, UnusableDataIsNamed) {

@@ -36,6 +36,12 @@ struct LoaderOptions {
   /// When an image fails to decode mid-epoch in training: false = use the next image instead
   /// (counted, see LoaderStats), true = throw. At inference it always throws, naming the file.
   bool strict = false;
+  /// Data-parallel training: this process is shard `shard_index` of `shard_count`. Each epoch's
+  /// order is cut into global batches of batch_size · shard_count images and shard r takes the
+  /// r-th run of batch_size from each, so the shards together see exactly the images (and the
+  /// augmentations, drawn per epoch position) that one process with the global batch would.
+  int shard_index = 0;
+  int shard_count = 1;
 };
 
 /// One batch, collated into contiguous arrays ready to wrap as tensors.
@@ -100,7 +106,11 @@ class DataLoader {
   void stop_workers();
   void worker_loop();
   void collate(Slot& slot) const;
+  /// This shard's samples per epoch.
   std::int64_t epoch_samples() const;
+  std::int64_t global_batch_size() const;
+  /// The position in the epoch's order of this shard's `shard_position`-th sample.
+  std::int64_t epoch_position(std::int64_t shard_position) const;
 
   std::shared_ptr<const TrainingSet> set_;
   LoaderOptions options_;

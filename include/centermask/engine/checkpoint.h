@@ -21,6 +21,10 @@ struct TrainProgress {
   std::int64_t epoch = 0;      ///< data stream position of the next batch
   std::int64_t batch_in_epoch = 0;
   double train_seconds = 0;  ///< training time so far (for time limits and ETA)
+  /// fp16 training's loss scale and its finite steps in a row (engine/gradients.h); 0 = the
+  /// run does not scale its loss.
+  double loss_scale = 0;
+  std::int64_t loss_scale_finite_steps = 0;
 };
 
 struct CheckpointContents {

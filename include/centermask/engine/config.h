@@ -42,6 +42,14 @@ enum class LrSchedule { kStep, kCosine };
 /// (runtime.time_limit_minutes) if that comes first, so that the cosine reaches its floor when
 /// the budget is spent on whatever machine runs it.
 enum class ScheduleLength { kEpochs, kTimeLimit };
+/// The forward pass's arithmetic in training (engine/trainer.cpp): float32, or autocast to bf16
+/// (CPUs with AVX-512 BF16 / AMX, CUDA) or fp16 with loss scaling (CUDA).
+enum class TrainingPrecision { kFloat32, kBFloat16, kFloat16 };
+/// BatchNorm in training: batch statistics (per process in data-parallel training, as PyTorch's
+/// DDP without SyncBatchNorm), or frozen: the running statistics, not updated (fine-tuning
+/// from pretrained weights with small per-process batches; and N processes then compute
+/// exactly what one process with the whole batch does).
+enum class BatchNormMode { kBatch, kFrozen };
 
 struct SolverConfig {
   OptimizerKind optimizer = OptimizerKind::kAdam;
@@ -65,6 +73,10 @@ struct SolverConfig {
   /// Exponential moving average of the weights (engine/weight_average.h): its decay, 0 = off.
   /// When on, evaluations and model_final.pt use the averaged weights; last.pt keeps both.
   double ema_decay = 0.0;
+  /// Mixed precision: the network runs under autocast in bf16 or fp16, the losses, gradients,
+  /// weights and optimizer in float32. Whether the device can is checked when training starts.
+  TrainingPrecision precision = TrainingPrecision::kFloat32;
+  BatchNormMode batch_norm = BatchNormMode::kBatch;
 };
 
 struct TestConfig {
@@ -87,6 +99,10 @@ struct RuntimeConfig {
   /// the training images/s of the CPU recipe on 2 cores), or 0 = the library's default.
   int blas_threads = 1;
   std::uint64_t seed = 0;
+  /// Data-parallel training: how long a collective (or joining the group) may wait for the
+  /// other ranks before the run stops naming the operation. Rank 0 evaluates while the others
+  /// wait, so it must exceed an evaluation's time.
+  double distributed_timeout_minutes = 30;
   int checkpoint_every_iters = 500;  ///< 0 = only at the end and on Ctrl-C
   int eval_every_iters = 0;          ///< 0 = only at the end
   int log_every_iters = 20;

@@ -10,12 +10,16 @@
 //   last.pt          the latest checkpoint (weights, optimizer, iteration, data position, RNG)
 //   model_final.pt   weights, config and categories when training finished (for predict)
 //   metrics.json     the final evaluation (mask and box COCO stats)
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <iosfwd>
+#include <optional>
 #include <string>
 
 #include "centermask/engine/config.h"
+#include "centermask/engine/distributed.h"
 
 namespace centermask {
 
@@ -24,6 +28,10 @@ struct TrainerOptions {
   bool overwrite = false;  ///< replace a run already in the directory
   /// Where the progress line and messages go (the log file gets everything regardless).
   std::ostream* console = nullptr;
+  /// Data-parallel training: this process's place in the group (joined by train()); unset =
+  /// a single process. solver.batch_size is the global batch, split evenly over the ranks;
+  /// rank 0 alone writes the run folder and evaluates, the others write nothing.
+  std::optional<DistributedEnvironment> distributed;
 };
 
 enum class TrainStatus {
@@ -57,6 +65,11 @@ TrainOutcome train(const TrainConfig& config, const std::filesystem::path& run_d
 /// The config saved in a run directory, with overrides applied (e.g. more epochs).
 TrainConfig load_run_config(const std::filesystem::path& run_dir,
                             const std::vector<std::string>& overrides);
+
+/// Training mode for every module; with BatchNormMode::kFrozen every BatchNorm then back in
+/// eval mode (running statistics, not updated), which makes the network's output for an image
+/// independent of the rest of its batch.
+void set_training_mode(torch::nn::Module& model, BatchNormMode batch_norm);
 
 /// Asks a running train() to stop at the end of the current iteration and write a checkpoint.
 /// Async-signal-safe: this is what the SIGINT/SIGTERM handler calls.

@@ -43,6 +43,9 @@ struct FcosHeadOutputs {
   std::vector<torch::Tensor> regression_features;
 };
 
+/// Every level of every head in float32 (mixed-precision training: see modeling/precision.h).
+void widen_to_float32(FcosHeadOutputs& outputs);
+
 class FcosHeadImpl : public torch::nn::Module {
  public:
   explicit FcosHeadImpl(FcosHeadOptions options);

@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "centermask/modeling/fpn.h"
+#include "centermask/modeling/precision.h"
 #include "modeling/layers/group_norm.h"
 
 namespace centermask {
@@ -98,6 +99,12 @@ FcosHeadOutputs FcosHeadImpl::forward(const std::vector<torch::Tensor>& levels) 
     out.regression_features.push_back(regression_features);
   }
   return out;
+}
+
+void widen_to_float32(FcosHeadOutputs& outputs) {
+  for (auto* levels : {&outputs.class_logits, &outputs.regression, &outputs.centerness_logits,
+                       &outputs.regression_features})
+    widen_to_float32(*levels);
 }
 
 }  // namespace centermask

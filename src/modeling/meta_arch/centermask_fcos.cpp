@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "centermask/common/stage_timer.h"
+#include "centermask/modeling/precision.h"
 #include "modeling/fcos/fcos_boxes.h"
 #include "modeling/layers/group_norm.h"
 #include "modeling/layers/guided_upsampling.h"
@@ -302,9 +303,13 @@ CenterMaskFcosLosses CenterMaskFcosImpl::loss(
 MethodLosses CenterMaskFcosImpl::compute_losses(
     const MethodOutputs& outputs, const BatchTargets& targets,
     const torch::Device& /*device: the outputs'*/) const {
+  // Mixed-precision training hands the outputs in bf16/fp16: the losses work in float32.
+  CenterMaskFcosOutputs widened =
+      method_cast<CenterMaskFcosMethodOutputs>(outputs, "CenterMask-FCOS").outputs;
+  widen_to_float32(widened.fcos);
+  widened.saliency_logits = widened_to_float32(widened.saliency_logits);
   const CenterMaskFcosLosses losses =
-      loss(method_cast<CenterMaskFcosMethodOutputs>(outputs, "CenterMask-FCOS").outputs,
-           method_cast<CenterMaskFcosBatchTargets>(targets, "CenterMask-FCOS").images);
+      loss(widened, method_cast<CenterMaskFcosBatchTargets>(targets, "CenterMask-FCOS").images);
   MethodLosses named;
   named.total = losses.total;
   named.terms = {{"classification", losses.classification},

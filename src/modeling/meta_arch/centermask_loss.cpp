@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "centermask/modeling/centermask.h"
+#include "centermask/modeling/precision.h"
 #include "modeling/layers/losses.h"
 #include "modeling/ops/host_tensors.h"
 #include "modeling/ops/mask_assembly.h"
@@ -13,8 +14,13 @@ namespace centermask {
 
 namespace F = torch::nn::functional;
 
-CenterMaskLosses CenterMaskImpl::loss(const CenterMaskOutputs& outputs,
+CenterMaskLosses CenterMaskImpl::loss(const CenterMaskOutputs& network_outputs,
                                       const CenterMaskTrainingTargets& targets) const {
+  // Mixed-precision training hands the outputs in bf16/fp16: the losses work in float32.
+  CenterMaskOutputs outputs = network_outputs;
+  for (torch::Tensor* t : {&outputs.heatmap_logits, &outputs.offset, &outputs.size,
+                           &outputs.shape_hidden, &outputs.saliency_logits})
+    *t = widened_to_float32(*t);
   const torch::Tensor& heat = outputs.heatmap_logits;
   if (targets.heatmap.sizes() != heat.sizes())
     throw std::invalid_argument(fmt::format(

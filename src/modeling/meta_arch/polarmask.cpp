@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "centermask/common/stage_timer.h"
+#include "centermask/modeling/precision.h"
 #include "modeling/fcos/fcos_boxes.h"
 #include "modeling/layers/losses.h"
 
@@ -204,9 +205,12 @@ PolarMaskLosses PolarMaskImpl::loss(const PolarMaskOutputs& outputs,
 MethodLosses PolarMaskImpl::compute_losses(const MethodOutputs& outputs,
                                            const BatchTargets& targets,
                                            const torch::Device& /*device: the outputs'*/) const {
+  // Mixed-precision training hands the outputs in bf16/fp16: the losses work in float32.
+  PolarMaskOutputs widened = method_cast<PolarMaskMethodOutputs>(outputs, "PolarMask").outputs;
+  widen_to_float32(widened.fcos);
+  widen_to_float32(widened.rays);
   const PolarMaskLosses losses =
-      loss(method_cast<PolarMaskMethodOutputs>(outputs, "PolarMask").outputs,
-           method_cast<PolarMaskBatchTargets>(targets, "PolarMask").images);
+      loss(widened, method_cast<PolarMaskBatchTargets>(targets, "PolarMask").images);
   MethodLosses named;
   named.total = losses.total;
   named.terms = {{"classification", losses.classification},

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "centermask/modeling/precision.h"
 #include "modeling/ops/host_tensors.h"
 
 namespace centermask {
@@ -25,7 +26,7 @@ AssembledMasks assemble_masks(const MaskAssemblyInput& input) {
   // 100-cell region needs more than bf16's 8 significant bits, or masks shift by cells.
   torch::Dtype dtype =
       has_shape ? input.shape_logits.scalar_type() : input.saliency_logits.scalar_type();
-  if (dtype == torch::kBFloat16 || dtype == torch::kHalf) dtype = torch::kFloat32;
+  if (is_reduced_precision(dtype)) dtype = torch::kFloat32;
 
   int max_h = 0, max_w = 0;
   std::vector<std::int64_t> corners(static_cast<std::size_t>(m) * 4);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 
 #include "centermask/common/error.h"
@@ -74,6 +75,53 @@ TEST_F(LoaderTest, SameBatchesForAnyWorkerCount) {
       EXPECT_EQ(a[i].infos[static_cast<std::size_t>(j)].image_id,
                 b[i].infos[static_cast<std::size_t>(j)].image_id);
   }
+}
+
+TEST_F(LoaderTest, ShardsTogetherSeeTheWholeBatchesImagesAndAugmentations) {
+  // Batches of 4 in one process against 2 shards of 2: 10 images give 2 global batches.
+  LoaderOptions whole_options = training_options(1);
+  whole_options.batch_size = 4;
+  DataLoader whole(open_set(), whole_options);
+  std::vector<std::vector<Batch>> shards;
+  for (int shard = 0; shard < 2; ++shard) {
+    LoaderOptions o = training_options(2);
+    o.batch_size = 2;
+    o.shard_index = shard;
+    o.shard_count = 2;
+    DataLoader loader(open_set(), o);
+    EXPECT_EQ(loader.batches_per_epoch(), whole.batches_per_epoch());
+    shards.push_back(epoch(loader, 1));
+  }
+  const auto batches = epoch(whole, 1);
+  ASSERT_EQ(batches.size(), 2u);
+  const std::size_t image_floats = batches[0].images.size() / 4;
+  for (std::size_t b = 0; b < batches.size(); ++b) {
+    for (int shard = 0; shard < 2; ++shard) {
+      const Batch& part = shards[static_cast<std::size_t>(shard)][b];
+      ASSERT_EQ(part.size, 2);
+      for (int j = 0; j < 2; ++j) {
+        const std::size_t in_whole = static_cast<std::size_t>(shard * 2 + j);
+        EXPECT_EQ(part.infos[static_cast<std::size_t>(j)].image_id,
+                  batches[b].infos[in_whole].image_id);
+        EXPECT_TRUE(std::equal(
+            part.images.begin() + static_cast<std::ptrdiff_t>(j * image_floats),
+            part.images.begin() + static_cast<std::ptrdiff_t>((j + 1) * image_floats),
+            batches[b].images.begin() + static_cast<std::ptrdiff_t>(in_whole * image_floats)))
+            << "batch " << b << " shard " << shard << " image " << j;
+        EXPECT_EQ(part.instances[static_cast<std::size_t>(j)].size(),
+                  batches[b].instances[in_whole].size());
+      }
+    }
+  }
+  LoaderOptions bad = training_options(1);
+  bad.shard_index = 2;
+  bad.shard_count = 2;
+  EXPECT_THROW(DataLoader(open_set(), bad), std::invalid_argument);
+  bad.shard_index = 0;
+  bad.batch_size = 6;  // 2 × 6 > 10 images
+  const std::string message = testing::error_message_of([&] { DataLoader(open_set(), bad); });
+  EXPECT_NE(message.find("fewer than one global batch of 12 (2 processes × 6)"), std::string::npos)
+      << message;
 }
 
 TEST_F(LoaderTest, EpochsShuffleDifferentlyAndCollateConsistently) {
