@@ -14,6 +14,7 @@
 #include <iostream>
 #include <optional>
 #include <thread>
+#include <utility>
 
 #include "centermask/common/blas_threads.h"
 #include "centermask/common/error.h"
@@ -196,33 +197,30 @@ class StepValueQueue {
   std::vector<Step> read(bool clipping, DataParallelGroup* data_parallel) {
     std::vector<Step> steps;
     if (rows_.empty()) return steps;
-    torch::Tensor values = torch::stack(rows_);
+    // Taken out first: whatever is read (or thrown) below, the queue is empty afterwards.
+    const std::vector<torch::Tensor> rows = std::exchange(rows_, {});
+    const std::vector<std::pair<std::int64_t, bool>> pending = std::exchange(pending_, {});
+    torch::Tensor values = torch::stack(rows);
     // Each rank's losses are its shard's: the mean over ranks is the global batch's loss (the
     // gradient norm, of averaged gradients, is the same on every rank already).
     if (data_parallel != nullptr) data_parallel->average_over_ranks(values, "averaging the losses");
     values = values.to(torch::kCPU, torch::kFloat64).contiguous();
     const double* v = values.data_ptr<double>();
     const std::size_t width = names_.size() + 2;
-    for (std::size_t i = 0; i < pending_.size(); ++i, v += width) {
+    for (std::size_t i = 0; i < pending.size(); ++i, v += width) {
       Step step;
-      step.iteration = pending_[i].first;
-      step.skipped = pending_[i].second;
+      step.iteration = pending[i].first;
+      step.skipped = pending[i].second;
       step.loss.total = v[0];
       for (std::size_t t = 0; t < names_.size(); ++t)
         step.loss.terms.emplace_back(names_[t], v[1 + t]);
       step.grad_norm = v[width - 1];
-      if (!std::isfinite(step.loss.total)) {
-        rows_.clear(), pending_.clear();
+      if (!std::isfinite(step.loss.total))
         throw_diverged(step.iteration, non_finite_loss_message(step.loss));
-      }
-      if (clipping && !step.skipped && !std::isfinite(step.grad_norm)) {
-        rows_.clear(), pending_.clear();
+      if (clipping && !step.skipped && !std::isfinite(step.grad_norm))
         throw_diverged(step.iteration, fmt::format("the gradient norm is {}", step.grad_norm));
-      }
       steps.push_back(std::move(step));
     }
-    rows_.clear();
-    pending_.clear();
     return steps;
   }
 

@@ -286,23 +286,22 @@ TEST_F(TrainTest, FrozenBatchNormMakesEachImagesOutputsIndependentOfItsBatch) {
     torch::NoGradGuard no_grad;
     for (int i = 0; i < 3; ++i) model->run_network(images * (i + 1));
   }
-  const auto losses_of = [&](const torch::Tensor& batch) {
-    std::vector<torch::Tensor> outputs;
+  const auto outputs_of = [&](const torch::Tensor& batch) {
     const auto out = model->run_network(batch);
     const auto& o = method_cast<CenterMaskMethodOutputs>(*out, "CenterMask").outputs;
     return std::vector<torch::Tensor>{o.heatmap_logits, o.offset, o.size, o.shape_hidden,
                                       o.saliency_logits};
   };
   set_training_mode(*model, BatchNormMode::kFrozen);
-  const auto whole = losses_of(images);
-  const auto first = losses_of(images.slice(0, 0, 2));
-  const auto second = losses_of(images.slice(0, 2, 4));
+  const auto whole = outputs_of(images);
+  const auto first = outputs_of(images.slice(0, 0, 2));
+  const auto second = outputs_of(images.slice(0, 2, 4));
   for (std::size_t i = 0; i < whole.size(); ++i)
     EXPECT_TRUE(torch::allclose(whole[i], torch::cat({first[i], second[i]}), 1e-4, 1e-5)) << i;
   // Batch statistics: the same images in another batch give other outputs.
   set_training_mode(*model, BatchNormMode::kBatch);
-  const auto batch_whole = losses_of(images);
-  const auto batch_first = losses_of(images.slice(0, 0, 2));
+  const auto batch_whole = outputs_of(images);
+  const auto batch_first = outputs_of(images.slice(0, 0, 2));
   EXPECT_FALSE(torch::allclose(batch_whole[0].slice(0, 0, 2), batch_first[0], 1e-4, 1e-5));
 }
 

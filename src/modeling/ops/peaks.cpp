@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "centermask/modeling/precision.h"
+
 namespace centermask {
 
 HeatmapPeaks top_k_peaks_reference(const torch::Tensor& logits, int k) {
@@ -89,8 +91,7 @@ void scan_planes(const float* map, std::int64_t first, std::int64_t last, int h,
 
 HeatmapPeaks top_k_peaks(const torch::Tensor& logits, int k) {
   // Reduced-precision heatmaps (bf16 / fp16 inference) widen exactly to fp32 for the scan.
-  if (logits.device().is_cpu() &&
-      (logits.scalar_type() == torch::kBFloat16 || logits.scalar_type() == torch::kHalf))
+  if (logits.device().is_cpu() && is_reduced_precision(logits.scalar_type()))
     return top_k_peaks(logits.to(torch::kFloat32), k);
   if (!logits.device().is_cpu() || logits.scalar_type() != torch::kFloat32)
     return top_k_peaks_reference(logits, k);
