@@ -227,7 +227,7 @@ int run_bench(const BenchOptions& o) {
     w.key("batch").value(o.batch);
     w.key("threads").value(threads);
     w.key("device").value(device.str());
-    w.key("dtype").value(o.dtype);
+    w.key("dtype").value(inference_precision_name(precision));
     w.key("fold").value(o.fold == "on");
     w.key("iters").value(o.iters);
     w.key("end_to_end_ms").value(total.median);
@@ -255,8 +255,8 @@ int run_bench(const BenchOptions& o) {
               backbone_description(built.config.model).c_str(), parameters / 1e6,
               built.origin.c_str());
   std::printf("%d×%d, batch %d, %s, %s, folding %s, %d threads; %d runs after %d warm-up\n", o.size,
-              o.size, o.batch, device.str().c_str(), o.dtype.c_str(), o.fold.c_str(), threads,
-              o.iters, o.warmup);
+              o.size, o.batch, device.str().c_str(), inference_precision_name(precision),
+              o.fold.c_str(), threads, o.iters, o.warmup);
   std::printf("%-12s %10s %10s %10s\n", "stage", "median ms", "min", "max");
   for (const std::string& name : stage_order) {
     const Summary s = summarise(stage_ms[name]);
@@ -303,7 +303,7 @@ CommandRunner add_bench_command(CLI::App& app) {
   cmd->add_option("--warmup", options->warmup, "untimed runs first")->check(CLI::NonNegativeNumber);
   cmd->add_option("--dtype", options->dtype,
                   "fp32; bf16 (CPU with AVX-512 BF16 / AMX, or GPU); fp16 (GPU): the network "
-                  "under autocast");
+                  "under autocast; auto: bf16 where the hardware has it, else fp32");
   cmd->add_option("--fold", options->fold,
                   "on: BatchNorm folded into convolutions, upsampling as conv + pixel shuffle "
                   "(the default, as predict and test run); off: the layers as trained")

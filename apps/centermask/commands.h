@@ -64,7 +64,8 @@ inline void add_model_run_options(CLI::App* cmd, ModelRunOptions* o) {
       ->check(CLI::IsMember({"on", "off"}));
   cmd->add_option("--dtype", o->dtype,
                   "fp32; bf16 (a CPU with AVX-512 BF16 or AMX, or a GPU); fp16 (GPU): "
-                  "convolutions and products under autocast");
+                  "convolutions and products under autocast; auto: bf16 where the hardware has "
+                  "it, else fp32");
 }
 
 /// The model's test settings with the command line's overrides applied.
@@ -103,6 +104,7 @@ CommandRunner add_test_command(CLI::App& app);
 CommandRunner add_ablate_command(CLI::App& app);
 CommandRunner add_upper_bound_command(CLI::App& app);
 CommandRunner add_bench_command(CLI::App& app);
+CommandRunner add_export_weights_command(CLI::App& app);
 #endif
 
 }  // namespace centermask::cli

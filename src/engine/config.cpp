@@ -177,6 +177,11 @@ class FieldTable {
                m.backbone.name);
     add_int("model.backbone_width", "ResNet: first-stage channels (64 standard; 32 = ~1/4 compute)",
             m.backbone.width);
+    add_string("model.backbone_weights",
+               "a PyTorch state_dict file (torch.save: torchvision ResNet, CenterNet or ImageNet "
+               "DLA-34, or `centermask export-weights`) the backbone of a new run starts from; "
+               "empty = from scratch",
+               m.backbone_weights);
     // CenterMask's keys; those of its masks are CenterMask-FCOS's too (the same ablation
     // switches).
     const std::vector<std::string> centermask_only = {"centermask"};
@@ -339,11 +344,13 @@ class FieldTable {
     add_enum(
         "solver.precision",
         "fp32, or mixed precision: bf16 (CPU with AVX-512 BF16 or AMX, CUDA) or fp16 with loss "
-        "scaling (CUDA); losses, gradients and weights stay float32",
+        "scaling (CUDA); losses, gradients and weights stay float32. auto: bf16 where the "
+        "hardware has it, else fp32",
         s.precision,
         {{"fp32", TrainingPrecision::kFloat32},
          {"bf16", TrainingPrecision::kBFloat16},
-         {"fp16", TrainingPrecision::kFloat16}});
+         {"fp16", TrainingPrecision::kFloat16},
+         {"auto", TrainingPrecision::kAuto}});
     add_enum("solver.batch_norm",
              "BatchNorm in training: batch (batch statistics, per process when data-parallel) or "
              "frozen (running statistics, not updated: fine-tuning)",

@@ -51,6 +51,10 @@ bool cpu_has_any_flag(const std::vector<std::string>& flags) {
 InferencePrecision parse_inference_precision(const std::string& name, const torch::Device& device,
                                              const std::string& field) {
   if (name == "fp32") return InferencePrecision::kFloat32;
+  if (name == "auto")
+    return device.is_cuda() || cpu_has_any_flag({"avx512_bf16", "amx_bf16"})
+               ? InferencePrecision::kBFloat16
+               : InferencePrecision::kFloat32;
   if (name == "fp16") {
     if (!device.is_cuda())
       throw InputError(field +
@@ -66,7 +70,19 @@ InferencePrecision parse_inference_precision(const std::string& name, const torc
                        "than fp32; use fp32");
     return InferencePrecision::kBFloat16;
   }
-  throw InputError(fmt::format("{} {}: expected fp32, bf16 or fp16", field, name));
+  throw InputError(fmt::format("{} {}: expected fp32, bf16, fp16 or auto", field, name));
+}
+
+const char* inference_precision_name(InferencePrecision precision) {
+  switch (precision) {
+    case InferencePrecision::kBFloat16:
+      return "bf16";
+    case InferencePrecision::kFloat16:
+      return "fp16";
+    case InferencePrecision::kFloat32:
+      break;
+  }
+  return "fp32";
 }
 
 AutocastScope::AutocastScope(InferencePrecision precision, const torch::Device& device) {

@@ -25,6 +25,7 @@
 #include "centermask/engine/inference.h"
 #include "centermask/engine/lr_schedule.h"
 #include "centermask/engine/weight_average.h"
+#include "centermask/modeling/backbone_weights.h"
 #include "common/file_io.h"
 #include "common/json_writer.h"
 #include "engine/training_log.h"
@@ -120,6 +121,8 @@ const char* training_precision_name(TrainingPrecision precision) {
       return "bf16";
     case TrainingPrecision::kFloat16:
       return "fp16";
+    case TrainingPrecision::kAuto:
+      return "auto";
     case TrainingPrecision::kFloat32:
       break;
   }
@@ -431,6 +434,19 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
     throw InputError(checkpoint->path().string() +
                      ": its model config differs from the run's config.yaml");
 
+  // The model, from the seed and, in a new run, model.backbone_weights: built before anything
+  // is written, so that a weights file that does not fit stops the run with the folder as it
+  // was.
+  torch::manual_seed(config.runtime.seed);
+  const std::shared_ptr<MetaArchitectureImpl> model = build_meta_architecture(config.model);
+  std::string backbone_weights_message;
+  if (!config.model.backbone_weights.empty() && !checkpoint) {
+    const std::string& file = config.model.backbone_weights;
+    const BackboneWeightsReport report =
+        load_backbone_weights(model->backbone_module(), read_state_dict(file), file);
+    backbone_weights_message = fmt::format("model.backbone_weights {}: {}", file, describe(report));
+  }
+
   // Joined once this rank's inputs are known to be good and before anything is written: a rank
   // whose inputs fail stops here, and the others stop at the join's timeout naming it.
   std::unique_ptr<DataParallelGroup> data_parallel;
@@ -446,9 +462,8 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
   TrainingLog log(writes_run ? run_dir / "log.jsonl" : std::filesystem::path(),
                   options.resume ? start.iteration : -1, console, interactive);
   for (const std::string& message : data_messages) log.event(message);
+  if (!backbone_weights_message.empty()) log.event(backbone_weights_message);
 
-  torch::manual_seed(config.runtime.seed);
-  const std::shared_ptr<MetaArchitectureImpl> model = build_meta_architecture(config.model);
   model->to(device);
   std::unique_ptr<torch::optim::Optimizer> optimizer = make_optimizer(*model, config.solver);
   if (checkpoint) {
@@ -547,8 +562,7 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
     log.event(fmt::format(
         "mixed precision (solver.precision {}): the network runs in {} under autocast; losses, "
         "gradients, weights and the optimizer in float32{}",
-        training_precision_name(config.solver.precision),
-        training_precision_name(config.solver.precision),
+        training_precision_name(config.solver.precision), inference_precision_name(precision),
         scaler ? fmt::format(", the loss scaled (from {:g}) and overflowing steps skipped",
                              scaler->scale())
                : ""));

@@ -13,6 +13,8 @@
 
 #include "centermask/data/coco_dataset.h"
 #include "centermask/data/coco_results.h"
+#include "centermask/engine/inference.h"
+#include "centermask/modeling/backbone_weights.h"
 #include "centermask/structures/rle.h"
 #include "support/cli_runner.h"
 #include "support/train_fixtures.h"
@@ -192,6 +194,30 @@ TEST_F(CliTrainTest, PredictWritesResultsAndPicturesAndTestScoresWhatItWrites) {
               (data_->root() / "val").string() + " --flip-test yes");
   EXPECT_EQ(bad_flip.exit_code, 2) << bad_flip.output;
   EXPECT_NE(bad_flip.output.find("--flip-test"), std::string::npos) << bad_flip.output;
+
+  // export-weights: the checkpoint's tensors as a state_dict, whole or the backbone only.
+  const std::string pth = (dir_ / "model.pth").string();
+  const testing::CliRun exported = run_cli("export-weights --weights " + weights + " --out " + pth);
+  ASSERT_EQ(exported.exit_code, 0) << exported.output;
+  const TrainedModel trained_model = load_trained_model(weights, torch::kCPU);
+  const StateDict file = read_state_dict(pth);
+  const StateDict model_tensors = state_dict_of(*trained_model.model);
+  ASSERT_EQ(file.size(), model_tensors.size());
+  for (std::size_t i = 0; i < file.size(); ++i) {
+    EXPECT_EQ(file[i].first, model_tensors[i].first);
+    EXPECT_TRUE(torch::equal(file[i].second, model_tensors[i].second)) << file[i].first;
+  }
+  const testing::CliRun backbone_only =
+      run_cli("export-weights --weights " + weights + " --out " + (dir_ / "backbone.pth").string() +
+              " --backbone-only");
+  ASSERT_EQ(backbone_only.exit_code, 0) << backbone_only.output;
+  const StateDict backbone = read_state_dict(dir_ / "backbone.pth");
+  EXPECT_EQ(backbone.size(), state_dict_of(trained_model.model->backbone_module()).size());
+  for (const auto& [name, tensor] : backbone) EXPECT_EQ(name.rfind("backbone.", 0), 0u) << name;
+  const testing::CliRun missing =
+      run_cli("export-weights --weights " + (dir_ / "none.pt").string() + " --out " + pth);
+  EXPECT_EQ(missing.exit_code, 1) << missing.output;
+  EXPECT_NE(missing.output.find("none.pt"), std::string::npos) << missing.output;
 }
 
 TEST_F(CliTrainTest, BadInputsAreRefusedByName) {

@@ -12,6 +12,7 @@
 #include "centermask/engine/inference.h"
 #include "centermask/engine/trainer.h"
 #include "centermask/engine/weight_average.h"
+#include "centermask/modeling/backbone_weights.h"
 #include "centermask/modeling/centermask.h"
 #include "centermask/modeling/meta_arch_registry.h"
 #include "support/test_paths.h"
@@ -261,6 +262,59 @@ TEST_F(TrainTest, MixedPrecisionBf16TrainsWithTheSameLossesToBf16sPrecision) {
   // The weights stay float32: the checkpoint predicts like any other.
   const TrainedModel trained = load_trained_model(dir_ / "bf16" / "model_final.pt", torch::kCPU);
   for (const auto& p : trained.model->parameters()) EXPECT_EQ(p.scalar_type(), torch::kFloat32);
+}
+
+TEST_F(TrainTest, AutoPrecisionIsBf16ExactlyWhereTheCpuHasItAndSaysWhichItChose) {
+  bool cpu_has_bf16 = true;
+  try {
+    parse_inference_precision("bf16", torch::kCPU, "solver.precision");
+  } catch (const InputError&) {
+    cpu_has_bf16 = false;
+  }
+  EXPECT_EQ(parse_inference_precision("auto", torch::kCPU, "solver.precision"),
+            cpu_has_bf16 ? InferencePrecision::kBFloat16 : InferencePrecision::kFloat32);
+  train(data_->config({"solver.precision=auto", "solver.epochs=1"}), dir_ / "auto", {});
+  const std::string log = testing::read_text(dir_ / "auto" / "log.jsonl");
+  const bool said_bf16 =
+      log.find("mixed precision (solver.precision auto): the network runs in bf16") !=
+      std::string::npos;
+  EXPECT_EQ(said_bf16, cpu_has_bf16) << log;
+}
+
+TEST_F(TrainTest, BackboneWeightsStartANewRunAndAFileThatDoesNotFitLeavesTheFolderAlone) {
+  train(data_->config({"solver.epochs=1"}), dir_ / "source", {});
+  const TrainedModel source = load_trained_model(dir_ / "source" / "model_final.pt", torch::kCPU);
+  const std::string file = (dir_ / "source.pth").string();
+  write_state_dict(file, state_dict_of(*source.model));
+  // A learning rate of ~0 and frozen BatchNorm: the new run ends with the weights it loaded.
+  train(data_->config({"solver.epochs=1", "solver.lr=1e-12", "solver.batch_norm=frozen",
+                       "model.backbone_weights=" + file}),
+        dir_ / "started", {});
+  const std::string log = testing::read_text(dir_ / "started" / "log.jsonl");
+  EXPECT_NE(log.find("tensors loaded (CenterMask-C++ names); 0 left at their initialisation"),
+            std::string::npos)
+      << log;
+  const TrainedModel started = load_trained_model(dir_ / "started" / "model_final.pt", torch::kCPU);
+  std::map<std::string, torch::Tensor> expected;
+  for (auto& [name, tensor] : state_dict_of(source.model->backbone_module()))
+    expected.emplace(name, tensor);
+  std::size_t compared = 0;
+  for (const auto& [name, tensor] : state_dict_of(started.model->backbone_module())) {
+    EXPECT_TRUE(
+        torch::allclose(tensor.to(torch::kDouble), expected.at(name).to(torch::kDouble), 0, 1e-9))
+        << name;
+    ++compared;
+  }
+  EXPECT_EQ(compared, expected.size());
+
+  // Another width: refused by file and name before the run folder exists.
+  const std::string message = testing::error_message_of([&] {
+    train(data_->config({"model.backbone_width=8", "model.backbone_weights=" + file}),
+          dir_ / "refused", {});
+  });
+  EXPECT_NE(message.find("source.pth"), std::string::npos) << message;
+  EXPECT_NE(message.find("stem.0.weight"), std::string::npos) << message;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "refused"));
 }
 
 TEST_F(TrainTest, Fp16WithoutCudaIsRefusedByKeyBeforeTheRunFolderIsTouched) {

@@ -43,8 +43,9 @@ enum class LrSchedule { kStep, kCosine };
 /// the budget is spent on whatever machine runs it.
 enum class ScheduleLength { kEpochs, kTimeLimit };
 /// The forward pass's arithmetic in training (engine/trainer.cpp): float32, or autocast to bf16
-/// (CPUs with AVX-512 BF16 / AMX, CUDA) or fp16 with loss scaling (CUDA).
-enum class TrainingPrecision { kFloat32, kBFloat16, kFloat16 };
+/// (CPUs with AVX-512 BF16 / AMX, CUDA) or fp16 with loss scaling (CUDA); kAuto: bf16 where
+/// the hardware has it, fp32 elsewhere.
+enum class TrainingPrecision { kFloat32, kBFloat16, kFloat16, kAuto };
 /// BatchNorm in training: batch statistics (per process in data-parallel training, as PyTorch's
 /// DDP without SyncBatchNorm), or frozen: the running statistics, not updated (fine-tuning
 /// from pretrained weights with small per-process batches; and N processes then compute

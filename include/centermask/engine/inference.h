@@ -24,12 +24,16 @@ enum class InferencePrecision { kFloat32, kBFloat16, kFloat16 };
 
 /// "fp32", "bf16", "fp16" checked against what `device` can run: InputError naming `field`
 /// for another name, fp16 on the CPU, or bf16 on a CPU without AVX-512 BF16 or AMX (there
-/// oneDNN would emulate it, slower than fp32).
+/// oneDNN would emulate it, slower than fp32). "auto" is bf16 where the hardware has it (a
+/// GPU, or a CPU with AVX-512 BF16 / AMX) and fp32 elsewhere: one config that runs at the
+/// best speed on any machine.
 InferencePrecision parse_inference_precision(const std::string& name, const torch::Device& device,
                                              const std::string& field = "--dtype");
 
 /// Autocast for the device while alive (nothing for fp32). Decoding runs inside it too, so
 /// that the method's products over network outputs see one dtype.
+const char* inference_precision_name(InferencePrecision precision);
+
 class AutocastScope {
  public:
   AutocastScope(InferencePrecision precision, const torch::Device& device);

@@ -178,6 +178,7 @@ class CenterMaskImpl : public MetaArchitectureImpl {
   std::string method_name() const override { return "centermask"; }
   int num_classes() const override { return options_.num_classes; }
   int size_divisor() const override { return backbone_->size_divisor(); }
+  torch::nn::Module& backbone_module() override { return *backbone_; }
   std::shared_ptr<const TargetEncoder> make_target_encoder(int max_objects) const override;
   std::shared_ptr<const MethodOutputs> run_network(const torch::Tensor& images,
                                                    bool flip_test = false) override;

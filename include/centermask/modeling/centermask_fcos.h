@@ -202,6 +202,7 @@ class CenterMaskFcosImpl : public MetaArchitectureImpl {
   std::string method_name() const override { return "centermask_fcos"; }
   int num_classes() const override { return options_.num_classes; }
   int size_divisor() const override { return pyramid_->size_divisor(); }
+  torch::nn::Module& backbone_module() override { return *pyramid_; }
   std::shared_ptr<const TargetEncoder> make_target_encoder(int max_objects) const override;
   /// flip_test is not supported (FCOS's test does not flip) and ignored.
   std::shared_ptr<const MethodOutputs> run_network(const torch::Tensor& images,

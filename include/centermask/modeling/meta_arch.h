@@ -77,6 +77,9 @@ class MetaArchitectureImpl : public torch::nn::Module {
   /// When a loss is not finite: which network output went non-finite ("" if none did), for
   /// the divergence message.
   virtual std::string first_non_finite_output(const MethodOutputs& outputs) const = 0;
+  /// The backbone (with its pyramid, where the method has one): what pretrained weights
+  /// initialise (model.backbone_weights).
+  virtual torch::nn::Module& backbone_module() = 0;
 };
 
 /// The output of a method's `run_network`/targets as the method's type: std::logic_error when

@@ -20,6 +20,9 @@ namespace centermask {
 /// saliency_upsample_channels) and has its FCOS keys under model.centermask_fcos.*.
 struct ModelConfig : CenterMaskOptions {
   std::string meta_arch = "centermask";
+  /// model.backbone_weights: a PyTorch state_dict file (torch.save) the backbone of a new run
+  /// starts from (modeling/backbone_weights.h); empty = training from scratch (the paper's).
+  std::string backbone_weights;
   /// model.polarmask.*; its num_classes and backbone come from the shared keys.
   PolarMaskOptions polarmask;
   /// model.centermask_fcos.*; the shared keys are filled in by centermask_fcos_options.

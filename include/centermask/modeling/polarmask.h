@@ -173,6 +173,7 @@ class PolarMaskImpl : public MetaArchitectureImpl {
   std::string method_name() const override { return "polarmask"; }
   int num_classes() const override { return options_.num_classes; }
   int size_divisor() const override { return pyramid_->size_divisor(); }
+  torch::nn::Module& backbone_module() override { return *pyramid_; }
   std::shared_ptr<const TargetEncoder> make_target_encoder(int max_objects) const override;
   /// flip_test is not supported by PolarMask (a mirrored polygon's rays are another order)
   /// and ignored.
