@@ -11,7 +11,7 @@ packages=(
   # Gloo's headers: LibTorch's c10d (ProcessGroupGloo) is built with it; its headers include them.
   # Data-parallel training (`centermask train --nproc-per-node`, torchrun's variables).
   libgloo-dev
-  libopencv-dev        # images and geometry
+  libopencv-dev        # images, video and geometry
   libyaml-cpp-dev      # configs
   libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev

@@ -11,6 +11,7 @@
 #include "centermask/common/error.h"
 #include "centermask/data/image_io.h"
 #include "centermask/data/loader.h"
+#include "centermask/data/transforms.h"
 #include "centermask/engine/checkpoint.h"
 
 namespace centermask {
@@ -251,6 +252,37 @@ InferenceRun predict_set(MetaArchitectureImpl& model, const std::shared_ptr<cons
   model.train(was_training);
   run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return run;
+}
+
+std::vector<Instance> predict_image(MetaArchitectureImpl& model, const cv::Mat& image_bgr,
+                                    const InferenceOptions& options) {
+  if (image_bgr.empty() || image_bgr.type() != CV_8UC3)
+    throw InputError(fmt::format(
+        "predict: expected a non-empty 8-bit 3-channel BGR image, got {}x{} with {} channels of "
+        "{} bytes",
+        image_bgr.cols, image_bgr.rows, image_bgr.channels(), image_bgr.elemSize1()));
+  // The loader's test path, for one image (data/loader.cpp): the same transform and
+  // normalisation, so a frame predicts as the same picture read from a file would.
+  TestTransformOptions transform;
+  transform.input_height = transform.input_width = options.test.input_size;
+  TransformedSample sample = transform_for_test(image_bgr, transform);
+  std::vector<float> chw(3 * static_cast<std::size_t>(sample.info.input_height) *
+                         static_cast<std::size_t>(sample.info.input_width));
+  write_network_input(sample, transform.normalization, chw.data());
+  const bool was_training = model.is_training();
+  model.eval();
+  torch::NoGradGuard no_grad;
+  const torch::Tensor images =
+      torch::from_blob(chw.data(), {1, 3, sample.info.input_height, sample.info.input_width})
+          .to(options.device);
+  std::vector<std::vector<Instance>> detections;
+  {
+    const AutocastScope precision(options.precision, options.device);
+    const auto outputs = model.run_network(images, options.test.flip_test);
+    detections = model.detect(*outputs, {sample.info}, predict_options(options.test));
+  }
+  model.train(was_training);
+  return std::move(detections.at(0));
 }
 
 EvaluationReport evaluate_model(MetaArchitectureImpl& model,

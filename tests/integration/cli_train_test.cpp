@@ -8,7 +8,10 @@
 #include <torch/cuda.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/videoio.hpp>
 #include <thread>
 
 #include "centermask/data/coco_dataset.h"
@@ -16,6 +19,7 @@
 #include "centermask/engine/inference.h"
 #include "centermask/modeling/backbone_weights.h"
 #include "centermask/structures/rle.h"
+#include "centermask/visualization/draw_instances.h"
 #include "support/cli_runner.h"
 #include "support/train_fixtures.h"
 
@@ -194,6 +198,85 @@ TEST_F(CliTrainTest, PredictWritesResultsAndPicturesAndTestScoresWhatItWrites) {
               (data_->root() / "val").string() + " --flip-test yes");
   EXPECT_EQ(bad_flip.exit_code, 2) << bad_flip.output;
   EXPECT_NE(bad_flip.output.find("--flip-test"), std::string::npos) << bad_flip.output;
+
+  // One image at a time (video frames, the Python package) predicts what the set path does.
+  {
+    const TrainedModel model = load_trained_model(weights, torch::kCPU);
+    const auto files = list_image_files(data_->root() / "val");
+    const auto set = open_image_files(files, model.categories);
+    InferenceOptions options;
+    options.test = model.config.test;
+    options.test.score_threshold = 0;
+    std::vector<std::vector<Instance>> by_set(files.size());
+    options.on_image = [&](std::size_t i, const std::vector<Instance>& found) {
+      by_set[i] = found;
+    };
+    predict_set(*model.model, set, options);
+    for (std::size_t i = 0; i < files.size(); ++i) {
+      const std::vector<Instance> alone =
+          predict_image(*model.model, cv::imread(files[i].string(), cv::IMREAD_COLOR), options);
+      ASSERT_EQ(alone.size(), by_set[i].size()) << files[i];
+      for (std::size_t k = 0; k < alone.size(); ++k) {
+        EXPECT_EQ(alone[k].class_index, by_set[i][k].class_index);
+        EXPECT_NEAR(alone[k].score, by_set[i][k].score, 1e-4);
+        EXPECT_NEAR(alone[k].box.x0, by_set[i][k].box.x0, 1e-3);
+        EXPECT_NEAR(alone[k].box.y1, by_set[i][k].box.y1, 1e-3);
+      }
+    }
+    EXPECT_NE(testing::error_message_of([&] {
+                predict_image(*model.model, cv::Mat(), options);
+              }).find("non-empty 8-bit 3-channel"),
+              std::string::npos);
+  }
+
+  // A video: 6 frames (the validation pictures, repeated) in, an annotated video of 6 frames
+  // and one JSON line per frame out.
+  {
+    const auto files = list_image_files(data_->root() / "val");
+    const cv::Mat first = cv::imread(files[0].string(), cv::IMREAD_COLOR);
+    const std::string clip = (dir_ / "clip.avi").string();
+    cv::VideoWriter writer(clip, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), 10, first.size());
+    ASSERT_TRUE(writer.isOpened());
+    for (int i = 0; i < 6; ++i)
+      writer.write(cv::imread(files[static_cast<std::size_t>(i) % files.size()].string()));
+    writer.release();
+    const std::filesystem::path out = dir_ / "video";
+    const testing::CliRun video = run_cli("predict --weights " + weights + " --input " + clip +
+                                          " --out " + out.string() + " --score-thr 0");
+    ASSERT_EQ(video.exit_code, 0) << video.output;
+    EXPECT_NE(video.output.find("in 6 frames of"), std::string::npos) << video.output;
+    EXPECT_NE(video.output.find("frames/s end to end"), std::string::npos) << video.output;
+    const std::string lines = testing::read_text(out / "detections.jsonl");
+    EXPECT_EQ(std::count(lines.begin(), lines.end(), '\n'), 6) << lines;
+    EXPECT_EQ(lines.rfind("{\"frame\":0,", 0), 0u) << lines;
+    EXPECT_NE(lines.find("{\"frame\":5,"), std::string::npos) << lines;
+    EXPECT_NE(lines.find("\"counts\":"), std::string::npos) << lines;
+    cv::VideoCapture annotated((out / "annotated.avi").string());
+    ASSERT_TRUE(annotated.isOpened());
+    // Small frames are drawn enlarged, as picture overlays are.
+    const int scale = display_scale(first.rows, first.cols, DrawOptions{});
+    int frames = 0;
+    for (cv::Mat frame; annotated.read(frame) && !frame.empty(); ++frames)
+      EXPECT_EQ(frame.size(), cv::Size(first.cols * scale, first.rows * scale));
+    EXPECT_EQ(frames, 6);
+    for (const auto& entry : std::filesystem::directory_iterator(out))
+      EXPECT_EQ(entry.path().string().find("partial"), std::string::npos) << entry.path();
+    const testing::CliRun two = run_cli("predict --weights " + weights + " --input " + clip +
+                                        " --out " + (dir_ / "two").string() + " --max-frames 2");
+    ASSERT_EQ(two.exit_code, 0) << two.output;
+    const std::string two_lines = testing::read_text(dir_ / "two" / "detections.jsonl");
+    EXPECT_EQ(std::count(two_lines.begin(), two_lines.end(), '\n'), 2) << two_lines;
+
+    testing::write_text(dir_ / "broken.mp4", "not a video at all");
+    const testing::CliRun broken =
+        run_cli("predict --weights " + weights + " --input " + (dir_ / "broken.mp4").string());
+    EXPECT_EQ(broken.exit_code, 1) << broken.output;
+    EXPECT_NE(broken.output.find("broken.mp4"), std::string::npos) << broken.output;
+    const testing::CliRun no_camera =
+        run_cli("predict --weights " + weights + " --input 97 --out " + (dir_ / "cam").string());
+    EXPECT_EQ(no_camera.exit_code, 1) << no_camera.output;
+    EXPECT_NE(no_camera.output.find("camera 97"), std::string::npos) << no_camera.output;
+  }
 
   // export-weights: the checkpoint's tensors as a state_dict, whole or the backbone only.
   const std::string pth = (dir_ / "model.pth").string();

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <opencv2/core.hpp>
 #include <optional>
 #include <vector>
 
@@ -65,6 +66,12 @@ struct InferenceRun {
 /// restored afterwards). The model's class count must equal the set's.
 InferenceRun predict_set(MetaArchitectureImpl& model, const std::shared_ptr<const TrainingSet>& set,
                          const InferenceOptions& options);
+
+/// One image (H × W × 3, 8-bit BGR as OpenCV reads it) through the same test transform,
+/// network and decoding as predict_set: detections in the image's pixels, highest score first
+/// (video frames, the Python package). InputError for an empty image or another pixel type.
+std::vector<Instance> predict_image(MetaArchitectureImpl& model, const cv::Mat& image_bgr,
+                                    const InferenceOptions& options);
 
 struct EvaluationReport {
   CocoEvalResult segm;
