@@ -40,6 +40,24 @@ struct PredictOptions {
 std::atomic<bool> stop_requested{false};
 extern "C" void request_stop(int) { stop_requested = true; }
 
+std::vector<std::string> class_names_of(const std::vector<CocoCategory>& categories) {
+  std::vector<std::string> names;
+  for (const CocoCategory& c : categories) names.push_back(c.name);
+  return names;
+}
+
+/// The model's test settings with the command line's: the same for pictures and video.
+InferenceOptions inference_options(const PredictOptions& o, const TrainedModel& trained,
+                                   const torch::Device& device, InferencePrecision precision) {
+  InferenceOptions inference;
+  inference.test = trained.config.test;
+  inference.test.score_threshold = o.score_threshold;
+  apply_model_run_overrides(o.model, &inference.test);
+  inference.device = device;
+  inference.precision = precision;
+  return inference;
+}
+
 bool is_camera_index(const std::string& input) {
   return !input.empty() && input.size() <= 3 &&
          std::all_of(input.begin(), input.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -131,14 +149,8 @@ int run_predict_video(const PredictOptions& o, const torch::Device& device,
   std::ofstream lines(lines_partial, std::ios::trunc);
   if (!lines) throw InputError(lines_partial.string() + ": cannot write");
 
-  std::vector<std::string> class_names;
-  for (const CocoCategory& c : trained.categories) class_names.push_back(c.name);
-  InferenceOptions inference;
-  inference.test = trained.config.test;
-  inference.test.score_threshold = o.score_threshold;
-  apply_model_run_overrides(o.model, &inference.test);
-  inference.device = device;
-  inference.precision = precision;
+  const std::vector<std::string> class_names = class_names_of(trained.categories);
+  InferenceOptions inference = inference_options(o, trained, device, precision);
 
   stop_requested = false;
   const auto previous_handler = std::signal(SIGINT, request_stop);
@@ -200,14 +212,8 @@ int run_predict(const PredictOptions& o) {
   std::filesystem::create_directories(o.overlays ? overlay_dir : out_dir, ec);
   if (ec) throw InputError(o.out_dir + ": cannot create the folder: " + ec.message());
 
-  std::vector<std::string> class_names;
-  for (const CocoCategory& c : trained.categories) class_names.push_back(c.name);
-  InferenceOptions inference;
-  inference.test = trained.config.test;
-  inference.test.score_threshold = o.score_threshold;
-  apply_model_run_overrides(o.model, &inference.test);
-  inference.device = device;
-  inference.precision = precision;
+  const std::vector<std::string> class_names = class_names_of(trained.categories);
+  InferenceOptions inference = inference_options(o, trained, device, precision);
   std::int64_t detections = 0;
   DrawOptions draw;
   draw.draw_scores = true;
