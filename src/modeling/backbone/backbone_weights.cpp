@@ -21,12 +21,6 @@ bool starts_with(const std::string& text, const std::string& prefix) {
   return text.compare(0, prefix.size(), prefix) == 0;
 }
 
-std::string shape_text(const torch::Tensor& t) {
-  std::string text = "[";
-  for (int64_t d = 0; d < t.dim(); ++d) text += (d ? ", " : "") + std::to_string(t.size(d));
-  return text + "]";
-}
-
 /// A dict of name → tensor as a StateDict; false when `value` is not one.
 bool collect_tensors(const torch_save::Value& value, StateDict* out) {
   const auto* dict = std::get_if<torch_save::Value::Dict>(&value.data);
@@ -245,10 +239,11 @@ BackboneWeightsReport load_backbone_weights(torch::nn::Module& backbone, const S
     }
     if (!tensor.sizes().equals(target->second.sizes()))
       throw InputError(fmt::format(
-          "{} (model.backbone_weights): {} has shape {} but our {} has {}: the file is of "
+          "{} (model.backbone_weights): {} has shape [{}] but our {} has [{}]: the file is of "
           "another depth or width (check model.backbone and model.backbone_width: torchvision's "
           "ResNets have width 64)",
-          file, their_name, shape_text(tensor), target->first, shape_text(target->second)));
+          file, their_name, fmt::join(tensor.sizes(), ", "), target->first,
+          fmt::join(target->second.sizes(), ", ")));
     target->second.copy_(tensor.to(target->second.dtype()));
     set_names.insert(target->first);
     if (target->first == "stem.0.weight" || target->first == "base_layer.0.weight")
