@@ -15,6 +15,10 @@ packages=(
   libyaml-cpp-dev      # configs
   libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev
+  # The Python package (python/: centermask.Predictor, centermask.evaluate) and its test.
+  pybind11-dev python3-dev python3-numpy
+  # The report's test renders `centermask report`'s page in a real headless browser.
+  chromium
 )
 
 missing=()

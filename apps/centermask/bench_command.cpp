@@ -52,6 +52,7 @@ struct BenchOptions {
   std::string dtype = "fp32";
   bool json = false;
   std::string fold = "on";
+  std::string memory_format = "auto";
 };
 
 double ms_between(Clock::time_point start, Clock::time_point end) {
@@ -142,6 +143,9 @@ int run_bench(const BenchOptions& o) {
   const double rss_at_start = peak_rss_mib();
   BenchModel built = build_bench_model(o, device);
   MetaArchitectureImpl& model = *built.model;
+  const bool channels_last =
+      use_channels_last(parse_memory_format(o.memory_format, "--memory-format"), precision, device);
+  if (channels_last) convert_to_channels_last(model);
   if (o.size <= 0 || o.size % model.size_divisor() != 0)
     throw InputError(
         fmt::format("--size {}: {} needs an input side that is a positive multiple of {} (e.g. {})",
@@ -229,6 +233,7 @@ int run_bench(const BenchOptions& o) {
     w.key("device").value(device.str());
     w.key("dtype").value(inference_precision_name(precision));
     w.key("fold").value(o.fold == "on");
+    w.key("channels_last").value(channels_last);
     w.key("iters").value(o.iters);
     w.key("end_to_end_ms").value(total.median);
     w.key("end_to_end_min_ms").value(total.min);
@@ -254,9 +259,10 @@ int run_bench(const BenchOptions& o) {
   std::printf("%s, %s, %.1f M parameters, %s\n", model.method_name().c_str(),
               backbone_description(built.config.model).c_str(), parameters / 1e6,
               built.origin.c_str());
-  std::printf("%d×%d, batch %d, %s, %s, folding %s, %d threads; %d runs after %d warm-up\n", o.size,
-              o.size, o.batch, device.str().c_str(), inference_precision_name(precision),
-              o.fold.c_str(), threads, o.iters, o.warmup);
+  std::printf("%d×%d, batch %d, %s, %s, folding %s, %s, %d threads; %d runs after %d warm-up\n",
+              o.size, o.size, o.batch, device.str().c_str(), inference_precision_name(precision),
+              o.fold.c_str(), channels_last ? "channels-last" : "contiguous", threads, o.iters,
+              o.warmup);
   std::printf("%-12s %10s %10s %10s\n", "stage", "median ms", "min", "max");
   for (const std::string& name : stage_order) {
     const Summary s = summarise(stage_ms[name]);
@@ -308,6 +314,10 @@ CommandRunner add_bench_command(CLI::App& app) {
                   "on: BatchNorm folded into convolutions, upsampling as conv + pixel shuffle "
                   "(the default, as predict and test run); off: the layers as trained")
       ->check(CLI::IsMember({"on", "off"}));
+  cmd->add_option("--memory-format", options->memory_format,
+                  "the network's tensor layout: contiguous, channels_last, or auto (channels_last "
+                  "in bf16 on the CPU, as predict and test run)")
+      ->check(CLI::IsMember({"auto", "contiguous", "channels_last"}));
   cmd->add_flag("--json", options->json, "print one JSON object");
   return [options]() { return run_bench(*options); };
 }

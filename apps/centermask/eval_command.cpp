@@ -5,6 +5,7 @@
 
 #include <cstdio>
 
+#include "centermask/common/error.h"
 #include "centermask/data/coco_dataset.h"
 #include "centermask/data/coco_results.h"
 #include "centermask/evaluation/coco_evaluator.h"
@@ -24,6 +25,8 @@ struct EvalOptions {
   std::vector<std::int64_t> image_ids;
   std::vector<std::int64_t> category_ids;
   bool ignore_categories = false;
+  bool lvis = false;
+  int max_detections = 0;  ///< 0 = the rules' default (COCO: 1, 10, 100; LVIS: 300 per image)
   int threads = 0;
 };
 
@@ -40,8 +43,14 @@ int run_eval(const EvalOptions& o) {
   print_warnings(report, o.gt_path);
   const CocoResults results = CocoResults::load(o.results_path, gt);
 
-  CocoEvalParams params;
-  params.iou_type = o.iou == "bbox" ? IouType::kBbox : IouType::kSegm;
+  const IouType iou_type = o.iou == "bbox" ? IouType::kBbox : IouType::kSegm;
+  CocoEvalParams params = o.lvis ? lvis_eval_params(iou_type) : CocoEvalParams{};
+  params.iou_type = iou_type;
+  if (o.max_detections > 0) {
+    if (!o.lvis)
+      throw InputError("--max-dets applies to --lvis (COCO's summary uses 1, 10 and 100)");
+    params.max_detections = {o.max_detections};
+  }
   params.image_ids = o.image_ids;
   params.category_ids = o.category_ids;
   params.use_categories = !o.ignore_categories;
@@ -53,13 +62,23 @@ int run_eval(const EvalOptions& o) {
     json::Writer w(out);
     w.begin_object();
     w.key("iou_type").value(iou_type_name(result.iou_type));
+    w.key("rules").value(o.lvis ? "lvis" : "coco");
     w.key("num_images")
         .value(static_cast<std::int64_t>(params.image_ids.empty() ? gt.images().size()
                                                                   : params.image_ids.size()));
     w.key("num_detections").value(static_cast<std::int64_t>(results.size()));
     w.key("stats").begin_array();
-    for (double s : result.stats) w.value(s);
+    if (o.lvis) {
+      for (double s : result.lvis_stats) w.value(s);
+    } else {
+      for (double s : result.stats) w.value(s);
+    }
     w.end_array();
+    if (o.lvis) {
+      w.key("names").begin_array();
+      for (const char* name : kLvisStatNames) w.value(name);
+      w.end_array();
+    }
     if (o.per_class) {
       w.key("per_class").begin_object();
       for (const auto& [category_id, ap] : result.per_category_ap())
@@ -70,9 +89,9 @@ int run_eval(const EvalOptions& o) {
     std::printf("%s\n", out.c_str());
     return 0;
   }
-  std::printf("Evaluated %zu detections on %zu images (IoU type %s)\n", results.size(),
+  std::printf("Evaluated %zu detections on %zu images (IoU type %s%s)\n", results.size(),
               params.image_ids.empty() ? gt.images().size() : params.image_ids.size(),
-              iou_type_name(result.iou_type));
+              iou_type_name(result.iou_type), o.lvis ? ", LVIS's federated rules" : "");
   std::fputs(result.summary_text().c_str(), stdout);
   if (o.per_class) {
     std::printf("\nPer-category AP@[.50:.95] (-1: no ground truth)\n");
@@ -110,6 +129,12 @@ CommandRunner add_eval_command(CLI::App& app) {
       ->delimiter(',');
   cmd->add_flag("--ignore-categories", options->ignore_categories,
                 "match regardless of category (COCOeval useCats=0)");
+  cmd->add_flag("--lvis", options->lvis,
+                "LVIS v1's federated rules (neg_category_ids, not_exhaustive_category_ids, 300 "
+                "detections per image) and its summary: AP, AP50, AP75, APs/m/l, APr/c/f, AR@300");
+  cmd->add_option("--max-dets", options->max_detections,
+                  "with --lvis: detections kept per image (default 300)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--threads", options->threads, "worker threads (0 = all cores)")
       ->check(CLI::NonNegativeNumber);
   return [options]() { return run_eval(*options); };

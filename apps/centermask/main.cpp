@@ -24,8 +24,8 @@
 #ifndef CENTERMASK_WITH_TORCH
 namespace {
 
-constexpr const char* kModelCommands[] = {"train",       "predict", "test",          "ablate",
-                                          "upper-bound", "bench",   "export-weights"};
+constexpr const char* kModelCommands[] = {"train",       "predict", "test",           "ablate",
+                                          "upper-bound", "bench",   "export-weights", "report"};
 
 bool is_model_command(const char* name) {
   for (const char* command : kModelCommands)
@@ -57,7 +57,8 @@ int main(int argc, char** argv) {
   CLI::App app{"CenterMask: single-shot instance segmentation (train, predict, evaluate)"};
 #ifndef CENTERMASK_WITH_TORCH
   app.footer(
-      "Model commands: train, predict, test, ablate, upper-bound, bench, export-weights (see "
+      "Model commands: train, predict, test, ablate, upper-bound, bench, export-weights, report "
+      "(see "
       "`centermask train "
       "--help`); "
       "they run "
@@ -77,6 +78,7 @@ int main(int argc, char** argv) {
       {"upper-bound", centermask::cli::add_upper_bound_command(app)},
       {"bench", centermask::cli::add_bench_command(app)},
       {"export-weights", centermask::cli::add_export_weights_command(app)},
+      {"report", centermask::cli::add_report_command(app)},
 #endif
   };
   try {

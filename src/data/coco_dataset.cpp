@@ -121,6 +121,14 @@ std::string CocoDataset::to_json() const {
     w.key("file_name").value(image.file_name);
     w.key("height").value(static_cast<std::int64_t>(image.height));
     w.key("width").value(static_cast<std::int64_t>(image.width));
+    const auto write_ids = [&w](const char* key, const std::vector<std::int64_t>& ids) {
+      w.key(key).begin_array();
+      for (std::int64_t id : ids) w.value(id);
+      w.end_array();
+    };
+    if (image.neg_category_ids) write_ids("neg_category_ids", *image.neg_category_ids);
+    if (image.not_exhaustive_category_ids)
+      write_ids("not_exhaustive_category_ids", *image.not_exhaustive_category_ids);
     w.end_object();
   }
   w.end_array();
@@ -186,6 +194,7 @@ std::string CocoDataset::to_json() const {
     w.key("id").value(c.id);
     w.key("name").value(c.name);
     if (!c.supercategory.empty()) w.key("supercategory").value(c.supercategory);
+    if (!c.frequency.empty()) w.key("frequency").value(c.frequency);
     w.end_object();
   }
   w.end_array();

@@ -84,6 +84,14 @@ class CocoJsonLoader {
     reader_.fail(fmt::format("{}[{}]: required field \"{}\" is missing", section, index, field));
   }
 
+  std::vector<std::int64_t> read_id_list(const FieldPath& path) {
+    expect(json::ValueType::kArray, path);
+    reader_.begin_array();
+    std::vector<std::int64_t> ids;
+    while (reader_.next_element()) ids.push_back(read_int(path));
+    return ids;
+  }
+
   void read_image(std::size_t index) {
     expect(json::ValueType::kObject, {"images", index, ""});
     reader_.begin_object();
@@ -103,6 +111,11 @@ class CocoJsonLoader {
       } else if (key == "file_name") {
         expect(json::ValueType::kString, {"images", index, "file_name"});
         image.file_name = std::string(reader_.read_string());
+      } else if (key == "neg_category_ids") {
+        image.neg_category_ids = read_id_list({"images", index, "neg_category_ids"});
+      } else if (key == "not_exhaustive_category_ids") {
+        image.not_exhaustive_category_ids =
+            read_id_list({"images", index, "not_exhaustive_category_ids"});
       } else {
         reader_.skip_value();
       }
@@ -129,6 +142,9 @@ class CocoJsonLoader {
       } else if (key == "supercategory") {
         expect(json::ValueType::kString, {"categories", index, "supercategory"});
         category.supercategory = std::string(reader_.read_string());
+      } else if (key == "frequency") {
+        expect(json::ValueType::kString, {"categories", index, "frequency"});
+        category.frequency = std::string(reader_.read_string());
       } else {
         reader_.skip_value();
       }

@@ -378,6 +378,14 @@ class FieldTable {
             "OpenBLAS's own threads: 1 = BLAS runs on the intra-op threads (no oversubscription), "
             "0 = the library's default (one per core)",
             r.blas_threads);
+    add_enum("runtime.memory_format",
+             "training's tensor layout: contiguous (N, C, H, W), channels_last (N, H, W, C), or "
+             "auto: channels_last when the network runs in bf16 on the CPU (measured faster "
+             "there), contiguous elsewhere",
+             r.memory_format,
+             {{"auto", MemoryFormatChoice::kAuto},
+              {"contiguous", MemoryFormatChoice::kContiguous},
+              {"channels_last", MemoryFormatChoice::kChannelsLast}});
     add_u64("runtime.seed", "seed of initialisation and data order", r.seed);
     add_double("runtime.distributed_timeout_minutes",
                "data-parallel training: how long a rank waits for the others in a collective",

@@ -79,6 +79,7 @@ class GlooGroup : public DataParallelGroup {
         environment.world_size, environment.master_address, environment.master_port);
     try {
       store_ = c10::make_intrusive<c10d::TCPStore>(environment.master_address, store_options);
+      check_same_world_size(environment, where);
       auto options = c10d::ProcessGroupGloo::Options::create(timeout);
       // GLOO_SOCKET_IFNAME picks the network interface, as in PyTorch; on one machine the
       // loopback address; otherwise the address this host's name resolves to.
@@ -93,10 +94,30 @@ class GlooGroup : public DataParallelGroup {
       options->threads = 2;
       group_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, environment.rank,
                                                            environment.world_size, options);
+    } catch (const InputError&) {
+      throw;
     } catch (const std::exception& e) {
       throw InputError(fmt::format("{}: cannot join the process group within {} s: {}", where,
                                    timeout.count() / 1000, first_line(e.what())));
     }
+  }
+
+  // Ranks started with different WORLD_SIZE values would wait for each other until the
+  // timeout: rank 0 publishes its size and every other rank compares its own with it.
+  void check_same_world_size(const DistributedEnvironment& environment, const std::string& where) {
+    const std::string key = "centermask/world_size_of_rank_0";
+    const std::string mine = std::to_string(environment.world_size);
+    if (environment.rank == 0) {
+      store_->set(key, std::vector<std::uint8_t>(mine.begin(), mine.end()));
+      return;
+    }
+    const std::vector<std::uint8_t> theirs_bytes = store_->get(key);
+    const std::string theirs(theirs_bytes.begin(), theirs_bytes.end());
+    if (theirs != mine)
+      throw InputError(fmt::format(
+          "{}: this rank was started with WORLD_SIZE={} but rank 0 with WORLD_SIZE={}: every "
+          "rank of a group needs the same WORLD_SIZE",
+          where, mine, theirs));
   }
 
   void broadcast_weights(torch::nn::Module& model) override {

@@ -86,6 +86,49 @@ const char* inference_precision_name(InferencePrecision precision) {
   return "fp32";
 }
 
+MemoryFormatChoice parse_memory_format(const std::string& name, const std::string& field) {
+  if (name == "auto") return MemoryFormatChoice::kAuto;
+  if (name == "contiguous") return MemoryFormatChoice::kContiguous;
+  if (name == "channels_last") return MemoryFormatChoice::kChannelsLast;
+  throw InputError(fmt::format("{} {}: expected auto, contiguous or channels_last", field, name));
+}
+
+bool use_channels_last(MemoryFormatChoice choice, InferencePrecision precision,
+                       const torch::Device& device) {
+  switch (choice) {
+    case MemoryFormatChoice::kContiguous:
+      return false;
+    case MemoryFormatChoice::kChannelsLast:
+      return true;
+    case MemoryFormatChoice::kAuto:
+      break;
+  }
+  return device.is_cpu() && precision == InferencePrecision::kBFloat16;
+}
+
+namespace {
+
+// Puts the model's weights in the layout `options` asks for, if they are not in it yet.
+void use_layout_of(MetaArchitectureImpl& model, const InferenceOptions& options) {
+  if (!use_channels_last(options.memory_format, options.precision, options.device)) return;
+  for (const torch::Tensor& p : model.parameters())
+    if (p.dim() == 4 && !p.is_contiguous(torch::MemoryFormat::ChannelsLast)) {
+      convert_to_channels_last(model);
+      return;
+    }
+}
+
+}  // namespace
+
+void convert_to_channels_last(torch::nn::Module& model) {
+  torch::NoGradGuard no_grad;
+  const auto relayout = [](torch::Tensor& t) {
+    if (t.defined() && t.dim() == 4) t.set_data(t.contiguous(torch::MemoryFormat::ChannelsLast));
+  };
+  for (torch::Tensor& p : model.parameters()) relayout(p);
+  for (torch::Tensor& b : model.buffers()) relayout(b);
+}
+
 AutocastScope::AutocastScope(InferencePrecision precision, const torch::Device& device) {
   if (precision == InferencePrecision::kFloat32) return;
   const at::ScalarType dtype =
@@ -230,6 +273,7 @@ InferenceRun predict_set(MetaArchitectureImpl& model, const std::shared_ptr<cons
   DataLoader loader(set, loader_options);
   const PredictOptions decode = predict_options(options.test);
 
+  use_layout_of(model, options);
   const bool was_training = model.is_training();
   model.eval();
   torch::NoGradGuard no_grad;
@@ -269,6 +313,7 @@ std::vector<Instance> predict_image(MetaArchitectureImpl& model, const cv::Mat& 
   std::vector<float> chw(3 * static_cast<std::size_t>(sample.info.input_height) *
                          static_cast<std::size_t>(sample.info.input_width));
   write_network_input(sample, transform.normalization, chw.data());
+  use_layout_of(model, options);
   const bool was_training = model.is_training();
   model.eval();
   torch::NoGradGuard no_grad;

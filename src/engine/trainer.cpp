@@ -474,6 +474,9 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
   // Every rank built the same weights from the same seed or checkpoint; rank 0's are copied
   // anyway, so that nothing (a checkpoint read from another node's disk) can start them apart.
   if (data_parallel) data_parallel->broadcast_weights(*model);
+  // After the broadcast: the collectives see the layout every rank starts from.
+  const bool channels_last = use_channels_last(config.runtime.memory_format, precision, device);
+  if (channels_last) convert_to_channels_last(*model);
   std::optional<WeightAverage> average;
   if (config.solver.ema_decay > 0) {
     average.emplace(*model, config.solver.ema_decay);
@@ -510,6 +513,9 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
   inference.test = config.test;
   inference.device = device;
   inference.workers = config.data.workers;
+  // Evaluations keep the training's layout (an explicit contiguous stays contiguous).
+  inference.memory_format =
+      channels_last ? MemoryFormatChoice::kChannelsLast : MemoryFormatChoice::kContiguous;
 
   // fp16's narrow range needs the loss scaled (engine/gradients.h); bf16 has float32's range.
   std::optional<GradientScaler> scaler;
@@ -566,6 +572,11 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
         scaler ? fmt::format(", the loss scaled (from {:g}) and overflowing steps skipped",
                              scaler->scale())
                : ""));
+  if (channels_last)
+    log.event(fmt::format("tensors channels-last (runtime.memory_format {})",
+                          config.runtime.memory_format == MemoryFormatChoice::kAuto
+                              ? "auto: bf16 on the CPU"
+                              : "channels_last"));
 
   TrainOutcome outcome;
   outcome.status = TrainStatus::kFinished;
@@ -622,9 +633,10 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
     const double lr = schedule.at(progress.iteration, progress.train_seconds);
     for (auto& group : optimizer->param_groups()) group.options().set_lr(lr);
 
-    const torch::Tensor images =
+    torch::Tensor images =
         torch::from_blob(batch->images.data(), {batch->size, 3, batch->height, batch->width})
             .to(device);
+    if (channels_last) images = images.contiguous(torch::MemoryFormat::ChannelsLast);
     MethodLosses losses;
     try {
       std::shared_ptr<const MethodOutputs> outputs;

@@ -49,7 +49,7 @@ struct EvaluatedCell {
 class Evaluator {
  public:
   Evaluator(const CocoDataset& gt, const CocoResults& dt, const CocoEvalParams& params)
-      : gt_(gt), dt_(dt), params_(params) {}
+      : gt_(gt), dt_(dt), params_(params), lvis_(params.rules == EvalRules::kLvis) {}
 
   CocoEvalResult run() {
     select_images_and_categories();
@@ -107,6 +107,60 @@ class Evaluator {
           params_.use_categories ? static_cast<std::int32_t>(k) : 0;
     }
     category_ids_ = params_.use_categories ? category_ids : std::vector<std::int64_t>{-1};
+    if (lvis_) prepare_federated_rules();
+  }
+
+  // LVIS: what each evaluated image is annotated for, and each category's frequency group.
+  void prepare_federated_rules() {
+    if (max_dets_.size() != 1)
+      throw InputError(
+          "LVIS evaluation: max_detections must be one number, the detections kept per image "
+          "(LVIS v1: 300)");
+    if (!params_.use_categories)
+      throw InputError(
+          "LVIS evaluation: categories cannot be ignored (its rules are per category)");
+    const auto class_indices = [this](const std::vector<std::int64_t>& ids) {
+      std::vector<std::int32_t> classes;
+      for (std::int64_t id : ids) {
+        const std::int32_t cls = gt_.class_index(id);
+        if (cls >= 0) classes.push_back(cls);  // an id of no category: no detection has it
+      }
+      std::sort(classes.begin(), classes.end());
+      return classes;
+    };
+    negative_of_image_.resize(eval_images_.size());
+    not_exhaustive_of_image_.resize(eval_images_.size());
+    for (std::size_t i = 0; i < eval_images_.size(); ++i) {
+      const auto index = static_cast<std::size_t>(eval_images_[i]);
+      const CocoImage& image = gt_.images()[index];
+      for (const auto& [list, name] :
+           {std::pair{&image.neg_category_ids, "neg_category_ids"},
+            std::pair{&image.not_exhaustive_category_ids, "not_exhaustive_category_ids"}})
+        if (!list->has_value())
+          throw InputError(fmt::format(
+              "LVIS evaluation: images[{}] (id {}) has no \"{}\": LVIS's federated rules need "
+              "neg_category_ids and not_exhaustive_category_ids on every image (a COCO file is "
+              "evaluated without --lvis)",
+              index, image.id, name));
+      negative_of_image_[i] = class_indices(*image.neg_category_ids);
+      not_exhaustive_of_image_[i] = class_indices(*image.not_exhaustive_category_ids);
+    }
+    frequency_group_.resize(category_ids_.size());
+    for (std::size_t k = 0; k < category_ids_.size(); ++k) {
+      const std::int32_t cls = gt_.class_index(category_ids_[k]);
+      const CocoCategory& category = gt_.categories()[static_cast<std::size_t>(cls)];
+      const std::size_t group = std::string("rcf").find(category.frequency);
+      if (category.frequency.size() != 1 || group == std::string::npos)
+        throw InputError(fmt::format(
+            "LVIS evaluation: categories[{}] (id {}, \"{}\") has frequency \"{}\": expected r, "
+            "c or f (rare, common, frequent)",
+            cls, category.id, category.name, category.frequency));
+      frequency_group_[k] = static_cast<int>(group);
+    }
+  }
+
+  static bool contains(const std::vector<std::int32_t>& sorted, std::int32_t value) {
+    return std::binary_search(sorted.begin(), sorted.end(), value);
   }
 
   // Per evaluated image: ground truth and detections, each sorted stably by category so that a
@@ -125,8 +179,35 @@ class Evaluator {
     const auto& dets = dt_.detections();
     for (std::size_t d = 0; d < dets.size(); ++d) {
       std::int32_t i = image_position_[static_cast<std::size_t>(dets[d].image_index)];
-      if (i < 0 || class_position_[static_cast<std::size_t>(dets[d].class_index)] < 0) continue;
+      if (i < 0) continue;
+      // LVIS cuts each image's detections before looking at categories.
+      if (!lvis_ && class_position_[static_cast<std::size_t>(dets[d].class_index)] < 0) continue;
       dt_of_image_[static_cast<std::size_t>(i)].push_back(static_cast<std::uint32_t>(d));
+    }
+    if (lvis_) {
+      const auto max_per_image = static_cast<std::size_t>(max_dets_.front());
+      for (std::size_t i = 0; i < num_images; ++i) {
+        std::vector<std::uint32_t>& mine = dt_of_image_[i];
+        if (mine.size() > max_per_image) {
+          std::stable_sort(mine.begin(), mine.end(), [&dets](std::uint32_t a, std::uint32_t b) {
+            return dets[a].score > dets[b].score;
+          });
+          mine.resize(max_per_image);
+        }
+        // Only categories the image is annotated for: present in its ground truth (any
+        // category of the evaluation) or verified absent.
+        std::vector<std::int32_t> present;
+        for (std::uint32_t a : gt_of_image_[i]) present.push_back(gt_.annotations()[a].class_index);
+        std::sort(present.begin(), present.end());
+        mine.erase(std::remove_if(mine.begin(), mine.end(),
+                                  [&](std::uint32_t d) {
+                                    const std::int32_t cls = dets[d].class_index;
+                                    return class_position_[static_cast<std::size_t>(cls)] < 0 ||
+                                           !(contains(present, cls) ||
+                                             contains(negative_of_image_[i], cls));
+                                  }),
+                   mine.end());
+      }
     }
     auto by_class = [](const auto& records) {
       return [&records](std::uint32_t a, std::uint32_t b) {
@@ -164,7 +245,11 @@ class Evaluator {
       std::size_t g1 = g0, d1 = d0;
       while (g1 < gts.size() && cell_of_gt(gts[g1]) == k) ++g1;
       while (d1 < dts.size() && cell_of_dt(dts[d1]) == k) ++d1;
-      cells_[i].push_back(evaluate_cell(k, gts, g0, g1, dts, d0, d1));
+      // LVIS: a category not annotated exhaustively in this image has no false positives.
+      const bool unmatched_ignored =
+          lvis_ && contains(not_exhaustive_of_image_[i],
+                            gt_.class_index(category_ids_[static_cast<std::size_t>(k)]));
+      cells_[i].push_back(evaluate_cell(k, gts, g0, g1, dts, d0, d1, unmatched_ignored));
       g0 = g1;
       d0 = d1;
     }
@@ -172,7 +257,7 @@ class Evaluator {
 
   EvaluatedCell evaluate_cell(std::int32_t k, const std::vector<std::uint32_t>& gts, std::size_t g0,
                               std::size_t g1, const std::vector<std::uint32_t>& dts, std::size_t d0,
-                              std::size_t d1) const {
+                              std::size_t d1, bool unmatched_ignored) const {
     const auto& dets = dt_.detections();
     const auto& anns = gt_.annotations();
     // Detections by descending score (stable), cut to the largest maxDets.
@@ -188,7 +273,8 @@ class Evaluator {
     const std::size_t T = iou_thresholds_.size();
 
     std::vector<std::uint8_t> crowd(G);
-    for (std::size_t g = 0; g < G; ++g) crowd[g] = anns[gts[g0 + g]].iscrowd ? 1 : 0;
+    // LVIS has no crowd regions (its evaluation treats every annotation as an object).
+    for (std::size_t g = 0; g < G; ++g) crowd[g] = !lvis_ && anns[gts[g0 + g]].iscrowd ? 1 : 0;
     std::vector<double> ious;  // (D, G)
     // Masks are made only for cells that need an IoU: ground truth that no detection of its
     // category competes for is never rasterised.
@@ -223,7 +309,7 @@ class Evaluator {
       std::int32_t counted = 0;
       for (std::size_t g = 0; g < G; ++g) {
         const CocoAnnotation& ann = anns[gts[g0 + g]];
-        gt_ignored[g] = (ann.iscrowd || ann.area < lo || ann.area > hi) ? 1 : 0;
+        gt_ignored[g] = (crowd[g] || ann.area < lo || ann.area > hi) ? 1 : 0;
         counted += gt_ignored[g] ? 0 : 1;
       }
       cell.num_gt_counted[static_cast<std::size_t>(a)] = counted;
@@ -257,7 +343,8 @@ class Evaluator {
         }
         for (std::size_t d = 0; d < D; ++d) {
           const double area = dets[order[d]].area;
-          if (!(cell.matched[d] & bit) && (area < lo || area > hi)) cell.ignored[d] |= bit;
+          if (!(cell.matched[d] & bit) && (unmatched_ignored || area < lo || area > hi))
+            cell.ignored[d] |= bit;
         }
       }
     }
@@ -367,8 +454,9 @@ class Evaluator {
     auto mean_defined = [](double sum, std::size_t count) {
       return count ? sum / static_cast<double>(count) : -1.0;
     };
-    // ap: AP over (T or one threshold) x R x K; else AR over (T or one) x K.
-    auto stat = [&](bool ap, double iou, std::size_t a, int max_det) {
+    // ap: AP over (T or one threshold) x R x K; else AR over (T or one) x K. `group`: only
+    // the categories of that LVIS frequency group (-1: all).
+    auto stat = [&](bool ap, double iou, std::size_t a, int max_det, int group = -1) {
       const std::ptrdiff_t m = max_det_index(max_det);
       if (m < 0) return -1.0;
       double sum = 0;
@@ -376,6 +464,7 @@ class Evaluator {
       for (std::size_t t = 0; t < T; ++t) {
         if (iou >= 0 && iou_thresholds_[t] != iou) continue;
         for (std::size_t k = 0; k < K; ++k) {
+          if (group >= 0 && frequency_group_[k] != group) continue;
           if (ap) {
             for (std::size_t r = 0; r < R; ++r) {
               const double v =
@@ -397,6 +486,18 @@ class Evaluator {
       }
       return mean_defined(sum, count);
     };
+    result.rules = params_.rules;
+    if (lvis_) {
+      const int d = max_dets_.front();
+      result.stats.fill(-1.0);
+      result.lvis_stats = {
+          stat(true, -1, 0, d),    stat(true, 0.5, 0, d),   stat(true, 0.75, 0, d),
+          stat(true, -1, 1, d),    stat(true, -1, 2, d),    stat(true, -1, 3, d),
+          stat(true, -1, 0, d, 0), stat(true, -1, 0, d, 1), stat(true, -1, 0, d, 2),
+          stat(false, -1, 0, d),   stat(false, -1, 1, d),   stat(false, -1, 2, d),
+          stat(false, -1, 3, d)};
+      return;
+    }
     const int d2 = M > 2 ? max_dets_[2] : max_dets_.back();
     const int d0 = max_dets_[0];
     const int d1 = M > 1 ? max_dets_[1] : max_dets_.back();
@@ -409,6 +510,11 @@ class Evaluator {
   const CocoDataset& gt_;
   const CocoResults& dt_;
   const CocoEvalParams& params_;
+  const bool lvis_;
+  // LVIS: per evaluated image, the classes verified absent and those not annotated
+  // exhaustively (sorted); per category position, its frequency group (0 r, 1 c, 2 f).
+  std::vector<std::vector<std::int32_t>> negative_of_image_, not_exhaustive_of_image_;
+  std::vector<int> frequency_group_;
   std::vector<double> iou_thresholds_, recall_thresholds_;
   std::vector<int> max_dets_;
   std::vector<std::int64_t> category_ids_;
@@ -422,6 +528,18 @@ class Evaluator {
 }  // namespace
 
 const char* iou_type_name(IouType type) { return type == IouType::kSegm ? "segm" : "bbox"; }
+
+const char* const kLvisStatNames[kNumLvisStats] = {"AP",      "AP50",    "AP75",   "APs", "APm",
+                                                   "APl",     "APr",     "APc",    "APf", "AR@300",
+                                                   "ARs@300", "ARm@300", "ARl@300"};
+
+CocoEvalParams lvis_eval_params(IouType iou_type) {
+  CocoEvalParams params;
+  params.iou_type = iou_type;
+  params.rules = EvalRules::kLvis;
+  params.max_detections = {300};
+  return params;
+}
 
 double CocoEvalResult::precision_at(std::size_t t, std::size_t r, std::size_t k, std::size_t a,
                                     std::size_t m) const {
@@ -456,6 +574,28 @@ std::vector<std::pair<std::int64_t, double>> CocoEvalResult::per_category_ap() c
 }
 
 std::string CocoEvalResult::summary_text() const {
+  if (rules == EvalRules::kLvis) {
+    // LVISEval.print_results(): the key's third letter names the threshold, area or group.
+    std::string out;
+    for (int i = 0; i < kNumLvisStats && static_cast<std::size_t>(i) < lvis_stats.size(); ++i) {
+      const std::string key = kLvisStatNames[i];
+      const bool ap = key.rfind("AP", 0) == 0;
+      const char third = key.size() > 2 ? key[2] : ' ';
+      const std::string iou =
+          third >= '0' && third <= '9'
+              ? fmt::format("{:0.2f}", std::stod(key.substr(2)) / 100)
+              : fmt::format("{:0.2f}:{:0.2f}", iou_thresholds.front(), iou_thresholds.back());
+      const std::string group =
+          third == 'r' || third == 'c' || third == 'f' ? std::string(1, third) : std::string("all");
+      const std::string area =
+          third == 's' || third == 'm' || third == 'l' ? std::string(1, third) : std::string("all");
+      out += fmt::format(
+          " {:<18} {} @[ IoU={:<9} | area={:>6} | maxDets={:>3} catIds={:>3}] = {:0.3f}\n",
+          ap ? "Average Precision" : "Average Recall", ap ? "(AP)" : "(AR)", iou, area,
+          max_detections.front(), group, lvis_stats[static_cast<std::size_t>(i)]);
+    }
+    return out;
+  }
   struct Line {
     bool ap;
     double iou;

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <sstream>
 #include <thread>
 
@@ -223,6 +224,28 @@ TEST_F(CliDistributedTest, GroupSettingsThatCannotWorkAreRefusedByName) {
               "WORLD_SIZE=2 RANK=0 ");
   EXPECT_NE(no_port.output.find("MASTER_PORT is not set"), std::string::npos) << no_port.output;
   EXPECT_FALSE(std::filesystem::exists(dir_ / "bad" / "config.yaml"));
+}
+
+// Two ranks told different group sizes: the one that is not rank 0 names both sizes at once
+// instead of waiting for ranks that never come until the timeout (rank 0, in the background, times
+// out).
+TEST_F(CliDistributedTest, RanksStartedWithDifferentWorldSizesAreNamed) {
+  const std::string cfg = config("  distributed_timeout_minutes: 0.2");
+  const std::string port = "29731";
+  const std::string rank0 = fmt::format(
+      "WORLD_SIZE=2 RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT={} {} train --config {} --out {} "
+      "> {} 2>&1 &",
+      port, CENTERMASK_CLI, cfg, (dir_ / "rank0").string(), (dir_ / "rank0.log").string());
+  ASSERT_EQ(std::system(rank0.c_str()), 0);
+  const auto rank1 =
+      run_cli(fmt::format("train --config {} --out {}", cfg, (dir_ / "rank1").string()),
+              "WORLD_SIZE=4 RANK=1 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + port + " ");
+  EXPECT_NE(rank1.exit_code, 0);
+  EXPECT_NE(rank1.output.find("this rank was started with WORLD_SIZE=4 but rank 0 with "
+                              "WORLD_SIZE=2"),
+            std::string::npos)
+      << rank1.output;
+  EXPECT_NE(rank1.output.find("MASTER_PORT=" + port), std::string::npos) << rank1.output;
 }
 
 }  // namespace

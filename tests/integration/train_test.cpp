@@ -281,6 +281,79 @@ TEST_F(TrainTest, AutoPrecisionIsBf16ExactlyWhereTheCpuHasItAndSaysWhichItChose)
   EXPECT_EQ(said_bf16, cpu_has_bf16) << log;
 }
 
+// runtime.memory_format: channels-last changes where values lie, not what is computed: the
+// same first loss as the default layout (to the rounding of other convolution kernels), an
+// exact resume, and weights that load into an ordinary model.
+TEST_F(TrainTest, ChannelsLastTrainsTheSameCurveAndResumesExactly) {
+  const TrainConfig plain_config = data_->config({"runtime.memory_format=contiguous"});
+  train(plain_config, dir_ / "plain", {});
+  const std::vector<std::string> channels_last = {"runtime.memory_format=channels_last"};
+  train(data_->config(channels_last), dir_ / "straight", {});
+  auto stopped = channels_last;
+  stopped.push_back("solver.epochs=0.67");
+  train(data_->config(stopped), dir_ / "resumed", {});
+  TrainerOptions resume;
+  resume.resume = true;
+  train(load_run_config(dir_ / "resumed", {"solver.epochs=2"}), dir_ / "resumed", resume);
+
+  const auto plain = testing::logged_losses(dir_ / "plain" / "log.jsonl");
+  const auto straight = testing::logged_losses(dir_ / "straight" / "log.jsonl");
+  const auto resumed = testing::logged_losses(dir_ / "resumed" / "log.jsonl");
+  ASSERT_EQ(straight.size(), plain.size());
+  ASSERT_EQ(resumed.size(), plain.size());
+  // The first step sees the same weights and batch: only the kernels' rounding differs.
+  // Later ones drift apart as any two runs with other summation orders do (Adam amplifies
+  // the differences of tiny gradients), so they are only checked to be finite.
+  const double first = plain.begin()->second;
+  EXPECT_NEAR(straight.begin()->second, first, 1e-4 * std::abs(first));
+  for (const auto& [iteration, loss] : straight) {
+    EXPECT_TRUE(std::isfinite(loss)) << "iteration " << iteration;
+    EXPECT_NEAR(resumed.at(iteration), loss, 1e-5 * std::abs(loss)) << "iteration " << iteration;
+  }
+  EXPECT_NE(testing::read_text(dir_ / "straight" / "log.jsonl")
+                .find("tensors channels-last (runtime.memory_format channels_last)"),
+            std::string::npos);
+  EXPECT_EQ(testing::read_text(dir_ / "plain" / "log.jsonl").find("channels-last"),
+            std::string::npos);
+  const TrainedModel trained =
+      load_trained_model(dir_ / "straight" / "model_final.pt", torch::kCPU);
+  for (const auto& p : trained.model->parameters()) EXPECT_TRUE(p.is_contiguous());
+}
+
+TEST_F(TrainTest, ChannelsLastIsChosenOnlyWhereAskedOrForBf16OnTheCpu) {
+  const torch::Device cpu(torch::kCPU), gpu(torch::kCUDA, 0);
+  using P = InferencePrecision;
+  EXPECT_TRUE(use_channels_last(MemoryFormatChoice::kAuto, P::kBFloat16, cpu));
+  EXPECT_FALSE(use_channels_last(MemoryFormatChoice::kAuto, P::kFloat32, cpu));
+  EXPECT_FALSE(use_channels_last(MemoryFormatChoice::kAuto, P::kBFloat16, gpu));
+  EXPECT_FALSE(use_channels_last(MemoryFormatChoice::kContiguous, P::kBFloat16, cpu));
+  EXPECT_TRUE(use_channels_last(MemoryFormatChoice::kChannelsLast, P::kFloat32, cpu));
+
+  // The conversion keeps every value and shape and the model's outputs.
+  torch::manual_seed(0);
+  torch::nn::Sequential net(torch::nn::Conv2d(torch::nn::Conv2dOptions(3, 5, 3).padding(1)),
+                            torch::nn::BatchNorm2d(5),
+                            torch::nn::Conv2d(torch::nn::Conv2dOptions(5, 2, 1)));
+  net->eval();
+  const torch::Tensor input = torch::randn({2, 3, 7, 9});
+  const torch::Tensor before = net->forward(input);
+  const std::vector<torch::Tensor> weights_before = [&] {
+    std::vector<torch::Tensor> copies;
+    for (const auto& p : net->parameters()) copies.push_back(p.clone());
+    return copies;
+  }();
+  convert_to_channels_last(*net);
+  const auto parameters = net->parameters();
+  for (std::size_t i = 0; i < parameters.size(); ++i) {
+    EXPECT_TRUE(torch::equal(parameters[i], weights_before[i]));
+    if (parameters[i].dim() == 4) {
+      EXPECT_TRUE(parameters[i].is_contiguous(torch::MemoryFormat::ChannelsLast));
+    }
+  }
+  EXPECT_TRUE(torch::allclose(net->forward(input.contiguous(torch::MemoryFormat::ChannelsLast)),
+                              before, 1e-5, 1e-6));
+}
+
 TEST_F(TrainTest, BackboneWeightsStartANewRunAndAFileThatDoesNotFitLeavesTheFolderAlone) {
   train(data_->config({"solver.epochs=1"}), dir_ / "source", {});
   const TrainedModel source = load_trained_model(dir_ / "source" / "model_final.pt", torch::kCPU);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -21,12 +22,19 @@ struct CocoImage {
   std::string file_name;  ///< relative to the dataset's image folder; may be empty
   std::int32_t height = 0;
   std::int32_t width = 0;
+  /// LVIS's federated annotation (absent in COCO files): categories verified absent from the
+  /// image, and categories present but not annotated exhaustively (evaluation/lvis_evaluator.h).
+  std::optional<std::vector<std::int64_t>> neg_category_ids{};
+  std::optional<std::vector<std::int64_t>> not_exhaustive_category_ids{};
 };
 
 struct CocoCategory {
   std::int64_t id = 0;
   std::string name;
   std::string supercategory;
+  /// LVIS: "r" (rare), "c" (common) or "f" (frequent) by the training images it is in; empty
+  /// in COCO files.
+  std::string frequency{};
 };
 
 enum class SegmentationFormat : std::uint8_t {

@@ -1,0 +1,238 @@
+// The Python package: a trained model and the COCO evaluator called from Python, through the
+// same C++ as the command line (engine/inference.h's predict_image, evaluation/coco_evaluator.h),
+// so a Predictor's detections are `centermask predict`'s and evaluate() is `centermask eval
+// --json --per-class`.
+//
+//   import centermask
+//   predictor = centermask.Predictor("runs/demo/model_final.pt")
+//   for d in predictor.predict(image_bgr):   # H × W × 3 uint8, as cv2.imread gives
+//       d["category_name"], d["score"], d["bbox"], d["mask"]   # mask: H × W bool array
+//   centermask.evaluate("val.json", "results.json", iou="segm")["stats"]
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <algorithm>
+#include <cstring>
+#include <optional>
+#include <string>
+
+#include "centermask/common/error.h"
+#include "centermask/data/coco_dataset.h"
+#include "centermask/data/coco_results.h"
+#include "centermask/data/image_io.h"
+#include "centermask/engine/inference.h"
+#include "centermask/engine/trainer.h"
+#include "centermask/evaluation/coco_evaluator.h"
+
+namespace py = pybind11;
+
+namespace centermask::python {
+namespace {
+
+/// A checkpoint with the inference options `centermask predict` would use for the same
+/// arguments: the model's own test settings, then the caller's overrides.
+class Predictor {
+ public:
+  Predictor(const std::string& weights, const std::string& device, const std::string& dtype,
+            int threads, double score_threshold, int input_size, double mask_threshold,
+            std::optional<bool> flip_test, std::optional<bool> mask_quality_scoring) {
+    if (!(score_threshold >= 0 && score_threshold <= 1))
+      throw InputError("score_threshold must be in [0, 1], got " + std::to_string(score_threshold));
+    if (!(mask_threshold >= 0 && mask_threshold < 1))
+      throw InputError("mask_threshold must be in (0, 1) (0 = the model's), got " +
+                       std::to_string(mask_threshold));
+    if (input_size < 0 || input_size % 32 != 0)
+      throw InputError("input_size must be a multiple of 32 (0 = the model's), got " +
+                       std::to_string(input_size));
+    configure_runtime(threads);
+    const torch::Device torch_device = resolve_device(device);
+    options_.precision = parse_inference_precision(dtype, torch_device, "dtype");
+    trained_ = load_trained_model(weights, torch_device);
+    options_.test = trained_.config.test;
+    options_.test.score_threshold = score_threshold;
+    if (input_size > 0) options_.test.input_size = input_size;
+    if (mask_threshold > 0) options_.test.mask_threshold = mask_threshold;
+    if (flip_test) options_.test.flip_test = *flip_test;
+    if (mask_quality_scoring) options_.test.mask_quality_scoring = *mask_quality_scoring;
+    options_.device = torch_device;
+  }
+
+  py::list predict(const py::array& image) const {
+    const cv::Mat bgr = borrow_bgr_image(image);
+    std::vector<Instance> instances;
+    {
+      // The network runs on LibTorch's threads: other Python threads go on meanwhile.
+      py::gil_scoped_release release;
+      instances = predict_image(*trained_.model, bgr, options_);
+    }
+    py::list detections;
+    for (const Instance& d : instances) detections.append(detection_dict(d, bgr.rows, bgr.cols));
+    return detections;
+  }
+
+  py::list categories() const {
+    py::list out;
+    for (const CocoCategory& c : trained_.categories) {
+      py::dict category;
+      category["id"] = c.id;
+      category["name"] = c.name;
+      category["supercategory"] = c.supercategory;
+      out.append(category);
+    }
+    return out;
+  }
+
+  py::dict test_settings() const {
+    py::dict settings;
+    settings["input_size"] = options_.test.input_size;
+    settings["score_threshold"] = options_.test.score_threshold;
+    settings["mask_threshold"] = options_.test.mask_threshold;
+    settings["flip_test"] = options_.test.flip_test;
+    settings["mask_quality_scoring"] = options_.test.mask_quality_scoring;
+    settings["dtype"] = inference_precision_name(options_.precision);
+    settings["device"] = options_.device.str();
+    return settings;
+  }
+
+ private:
+  /// The array as an OpenCV image without copying; ValueError (InputError) naming what was
+  /// expected for anything but H × W × 3 uint8.
+  static cv::Mat borrow_bgr_image(const py::array& image) {
+    if (image.ndim() != 3 || image.shape(2) != 3)
+      throw InputError(
+          "image: expected an H x W x 3 array (BGR, as cv2.imread gives), got shape " +
+          shape_text(image));
+    if (!py::dtype::of<std::uint8_t>().is(image.dtype()))
+      throw InputError("image: expected dtype uint8 (8-bit BGR), got " +
+                       std::string(py::str(image.dtype())));
+    if (image.shape(0) == 0 || image.shape(1) == 0)
+      throw InputError("image: empty (shape " + shape_text(image) + ")");
+    // A strided view (a crop, a channel flip) is copied into one contiguous block.
+    const auto contiguous =
+        py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast>::ensure(image);
+    const cv::Mat view(static_cast<int>(contiguous.shape(0)), static_cast<int>(contiguous.shape(1)),
+                       CV_8UC3, const_cast<std::uint8_t*>(contiguous.data()));
+    return view.clone();  // owned: the array may be released while the network runs
+  }
+
+  static std::string shape_text(const py::array& a) {
+    std::string text = "(";
+    for (py::ssize_t i = 0; i < a.ndim(); ++i)
+      text += (i ? ", " : "") + std::to_string(a.shape(i));
+    return text + (a.ndim() == 1 ? ",)" : ")");
+  }
+
+  py::dict detection_dict(const Instance& d, int height, int width) const {
+    const CocoCategory& category = trained_.categories.at(static_cast<std::size_t>(d.class_index));
+    py::dict out;
+    out["category_id"] = category.id;
+    out["category_name"] = category.name;
+    out["score"] = static_cast<double>(d.score);
+    out["bbox"] = py::make_tuple(d.box.x0, d.box.y0, d.box.width(), d.box.height());
+    // The patch over the box spread onto the full image, clipped to it.
+    py::array_t<bool> mask({static_cast<py::ssize_t>(height), static_cast<py::ssize_t>(width)});
+    bool* pixels = mask.mutable_data();
+    std::fill(pixels, pixels + static_cast<std::size_t>(height) * width, false);
+    if (d.has_mask) {
+      const MaskPatch& p = d.mask;
+      const int x0 = std::max(0, p.left), x1 = std::min(width, p.left + p.width);
+      const int y0 = std::max(0, p.top), y1 = std::min(height, p.top + p.height);
+      for (int y = y0; y < y1; ++y)
+        for (int x = x0; x < x1; ++x)
+          pixels[static_cast<std::size_t>(y) * width + x] =
+              p.pixels[static_cast<std::size_t>(y - p.top) * p.width + (x - p.left)] != 0;
+    }
+    out["mask"] = mask;
+    return out;
+  }
+
+  TrainedModel trained_;
+  InferenceOptions options_;
+};
+
+py::dict evaluate(const std::string& gt_json, const std::string& results_json,
+                  const std::string& iou, int threads, bool lvis) {
+  if (iou != "segm" && iou != "bbox")
+    throw InputError("iou: expected \"segm\" or \"bbox\", got \"" + iou + "\"");
+  CocoEvalResult result;
+  std::size_t images = 0, detections = 0;
+  {
+    py::gil_scoped_release release;
+    const CocoDataset gt = CocoDataset::load(gt_json, CocoLoadOptions{});
+    const CocoResults results = CocoResults::load(results_json, gt);
+    const IouType iou_type = iou == "bbox" ? IouType::kBbox : IouType::kSegm;
+    CocoEvalParams params = lvis ? lvis_eval_params(iou_type) : CocoEvalParams{};
+    params.iou_type = iou_type;
+    params.num_threads = threads;
+    result = evaluate_coco(gt, results, params);
+    images = gt.images().size();
+    detections = results.size();
+  }
+  py::dict out;
+  out["iou_type"] = iou_type_name(result.iou_type);
+  out["num_images"] = images;
+  out["num_detections"] = detections;
+  out["rules"] = lvis ? "lvis" : "coco";
+  if (lvis) {
+    out["stats"] = result.lvis_stats;
+    out["names"] = std::vector<std::string>(kLvisStatNames, kLvisStatNames + kNumLvisStats);
+  } else {
+    out["stats"] = result.stats;
+  }
+  py::dict per_class;
+  for (const auto& [category_id, ap] : result.per_category_ap()) per_class[py::int_(category_id)] = ap;
+  out["per_class"] = per_class;
+  return out;
+}
+
+py::array read_image(const std::string& path) {
+  const cv::Mat bgr = read_image_bgr(path);
+  py::array_t<std::uint8_t> out({static_cast<py::ssize_t>(bgr.rows),
+                                 static_cast<py::ssize_t>(bgr.cols), static_cast<py::ssize_t>(3)});
+  for (int y = 0; y < bgr.rows; ++y)
+    std::memcpy(out.mutable_data(y), bgr.ptr(y), static_cast<std::size_t>(bgr.cols) * 3);
+  return out;
+}
+
+}  // namespace
+}  // namespace centermask::python
+
+PYBIND11_MODULE(centermask, m) {
+  using centermask::python::Predictor;
+  m.doc() =
+      "CenterMask-C++ from Python: Predictor (a trained checkpoint, the same detections as "
+      "`centermask predict`), evaluate (COCO metrics, the same as `centermask eval --json`), "
+      "read_image.";
+  // Our input errors name the file or the field: Python sees them as ValueError.
+  py::register_exception<centermask::InputError>(m, "InputError", PyExc_ValueError);
+
+  py::class_<Predictor>(m, "Predictor")
+      .def(py::init<const std::string&, const std::string&, const std::string&, int, double, int,
+                    double, std::optional<bool>, std::optional<bool>>(),
+           py::arg("weights"), py::arg("device") = "cpu", py::arg("dtype") = "fp32",
+           py::arg("threads") = 0, py::arg("score_threshold") = 0.3, py::arg("input_size") = 0,
+           py::arg("mask_threshold") = 0.0, py::arg("flip_test") = py::none(),
+           py::arg("mask_quality_scoring") = py::none(),
+           "Loads a checkpoint (model_final.pt or last.pt; it carries its config and classes). "
+           "device: cpu, cuda or cuda:N; dtype: fp32, bf16, fp16 or auto; threads: 0 = all "
+           "cores; score_threshold as `predict --score-thr`; input_size, mask_threshold, "
+           "flip_test, mask_quality_scoring: 0 / None = the model's test settings.")
+      .def("predict", &Predictor::predict, py::arg("image"),
+           "Detections in one H x W x 3 uint8 BGR image, highest score first: a list of dicts "
+           "{category_id, category_name, score, bbox (x, y, w, h), mask (H x W bool array)}.")
+      .def_property_readonly("categories", &Predictor::categories,
+                             "the model's classes: [{id, name, supercategory}]")
+      .def_property_readonly("test_settings", &Predictor::test_settings,
+                             "the inference settings in use");
+
+  m.def("evaluate", &centermask::python::evaluate, py::arg("gt_json"), py::arg("results_json"),
+        py::arg("iou") = "segm", py::arg("threads") = 0, py::arg("lvis") = false,
+        "COCO evaluation of a results file against ground truth, as pycocotools: {iou_type, "
+        "rules, num_images, num_detections, stats (the 12 numbers), per_class {category_id: "
+        "AP}}; lvis=True: LVIS v1's federated rules, stats the 13 of LVISEval with their names.");
+  m.def("read_image", &centermask::python::read_image, py::arg("path"),
+        "An image file as an H x W x 3 uint8 BGR array (OpenCV's decoding; ValueError naming "
+        "the file when it is missing or does not decode).");
+}
