@@ -101,9 +101,8 @@ class Predictor {
   /// expected for anything but H × W × 3 uint8.
   static cv::Mat borrow_bgr_image(const py::array& image) {
     if (image.ndim() != 3 || image.shape(2) != 3)
-      throw InputError(
-          "image: expected an H x W x 3 array (BGR, as cv2.imread gives), got shape " +
-          shape_text(image));
+      throw InputError("image: expected an H x W x 3 array (BGR, as cv2.imread gives), got shape " +
+                       shape_text(image));
     if (!py::dtype::of<std::uint8_t>().is(image.dtype()))
       throw InputError("image: expected dtype uint8 (8-bit BGR), got " +
                        std::string(py::str(image.dtype())));
@@ -119,8 +118,7 @@ class Predictor {
 
   static std::string shape_text(const py::array& a) {
     std::string text = "(";
-    for (py::ssize_t i = 0; i < a.ndim(); ++i)
-      text += (i ? ", " : "") + std::to_string(a.shape(i));
+    for (py::ssize_t i = 0; i < a.ndim(); ++i) text += (i ? ", " : "") + std::to_string(a.shape(i));
     return text + (a.ndim() == 1 ? ",)" : ")");
   }
 
@@ -182,7 +180,8 @@ py::dict evaluate(const std::string& gt_json, const std::string& results_json,
     out["stats"] = result.stats;
   }
   py::dict per_class;
-  for (const auto& [category_id, ap] : result.per_category_ap()) per_class[py::int_(category_id)] = ap;
+  for (const auto& [category_id, ap] : result.per_category_ap())
+    per_class[py::int_(category_id)] = ap;
   out["per_class"] = per_class;
   return out;
 }

@@ -15,12 +15,12 @@
 #include <sstream>
 
 #include "centermask/common/error.h"
-#include "common/file_io.h"
 #include "centermask/engine/inference.h"
 #include "centermask/engine/trainer.h"
 #include "centermask/visualization/draw_instances.h"
 #include "centermask/visualization/report_html.h"
 #include "commands.h"
+#include "common/file_io.h"
 #include "common/json_reader.h"
 
 namespace centermask::cli {
@@ -47,7 +47,7 @@ struct RunLog {
 
 // Keys of a train line that are not loss terms.
 const std::set<std::string> kTrainMetadata = {
-    "type",       "iter",       "epoch",       "lr",          "grad_norm",     "loss_scale",
+    "type",          "iter",         "epoch",      "lr",          "grad_norm",     "loss_scale",
     "skipped_steps", "images_per_s", "world_size", "data_wait_s", "train_seconds", "time"};
 
 RunLog read_run_log(const std::filesystem::path& path) {
@@ -143,8 +143,7 @@ std::string pictures_section(MetaArchitectureImpl& model, const TrainingSet& set
     // Drawn lowest score first, so the most confident masks end on top.
     std::reverse(predicted.begin(), predicted.end());
     const cv::Mat truth = draw_instances(loaded.image, loaded.instances, class_names, truth_draw);
-    const cv::Mat prediction =
-        draw_instances(loaded.image, predicted, class_names, predicted_draw);
+    const cv::Mat prediction = draw_instances(loaded.image, predicted, class_names, predicted_draw);
     cv::Mat picture;
     const cv::Mat gap(truth.rows, 8, CV_8UC3, cv::Scalar(255, 255, 255));
     cv::hconcat(std::vector<cv::Mat>{truth, gap, prediction}, picture);
@@ -159,8 +158,7 @@ std::string pictures_section(MetaArchitectureImpl& model, const TrainingSet& set
 
 std::string metrics_table(const EvaluationReport& report,
                           const std::vector<CocoCategory>& categories) {
-  std::string html =
-      "<table><tr><th>class</th><th>mask AP</th><th>box AP</th></tr>\n";
+  std::string html = "<table><tr><th>class</th><th>mask AP</th><th>box AP</th></tr>\n";
   const auto mask = report.segm.per_category_ap(), box = report.bbox.per_category_ap();
   const auto name_of = [&](std::int64_t id) {
     for (const CocoCategory& c : categories)
@@ -169,9 +167,9 @@ std::string metrics_table(const EvaluationReport& report,
   };
   const auto cell = [](double v) { return v < 0 ? std::string("–") : fmt::format("{:.3f}", v); };
   for (std::size_t k = 0; k < mask.size() && k < box.size(); ++k)
-    html += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                        html_escape(name_of(mask[k].first)), cell(mask[k].second),
-                        cell(box[k].second));
+    html +=
+        fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                    html_escape(name_of(mask[k].first)), cell(mask[k].second), cell(box[k].second));
   html += fmt::format(
       "<tr class=\"total\"><td>all ({} images)</td><td>{}</td><td>{}</td></tr>\n</table>\n",
       report.run.images, cell(report.segm.stats[0]), cell(report.bbox.stats[0]));
@@ -186,9 +184,10 @@ int run_report(const ReportOptions& o) {
   const std::string config_text = read_text_file(run / "config.yaml");
   std::filesystem::path weights = o.weights;
   if (weights.empty())
-    weights = std::filesystem::exists(run / "model_final.pt") ? run / "model_final.pt"
-                                                               : run / "last.pt";
-  const std::filesystem::path out = o.out.empty() ? run / "report.html" : std::filesystem::path(o.out);
+    weights =
+        std::filesystem::exists(run / "model_final.pt") ? run / "model_final.pt" : run / "last.pt";
+  const std::filesystem::path out =
+      o.out.empty() ? run / "report.html" : std::filesystem::path(o.out);
 
   std::string body;
   body += fmt::format("<h1>Training report: {}</h1>\n", html_escape(run.string()));
@@ -199,7 +198,8 @@ int run_report(const ReportOptions& o) {
   std::stable_partition(losses.begin(), losses.end(),
                         [](const ChartSeries& s) { return s.name == "loss"; });
   body += svg_line_chart(losses, {"Loss terms (log scale)", "iteration", "loss", 560, 300, true});
-  body += svg_line_chart({{"lr", log.lr, ""}}, {"Learning rate", "iteration", "lr", 560, 300, false});
+  body +=
+      svg_line_chart({{"lr", log.lr, ""}}, {"Learning rate", "iteration", "lr", 560, 300, false});
   body += svg_line_chart({{"images/s", log.images_per_s, ""}},
                          {"Training speed", "iteration", "images/s", 560, 300, false});
   std::vector<ChartSeries> ap;
@@ -216,8 +216,9 @@ int run_report(const ReportOptions& o) {
     inference.device = device;
     const DataConfig& data = trained.config.data;
     if (data.val_json.empty() || data.val_images.empty()) {
-      body += "<p>The run's config has no validation set (data.val_json): no per-class AP and "
-              "no pictures.</p>\n";
+      body +=
+          "<p>The run's config has no validation set (data.val_json): no per-class AP and "
+          "no pictures.</p>\n";
     } else {
       const auto set = open_evaluation_set(data.val_json, data.val_images, false);
       const auto class_names = set->class_names();

@@ -63,8 +63,8 @@ std::string svg_line_chart(const std::vector<ChartSeries>& series, const ChartOp
       "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#999\"/>\n", left,
       top, plot_w, plot_h);
   if (!(x_hi >= x_lo)) {
-    svg += fmt::format("<text x=\"{}\" y=\"{}\" fill=\"#666\">no data</text>\n</svg>\n",
-                       left + 10, top + plot_h / 2);
+    svg += fmt::format("<text x=\"{}\" y=\"{}\" fill=\"#666\">no data</text>\n</svg>\n", left + 10,
+                       top + plot_h / 2);
     return svg;
   }
   if (x_hi == x_lo) x_hi = x_lo + 1;
@@ -76,7 +76,9 @@ std::string svg_line_chart(const std::vector<ChartSeries>& series, const ChartOp
   y_lo -= pad;
   y_hi += pad;
   const auto px = [&](double x) { return left + (x - x_lo) / (x_hi - x_lo) * plot_w; };
-  const auto py = [&](double y) { return top + (1 - (to_axis(y) - y_lo) / (y_hi - y_lo)) * plot_h; };
+  const auto py = [&](double y) {
+    return top + (1 - (to_axis(y) - y_lo) / (y_hi - y_lo)) * plot_h;
+  };
 
   for (double t : nice_ticks(x_lo, x_hi, 6)) {
     const double x = left + (t - x_lo) / (x_hi - x_lo) * plot_w;
@@ -106,15 +108,15 @@ std::string svg_line_chart(const std::vector<ChartSeries>& series, const ChartOp
   svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n",
                      left + plot_w / 2, options.height - 8, html_escape(options.x_label));
   svg += fmt::format(
-      "<text x=\"14\" y=\"{0}\" text-anchor=\"middle\" transform=\"rotate(-90 14 {0})\">{1}</text>\n",
+      "<text x=\"14\" y=\"{0}\" text-anchor=\"middle\" transform=\"rotate(-90 14 "
+      "{0})\">{1}</text>\n",
       top + plot_h / 2, html_escape(options.y_label));
 
   std::size_t next_colour = 0;
   for (std::size_t i = 0; i < series.size(); ++i) {
     const ChartSeries& s = series[i];
-    const std::string colour = !s.colour.empty()
-                                   ? s.colour
-                                   : chart_palette()[next_colour++ % chart_palette().size()];
+    const std::string colour =
+        !s.colour.empty() ? s.colour : chart_palette()[next_colour++ % chart_palette().size()];
     std::string points;
     std::size_t count = 0;
     double last_x = 0, last_y = 0;
@@ -126,8 +128,9 @@ std::string svg_line_chart(const std::vector<ChartSeries>& series, const ChartOp
       ++count;
     }
     if (count == 1) {
-      svg += fmt::format("<circle class=\"series\" cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3\" fill=\"{}\"/>\n",
-                         last_x, last_y, colour);
+      svg += fmt::format(
+          "<circle class=\"series\" cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3\" fill=\"{}\"/>\n", last_x,
+          last_y, colour);
     } else if (count > 1) {
       svg += fmt::format(
           "<polyline class=\"series\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\" "
@@ -136,7 +139,8 @@ std::string svg_line_chart(const std::vector<ChartSeries>& series, const ChartOp
     }
     const double ly = top + 10 + 16 * static_cast<double>(i);
     svg += fmt::format(
-        "<line x1=\"{0}\" y1=\"{1:.1f}\" x2=\"{2}\" y2=\"{1:.1f}\" stroke=\"{3}\" stroke-width=\"3\"/>"
+        "<line x1=\"{0}\" y1=\"{1:.1f}\" x2=\"{2}\" y2=\"{1:.1f}\" stroke=\"{3}\" "
+        "stroke-width=\"3\"/>"
         "<text x=\"{4}\" y=\"{5:.1f}\">{6}</text>\n",
         left + plot_w + 10, ly, left + plot_w + 28, colour, left + plot_w + 32, ly + 4,
         html_escape(s.name));
@@ -150,12 +154,23 @@ std::string html_escape(std::string_view text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -168,8 +183,8 @@ std::string base64_encode(const std::vector<std::uint8_t>& bytes) {
   out.reserve((bytes.size() + 2) / 3 * 4);
   std::size_t i = 0;
   for (; i + 2 < bytes.size(); i += 3) {
-    const std::uint32_t v = (std::uint32_t{bytes[i]} << 16) | (std::uint32_t{bytes[i + 1]} << 8) |
-                            bytes[i + 2];
+    const std::uint32_t v =
+        (std::uint32_t{bytes[i]} << 16) | (std::uint32_t{bytes[i + 1]} << 8) | bytes[i + 2];
     out += kAlphabet[(v >> 18) & 63];
     out += kAlphabet[(v >> 12) & 63];
     out += kAlphabet[(v >> 6) & 63];
@@ -177,7 +192,8 @@ std::string base64_encode(const std::vector<std::uint8_t>& bytes) {
   }
   if (i < bytes.size()) {
     const bool two = i + 1 < bytes.size();
-    const std::uint32_t v = (std::uint32_t{bytes[i]} << 16) | (two ? std::uint32_t{bytes[i + 1]} << 8 : 0);
+    const std::uint32_t v =
+        (std::uint32_t{bytes[i]} << 16) | (two ? std::uint32_t{bytes[i + 1]} << 8 : 0);
     out += kAlphabet[(v >> 18) & 63];
     out += kAlphabet[(v >> 12) & 63];
     out += two ? kAlphabet[(v >> 6) & 63] : '=';

@@ -226,6 +226,21 @@ TEST_F(CliDistributedTest, GroupSettingsThatCannotWorkAreRefusedByName) {
   EXPECT_FALSE(std::filesystem::exists(dir_ / "bad" / "config.yaml"));
 }
 
+// A rank whose master never answers stops after runtime.distributed_timeout_minutes, naming the
+// address, the port and the time it waited.
+TEST_F(CliDistributedTest, ARankThatCannotReachItsMasterNamesItAfterTheTimeout) {
+  const std::string cfg = config("  distributed_timeout_minutes: 0.05");
+  const auto alone =
+      run_cli(fmt::format("train --config {} --out {}", cfg, (dir_ / "alone").string()),
+              "WORLD_SIZE=2 RANK=1 MASTER_ADDR=127.0.0.1 MASTER_PORT=29733 ");
+  EXPECT_NE(alone.exit_code, 0);
+  EXPECT_NE(alone.output.find("rank 1 of 2: the rendezvous at MASTER_ADDR=127.0.0.1 "
+                              "MASTER_PORT=29733: cannot join the process group within 3 s"),
+            std::string::npos)
+      << alone.output;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "alone" / "config.yaml"));
+}
+
 // Two ranks told different group sizes: the one that is not rank 0 names both sizes at once
 // instead of waiting for ranks that never come until the timeout (rank 0, in the background, times
 // out).

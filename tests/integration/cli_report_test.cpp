@@ -76,9 +76,9 @@ TEST_F(CliReportTest, AHeadlessBrowserRendersThePlots) {
   if (std::system("command -v chromium > /dev/null 2>&1") != 0)
     GTEST_SKIP() << "Debian's chromium is not installed (scripts/install-deps.sh installs it)";
   const std::filesystem::path page = run_dir() / "browser.html";
-  ASSERT_EQ(run_cli("report " + run_dir().string() + " --pictures 1 --out " + page.string())
-                .exit_code,
-            0);
+  ASSERT_EQ(
+      run_cli("report " + run_dir().string() + " --pictures 1 --out " + page.string()).exit_code,
+      0);
   const std::filesystem::path shot = run_dir() / "screenshot.png";
   const std::string command =
       "chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1240,900 "
@@ -91,7 +91,8 @@ TEST_F(CliReportTest, AHeadlessBrowserRendersThePlots) {
   // The first two palette colours are the first curves of each chart (total loss, lr, ...):
   // drawn lines leave many pixels of exactly those colours on the page.
   const auto pixels_of = [&image](const std::string& css) {
-    const int r = std::stoi(css.substr(1, 2), nullptr, 16), g = std::stoi(css.substr(3, 2), nullptr, 16),
+    const int r = std::stoi(css.substr(1, 2), nullptr, 16),
+              g = std::stoi(css.substr(3, 2), nullptr, 16),
               b = std::stoi(css.substr(5, 2), nullptr, 16);
     cv::Mat hit;
     cv::inRange(image, cv::Scalar(b - 8, g - 8, r - 8), cv::Scalar(b + 8, g + 8, r + 8), hit);

@@ -37,15 +37,15 @@ std::string box_annotation(int id, int image_id, int category_id, const std::str
 
 std::string detection(int image_id, int category_id, const std::string& box, double score) {
   return R"({"image_id": )" + std::to_string(image_id) + R"(, "category_id": )" +
-         std::to_string(category_id) + R"(, "bbox": [)" + box +
-         R"(], "score": )" + std::to_string(score) + "}";
+         std::to_string(category_id) + R"(, "bbox": [)" + box + R"(], "score": )" +
+         std::to_string(score) + "}";
 }
 
 CocoEvalResult evaluate(const CocoDataset& gt, const std::string& results_json, EvalRules rules,
                         std::vector<int> max_detections = {}) {
   const CocoResults results = CocoResults::parse(results_json, "results.json", gt);
-  CocoEvalParams params = rules == EvalRules::kLvis ? lvis_eval_params(IouType::kBbox)
-                                                    : CocoEvalParams{};
+  CocoEvalParams params =
+      rules == EvalRules::kLvis ? lvis_eval_params(IouType::kBbox) : CocoEvalParams{};
   params.iou_type = IouType::kBbox;
   if (!max_detections.empty()) params.max_detections = max_detections;
   return evaluate_coco(gt, results, params);
@@ -67,19 +67,19 @@ CocoEvalResult evaluate(const CocoDataset& gt, const std::string& results_json, 
 // its false positive (a 10 × 10 box, small, unmatched) is ignored there: APm = 1. No large
 // object: APl and ARl -1. Every object is found: AR 1.
 TEST(LvisEvaluator, CountsDetectionsOnlyForCategoriesTheImageIsAnnotatedFor) {
-  const CocoDataset gt = CocoDataset::parse(
-      lvis_gt(image(1, "2", "") + "," + image(2, "", ""),
-              box_annotation(1, 1, 1, "10, 10, 20, 20", 400) + "," +
-                  box_annotation(2, 2, 2, "50, 50, 40, 40", 1600) + "," +
-                  box_annotation(3, 2, 3, "5, 5, 30, 30", 900)),
-      "lvis.json");
+  const CocoDataset gt =
+      CocoDataset::parse(lvis_gt(image(1, "2", "") + "," + image(2, "", ""),
+                                 box_annotation(1, 1, 1, "10, 10, 20, 20", 400) + "," +
+                                     box_annotation(2, 2, 2, "50, 50, 40, 40", 1600) + "," +
+                                     box_annotation(3, 2, 3, "5, 5, 30, 30", 900)),
+                         "lvis.json");
   const std::string results =
       "[" + detection(1, 3, "60, 60, 10, 10", 0.95) + "," + detection(1, 1, "10, 10, 20, 20", 0.9) +
       "," + detection(1, 2, "0, 0, 10, 10", 0.8) + "," + detection(2, 2, "50, 50, 40, 40", 0.7) +
       "," + detection(2, 3, "5, 5, 30, 30", 0.6) + "]";
   const CocoEvalResult lvis = evaluate(gt, results, EvalRules::kLvis);
   ASSERT_EQ(lvis.lvis_stats.size(), static_cast<std::size_t>(kNumLvisStats));
-  const double expected[kNumLvisStats] = {2.5 / 3, 2.5 / 3, 2.5 / 3, 1, 1,  -1, 1,
+  const double expected[kNumLvisStats] = {2.5 / 3, 2.5 / 3, 2.5 / 3, 1, 1, -1, 1,
                                           0.5,     1,       1,       1, 1, -1};
   for (int i = 0; i < kNumLvisStats; ++i)
     EXPECT_NEAR(lvis.lvis_stats[static_cast<std::size_t>(i)], expected[i], 1e-12)
@@ -118,7 +118,8 @@ TEST(LvisEvaluator, NotExhaustiveCategoriesHaveNoFalsePositives) {
   EXPECT_NEAR(evaluate(exhaustive, results, EvalRules::kLvis).lvis_stats[0], 0.5, 1e-12);
   EXPECT_NEAR(evaluate(not_exhaustive, results, EvalRules::kLvis).lvis_stats[0], 1.0, 1e-12);
   // An unannotated detection alone in a not-exhaustive category: nothing counts, AP stays 0.
-  const CocoDataset missed = CocoDataset::parse(lvis_gt(image(1, "", "1"), annotations), "lvis.json");
+  const CocoDataset missed =
+      CocoDataset::parse(lvis_gt(image(1, "", "1"), annotations), "lvis.json");
   EXPECT_NEAR(evaluate(missed, "[" + detection(1, 1, "60, 60, 30, 30", 0.9) + "]", EvalRules::kLvis)
                   .lvis_stats[0],
               0.0, 1e-12);
@@ -166,10 +167,10 @@ TEST(LvisEvaluator, FilesWithoutLvisFieldsAreRefusedNamingTheField) {
               std::string::npos)
         << e.what();
   }
-  const CocoDataset no_frequency = CocoDataset::parse(
-      R"({"categories": [{"id": 1, "name": "a"}], "images": [)" + image(1, "", "") +
-          R"(], "annotations": [)" + annotations + "]}",
-      "lvis.json");
+  const CocoDataset no_frequency =
+      CocoDataset::parse(R"({"categories": [{"id": 1, "name": "a"}], "images": [)" +
+                             image(1, "", "") + R"(], "annotations": [)" + annotations + "]}",
+                         "lvis.json");
   try {
     evaluate(no_frequency, results, EvalRules::kLvis);
     FAIL() << "a category without frequency was evaluated under LVIS's rules";
@@ -182,10 +183,10 @@ TEST(LvisEvaluator, FilesWithoutLvisFieldsAreRefusedNamingTheField) {
 }
 
 TEST(LvisEvaluator, TheFederatedListsAndFrequencyRoundTripThroughJson) {
-  const CocoDataset gt = CocoDataset::parse(
-      lvis_gt(image(1, "2, 3", "1") + "," + image(2, "", ""),
-              box_annotation(1, 1, 1, "10, 10, 40, 40", 1600)),
-      "lvis.json");
+  const CocoDataset gt =
+      CocoDataset::parse(lvis_gt(image(1, "2, 3", "1") + "," + image(2, "", ""),
+                                 box_annotation(1, 1, 1, "10, 10, 40, 40", 1600)),
+                         "lvis.json");
   const CocoDataset again = CocoDataset::parse(gt.to_json(), "again.json");
   ASSERT_EQ(again.images().size(), 2u);
   EXPECT_EQ(*again.images()[0].neg_category_ids, (std::vector<std::int64_t>{2, 3}));
