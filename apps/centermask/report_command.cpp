@@ -12,7 +12,6 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <set>
-#include <sstream>
 
 #include "centermask/common/error.h"
 #include "centermask/engine/inference.h"
@@ -113,14 +112,6 @@ RunLog read_run_log(const std::filesystem::path& path) {
   return log;
 }
 
-std::string read_text_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return {};
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 std::string png_data_url(const cv::Mat& picture) {
   std::vector<std::uint8_t> png;
   cv::imencode(".png", picture, png);
@@ -181,7 +172,7 @@ int run_report(const ReportOptions& o) {
   if (!std::filesystem::is_directory(run))
     throw InputError(o.run_dir + ": not a folder (give a run folder written by centermask train)");
   const RunLog log = read_run_log(run / "log.jsonl");
-  const std::string config_text = read_text_file(run / "config.yaml");
+  const std::string config_text = read_file(run / "config.yaml");
   std::filesystem::path weights = o.weights;
   if (weights.empty())
     weights =
