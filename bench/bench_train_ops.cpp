@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_timing.h"
 #include "centermask/common/blas_threads.h"
 #include "modeling/layers/losses.h"
 
@@ -42,20 +43,7 @@ torch::Tensor deconv_by_conv_shuffle(const torch::Tensor& x, const torch::Tensor
   return torch::pixel_shuffle(torch::conv2d(x, deconv_as_conv3x3_weight(weight), {}, 1, 1), 2);
 }
 
-using Clock = std::chrono::steady_clock;
-
-// Median milliseconds of `fn` over `iters` runs after two warm-up runs.
-double median_ms(int iters, const std::function<void()>& fn) {
-  std::vector<double> times;
-  for (int i = 0; i < iters + 2; ++i) {
-    const auto start = Clock::now();
-    fn();
-    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-    if (i >= 2) times.push_back(ms);
-  }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
-}
+using centermask::bench::median_ms;
 
 }  // namespace
 

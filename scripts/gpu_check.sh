@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU path in one short run, for a machine with an NVIDIA GPU and PyTorch with CUDA (the
 # project's lent H200): CUDA build, the tests (CUDA tests run instead of skipping),
-# `centermask bench` for ResNet-18 and DLA-34 at 512² in fp32 and fp16, and 300 training
+# `centermask bench` for ResNet-18, DLA-34 (with DCNv2, and plain) and Hourglass-104 at 512² in
+# fp32 and fp16, and 300 training
 # iterations on the demo data on the GPU, in fp32 and in fp16 mixed precision
 # (solver.precision). Figures go to $OUT (default gpu_check_out/), one file each; the summary
 # is printed at the end.
@@ -23,7 +24,7 @@ ctest --test-dir build-cuda -LE slow -j 8 --output-on-failure > "$out/ctest.txt"
 tail -5 "$out/ctest.txt"
 
 echo "== centermask bench, 512², batch 1, end to end"
-for backbone in resnet18 dla34; do
+for backbone in resnet18 dla34 dla34_plain hourglass104; do
   for dtype in fp32 fp16; do
     "$bin" bench --backbone "$backbone" --size 512 --device cuda --dtype "$dtype" --iters 100 \
       --warmup 10 --json > "$out/bench_${backbone}_${dtype}.json"

@@ -291,7 +291,8 @@ CommandRunner add_bench_command(CLI::App& app) {
   cmd->add_option("--meta-arch", options->meta_arch,
                   "method: centermask, polarmask, centermask_fcos (= --set model.meta_arch=)");
   cmd->add_option("--backbone", options->backbone,
-                  "backbone, e.g. resnet18, resnet50, dla34 (= --set model.backbone=)");
+                  "backbone: resnet18/34/50/101, dla34 (DCNv2), dla34_plain, hourglass104 (= --set "
+                  "model.backbone=)");
   cmd->add_option("--set", options->overrides, "override a config key, KEY=VALUE (repeatable)");
   cmd->add_option("--weights", options->weights,
                   "a trained checkpoint instead of a config (realistic detections)");

@@ -173,8 +173,10 @@ class FieldTable {
                    " (its options are the other model.* keys)",
                m.meta_arch);
     add_int("model.num_classes", "classes; 0 = the training set's category count", m.num_classes);
-    add_string("model.backbone", "resnet18, resnet34, resnet50, resnet101 or dla34",
-               m.backbone.name);
+    add_string(
+        "model.backbone",
+        "resnet18, resnet34, resnet50, resnet101, dla34 (with DCNv2), dla34_plain or hourglass104",
+        m.backbone.name);
     add_int("model.backbone_width", "ResNet: first-stage channels (64 standard; 32 = ~1/4 compute)",
             m.backbone.width);
     add_string("model.backbone_weights",

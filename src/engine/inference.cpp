@@ -118,6 +118,15 @@ void use_layout_of(MetaArchitectureImpl& model, const InferenceOptions& options)
     }
 }
 
+// A flip test the method does not have is an error, not a silently single pass.
+void check_flip_test(const MetaArchitectureImpl& model, const InferenceOptions& options) {
+  if (options.test.flip_test && !model.supports_flip_test())
+    throw std::invalid_argument(fmt::format(
+        "test.flip_test (--flip-test on): {} has no flip test (it is CenterMask's, from "
+        "CenterNet); turn it off",
+        model.method_name()));
+}
+
 }  // namespace
 
 void convert_to_channels_last(torch::nn::Module& model) {
@@ -260,6 +269,7 @@ PredictOptions predict_options(const TestConfig& test) {
 
 InferenceRun predict_set(MetaArchitectureImpl& model, const std::shared_ptr<const TrainingSet>& set,
                          const InferenceOptions& options) {
+  check_flip_test(model, options);
   if (static_cast<std::size_t>(model.num_classes()) != set->num_classes())
     throw InputError(fmt::format("the model predicts {} classes but the dataset has {} categories",
                                  model.num_classes(), set->num_classes()));
@@ -300,6 +310,7 @@ InferenceRun predict_set(MetaArchitectureImpl& model, const std::shared_ptr<cons
 
 std::vector<Instance> predict_image(MetaArchitectureImpl& model, const cv::Mat& image_bgr,
                                     const InferenceOptions& options) {
+  check_flip_test(model, options);
   if (image_bgr.empty() || image_bgr.type() != CV_8UC3)
     throw InputError(fmt::format(
         "predict: expected a non-empty 8-bit 3-channel BGR image, got {}x{} with {} channels of "

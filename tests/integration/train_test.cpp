@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <opencv2/core.hpp>
 
 #include "centermask/common/error.h"
 #include "centermask/data/synthetic_dataset.h"
@@ -214,6 +215,14 @@ TEST_F(TrainTest, CenterMaskFcosTrainsResumesAndPredictsAsTheStraightRun) {
     EXPECT_NEAR(from_a[0][i].box.x1, from_b[0][i].box.x1, 1e-2);
     EXPECT_EQ(from_a[0][i].mask.area(), from_b[0][i].mask.area());
   }
+  // CenterMask's flip test is not CenterMask-FCOS's: asked for, it is an error, not a
+  // silently single pass.
+  InferenceOptions flipped;
+  flipped.test.flip_test = true;
+  const std::string flip_error = testing::error_message_of(
+      [&] { predict_image(*a.model, cv::Mat(64, 64, CV_8UC3, cv::Scalar(90, 120, 30)), flipped); });
+  EXPECT_NE(flip_error.find("test.flip_test"), std::string::npos) << flip_error;
+  EXPECT_NE(flip_error.find("centermask_fcos"), std::string::npos) << flip_error;
 }
 
 TEST_F(TrainTest, DivergenceNamesTheIterationAndTermAndKeepsTheLastGoodCheckpoint) {

@@ -18,8 +18,9 @@ struct ShapeSpec {
 };
 
 struct BackboneOptions {
-  /// resnet18, resnet34, resnet50, resnet101 (CenterNet's deconvolution upsampling) or
-  /// dla34 (DLAUp + IDAUp with plain 3×3 convolutions where CenterNet uses DCNv2).
+  /// resnet18, resnet34, resnet50, resnet101 (CenterNet's deconvolution upsampling), dla34
+  /// (DLAUp + IDAUp with CenterNet's deformable convolutions, DCNv2), dla34_plain (the same with
+  /// plain 3×3 convolutions) or hourglass104 (two stacks; CenterNet's large_hourglass).
   std::string name = "dla34";
   /// ResNet only: channels of the first stage (the standard 64). The four stages have 1, 2, 4
   /// and 8 times this, the three upsampling stages 4, 2 and 1 times, and the output this many.
@@ -47,7 +48,17 @@ class BackboneImpl : public torch::nn::Module {
   virtual ShapeSpec output_shape() const = 0;
   /// The multiple that input sides must be.
   virtual int size_divisor() const { return 32; }
+  /// Stacked networks (Hourglass) give one feature map per stack, all like forward()'s, the
+  /// last being forward()'s: training supervises each (intermediate supervision).
+  virtual std::vector<torch::Tensor> forward_stacks(const torch::Tensor& images) {
+    return {forward(images)};
+  }
+  virtual int num_stacks() const { return 1; }
 };
+
+/// The backbones with their own fixed widths (DLA-34 in both forms, Hourglass-104), to which
+/// the ResNet width, skip and output-channel options do not apply.
+bool has_fixed_widths(const std::string& backbone_name);
 
 /// Throws std::invalid_argument naming the backbone when the name is unknown.
 std::shared_ptr<BackboneImpl> build_backbone(const BackboneOptions& options);

@@ -32,10 +32,11 @@ StateDict state_dict_of(const torch::nn::Module& module);
 /// Whose names a file uses: it decides the name mapping and whether the first convolution
 /// expects RGB input normalised with ImageNet's statistics.
 enum class WeightNaming {
-  kOurs,               ///< our names (`centermask export-weights`), BGR as our pipeline feeds
-  kTorchvisionResNet,  ///< torchvision's ResNet (conv1, bn1, layerN.M.conv1, downsample), RGB
-  kCenterNetDla,       ///< CenterNet's pose_dla (base.base_layer, base.levelN, …), BGR
-  kImageNetDla,        ///< the DLA authors' ImageNet DLA-34 (base_layer, levelN, fc), RGB
+  kOurs,                ///< our names (`centermask export-weights`), BGR as our pipeline feeds
+  kTorchvisionResNet,   ///< torchvision's ResNet (conv1, bn1, layerN.M.conv1, downsample), RGB
+  kCenterNetDla,        ///< CenterNet's pose_dla_dcn (base.*, dla_up.ida_N.*, ida_up.*), BGR
+  kCenterNetHourglass,  ///< CenterNet's large_hourglass (pre, kps, cnvs, inters, …), BGR
+  kImageNetDla,         ///< the DLA authors' ImageNet DLA-34 (base_layer, levelN, fc), RGB
 };
 
 /// What loading a backbone's weights did, for the user to check.

@@ -118,6 +118,10 @@ struct CenterMaskOutputs {
   /// (y, W − 1 − x). local_shapes() then averages each cell's shape probability with the
   /// mirrored one's (its S × S columns reversed). Undefined otherwise.
   torch::Tensor shape_hidden_mirrored;
+  /// Training with a stacked backbone (Hourglass-104) only: the heads' outputs on each earlier
+  /// stack's features (the same heads), first stack first. The loss averages its terms over
+  /// these and the outputs above, as CenterNet's intermediate supervision does.
+  std::vector<CenterMaskOutputs> earlier_stacks;
 };
 
 /// CenterMask's outputs behind the method interface.
@@ -179,6 +183,7 @@ class CenterMaskImpl : public MetaArchitectureImpl {
   int num_classes() const override { return options_.num_classes; }
   int size_divisor() const override { return backbone_->size_divisor(); }
   torch::nn::Module& backbone_module() override { return *backbone_; }
+  bool supports_flip_test() const override { return true; }
   std::shared_ptr<const TargetEncoder> make_target_encoder(int max_objects) const override;
   std::shared_ptr<const MethodOutputs> run_network(const torch::Tensor& images,
                                                    bool flip_test = false) override;
@@ -210,7 +215,8 @@ class CenterMaskImpl : public MetaArchitectureImpl {
   /// Input pixels per mask cell (= saliency_stride).
   int mask_stride() const { return options_.saliency_stride; }
 
-  /// Training losses (SPEC §1) for outputs of a batch and its targets on the same device.
+  /// Training losses (SPEC §1) for outputs of a batch and its targets on the same device;
+  /// with earlier stacks' outputs, each term is the mean over the stacks.
   CenterMaskLosses loss(const CenterMaskOutputs& outputs,
                         const CenterMaskTrainingTargets& targets) const;
 
@@ -249,6 +255,12 @@ class CenterMaskImpl : public MetaArchitectureImpl {
   ShapeSpec feature_shape() const { return backbone_->output_shape(); }
 
  private:
+  /// std::invalid_argument unless images are (N, 3, H, W) with sides the backbone takes.
+  void check_images(const torch::Tensor& images) const;
+  /// loss() for one stack's outputs.
+  CenterMaskLosses stack_loss(const CenterMaskOutputs& outputs,
+                              const CenterMaskTrainingTargets& targets) const;
+
   CenterMaskOptions options_;
   std::shared_ptr<BackboneImpl> backbone_;
   torch::nn::Sequential heatmap_head_{nullptr}, offset_head_{nullptr}, size_head_{nullptr};

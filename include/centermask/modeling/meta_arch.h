@@ -55,6 +55,9 @@ class MetaArchitectureImpl : public torch::nn::Module {
   /// The encoder for this model's targets; max_objects caps the objects per image.
   virtual std::shared_ptr<const TargetEncoder> make_target_encoder(int max_objects) const = 0;
 
+  /// Whether run_network's flip_test does something (CenterMask: CenterNet's flip test).
+  /// Inference refuses test.flip_test for a method without one rather than ignore it.
+  virtual bool supports_flip_test() const { return false; }
   /// images: (N, 3, H, W) normalised. With flip_test, where the method supports it, the
   /// mirrored pass is merged in (test time only; test.flip_test).
   virtual std::shared_ptr<const MethodOutputs> run_network(const torch::Tensor& images,

@@ -9,25 +9,33 @@
 namespace centermask {
 
 const std::vector<std::string>& backbone_names() {
-  static const std::vector<std::string> names{"resnet18", "resnet34", "resnet50", "resnet101",
-                                              "dla34"};
+  static const std::vector<std::string> names{"resnet18", "resnet34",    "resnet50",    "resnet101",
+                                              "dla34",    "dla34_plain", "hourglass104"};
   return names;
+}
+
+bool has_fixed_widths(const std::string& backbone_name) {
+  return backbone_name == "dla34" || backbone_name == "dla34_plain" ||
+         backbone_name == "hourglass104";
 }
 
 std::shared_ptr<BackboneImpl> build_backbone(const BackboneOptions& options) {
   if (options.width < 8 || options.width % 8 != 0)
     throw std::invalid_argument(
         fmt::format("backbone width must be a positive multiple of 8, got {}", options.width));
-  if (options.name == "dla34") {
+  if (has_fixed_widths(options.name)) {
     if (options.width != 64)
-      throw std::invalid_argument("backbone width applies to ResNets; dla34 has its own widths");
+      throw std::invalid_argument(
+          fmt::format("backbone width applies to ResNets; {} has its own widths", options.name));
     if (options.skip_connections)
       throw std::invalid_argument(
-          "backbone skip connections apply to ResNets; dla34 aggregates its stages itself");
+          fmt::format("backbone skip connections apply to ResNets; {} aggregates its stages itself",
+                      options.name));
     if (options.output_channels != 0)
       throw std::invalid_argument(
-          "backbone output channels apply to ResNets; dla34 keeps its own (64)");
-    return make_dla34();
+          fmt::format("backbone output channels apply to ResNets; {} keeps its own", options.name));
+    if (options.name == "hourglass104") return make_hourglass104();
+    return make_dla34(/*deformable=*/options.name == "dla34");
   }
   if (options.output_channels < 0)
     throw std::invalid_argument(fmt::format(

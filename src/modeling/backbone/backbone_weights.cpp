@@ -83,6 +83,7 @@ std::vector<std::string> candidates_for(const std::string& name, WeightNaming na
     case WeightNaming::kCenterNetDla:
     case WeightNaming::kImageNetDla:
       return dla_candidates(name);
+    case WeightNaming::kCenterNetHourglass:
     case WeightNaming::kOurs:
       break;
   }
@@ -91,7 +92,7 @@ std::vector<std::string> candidates_for(const std::string& name, WeightNaming na
 
 /// Whose names these are, from the names themselves.
 WeightNaming detect_naming(const StateDict& weights) {
-  bool ours = false, torchvision = false, centernet = false, dla = false;
+  bool ours = false, torchvision = false, centernet = false, dla = false, hourglass = false;
   for (const auto& [full_name, tensor] : weights) {
     const std::string name =
         starts_with(full_name, "module.") ? full_name.substr(7) : full_name;  // DataParallel's
@@ -99,9 +100,11 @@ WeightNaming detect_naming(const StateDict& weights) {
     if (name == "conv1.weight" || starts_with(name, "layer1.0.conv1.")) torchvision = true;
     if (starts_with(name, "base.base_layer.")) centernet = true;
     if (starts_with(name, "base_layer.")) dla = true;
+    if (starts_with(name, "pre.0.conv.") || starts_with(name, "kps.0.")) hourglass = true;
   }
   if (ours) return WeightNaming::kOurs;
   if (centernet) return WeightNaming::kCenterNetDla;
+  if (hourglass) return WeightNaming::kCenterNetHourglass;
   if (dla) return WeightNaming::kImageNetDla;
   if (torchvision) return WeightNaming::kTorchvisionResNet;
   return WeightNaming::kOurs;
@@ -118,7 +121,17 @@ std::string strip_wrapping(std::string name, WeightNaming naming) {
       if (starts_with(name, "pyramid.")) return name.substr(8);
       return name;  // a backbone's own state_dict
     case WeightNaming::kCenterNetDla:
-      return starts_with(name, "base.") ? name.substr(5) : "";
+      // The trunk under base.*, the up path's DLAUp under dla_up.ida_N.* (ours: dla_up_ida_N)
+      // and its IDAUp under ida_up.*; the heads are not the backbone's.
+      if (starts_with(name, "base.")) return name.substr(5);
+      if (starts_with(name, "dla_up.ida_")) return "dla_up_ida_" + name.substr(11);
+      if (starts_with(name, "ida_up.")) return name;
+      return "";
+    case WeightNaming::kCenterNetHourglass:
+      // Everything but the heads (hm, wh, reg, ...) keeps CenterNet's name.
+      for (const char* part : {"pre.", "kps.", "cnvs.", "inters.", "inters_.", "cnvs_."})
+        if (starts_with(name, part)) return name;
+      return "";
     case WeightNaming::kTorchvisionResNet:
     case WeightNaming::kImageNetDla:
       break;
@@ -159,6 +172,8 @@ const char* weight_naming_name(WeightNaming naming) {
       return "torchvision ResNet";
     case WeightNaming::kCenterNetDla:
       return "CenterNet DLA";
+    case WeightNaming::kCenterNetHourglass:
+      return "CenterNet Hourglass";
     case WeightNaming::kImageNetDla:
       return "ImageNet DLA";
     case WeightNaming::kOurs:

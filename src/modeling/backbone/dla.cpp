@@ -1,10 +1,13 @@
 // DLA-34 (Yu et al., "Deep Layer Aggregation") as CenterNet's pose_dla_dcn builds it: a base of
 // levels [1, 1, 1, 2, 2, 1] with channels [16, 32, 64, 128, 256, 512] (BasicBlocks, Tree/Root
-// aggregation), then DLAUp and IDAUp back to stride 4 with 64 channels. Where CenterNet uses a
-// deformable convolution (DCNv2) in the up path, this uses a plain 3×3 conv + BN + ReLU.
+// aggregation), then DLAUp and IDAUp back to stride 4 with 64 channels. The up path's
+// projection and node convolutions are CenterNet's DeformConv — a 3×3 modulated deformable
+// convolution (DCNv2) + BN + ReLU — in `dla34`, and a plain 3×3 conv + BN + ReLU in
+// `dla34_plain`.
 
 #include <array>
 
+#include "centermask/modeling/deform_conv.h"
 #include "modeling/backbone/backbones.h"
 #include "modeling/backbone/layers.h"
 
@@ -81,41 +84,78 @@ class TreeImpl : public nn::Module {
   nn::Sequential project_{nullptr};
 };
 
+/// CenterNet's DeformConv: a 3×3 modulated deformable convolution (with bias) + BN + ReLU,
+/// under CenterNet's names (conv.*, actf.0.*) so that its checkpoints load.
+class DeformConvBlockImpl : public nn::Module {
+ public:
+  DeformConvBlockImpl(int in_channels, int out_channels) {
+    conv_ = register_module("conv", ModulatedDeformConv2d(in_channels, out_channels, 3));
+    activation_ = register_module(
+        "actf", nn::Sequential(nn::BatchNorm2d(out_channels), nn::ReLU(nn::ReLUOptions(true))));
+  }
+  torch::Tensor forward(const torch::Tensor& x) { return activation_->forward(conv_->forward(x)); }
+  /// DCNv2's initialisation, after the backbone's pass over its Conv2d modules (which would
+  /// otherwise give the offsets random weights).
+  void reset_deformable() { conv_->reset_parameters(); }
+
+ private:
+  ModulatedDeformConv2d conv_{nullptr};
+  nn::Sequential activation_{nullptr};
+};
+TORCH_MODULE(DeformConvBlock);
+
+/// A 3×3 conv + BN + ReLU of the up path: deformable (DeformConvBlock) or plain.
+class UpPathConv {
+ public:
+  UpPathConv(nn::Module& owner, const std::string& name, int in_channels, int out_channels,
+             bool deformable) {
+    if (deformable)
+      deformable_ = owner.register_module(name, DeformConvBlock(in_channels, out_channels));
+    else
+      plain_ = owner.register_module(name, layers::conv_bn_relu(in_channels, out_channels, 3));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    return deformable_ ? deformable_->forward(x) : plain_->forward(x);
+  }
+
+ private:
+  DeformConvBlock deformable_{nullptr};
+  nn::Sequential plain_{nullptr};
+};
+
 /// Iterative deep aggregation upward: brings layers[start+1 .. end) to layers[start]'s
 /// resolution one by one (project to `out_channels`, bilinear-initialised depthwise upsample,
 /// add the previous layer, 3×3 conv node), in place.
 class IdaUpImpl : public nn::Module {
  public:
-  IdaUpImpl(int out_channels, const std::vector<int>& channels,
-            const std::vector<int>& up_factors) {
+  IdaUpImpl(int out_channels, const std::vector<int>& channels, const std::vector<int>& up_factors,
+            bool deformable) {
     for (std::size_t i = 1; i < channels.size(); ++i) {
       const std::string n = std::to_string(i);
-      project_.push_back(
-          register_module("proj_" + n, layers::conv_bn_relu(channels[i], out_channels, 3)));
+      project_.emplace_back(*this, "proj_" + n, channels[i], out_channels, deformable);
       upsample_.push_back(register_module(
           "up_" + n, layers::bilinear_upsampler(out_channels, out_channels, up_factors[i],
                                                 /*depthwise=*/true)));
-      node_.push_back(
-          register_module("node_" + n, layers::conv_bn_relu(out_channels, out_channels, 3)));
+      node_.emplace_back(*this, "node_" + n, out_channels, out_channels, deformable);
     }
   }
   void forward(std::vector<torch::Tensor>& layers, std::size_t start, std::size_t end) {
     for (std::size_t i = start + 1; i < end; ++i) {
       const std::size_t j = i - start - 1;
-      torch::Tensor up = upsample_[j]->forward(project_[j]->forward(layers[i]));
-      layers[i] = node_[j]->forward(up + layers[i - 1]);
+      torch::Tensor up = upsample_[j]->forward(project_[j].forward(layers[i]));
+      layers[i] = node_[j].forward(up + layers[i - 1]);
     }
   }
 
  private:
-  std::vector<nn::Sequential> project_, node_;
+  std::vector<UpPathConv> project_, node_;
   std::vector<nn::ConvTranspose2d> upsample_;
 };
 TORCH_MODULE(IdaUp);
 
 class Dla34Impl : public BackboneImpl {
  public:
-  Dla34Impl() {
+  explicit Dla34Impl(bool deformable) {
     const std::array<int, 6> ch{16, 32, 64, 128, 256, 512};
     base_ = register_module("base_layer", layers::conv_bn_relu(3, ch[0], 7));
     level0_ = register_module("level0", layers::conv_bn_relu(ch[0], ch[0], 3));
@@ -140,17 +180,20 @@ class Dla34Impl : public BackboneImpl {
       std::vector<int> ups;
       for (int s = j; s < n; ++s)
         ups.push_back(scales[static_cast<std::size_t>(s)] / scales[static_cast<std::size_t>(j)]);
-      dla_up_.push_back(register_module("dla_up_ida_" + std::to_string(i),
-                                        IdaUp(channels[static_cast<std::size_t>(j)], ins, ups)));
+      dla_up_.push_back(
+          register_module("dla_up_ida_" + std::to_string(i),
+                          IdaUp(channels[static_cast<std::size_t>(j)], ins, ups, deformable)));
       for (int s = j + 1; s < n; ++s) {
         scales[static_cast<std::size_t>(s)] = scales[static_cast<std::size_t>(j)];
         in_channels[static_cast<std::size_t>(s)] = channels[static_cast<std::size_t>(j)];
       }
     }
     // IDAUp over DLAUp's outputs at strides 4, 8, 16 down to stride 4.
-    ida_up_ = register_module(
-        "ida_up", IdaUp(ch[2], std::vector<int>{ch[2], ch[3], ch[4]}, std::vector<int>{1, 2, 4}));
+    ida_up_ = register_module("ida_up", IdaUp(ch[2], std::vector<int>{ch[2], ch[3], ch[4]},
+                                              std::vector<int>{1, 2, 4}, deformable));
     layers::init_conv_and_bn(*this);
+    for (auto& child : modules(/*include_self=*/false))
+      if (auto* block = child->as<DeformConvBlockImpl>()) block->reset_deformable();
   }
 
   torch::Tensor forward(const torch::Tensor& images) override {
@@ -183,6 +226,8 @@ class Dla34Impl : public BackboneImpl {
 
 }  // namespace
 
-std::shared_ptr<BackboneImpl> make_dla34() { return std::make_shared<Dla34Impl>(); }
+std::shared_ptr<BackboneImpl> make_dla34(bool deformable) {
+  return std::make_shared<Dla34Impl>(deformable);
+}
 
 }  // namespace centermask

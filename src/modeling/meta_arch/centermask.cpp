@@ -54,19 +54,23 @@ void CenterMaskOptions::validate() const {
         resolved_head_channels(), head_norm_groups));
   if (backbone.width < 8 || backbone.width % 8 != 0)
     fail(fmt::format("backbone width must be a positive multiple of 8, got {}", backbone.width));
-  if (backbone.name == "dla34" && backbone.width != 64)
-    fail("backbone width applies to ResNets; dla34 keeps its own widths (leave it at 64)");
-  if (backbone.name == "dla34" && backbone.skip_connections)
+  const bool fixed_widths = has_fixed_widths(backbone.name);
+  if (fixed_widths && backbone.width != 64)
+    fail(fmt::format("backbone width applies to ResNets; {} keeps its own widths (leave it at 64)",
+                     backbone.name));
+  if (fixed_widths && backbone.skip_connections)
     fail(
-        "model.backbone_skips applies to ResNets (allowed with resnet18/34/50/101); dla34 "
-        "aggregates its stages itself (leave it false)");
+        fmt::format("model.backbone_skips applies to ResNets (allowed with resnet18/34/50/101); {} "
+                    "aggregates its stages itself (leave it false)",
+                    backbone.name));
   if (backbone.output_channels < 0)
     fail(fmt::format("backbone_output_channels must be ≥ 0 (0 = the backbone width), got {}",
                      backbone.output_channels));
-  if (backbone.name == "dla34" && backbone.output_channels != 0)
-    fail(
+  if (fixed_widths && backbone.output_channels != 0)
+    fail(fmt::format(
         "model.backbone_output_channels applies to ResNets (allowed with resnet18/34/50/101); "
-        "dla34 keeps its own 64 (leave it 0)");
+        "{} keeps its own (leave it 0)",
+        backbone.name));
   if (direct_saliency_loss && !class_specific_saliency)
     fail("direct_saliency_loss needs class_specific_saliency (it supervises each class's channel)");
   if (direct_saliency_loss && !has_saliency_head())
@@ -92,7 +96,8 @@ void CenterMaskOptions::validate() const {
 
 int CenterMaskOptions::resolved_head_channels() const {
   if (head_channels > 0) return head_channels;
-  return backbone.name == "dla34" ? 256 : 64;
+  // CenterNet's head_conv: 256 for DLA-34 and Hourglass-104, 64 for ResNets.
+  return has_fixed_widths(backbone.name) ? 256 : 64;
 }
 
 namespace {
@@ -172,7 +177,18 @@ CenterMaskImpl::CenterMaskImpl(CenterMaskOptions options) : options_(std::move(o
 }
 
 CenterMaskOutputs CenterMaskImpl::forward(const torch::Tensor& images) {
-  return heads(features(images), images);
+  if (!is_training() || backbone_->num_stacks() == 1) return heads(features(images), images);
+  // Intermediate supervision: the heads on every stack's features; inference reads the last.
+  check_images(images);
+  std::vector<torch::Tensor> stacks;
+  {
+    const ScopedStage stage("backbone");
+    stacks = backbone_->forward_stacks(images);
+  }
+  CenterMaskOutputs out = heads(stacks.back(), images);
+  for (std::size_t i = 0; i + 1 < stacks.size(); ++i)
+    out.earlier_stacks.push_back(heads(stacks[i], images));
+  return out;
 }
 
 CenterMaskOutputs CenterMaskImpl::forward_flip_averaged(const torch::Tensor& images) {
@@ -254,12 +270,16 @@ CenterMaskTargetOptions CenterMaskImpl::target_options(int max_objects) const {
   return t;
 }
 
-torch::Tensor CenterMaskImpl::features(const torch::Tensor& images) {
+void CenterMaskImpl::check_images(const torch::Tensor& images) const {
   if (images.dim() != 4 || images.size(1) != 3)
     throw std::invalid_argument("CenterMask expects images of shape (N, 3, H, W), got " +
                                 c10::str(images.sizes()));
   check_input_size(static_cast<int>(images.size(2)), static_cast<int>(images.size(3)),
                    backbone_->size_divisor());
+}
+
+torch::Tensor CenterMaskImpl::features(const torch::Tensor& images) {
+  check_images(images);
   const ScopedStage stage("backbone");
   return backbone_->forward(images);
 }

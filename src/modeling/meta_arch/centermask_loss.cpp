@@ -14,8 +14,30 @@ namespace centermask {
 
 namespace F = torch::nn::functional;
 
-CenterMaskLosses CenterMaskImpl::loss(const CenterMaskOutputs& network_outputs,
+CenterMaskLosses CenterMaskImpl::loss(const CenterMaskOutputs& outputs,
                                       const CenterMaskTrainingTargets& targets) const {
+  CenterMaskLosses mean = stack_loss(outputs, targets);
+  if (outputs.earlier_stacks.empty()) return mean;
+  // Intermediate supervision: every term is the mean over the stacks (CenterNet divides each
+  // stack's terms by the number of stacks), so the loss's scale does not grow with stacks.
+  std::vector<torch::Tensor*> terms{&mean.total, &mean.heatmap,  &mean.offset,   &mean.size,
+                                    &mean.mask,  &mean.saliency, &mean.box_giou, &mean.mask_dice};
+  for (const CenterMaskOutputs& earlier : outputs.earlier_stacks) {
+    const CenterMaskLosses other = stack_loss(earlier, targets);
+    const std::vector<const torch::Tensor*> others{
+        &other.total, &other.heatmap,  &other.offset,   &other.size,
+        &other.mask,  &other.saliency, &other.box_giou, &other.mask_dice};
+    for (std::size_t i = 0; i < terms.size(); ++i)
+      if (terms[i]->defined()) *terms[i] = *terms[i] + *others[i];
+  }
+  const double stacks = static_cast<double>(outputs.earlier_stacks.size() + 1);
+  for (torch::Tensor* term : terms)
+    if (term->defined()) *term = *term / stacks;
+  return mean;
+}
+
+CenterMaskLosses CenterMaskImpl::stack_loss(const CenterMaskOutputs& network_outputs,
+                                            const CenterMaskTrainingTargets& targets) const {
   // Mixed-precision training hands the outputs in bf16/fp16: the losses work in float32.
   CenterMaskOutputs outputs = network_outputs;
   for (torch::Tensor* t : {&outputs.heatmap_logits, &outputs.offset, &outputs.size,

@@ -58,31 +58,47 @@ float row_maximum(const float* row, int w) {
   return best;
 }
 
-/// The peaks of planes [first, last) of one image into a K-bounded heap.
+/// The peaks of planes [first, last) of one image into a K-bounded heap. Rows are visited
+/// best first — by their maximum, which bounds every peak in the row — so the heap fills with
+/// high peaks at once and the first row whose maximum cannot beat the K-th kept ends the scan
+/// (an untrained network's flat heatmap at 512² otherwise had most rows beat a low K-th and
+/// checked cell by cell).
 void scan_planes(const float* map, std::int64_t first, std::int64_t last, int h, int w,
                  std::size_t k, std::vector<Candidate>& heap) {
-  for (std::int64_t c = first; c < last; ++c) {
+  const std::int64_t rows = (last - first) * h;
+  // (row maximum, row index within the chunk); a max-heap, equal maxima lower row first.
+  std::vector<std::pair<float, std::int64_t>> order(static_cast<std::size_t>(rows));
+  for (std::int64_t r = 0; r < rows; ++r)
+    order[static_cast<std::size_t>(r)] = {row_maximum(map + (first * h + r) * w, w), r};
+  const auto visit_later = [](const std::pair<float, std::int64_t>& a,
+                              const std::pair<float, std::int64_t>& b) {
+    return a.first < b.first || (a.first == b.first && a.second > b.second);
+  };
+  std::make_heap(order.begin(), order.end(), visit_later);
+  for (auto end = order.end(); end != order.begin(); --end) {
+    std::pop_heap(order.begin(), end, visit_later);
+    const auto [row_best, r] = *(end - 1);
+    // Strictly below the K-th: nothing here or in any later row can enter. (An equal value
+    // still can, with a lower index: ties go to the lower index, as in the reference.)
+    if (heap.size() == k && row_best < heap.front().first) break;
+    const std::int64_t c = first + r / h;
+    const int y = static_cast<int>(r % h);
     const float* plane = map + c * h * w;
-    for (int y = 0; y < h; ++y) {
-      const float* row = plane + y * w;
-      // Once K candidates are kept, nearly every row holds nothing better than the K-th:
-      // one vectorised maximum skips it (on 80 × 128 × 128 logits most of the scan's time).
-      if (heap.size() == k && row_maximum(row, w) <= heap.front().first) continue;
-      const int y_lo = std::max(0, y - 1), y_hi = std::min(h - 1, y + 1);
-      for (int x = 0; x < w; ++x) {
-        const float v = row[x];
-        // Most cells lose to the K-th best kept so far: one comparison, no neighbourhood.
-        if (heap.size() == k && v <= heap.front().first) continue;
-        const int x_lo = std::max(0, x - 1), x_hi = std::min(w - 1, x + 1);
-        bool peak = true;
-        for (int yy = y_lo; yy <= y_hi && peak; ++yy)
-          for (int xx = x_lo; xx <= x_hi; ++xx)
-            if (plane[yy * w + xx] > v) {
-              peak = false;
-              break;
-            }
-        if (peak) offer(heap, k, {v, (c * h + y) * w + x});
-      }
+    const float* row = plane + y * w;
+    const int y_lo = std::max(0, y - 1), y_hi = std::min(h - 1, y + 1);
+    for (int x = 0; x < w; ++x) {
+      const Candidate candidate{row[x], (c * h + y) * w + x};
+      // Most cells lose to the K-th best kept so far: one comparison, no neighbourhood.
+      if (heap.size() == k && !better(candidate, heap.front())) continue;
+      const int x_lo = std::max(0, x - 1), x_hi = std::min(w - 1, x + 1);
+      bool peak = true;
+      for (int yy = y_lo; yy <= y_hi && peak; ++yy)
+        for (int xx = x_lo; xx <= x_hi; ++xx)
+          if (plane[yy * w + xx] > candidate.first) {
+            peak = false;
+            break;
+          }
+      if (peak) offer(heap, k, candidate);
     }
   }
 }

@@ -116,9 +116,11 @@ TEST(Config, PolarMaskKeysRoundTripAndOtherMethodsOptionsAreRefusedByKey) {
   EXPECT_EQ(again.model.polarmask.sampling_center, PolarMaskSamplingCenter::kBoxCenter);
   EXPECT_DOUBLE_EQ(again.model.polarmask.loss_weights.mask, 2.5);
   EXPECT_EQ(saved.find("shape_size"), std::string::npos) << saved;  // CenterMask's keys left out
-  for (const auto& [key, doc] : config_keys())
-    if (key.rfind("model.polarmask.", 0) == 0)
+  for (const auto& [key, doc] : config_keys()) {
+    if (key.rfind("model.polarmask.", 0) == 0) {
       EXPECT_NE(saved.find(key.substr(key.rfind('.') + 1) + ":"), std::string::npos) << key;
+    }
+  }
 
   const std::string centermask_key = testing::error_message_of([&] {
     std::vector<std::string> with = polar;
@@ -169,9 +171,11 @@ TEST(Config, CenterMaskFcosSharesTheMaskKeysAndRefusesCenterMasksOthers) {
   EXPECT_NE(saved.find("shape_size: 16"), std::string::npos) << saved;
   EXPECT_EQ(saved.find("head_channels"), std::string::npos) << saved;  // CenterMask's own
   EXPECT_EQ(saved.find("polarmask"), std::string::npos) << saved;
-  for (const auto& [key, doc] : config_keys())
-    if (key.rfind("model.centermask_fcos.", 0) == 0)
+  for (const auto& [key, doc] : config_keys()) {
+    if (key.rfind("model.centermask_fcos.", 0) == 0) {
       EXPECT_NE(saved.find(key.substr(key.rfind('.') + 1) + ":"), std::string::npos) << key;
+    }
+  }
 
   const auto refused = [&](const std::string& extra) {
     std::vector<std::string> with = fcos;

@@ -6,11 +6,19 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <set>
+#include <string>
+
+#include "centermask/modeling/deform_conv.h"
 #include "centermask/modeling/inference_form.h"
+#include "modeling/backbone/backbones.h"
 #include "modeling/backbone/layers.h"
 
 namespace centermask {
 namespace {
+
+// See Hourglass104IsCenterNetsLargeHourglass.
+constexpr std::int64_t kCenterNetHourglassBackboneParameters = 187700352;
 
 class EveryBackbone : public ::testing::TestWithParam<std::string> {};
 
@@ -48,8 +56,8 @@ TEST_P(EveryBackbone, SamplesDoNotInfluenceEachOtherInEvalMode) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backbones, EveryBackbone,
-                         ::testing::Values("resnet18", "resnet34", "resnet50", "resnet101",
-                                           "dla34"));
+                         ::testing::Values("resnet18", "resnet34", "resnet50", "resnet101", "dla34",
+                                           "dla34_plain"));
 
 // BatchNorm with statistics and affine terms far from (0, 1), so that folding it matters.
 void randomise_batch_norms(torch::nn::Module& module) {
@@ -215,6 +223,91 @@ TEST(Backbone, ResNetOutputChannelsWidenOnlyTheStrideFourMap) {
   BackboneOptions dla{"dla34"};
   dla.output_channels = 32;
   EXPECT_THROW(build_backbone(dla), std::invalid_argument);
+}
+
+std::int64_t parameter_count(const torch::nn::Module& module) {
+  std::int64_t count = 0;
+  for (const auto& p : module.parameters()) count += p.numel();
+  return count;
+}
+
+TEST(Backbone, Dla34UsesCenterNetsDeformableConvolutionsWhereThePlainFormHasConvolutions) {
+  const auto deformable = build_backbone({"dla34"});
+  const auto plain = build_backbone({"dla34_plain"});
+  int deformable_layers = 0;
+  for (const auto& child : deformable->modules(/*include_self=*/false))
+    if (child->as<ModulatedDeformConv2dImpl>()) ++deformable_layers;
+  // DLAUp's three IDAUps (3 + 2 + 1 steps) and the final IDAUp (2 steps): a projection and a
+  // node each, as CenterNet's pose_dla_dcn.
+  EXPECT_EQ(deformable_layers, 2 * (3 + 2 + 1 + 2));
+  // Under CenterNet's names, so its checkpoints' up path loads.
+  std::set<std::string> names;
+  for (const auto& p : deformable->named_parameters()) names.insert(p.key());
+  for (const char* name :
+       {"dla_up_ida_0.proj_1.conv.weight", "dla_up_ida_0.proj_1.conv.bias",
+        "dla_up_ida_0.proj_1.conv.conv_offset_mask.weight", "dla_up_ida_0.node_1.actf.0.weight",
+        "ida_up.node_2.conv.conv_offset_mask.bias", "ida_up.up_2.weight"})
+    EXPECT_EQ(names.count(name), 1u) << name;
+  // The trunk is the same network.
+  std::int64_t trunk_deformable = 0, trunk_plain = 0;
+  for (const auto& p : deformable->named_parameters())
+    if (p.key().rfind("level", 0) == 0 || p.key().rfind("base", 0) == 0)
+      trunk_deformable += p.value().numel();
+  for (const auto& p : plain->named_parameters())
+    if (p.key().rfind("level", 0) == 0 || p.key().rfind("base", 0) == 0)
+      trunk_plain += p.value().numel();
+  EXPECT_EQ(trunk_deformable, trunk_plain);
+  // Untrained, each deformable layer is its plain convolution at half weight (offsets 0,
+  // masks 0.5): not the random offsets the backbone's own initialisation would give.
+  for (const auto& child : deformable->modules(/*include_self=*/false))
+    if (auto* dcn = child->as<ModulatedDeformConv2dImpl>()) {
+      EXPECT_EQ(dcn->conv_offset_mask->weight.abs().max().item<double>(), 0.0);
+      EXPECT_EQ(dcn->conv_offset_mask->bias.abs().max().item<double>(), 0.0);
+    }
+}
+
+TEST(Backbone, HourglassStacksGiveOneStrideFourMapEachAndTheLastIsForwards) {
+  torch::manual_seed(0);
+  // A small hourglass: two stacks, two levels (input sides multiples of 4 · 2² = 16).
+  auto hourglass = make_hourglass(2, {16, 24, 32}, {1, 1, 2}, 8, 12);
+  EXPECT_EQ(hourglass->num_stacks(), 2);
+  EXPECT_EQ(hourglass->size_divisor(), 16);
+  EXPECT_EQ(hourglass->output_shape().channels, 12);
+  EXPECT_EQ(hourglass->output_shape().stride_px, 4);
+  torch::Tensor images = torch::randn({2, 3, 48, 80}, torch::requires_grad());
+  const std::vector<torch::Tensor> stacks = hourglass->forward_stacks(images);
+  ASSERT_EQ(stacks.size(), 2u);
+  for (const torch::Tensor& s : stacks)
+    EXPECT_EQ(s.sizes(), (std::vector<std::int64_t>{2, 12, 12, 20}));
+  // Both stacks' losses reach every parameter (the first stack's heads are supervised too).
+  (stacks[0].square().mean() + stacks[1].square().mean()).backward();
+  for (const auto& p : hourglass->named_parameters())
+    ASSERT_TRUE(p.value().grad().defined()) << p.key() << " gets no gradient";
+  hourglass->eval();
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(torch::equal(hourglass->forward(images), hourglass->forward_stacks(images).back()));
+}
+
+TEST(Backbone, Hourglass104IsCenterNetsLargeHourglass) {
+  const auto hourglass = build_backbone({"hourglass104"});
+  EXPECT_EQ(hourglass->num_stacks(), 2);
+  EXPECT_EQ(hourglass->size_divisor(), 128);
+  EXPECT_EQ(hourglass->output_shape().channels, 256);
+  // CenterNet's HourglassNet(heads, 2) without its heads: the parameters of pre, kps, cnvs,
+  // inters, inters_ and cnvs_ (counted with Debian's PyTorch on CenterNet's
+  // large_hourglass.py; README, issue 16).
+  EXPECT_EQ(parameter_count(*hourglass), kCenterNetHourglassBackboneParameters);
+  std::set<std::string> names;
+  for (const auto& p : hourglass->named_parameters()) names.insert(p.key());
+  for (const char* name :
+       {"pre.0.conv.weight", "pre.1.skip.0.weight", "kps.0.up1.0.conv1.weight",
+        "kps.1.low2.low2.low2.low2.low2.3.bn2.bias", "kps.0.low2.low3.1.skip.1.weight",
+        "cnvs.1.conv.weight", "inters.0.conv2.weight", "inters_.0.1.weight", "cnvs_.0.0.weight"})
+    EXPECT_EQ(names.count(name), 1u) << name;
+  hourglass->eval();
+  torch::NoGradGuard no_grad;
+  EXPECT_EQ(hourglass->forward(torch::randn({1, 3, 128, 256})).sizes(),
+            (std::vector<std::int64_t>{1, 256, 32, 64}));
 }
 
 TEST(Backbone, InputSidesMustBeMultiplesOf32) {

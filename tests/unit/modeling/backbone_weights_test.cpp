@@ -152,6 +152,54 @@ TEST(BackboneWeights, ACenterNetCheckpointLoadsItsDlaBaseAndLeavesTheHeads) {
   EXPECT_EQ(report.unused, (std::vector<std::string>{"module.hm.0.weight"}));
 }
 
+TEST(BackboneWeights, CenterNetsDeformableUpPathAndHourglassLoadUnderTheirNames) {
+  // pose_dla_dcn: DLAUp's IDAUps are dla_up.ida_N (ours dla_up_ida_N), the last IDAUp ida_up.
+  const auto dla = build_backbone({"dla34"});
+  const auto dla_before = by_name(*dla);
+  const std::map<std::string, std::string> dla_names = {
+      {"module.base.base_layer.0.weight", "base_layer.0.weight"},
+      {"module.dla_up.ida_0.proj_1.conv.conv_offset_mask.weight",
+       "dla_up_ida_0.proj_1.conv.conv_offset_mask.weight"},
+      {"module.dla_up.ida_2.node_3.conv.bias", "dla_up_ida_2.node_3.conv.bias"},
+      {"module.ida_up.node_2.actf.0.running_mean", "ida_up.node_2.actf.0.running_mean"},
+      {"module.ida_up.up_1.weight", "ida_up.up_1.weight"}};
+  StateDict file;
+  int k = 0;
+  for (const auto& [theirs, ours] : dla_names) {
+    const auto shape = dla_before.at(ours).sizes().vec();
+    file.emplace_back(theirs, coded(k++, shape));
+  }
+  file.emplace_back("module.hm.0.weight", coded(k++, {80, 64, 3, 3}));
+  BackboneWeightsReport report = load_backbone_weights(*dla, file, "ctdet_coco_dla_2x.pth");
+  EXPECT_EQ(report.naming, WeightNaming::kCenterNetDla);
+  EXPECT_EQ(report.loaded.size(), dla_names.size());
+  EXPECT_EQ(report.unused, (std::vector<std::string>{"module.hm.0.weight"}));
+  const auto dla_after = by_name(*dla);
+  for (const auto& [theirs, tensor] : file) {
+    if (dla_names.count(theirs)) {
+      EXPECT_TRUE(torch::equal(dla_after.at(dla_names.at(theirs)), tensor)) << theirs;
+    }
+  }
+
+  // large_hourglass: the backbone's names are ours; the per-stack heads are left.
+  const auto hourglass = build_backbone({"hourglass104"});
+  const auto hg_before = by_name(*hourglass);
+  const std::vector<std::string> hg_names = {"pre.0.conv.weight",
+                                             "kps.1.low2.low2.low1.0.skip.0.weight",
+                                             "inters_.0.1.running_var", "cnvs.1.bn.bias"};
+  StateDict hg_file;
+  for (const std::string& name : hg_names)
+    hg_file.emplace_back("module." + name, coded(k++, hg_before.at(name).sizes().vec()));
+  hg_file.emplace_back("module.hm.1.0.conv.weight", coded(k++, {256, 256, 3, 3}));
+  report = load_backbone_weights(*hourglass, hg_file, "ctdet_coco_hg.pth");
+  EXPECT_EQ(report.naming, WeightNaming::kCenterNetHourglass);
+  EXPECT_EQ(report.loaded.size(), hg_names.size());
+  EXPECT_EQ(report.unused, (std::vector<std::string>{"module.hm.1.0.conv.weight"}));
+  const auto hg_after = by_name(*hourglass);
+  for (std::size_t i = 0; i < hg_names.size(); ++i)
+    EXPECT_TRUE(torch::equal(hg_after.at(hg_names[i]), hg_file[i].second)) << hg_names[i];
+}
+
 TEST(BackboneWeights, OurOwnFileRoundTripsThroughPyTorchsFormatAndLoadsEverything) {
   testing::TempDir dir;
   torch::manual_seed(1);

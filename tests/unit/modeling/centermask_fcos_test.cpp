@@ -330,9 +330,10 @@ TEST(CenterMaskFcos, AblationVariantsBuildOnlyTheirHeads) {
       EXPECT_EQ(params.contains("shape_output.weight"), assembly != MaskAssembly::kSaliencyOnly);
       EXPECT_EQ(params.contains("saliency_output.weight"), assembly != MaskAssembly::kShapeOnly);
       const CenterMaskFcosOutputs out = model->forward(images);
-      if (assembly != MaskAssembly::kShapeOnly)
+      if (assembly != MaskAssembly::kShapeOnly) {
         EXPECT_EQ(out.saliency_logits.sizes(),
                   (std::vector<std::int64_t>{1, stride == 8 ? 2 : 1, 64 / stride, 64 / stride}));
+      }
       const CenterMaskFcosLosses losses = model->loss(
           out, {encode_centermask_fcos_targets(truth, 64, 64, model->target_options(8))});
       EXPECT_TRUE(std::isfinite(losses.mask.item<double>()));

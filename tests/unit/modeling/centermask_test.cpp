@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <opencv2/imgproc.hpp>
+#include <tuple>
 
 #include "centermask/modeling/inference_form.h"
 #include "support/model_fixtures.h"
@@ -79,8 +80,53 @@ TEST_P(EveryBackboneModel, TrainsOnOddSizesAndOnImagesWithoutObjects) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backbones, EveryBackboneModel,
-                         ::testing::Values("resnet18", "resnet34", "resnet50", "resnet101",
-                                           "dla34"));
+                         ::testing::Values("resnet18", "resnet34", "resnet50", "resnet101", "dla34",
+                                           "dla34_plain"));
+
+TEST(CenterMask, Hourglass104SupervisesBothStacksInTrainingAndPredictsFromTheLast) {
+  torch::manual_seed(0);
+  CenterMaskOptions options;
+  options.num_classes = 2;
+  options.backbone.name = "hourglass104";
+  options.shape_size = 8;
+  EXPECT_EQ(options.resolved_head_channels(), 256);  // CenterNet's head_conv
+  CenterMask model(options);
+  // Two images: the bottom level is 1×1 at 128 px, and BatchNorm needs two values a channel.
+  const int h = 128, w = 128;
+  Batch batch = make_batch({noise_image(h, w, 1), noise_image(h, w, 2)},
+                           {{ellipse_instance(1, {20, 30, 50, 40}, h, w)},
+                            {ellipse_instance(0, {60, 10, 40, 70}, h, w)}},
+                           2);
+  const torch::Tensor images = torch::from_blob(batch.images.data(), {2, 3, h, w});
+  model->train();
+  const CenterMaskOutputs out = model->forward(images);
+  ASSERT_EQ(out.earlier_stacks.size(), 1u);
+  EXPECT_EQ(out.earlier_stacks[0].heatmap_logits.sizes(), out.heatmap_logits.sizes());
+  const CenterMaskTrainingTargets targets = make_training_targets(batch, torch::kCPU);
+  const CenterMaskLosses both = model->loss(out, targets);
+  CenterMaskOutputs last_only = out;
+  last_only.earlier_stacks.clear();
+  const CenterMaskLosses last = model->loss(last_only, targets);
+  const CenterMaskLosses first = model->loss(out.earlier_stacks[0], targets);
+  // Each term is the mean over the stacks.
+  for (const auto& [mean, a, b] :
+       {std::tuple{both.total, last.total, first.total},
+        std::tuple{both.heatmap, last.heatmap, first.heatmap},
+        std::tuple{both.size, last.size, first.size}, std::tuple{both.mask, last.mask, first.mask}})
+    EXPECT_NEAR(mean.item<double>(), 0.5 * (a.item<double>() + b.item<double>()),
+                1e-5 * std::abs(mean.item<double>()));
+  EXPECT_NE(last.total.item<double>(), first.total.item<double>());
+  both.total.backward();
+  for (const auto& p : model->named_parameters())
+    ASSERT_TRUE(p.value().grad().defined()) << p.key() << " gets no gradient";
+  // Inference: the last stack only.
+  model->eval();
+  torch::NoGradGuard no_grad;
+  const CenterMaskOutputs inference = model->forward(images);
+  EXPECT_TRUE(inference.earlier_stacks.empty());
+  EXPECT_EQ(inference.heatmap_logits.sizes(), (std::vector<std::int64_t>{2, 2, 32, 32}));
+  EXPECT_THROW(model->forward(torch::zeros({1, 3, 96, 128})), std::invalid_argument);
+}
 
 TEST(CenterMask, RefusesInputsThatAreNotMultiplesOf32) {
   CenterMaskOptions options = resnet18_options(2);

@@ -5,6 +5,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <utility>
+#include <vector>
+
 namespace centermask {
 namespace {
 
@@ -24,6 +28,34 @@ TEST(Peaks, FastPathEqualsTheReferenceOnRandomMaps) {
       const torch::Tensor real = torch::isfinite(reference.logit);
       EXPECT_TRUE(torch::equal(fast.index.masked_select(real), reference.index.masked_select(real)))
           << shape << " k " << k;
+    }
+  }
+}
+
+TEST(Peaks, TiesGoToTheLowerIndexWhateverOrderTheRowsAreVisitedIn) {
+  // Few distinct values: many equal peaks, also at the K-th place. The fast path visits rows
+  // by their maxima; it must still keep the lowest indices among equal values.
+  torch::manual_seed(4);
+  for (const auto& shape : std::vector<std::vector<std::int64_t>>{{1, 5, 9, 11}, {2, 80, 16, 16}}) {
+    const torch::Tensor logits = torch::randint(0, 4, shape).to(torch::kFloat);
+    for (int k : {1, 10, 100}) {
+      const HeatmapPeaks fast = top_k_peaks(logits, k);
+      const torch::Tensor is_peak = logits == torch::max_pool2d(logits, 3, 1, 1);
+      for (std::int64_t b = 0; b < shape[0]; ++b) {
+        // Every peak, best first: higher value, then lower index.
+        std::vector<std::pair<float, std::int64_t>> all;
+        const torch::Tensor values = logits[b].reshape({-1}), peaks = is_peak[b].reshape({-1});
+        for (std::int64_t i = 0; i < values.numel(); ++i)
+          if (peaks[i].item<bool>()) all.emplace_back(values[i].item<float>(), i);
+        std::stable_sort(all.begin(), all.end(),
+                         [](const auto& x, const auto& y) { return x.first > y.first; });
+        const std::int64_t kept = fast.logit.size(1);
+        for (std::int64_t j = 0; j < kept && j < static_cast<std::int64_t>(all.size()); ++j) {
+          EXPECT_EQ(fast.logit[b][j].item<float>(), all[static_cast<std::size_t>(j)].first);
+          EXPECT_EQ(fast.index[b][j].item<std::int64_t>(), all[static_cast<std::size_t>(j)].second)
+              << "image " << b << " rank " << j << " k " << k;
+        }
+      }
     }
   }
 }
