@@ -187,8 +187,9 @@ torch::Tensor reuse_buffer(torch::Tensor& buffer, std::int64_t rows, std::int64_
 
 /// out (M, N) = a (M, K) · b (K, N), or += with `accumulate`, split by rows of `out` over
 /// LibTorch's threads. The training recipes hold OpenBLAS to one thread (runtime.blas_threads:
-/// 1, so that it does not start threads beside LibTorch's); one product would then use one
-/// core (measured: the forward at 128 channels on 64² spent 12 of its 19 ms in one GEMM).
+/// 1, so that it does not start threads beside LibTorch's), and one product would then use one
+/// core. (On this project's 2-core machine no change was measured either way: the products
+/// are OpenBLAS's Haswell kernel; oneDNN's 1×1 convolution was faster on small maps only.)
 void parallel_matmul(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& out,
                      bool accumulate) {
   const std::int64_t rows = a.size(0);
@@ -228,8 +229,7 @@ void sampling_table(const T* offset, const Dims& d, const DeformConvGeometry& g,
 
 /// columns (C·kh·kw, Ho·Wo): row c·kh·kw + t holds channel c sampled by tap t, times the mask.
 /// Work items run tap-major (t, then c) so that consecutive items read the same row of the
-/// sampling table, which then stays in cache: channel-major order re-read the whole table
-/// from memory once per channel (5× slower at 64 channels on 128²).
+/// sampling table.
 template <typename T>
 void fill_columns(const T* input, const T* mask, const std::vector<Sample<T>>& table, const Dims& d,
                   const DeformConvGeometry& g, T* columns) {
