@@ -126,7 +126,10 @@ class HourglassImpl : public BackboneImpl {
  public:
   HourglassImpl(int stacks, const std::vector<int>& dims, const std::vector<int>& counts,
                 int stem_channels, int output_channels)
-      : stacks_(stacks), output_channels_(output_channels) {
+      : stacks_(stacks),
+        output_channels_(output_channels),
+        // Each level below stride 4 halves: inputs must be multiples of 4 · 2^levels.
+        size_divisor_(4 << (dims.size() - 1)) {
     const int channels = dims[0];
     pre_ = register_module("pre", nn::Sequential(Convolution(7, 3, stem_channels, 2),
                                                  Residual(stem_channels, channels, 2)));
@@ -148,8 +151,6 @@ class HourglassImpl : public BackboneImpl {
         output_projections_->push_back(conv1x1_bn(output_channels, channels));
       }
     }
-    // Five levels below stride 4, each halving: inputs must be multiples of 4 · 2^levels.
-    size_divisor_ = 4 << (dims.size() - 1);
   }
 
   torch::Tensor forward(const torch::Tensor& images) override {
@@ -179,7 +180,7 @@ class HourglassImpl : public BackboneImpl {
  private:
   int stacks_;
   int output_channels_;
-  int size_divisor_ = 128;
+  int size_divisor_;
   nn::Sequential pre_{nullptr};
   nn::ModuleList kps_{nullptr}, cnvs_{nullptr}, inters_{nullptr};
   nn::ModuleList inter_projections_{nullptr}, output_projections_{nullptr};

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <stdexcept>
 
 #include "centermask/modeling/centermask.h"
@@ -14,19 +15,26 @@ namespace centermask {
 
 namespace F = torch::nn::functional;
 
+namespace {
+
+/// Every term of a loss, the optional ones included (undefined when off).
+std::array<torch::Tensor*, 8> all_terms(CenterMaskLosses& l) {
+  return {&l.total, &l.heatmap,  &l.offset,   &l.size,
+          &l.mask,  &l.saliency, &l.box_giou, &l.mask_dice};
+}
+
+}  // namespace
+
 CenterMaskLosses CenterMaskImpl::loss(const CenterMaskOutputs& outputs,
                                       const CenterMaskTrainingTargets& targets) const {
   CenterMaskLosses mean = stack_loss(outputs, targets);
   if (outputs.earlier_stacks.empty()) return mean;
   // Intermediate supervision: every term is the mean over the stacks (CenterNet divides each
   // stack's terms by the number of stacks), so the loss's scale does not grow with stacks.
-  std::vector<torch::Tensor*> terms{&mean.total, &mean.heatmap,  &mean.offset,   &mean.size,
-                                    &mean.mask,  &mean.saliency, &mean.box_giou, &mean.mask_dice};
+  const auto terms = all_terms(mean);
   for (const CenterMaskOutputs& earlier : outputs.earlier_stacks) {
-    const CenterMaskLosses other = stack_loss(earlier, targets);
-    const std::vector<const torch::Tensor*> others{
-        &other.total, &other.heatmap,  &other.offset,   &other.size,
-        &other.mask,  &other.saliency, &other.box_giou, &other.mask_dice};
+    CenterMaskLosses other = stack_loss(earlier, targets);
+    const auto others = all_terms(other);
     for (std::size_t i = 0; i < terms.size(); ++i)
       if (terms[i]->defined()) *terms[i] = *terms[i] + *others[i];
   }
