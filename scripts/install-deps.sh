@@ -19,6 +19,8 @@ packages=(
   pybind11-dev python3-dev python3-numpy
   # The report's test renders `centermask report`'s page in a real headless browser.
   chromium
+  # format_check (ctest) holds the sources to .clang-format; without it the check would skip.
+  clang-format
 )
 
 missing=()

@@ -4,10 +4,16 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
+#include <map>
 #include <opencv2/imgcodecs.hpp>
+#include <regex>
+#include <sstream>
+#include <tuple>
 
 #include "centermask/visualization/report_html.h"
+#include "common/json_reader.h"
 #include "support/cli_runner.h"
 #include "support/train_fixtures.h"
 
@@ -70,6 +76,149 @@ TEST_F(CliReportTest, WritesOneSelfContainedPageWithCurvesTablePicturesAndConfig
   const std::string bare_page = testing::read_text(run_dir() / "bare.html");
   EXPECT_EQ(count_of(bare_page, "<img"), 0u);
   EXPECT_EQ(count_of(bare_page, "<svg"), 4u);
+}
+
+// The charts draw what the log says: every logged value is a point of its curve, and each
+// chart's points are one affine image of (iteration, value) — log10(value) on the loss chart's
+// log axis — to the 0.05 px of the page's one-decimal coordinates. A value drawn at the wrong
+// place, a missing or extra point, or a curve under another name breaks the fit.
+struct Curve {
+  std::string name;
+  std::vector<std::pair<double, double>> pixels;  // (x, y) on the page
+};
+
+std::vector<std::pair<std::string, std::vector<Curve>>> charts_of(const std::string& page) {
+  std::vector<std::pair<std::string, std::vector<Curve>>> charts;
+  const std::regex title(R"(font-weight="bold">([^<]*)</text>)");
+  const std::regex curve(
+      R"re(<polyline class="series"[^>]*points="([^"]*)"/>\n<line[^>]*/><text[^>]*>([^<]*)</text>)re");
+  for (std::size_t at = page.find("<svg"); at != std::string::npos;
+       at = page.find("<svg", at + 1)) {
+    const std::string svg = page.substr(at, page.find("</svg>", at) - at);
+    std::smatch m;
+    std::regex_search(svg, m, title);
+    std::vector<Curve> curves;
+    for (auto it = std::sregex_iterator(svg.begin(), svg.end(), curve);
+         it != std::sregex_iterator(); ++it) {
+      Curve c;
+      c.name = (*it)[2];
+      std::istringstream points((*it)[1]);
+      for (std::string pair; points >> pair;) {
+        const std::size_t comma = pair.find(',');
+        c.pixels.emplace_back(std::stod(pair.substr(0, comma)), std::stod(pair.substr(comma + 1)));
+      }
+      curves.push_back(std::move(c));
+    }
+    charts.emplace_back(m.size() > 1 ? m[1].str() : "", std::move(curves));
+  }
+  return charts;
+}
+
+// The log's numbers by series name, as the test reads them (not through the report's code).
+std::map<std::string, std::vector<std::pair<double, double>>> logged_series(
+    const std::filesystem::path& log_path) {
+  std::map<std::string, std::vector<std::pair<double, double>>> series;
+  std::istringstream in(testing::read_text(log_path));
+  for (std::string line; std::getline(in, line);) {
+    json::Reader r(line, log_path.string());
+    std::map<std::string, double> numbers;
+    std::string type;
+    r.begin_object();
+    std::string_view key;
+    while (r.next_key(key)) {
+      const std::string name(key);
+      if (name == "type") {
+        type = std::string(r.read_string());
+      } else if (name == "segm" && r.peek() == json::ValueType::kObject) {
+        r.begin_object();
+        std::string_view stat;
+        while (r.next_key(stat)) {
+          if (stat == "AP" || stat == "AP50" || stat == "AP75")
+            numbers["mask " + std::string(stat)] = r.read_double();
+          else
+            r.skip_value();
+        }
+      } else if (r.peek() == json::ValueType::kNumber) {
+        numbers[name] = r.read_double();
+      } else {
+        r.skip_value();
+      }
+    }
+    const double iteration = numbers["iter"];
+    if (type == "train") {
+      for (const char* name : {"loss", "heatmap", "mask", "lr", "images_per_s"})
+        if (numbers.count(name)) series[name].emplace_back(iteration, numbers[name]);
+    } else if (type == "eval") {
+      for (const char* name : {"mask AP", "mask AP50", "mask AP75"})
+        if (numbers.count(name)) series[name].emplace_back(iteration, numbers[name]);
+    }
+  }
+  return series;
+}
+
+// Largest residual of the least-squares line through (value, pixel) pairs; `slope` receives
+// the line's slope.
+double affine_fit_residual(const std::vector<std::pair<double, double>>& pairs, double* slope) {
+  double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (const auto& [x, y] : pairs) {
+    n += 1;
+    sx += x;
+    sy += y;
+    sxx += x * x;
+    sxy += x * y;
+  }
+  *slope = (n * sxy - sx * sy) / (n * sxx - sx * sx);
+  const double intercept = (sy - *slope * sx) / n;
+  double worst = 0;
+  for (const auto& [x, y] : pairs) worst = std::max(worst, std::abs(intercept + *slope * x - y));
+  return worst;
+}
+
+TEST_F(CliReportTest, EveryCurveIsTheLoggedValuesOnTheChartsAxes) {
+  const auto made = run_cli("report " + run_dir().string() + " --pictures 0 --no-per-class --out " +
+                            (run_dir() / "curves.html").string());
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  const auto charts = charts_of(testing::read_text(run_dir() / "curves.html"));
+  const auto logged = logged_series(run_dir() / "log.jsonl");
+  ASSERT_EQ(charts.size(), 4u);
+  // (chart title, curves checked on it, whether its y axis is logarithmic)
+  const std::vector<std::tuple<std::string, std::vector<std::string>, bool>> expected = {
+      {"Loss terms (log scale)", {"loss", "heatmap", "mask"}, true},
+      {"Learning rate", {"lr"}, false},
+      {"Training speed", {"images/s"}, false},
+      {"Validation AP", {"mask AP", "mask AP50", "mask AP75"}, false}};
+  for (std::size_t k = 0; k < charts.size(); ++k) {
+    const auto& [title, curves] = charts[k];
+    const auto& [want_title, names, log_y] = expected[k];
+    SCOPED_TRACE(title);
+    EXPECT_EQ(title, want_title);
+    std::vector<std::pair<double, double>> x_pairs, y_pairs;
+    for (const std::string& name : names) {
+      const auto curve = std::find_if(curves.begin(), curves.end(),
+                                      [&](const Curve& c) { return c.name == name; });
+      ASSERT_NE(curve, curves.end()) << "no curve " << name;
+      const auto& values = logged.at(name == "images/s" ? "images_per_s" : name);
+      ASSERT_EQ(curve->pixels.size(), values.size()) << name;
+      ASSERT_GE(values.size(), 3u) << name;
+      for (std::size_t i = 0; i < values.size(); ++i) {
+        x_pairs.emplace_back(values[i].first, curve->pixels[i].first);
+        y_pairs.emplace_back(log_y ? std::log10(values[i].second) : values[i].second,
+                             curve->pixels[i].second);
+      }
+    }
+    double x_slope = 0, y_slope = 0;
+    EXPECT_LT(affine_fit_residual(x_pairs, &x_slope), 0.06);
+    EXPECT_GT(x_slope, 0);  // later iterations to the right
+    // A flat series (a constant lr) is drawn at one height; the others must fit one line.
+    bool varies = false;
+    for (const auto& [v, p] : y_pairs) varies |= v != y_pairs.front().first;
+    if (!varies) {
+      for (const auto& [v, p] : y_pairs) EXPECT_EQ(p, y_pairs.front().second);
+      continue;
+    }
+    EXPECT_LT(affine_fit_residual(y_pairs, &y_slope), 0.06);
+    EXPECT_LT(y_slope, 0);  // larger values higher up
+  }
 }
 
 TEST_F(CliReportTest, AHeadlessBrowserRendersThePlots) {

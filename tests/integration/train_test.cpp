@@ -36,7 +36,8 @@ TEST_F(TrainTest, TrainsIntoARunFolderAndEvaluates) {
   const TrainOutcome outcome = train(config, dir_ / "run", {});
   EXPECT_EQ(outcome.status, TrainStatus::kFinished);
   EXPECT_EQ(outcome.iteration, 6);
-  EXPECT_GE(outcome.mask_ap, 0.0);
+  // Whether it learns is learning_test's; here: the evaluation ran and is the one written.
+  testing::expect_outcome_is_the_written_evaluation(dir_ / "run", outcome.mask_ap, outcome.box_ap);
   for (const char* name : {"config.yaml", "log.jsonl", "last.pt", "model_final.pt", "metrics.json"})
     EXPECT_TRUE(std::filesystem::exists(dir_ / "run" / name)) << name;
 
@@ -135,7 +136,8 @@ TEST_F(TrainTest, PolarMaskTrainsResumesAndEvaluatesThroughTheSameEngine) {
   const TrainOutcome straight_outcome =
       train(parse_train_config(yaml, "polar.yaml"), dir_ / "straight", {});
   EXPECT_EQ(straight_outcome.iteration, 6);
-  EXPECT_GE(straight_outcome.mask_ap, 0.0);
+  testing::expect_outcome_is_the_written_evaluation(dir_ / "straight", straight_outcome.mask_ap,
+                                                    straight_outcome.box_ap);
   const std::string log = testing::read_text(dir_ / "straight" / "log.jsonl");
   EXPECT_NE(log.find("\"classification\":"), std::string::npos) << log.substr(0, 400);
   EXPECT_NE(log.find("\"type\":\"eval\""), std::string::npos);
@@ -171,7 +173,8 @@ TEST_F(TrainTest, CenterMaskFcosTrainsResumesAndPredictsAsTheStraightRun) {
                "    saliency_convs: 1\n    saliency_channels: 16\n");
   const TrainOutcome outcome = train(parse_train_config(yaml, "fcos.yaml"), dir_ / "straight", {});
   EXPECT_EQ(outcome.iteration, 6);
-  EXPECT_GE(outcome.mask_ap, 0.0);
+  testing::expect_outcome_is_the_written_evaluation(dir_ / "straight", outcome.mask_ap,
+                                                    outcome.box_ap);
   const std::string log = testing::read_text(dir_ / "straight" / "log.jsonl");
   EXPECT_NE(log.find("\"centerness\":"), std::string::npos) << log.substr(0, 400);
   const auto straight = testing::logged_losses(dir_ / "straight" / "log.jsonl");
@@ -310,13 +313,20 @@ TEST_F(TrainTest, ChannelsLastTrainsTheSameCurveAndResumesExactly) {
   const auto resumed = testing::logged_losses(dir_ / "resumed" / "log.jsonl");
   ASSERT_EQ(straight.size(), plain.size());
   ASSERT_EQ(resumed.size(), plain.size());
-  // The first step sees the same weights and batch: only the kernels' rounding differs.
-  // Later ones drift apart as any two runs with other summation orders do (Adam amplifies
-  // the differences of tiny gradients), so they are only checked to be finite.
-  const double first = plain.begin()->second;
-  EXPECT_NEAR(straight.begin()->second, first, 1e-4 * std::abs(first));
+  // The first step sees the same weights and batch: only the kernels' rounding differs
+  // (measured 1.7e-7 relative). Each later step starts from weights one update apart, and the
+  // difference grows about tenfold a step, as between any two runs that sum in other orders
+  // (Adam divides each gradient by its own scale, so tiny gradients' rounding moves weights by
+  // up to the lr): measured 1.5e-5, 1.0e-4, 4.4e-3, 5.8e-3, 1.5e-2 for steps 2–6 on this data.
+  // Steps 2 and 3 are held to 1e-3 and 1e-2 (≥ 60x the measured drift): what they check is
+  // that the first updates in channels-last are the same updates; steps 4–6 have drifted as far
+  // as chaotic rounding takes them and are held only to 10 %.
+  const std::vector<double> tolerance = {1e-5, 1e-3, 1e-2, 0.1, 0.1, 0.1};
+  std::size_t step = 0;
   for (const auto& [iteration, loss] : straight) {
-    EXPECT_TRUE(std::isfinite(loss)) << "iteration " << iteration;
+    const double expected = plain.at(iteration);
+    EXPECT_NEAR(loss, expected, tolerance.at(step++) * std::abs(expected))
+        << "iteration " << iteration;
     EXPECT_NEAR(resumed.at(iteration), loss, 1e-5 * std::abs(loss)) << "iteration " << iteration;
   }
   EXPECT_NE(testing::read_text(dir_ / "straight" / "log.jsonl")

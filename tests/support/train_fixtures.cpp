@@ -1,6 +1,7 @@
 #include "support/train_fixtures.h"
 
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
 #include <sstream>
 
@@ -54,6 +55,34 @@ runtime:
 
 TrainConfig TinyTrainingData::config(const std::vector<std::string>& overrides) const {
   return parse_train_config(config_yaml(), "tiny.yaml", overrides);
+}
+
+double metrics_stat(const std::filesystem::path& run_dir, const std::string& section,
+                    const std::string& stat) {
+  const std::string text = read_text(run_dir / "metrics.json");
+  const std::size_t at = text.find("\"" + section + "\":{");
+  EXPECT_NE(at, std::string::npos) << section << " in " << text;
+  const std::size_t value = text.find("\"" + stat + "\":", at);
+  EXPECT_NE(value, std::string::npos) << stat << " in " << text;
+  if (at == std::string::npos || value == std::string::npos) return -2;
+  return std::stod(text.substr(value + stat.size() + 3));
+}
+
+void expect_outcome_is_the_written_evaluation(const std::filesystem::path& run_dir, double mask_ap,
+                                              double box_ap) {
+  EXPECT_GE(mask_ap, 0.0);
+  EXPECT_LE(mask_ap, 1.0);
+  EXPECT_GE(box_ap, 0.0);
+  EXPECT_LE(box_ap, 1.0);
+  EXPECT_EQ(mask_ap, metrics_stat(run_dir, "segm", "AP"));
+  EXPECT_EQ(box_ap, metrics_stat(run_dir, "bbox", "AP"));
+  const std::string log = read_text(run_dir / "log.jsonl");
+  const std::size_t eval = log.rfind("{\"type\":\"eval\"");
+  ASSERT_NE(eval, std::string::npos) << "no evaluation in the log";
+  const std::string segm_ap = "\"segm\":{\"AP\":";
+  const std::size_t at = log.find(segm_ap, eval);
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_EQ(std::stod(log.substr(at + segm_ap.size())), mask_ap);
 }
 
 std::map<std::int64_t, double> logged_losses(const std::filesystem::path& log_path) {

@@ -27,6 +27,16 @@ class TinyTrainingData {
   TempDir dir_;
 };
 
+/// A stat of a run's metrics.json: section "segm" or "bbox", stat "AP", "AP50", ...
+double metrics_stat(const std::filesystem::path& run_dir, const std::string& section,
+                    const std::string& stat);
+
+/// The final evaluation of a run is the one it wrote: the outcome's mask and box AP equal
+/// metrics.json's and the log's last "eval" line's, and lie in [0, 1] (a model that has been
+/// evaluated has an AP, however poor; -1 would mean no evaluation).
+void expect_outcome_is_the_written_evaluation(const std::filesystem::path& run_dir, double mask_ap,
+                                              double box_ap);
+
 /// iteration → loss of the "train" lines of a run's log.jsonl.
 std::map<std::int64_t, double> logged_losses(const std::filesystem::path& log_path);
 

@@ -7,7 +7,6 @@
 // not counted in the outer one (decode_fcos_boxes is "decode" with an "nms" inside it), so
 // the stages of one run add up to at most its wall time.
 
-#include <chrono>
 #include <functional>
 #include <string>
 #include <utility>
@@ -19,8 +18,11 @@ class StageRecording {
  public:
   /// `synchronize` (may be empty) runs before every clock read: e.g. waiting for the GPU's
   /// queued work, without which asynchronous kernels would be timed in whichever stage
-  /// happens to wait for them.
-  explicit StageRecording(std::function<void()> synchronize = {});
+  /// happens to wait for them. `clock_ms` (may be empty: std::chrono::steady_clock) gives the
+  /// time in milliseconds; the tests pass a clock they advance themselves, so that what is
+  /// checked is the bookkeeping, never how long the machine took.
+  explicit StageRecording(std::function<void()> synchronize = {},
+                          std::function<double()> clock_ms = {});
   ~StageRecording();
   StageRecording(const StageRecording&) = delete;
   StageRecording& operator=(const StageRecording&) = delete;
@@ -32,12 +34,14 @@ class StageRecording {
  private:
   friend class ScopedStage;
   struct Open {
-    std::chrono::steady_clock::time_point start;
+    double start_ms = 0;
     double nested_ms = 0;  ///< time of stages opened inside this one
   };
   void add(const std::string& name, double ms);
+  double now_ms() const;
 
   std::function<void()> synchronize_;
+  std::function<double()> clock_ms_;
   std::vector<Open> open_;
   std::vector<std::pair<std::string, double>> totals_;
   StageRecording* previous_ = nullptr;

@@ -232,9 +232,10 @@ class CenterMaskFcosImpl : public MetaArchitectureImpl {
                                         int input_height, int input_width) const;
 
   /// The assembled masks of chosen locations: (M, Hm, Wm) probability and where it means
-  /// something (assemble_masks), the one path of the loss and of inference.
-  AssembledMasks assemble(const CenterMaskFcosOutputs& outputs,
-                          const FcosMaskSamples& samples) const;
+  /// something (assemble_masks), the one path of the loss and of inference; inference passes
+  /// clip_margin 1 (MaskAssemblyInput::clip_margin).
+  AssembledMasks assemble(const CenterMaskFcosOutputs& outputs, const FcosMaskSamples& samples,
+                          int clip_margin = -1) const;
   /// The local shape logits (M, S, S) at chosen locations: the shape layer on the regression
   /// tower's features there, or the given shapes.
   torch::Tensor local_shapes(const CenterMaskFcosOutputs& outputs,

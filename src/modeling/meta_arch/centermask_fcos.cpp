@@ -188,7 +188,7 @@ torch::Tensor CenterMaskFcosImpl::dense_shape_logits(
 }
 
 AssembledMasks CenterMaskFcosImpl::assemble(const CenterMaskFcosOutputs& outputs,
-                                            const FcosMaskSamples& samples) const {
+                                            const FcosMaskSamples& samples, int clip_margin) const {
   MaskAssemblyInput input;
   if (options_.has_shape_head())
     input.shape_logits = local_shapes(outputs, samples.image, samples.location);
@@ -198,6 +198,7 @@ AssembledMasks CenterMaskFcosImpl::assemble(const CenterMaskFcosOutputs& outputs
   input.regions = samples.region;
   input.image_index = samples.image;
   input.saliency_class = samples.saliency_class;
+  input.clip_margin = clip_margin;
   return assemble_masks(input);
 }
 

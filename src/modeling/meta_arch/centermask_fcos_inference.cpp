@@ -65,19 +65,24 @@ std::vector<std::vector<Instance>> CenterMaskFcosImpl::predict(
     }
   std::vector<std::vector<Instance>> results(infos.size());
   if (kept.empty()) return results;
+  AssembledMasks assembled = assemble(outputs, samples, /*clip_margin=*/1);
   const torch::Tensor probability =
-      assemble(outputs, samples).probability.to(torch::kCPU, torch::kFloat32).contiguous();
+      assembled.probability.to(torch::kCPU, torch::kFloat32).contiguous();
   const int rows = static_cast<int>(probability.size(1)),
             cols = static_cast<int>(probability.size(2));
   for (std::size_t i = 0; i < kept.size(); ++i) {
     const FcosDetection& d = *kept[i];
     const auto b = static_cast<std::size_t>(samples.image[i]);
     const ImageInfo& info = infos[b];
-    const CellRegion& region = samples.region[i];
+    const CellRegion& region = assembled.computed[i];
     // The object's probability over its region's cells: a view into the assembled block.
-    const cv::Mat block(rows, cols, CV_32F,
-                        probability.data_ptr<float>() + static_cast<std::int64_t>(i) * rows * cols);
-    const cv::Mat object_probability = block(cv::Rect(0, 0, region.width(), region.height()));
+    // Empty for a region wholly off the map.
+    const cv::Mat object_probability =
+        region.width() > 0 && region.height() > 0
+            ? cv::Mat(rows, cols, CV_32F,
+                      probability.data_ptr<float>() + static_cast<std::int64_t>(i) * rows * cols)(
+                  cv::Rect(0, 0, region.width(), region.height()))
+            : cv::Mat(region.height(), region.width(), CV_32F);
     Instance instance;
     instance.box = cells_to_original(d.box.x0, d.box.y0, d.box.x1, d.box.y1, 1, info);
     instance.class_index = d.class_index;

@@ -99,27 +99,31 @@ std::vector<std::vector<Instance>> CenterMaskImpl::predict(
 
   cv::Mat all_probability;  // (M, Hm·Wm) on the host
   int prob_w = 0;
+  std::vector<CellRegion> computed_regions;  // the cells each object's probability covers
   if (!kept.empty()) {
     if (outputs.shape_hidden.defined() || outputs.given_shapes)
       assembly.shape_logits = local_shapes(outputs, assembly.image_index, kept_cells);
     assembly.saliency_logits = outputs.saliency_logits;
     assembly.map_height = map_h * static_cast<int>(mask_per_cell);
     assembly.map_width = map_w * static_cast<int>(mask_per_cell);
-    torch::Tensor probability =
-        assemble_masks(assembly).probability.to(torch::kCPU, torch::kFloat32);
+    assembly.clip_margin = 1;
+    AssembledMasks assembled = assemble_masks(assembly);
+    computed_regions = std::move(assembled.computed);
+    torch::Tensor probability = assembled.probability.to(torch::kCPU, torch::kFloat32);
     probability = probability.contiguous();
     prob_w = static_cast<int>(probability.size(2));
-    all_probability = cv::Mat(static_cast<int>(probability.size(0)),
-                              static_cast<int>(probability.size(1) * probability.size(2)), CV_32F,
-                              probability.data_ptr<float>())
-                          .clone();
+    if (probability.numel() > 0)
+      all_probability = cv::Mat(static_cast<int>(probability.size(0)),
+                                static_cast<int>(probability.size(1) * probability.size(2)), CV_32F,
+                                probability.data_ptr<float>())
+                            .clone();
   }
 
   std::vector<std::vector<Instance>> results(static_cast<std::size_t>(n));
   for (std::size_t i = 0; i < kept.size(); ++i) {
     const Kept& object = kept[i];
     const ImageInfo& info = infos[static_cast<std::size_t>(object.image)];
-    const CellRegion& region = assembly.regions[i];
+    const CellRegion& region = computed_regions[i];
     Instance instance;
     instance.score = score_at[object.image][object.slot];
     instance.class_index = static_cast<std::int32_t>(assembly.saliency_class[i]);
@@ -127,10 +131,14 @@ std::vector<std::vector<Instance>> CenterMaskImpl::predict(
     instance.box = cells_to_original(
         object.center_x - 0.5 * object.width, object.center_y - 0.5 * object.height,
         object.center_x + 0.5 * object.width, object.center_y + 0.5 * object.height, stride, info);
-    // The object's probability over its region's cells (a view into the assembled block).
-    const cv::Mat probability = all_probability.row(static_cast<int>(i))
-                                    .reshape(1, static_cast<int>(all_probability.cols / prob_w))(
-                                        cv::Rect(0, 0, region.width(), region.height()));
+    // The object's probability over its region's cells (a view into the assembled block);
+    // empty for a region wholly off the map.
+    const cv::Mat probability =
+        region.width() > 0 && region.height() > 0
+            ? all_probability.row(static_cast<int>(i))
+                  .reshape(1, static_cast<int>(all_probability.cols / prob_w))(
+                      cv::Rect(0, 0, region.width(), region.height()))
+            : cv::Mat(region.height(), region.width(), CV_32F);
     if (options.mask_quality_scoring)
       instance.score *= mask_quality(probability, options.mask_threshold);
     instance.has_mask = true;

@@ -8,6 +8,7 @@
 
 #include "centermask/common/error.h"
 #include "centermask/evaluation/coco_evaluator.h"
+#include "centermask/structures/rle.h"
 
 namespace centermask {
 namespace {
@@ -148,6 +149,74 @@ TEST(LvisEvaluator, EachImageKeepsItsHighestScoringDetectionsAcrossCategories) {
   same_category += "]";
   EXPECT_NEAR(evaluate(gt, same_category, EvalRules::kLvis, {301}).lvis_stats[0], 1.0 / 301, 1e-12);
   EXPECT_NEAR(evaluate(gt, same_category, EvalRules::kLvis).lvis_stats[0], 0.0, 1e-12);
+}
+
+// The same federated rules on masks (iou_type segm): LVIS scores masks, not boxes. The first
+// case again, with polygon ground truth and mask detections, and one change: image 1's frequent
+// thing is a right triangle, and its first detection (0.9) is the *other* half of the same box
+// (IoU of the two halves ≈ 0.05: a false positive at every threshold) before the exact
+// triangle (0.85). On masks the frequent category becomes false positive, true positive: AP
+// 1/2 like the common one, so AP = (1/2 + 1/2 + 1) / 3 = 2/3, APf = 1/2. On the boxes derived
+// from the same masks both halves have the triangle's box: true positive, then a duplicate,
+// AP 1 — the bbox figures stay the first case's.
+TEST(LvisEvaluator, MasksAreScoredByTheirPixelsUnderTheSameFederatedRules) {
+  std::vector<double> triangle = {10, 10, 30, 10, 10, 30};
+  std::vector<double> other_half = {30, 10, 30, 30, 10, 30};
+  std::vector<double> square = {50, 50, 90, 50, 90, 90, 50, 90};
+  std::vector<double> rare_square = {5, 5, 35, 5, 35, 35, 5, 35};
+  std::vector<double> corner = {0, 0, 10, 0, 10, 10, 0, 10};
+  const auto rle_of = [](std::vector<double>& polygon) {
+    return rle_from_polygon(Span<double>(polygon.data(), polygon.size()), 100, 100);
+  };
+  const auto polygon_annotation = [&](int id, int image_id, int category_id,
+                                      std::vector<double>& polygon) {
+    std::string xy;
+    for (double v : polygon) xy += (xy.empty() ? "" : ", ") + std::to_string(v);
+    const BoxXYWH box = rle_bbox(rle_of(polygon));
+    return R"({"id": )" + std::to_string(id) + R"(, "image_id": )" + std::to_string(image_id) +
+           R"(, "category_id": )" + std::to_string(category_id) + R"(, "segmentation": [[)" + xy +
+           R"(]], "bbox": [)" + std::to_string(box.x) + ", " + std::to_string(box.y) + ", " +
+           std::to_string(box.width) + ", " + std::to_string(box.height) + R"(], "area": )" +
+           std::to_string(rle_area(rle_of(polygon))) + "}";
+  };
+  const auto mask_detection = [&](int image_id, int category_id, std::vector<double>& polygon,
+                                  double score) {
+    std::string counts;
+    for (char c : rle_to_string(rle_of(polygon)))
+      counts += c == '\\' ? std::string("\\\\") : std::string(1, c);
+    return R"({"image_id": )" + std::to_string(image_id) + R"(, "category_id": )" +
+           std::to_string(category_id) + R"(, "segmentation": {"size": [100, 100], "counts": ")" +
+           counts + R"("}, "score": )" + std::to_string(score) + "}";
+  };
+  // The two halves overlap only along the diagonal.
+  EXPECT_LT(rle_iou(rle_of(other_half), rle_of(triangle), false), 0.1);
+  const CocoDataset gt = CocoDataset::parse(
+      lvis_gt(image(1, "2", "") + "," + image(2, "", ""),
+              polygon_annotation(1, 1, 1, triangle) + "," + polygon_annotation(2, 2, 2, square) +
+                  "," + polygon_annotation(3, 2, 3, rare_square)),
+      "lvis.json");
+  const std::string results_json =
+      "[" + mask_detection(1, 3, corner, 0.95) + "," + mask_detection(1, 1, other_half, 0.9) + "," +
+      mask_detection(1, 1, triangle, 0.85) + "," + mask_detection(1, 2, corner, 0.8) + "," +
+      mask_detection(2, 2, square, 0.7) + "," + mask_detection(2, 3, rare_square, 0.6) + "]";
+  const CocoResults results = CocoResults::parse(results_json, "results.json", gt);
+  const CocoEvalResult segm = evaluate_coco(gt, results, lvis_eval_params(IouType::kSegm));
+  ASSERT_EQ(segm.lvis_stats.size(), static_cast<std::size_t>(kNumLvisStats));
+  // AP, AP50, AP75, APs, APm, APl, APr, APc, APf, AR, ARs, ARm, ARl. By size: the small ground
+  // truth is the triangle (AP 1/2) and the rare square (AP 1): APs 3/4; the medium one the
+  // common square (its false positive, a small 10 × 10 mask, is outside the range): APm 1.
+  const double expected[kNumLvisStats] = {2.0 / 3, 2.0 / 3, 2.0 / 3, 0.75, 1, -1, 1,
+                                          0.5,     0.5,     1,       1,    1, -1};
+  for (int i = 0; i < kNumLvisStats; ++i)
+    EXPECT_NEAR(segm.lvis_stats[static_cast<std::size_t>(i)], expected[i], 1e-12)
+        << kLvisStatNames[i];
+  // The rare detection in image 1 (not annotated for rare things) is dropped on masks too.
+  EXPECT_NEAR(segm.per_category_ap()[2].second, 1.0, 1e-12);
+
+  // The halves' boxes can differ from the triangle's by a pixel of rasterisation, so at IoU
+  // 0.5 (not 0.95) they are the same box.
+  const CocoEvalResult bbox = evaluate_coco(gt, results, lvis_eval_params(IouType::kBbox));
+  EXPECT_NEAR(bbox.lvis_stats[1], 2.5 / 3, 1e-12);  // AP50: the first case's
 }
 
 TEST(LvisEvaluator, FilesWithoutLvisFieldsAreRefusedNamingTheField) {

@@ -313,6 +313,50 @@ TEST(MaskAssembly, ReducedPrecisionLogitsAssembleAsTheirFloatValues) {
   EXPECT_TRUE(torch::allclose(got.probability, expected.probability, 0, 1e-6));
 }
 
+// Inference's clip_margin: regions far larger than the map (an untrained network's boxes) are
+// computed only within the margin of the map, and there the values are the unclipped ones
+// (the shape still resized over the whole region), so the masks pasted from them are the same.
+TEST(MaskAssembly, ClippedRegionsKeepTheValuesOfTheWholeRegionsNearTheMap) {
+  torch::manual_seed(6);
+  MaskAssemblyInput whole;
+  whole.shape_logits = torch::randn({4, 8, 8}, torch::kFloat64);
+  whole.saliency_logits = torch::randn({1, 2, 9, 11}, torch::kFloat64);
+  // Hanging off every side; inside; a huge one around the whole map; one wholly off it.
+  whole.regions = {{-40, -30, 6, 5}, {2, 3, 7, 8}, {-300, -250, 311, 290}, {50, 40, 60, 45}};
+  whole.image_index = {0, 0, 0, 0};
+  whole.saliency_class = {1, 0, 1, 0};
+  MaskAssemblyInput clipped = whole;
+  clipped.clip_margin = 1;
+  const AssembledMasks expected = assemble_masks(whole), got = assemble_masks(clipped);
+  const std::vector<CellRegion> want = {{-1, -1, 6, 5}, {2, 3, 7, 8}, {-1, -1, 12, 10}};
+  ASSERT_EQ(got.computed.size(), 4u);
+  EXPECT_EQ(got.computed[3].width(), 0);  // off the map: nothing to compute
+  EXPECT_EQ(got.computed[3].height(), 0);
+  EXPECT_FALSE(got.inside[3].any().item<bool>());
+  EXPECT_EQ(got.probability.size(1), 11);  // the largest clipped side, not 540
+  EXPECT_EQ(got.probability.size(2), 13);
+  for (std::size_t i = 0; i < 3; ++i) {
+    const CellRegion& c = got.computed[i];
+    const CellRegion& r = whole.regions[i];
+    EXPECT_EQ(std::tie(c.x0, c.y0, c.x1, c.y1),
+              std::tie(want[i].x0, want[i].y0, want[i].x1, want[i].y1))
+        << i;
+    const auto m = static_cast<std::int64_t>(i);
+    const torch::Tensor unclipped = expected.probability[m]
+                                        .slice(0, c.y0 - r.y0, c.y1 - r.y0)
+                                        .slice(1, c.x0 - r.x0, c.x1 - r.x0);
+    EXPECT_TRUE(
+        torch::equal(got.probability[m].slice(0, 0, c.height()).slice(1, 0, c.width()), unclipped))
+        << i;
+    EXPECT_TRUE(torch::equal(
+        got.inside[m].slice(0, 0, c.height()).slice(1, 0, c.width()),
+        expected.inside[m].slice(0, c.y0 - r.y0, c.y1 - r.y0).slice(1, c.x0 - r.x0, c.x1 - r.x0)))
+        << i;
+  }
+  // Without a margin the regions are what was given.
+  EXPECT_EQ(expected.computed[2].x1, 311);
+}
+
 TEST(MaskAssembly, NoObjectsGivesEmptyTensors) {
   MaskAssemblyInput in;
   in.saliency_logits = torch::randn({1, 1, 4, 4});

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
+#include <string>
 
 namespace centermask {
 namespace {
@@ -49,19 +51,70 @@ TEST(DrawInstances, SmallImagesAreEnlargedByWholeFactors) {
   EXPECT_EQ(cv::norm(out.at<cv::Vec3b>(1 * 4 + 3, 3 * 4 + 3)), 0.0);  // (3, 1) is background
 }
 
-TEST(DrawInstances, LabelsBoxesAndEmptyInputsDoNotFail) {
-  const cv::Mat image(5, 5, CV_8UC3, cv::Scalar(40, 40, 40));
+// Boxes and labels land on the pixels they should: the box's outline in the instance's colour,
+// the label's background above the box, as wide as its text (with the score when asked), and
+// nothing where neither is — so a box larger than the image, or no instance at all, leaves the
+// enlarged picture exactly as it was.
+TEST(DrawInstances, BoxesAndLabelsAreDrawnWhereTheyBelongAndNowhereElse) {
+  const cv::Scalar grey(40, 40, 40);
+  const cv::Mat image(8, 8, CV_8UC3, grey);
   DrawOptions o;
-  o.draw_scores = true;
-  Instance box_only;
-  box_only.box = {-3, -3, 9, 9};  // larger than the image
-  box_only.class_index = 7;       // no name for it: "class 7"
-  box_only.score = 0.5f;
-  const cv::Mat out = draw_instances(image, {box_only, diagonal_instance()}, {"thing"}, o);
-  EXPECT_FALSE(out.empty());
-  EXPECT_GT(cv::norm(out, cv::NORM_L1), 0.0);
-  const cv::Mat none = draw_instances(image, {}, {}, o);
-  EXPECT_EQ(none.rows, 5 * display_scale(5, 5, o));
+  o.draw_contours = false;
+  const int scale = display_scale(8, 8, o);
+  ASSERT_EQ(scale, 16);
+  const auto is_colour = [](const cv::Mat& m, int x, int y, const cv::Scalar& c) {
+    const cv::Vec3b px = m.at<cv::Vec3b>(y, x);
+    return px[0] == c[0] && px[1] == c[1] && px[2] == c[2];
+  };
+  const auto pixels_not = [&](const cv::Mat& m, const cv::Scalar& c) {
+    cv::Mat same;
+    cv::inRange(m, c, c, same);
+    return static_cast<int>(m.total()) - cv::countNonZero(same);
+  };
+
+  // Nothing to draw, or a box around the whole image (its outline and label fall outside):
+  // the enlarged image, unchanged.
+  EXPECT_EQ(pixels_not(draw_instances(image, {}, {}, o), grey), 0);
+  Instance around;
+  around.box = {-3, -3, 12, 12};
+  around.class_index = 7;  // no name for it: "class 7"
+  const cv::Mat outside = draw_instances(image, {around}, {"thing"}, o);
+  ASSERT_EQ(outside.size(), cv::Size(8 * scale, 8 * scale));
+  EXPECT_EQ(pixels_not(outside, grey), 0);
+
+  // A box from (1, 1) to (4, 4): its outline runs along x, y = 16 and 63 (the last pixel
+  // inside the box), in the first instance's colour; inside and outside it stays grey.
+  Instance boxed;
+  boxed.box = {1, 1, 4, 4};
+  boxed.class_index = 0;
+  boxed.score = 0.5f;
+  const cv::Scalar colour = instance_colour(0);
+  for (const bool with_score : {false, true}) {
+    SCOPED_TRACE(with_score ? "with score" : "without score");
+    o.draw_scores = with_score;
+    const cv::Mat out = draw_instances(image, {boxed}, {"thing"}, o);
+    for (int t = 16; t <= 63; ++t) {
+      EXPECT_TRUE(is_colour(out, t, 63, colour)) << "bottom edge at x " << t;
+      EXPECT_TRUE(is_colour(out, 16, t, colour)) << "left edge at y " << t;
+      EXPECT_TRUE(is_colour(out, 63, t, colour)) << "right edge at y " << t;
+    }
+    EXPECT_TRUE(is_colour(out, 40, 40, grey));  // inside the box
+    EXPECT_TRUE(is_colour(out, 70, 70, grey));  // outside it
+    // The label sits on a filled background just above the box, text.width + 4 pixels wide.
+    int baseline = 0;
+    const std::string label = with_score ? "thing 0.50" : "thing";
+    const cv::Size text = cv::getTextSize(label, cv::FONT_HERSHEY_SIMPLEX, 0.4, 1, &baseline);
+    const int top = 16 - text.height - baseline - 2;
+    ASSERT_GE(top, 0);
+    ASSERT_LT(16 + text.width + 4, out.cols);
+    EXPECT_TRUE(is_colour(out, 16, top, colour));                   // its top-left corner
+    EXPECT_TRUE(is_colour(out, 16 + text.width + 3, top, colour));  // its top-right corner
+    EXPECT_TRUE(is_colour(out, 16 + text.width + 4, top, grey));    // and just beyond it
+    EXPECT_TRUE(is_colour(out, 15, top, grey));
+    if (top > 0) {
+      EXPECT_TRUE(is_colour(out, 20, top - 1, grey));
+    }
+  }
   EXPECT_NE(instance_colour(0), instance_colour(1));
 }
 
