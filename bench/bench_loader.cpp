@@ -15,9 +15,9 @@
 #include <filesystem>
 #include <thread>
 
-#include "centermask/data/centermask_targets.h"
 #include "centermask/data/loader.h"
 #include "centermask/data/synthetic_dataset.h"
+#include "centermask/modeling/methods/centermask/centermask_targets.h"
 #include "common/random.h"
 
 using namespace centermask;

@@ -25,7 +25,7 @@
 #include "centermask/common/blas_threads.h"
 #include "centermask/data/loader.h"
 #include "centermask/data/synthetic_dataset.h"
-#include "centermask/modeling/centermask.h"
+#include "centermask/modeling/methods/centermask/centermask.h"
 
 using namespace centermask;
 using Clock = std::chrono::steady_clock;

@@ -45,8 +45,10 @@ int main(int argc, char** argv) {
     }
     double inner = 0, outer = 0;
     for (const auto& [name, ms] : recording.milliseconds()) (name == "inner" ? inner : outer) = ms;
-    fmt::print("sleep {} ms inside a nested stage: inner read {:.3f} ms (+{:.3f}), outer's own {:.4f} ms\n",
-               sleep_ms, inner, inner - sleep_ms, outer);
+    fmt::print(
+        "sleep {} ms inside a nested stage: inner read {:.3f} ms (+{:.3f}), outer's own {:.4f} "
+        "ms\n",
+        sleep_ms, inner, inner - sleep_ms, outer);
   }
   return 0;
 }

@@ -1,5 +1,5 @@
 // `centermask ablate`: a method's ablation table on our data. Trains the same config once per
-// variant of the method's (ablation_variants in meta_arch_registry.h: CenterMask's Table 1c–1e
+// variant of the method's (each method's registration, method_registry.h: CenterMask's Table 1c–1e
 // and its saliency stride, PolarMask's Table 1a–1c: rays, ray loss, centerness) under the same
 // budget, and prints mask AP per variant. Each variant is a run folder under --out; rerunning
 // the command resumes unfinished ones and reuses finished ones.
@@ -13,7 +13,7 @@
 #include "centermask/common/error.h"
 #include "centermask/engine/config.h"
 #include "centermask/engine/trainer.h"
-#include "centermask/modeling/meta_arch_registry.h"
+#include "centermask/modeling/method_registry.h"
 #include "commands.h"
 #include "common/file_io.h"
 #include "common/json_reader.h"
@@ -132,12 +132,18 @@ int run_ablate(const AblateOptions& o) {
 
 CommandRunner add_ablate_command(CLI::App& app) {
   auto options = std::make_shared<AblateOptions>();
+  // Each registered method's variants, as its registration lists them.
+  std::string per_method;
+  for (const std::string& method : registered_method_names()) {
+    std::string names;
+    for (const AblationVariant& v : ablation_variants(method))
+      names += (names.empty() ? "" : ", ") + v.name;
+    if (!names.empty())
+      per_method += fmt::format("{}{}: {}", per_method.empty() ? "" : "; ", method, names);
+  }
   CLI::App* cmd = app.add_subcommand(
-      "ablate",
-      "train the config's method once per ablation variant and print a mask AP table "
-      "(centermask and centermask_fcos: full, class_agnostic, shape_only, saliency_only, "
-      "saliency_stride_2; polarmask: full, rays_18, rays_24, rays_72, smooth_l1, "
-      "cartesian_centerness)");
+      "ablate", "train the config's method once per ablation variant and print a mask AP table (" +
+                    per_method + ")");
   cmd->add_option("--config", options->config_path, "YAML config shared by every variant")
       ->required()
       ->check(CLI::ExistingFile);

@@ -27,6 +27,7 @@
 #include "centermask/engine/inference.h"
 #include "centermask/engine/trainer.h"
 #include "centermask/modeling/inference_form.h"
+#include "centermask/modeling/method_registry.h"
 #include "commands.h"
 #include "common/json_writer.h"
 
@@ -122,7 +123,7 @@ BenchModel build_bench_model(const BenchOptions& o, const torch::Device& device)
 }
 
 std::string backbone_description(const ModelConfig& model) {
-  return fmt::format("{} (width {})", model.backbone.name, model.backbone.width);
+  return fmt::format("{} (width {})", model.backbone, model.backbone_width);
 }
 
 int run_bench(const BenchOptions& o) {
@@ -223,8 +224,8 @@ int run_bench(const BenchOptions& o) {
     json::Writer w(out);
     w.begin_object();
     w.key("method").value(model.method_name());
-    w.key("backbone").value(built.config.model.backbone.name);
-    w.key("backbone_width").value(built.config.model.backbone.width);
+    w.key("backbone").value(built.config.model.backbone);
+    w.key("backbone_width").value(built.config.model.backbone_width);
     w.key("weights").value(built.origin);
     w.key("parameters").value(static_cast<std::int64_t>(parameters));
     w.key("size").value(o.size);
@@ -289,7 +290,7 @@ CommandRunner add_bench_command(CLI::App& app) {
       "bench", "time inference stage by stage: model-only and end-to-end FPS, peak memory");
   cmd->add_option("--config", options->config_path, "training config (untrained weights)");
   cmd->add_option("--meta-arch", options->meta_arch,
-                  "method: centermask, polarmask, centermask_fcos (= --set model.meta_arch=)");
+                  "method: " + describe_known_meta_architectures() + " (= --set model.meta_arch=)");
   cmd->add_option("--backbone", options->backbone,
                   "backbone: resnet18/34/50/101, dla34 (DCNv2), dla34_plain, hourglass104 (= --set "
                   "model.backbone=)");

@@ -5,11 +5,13 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <cstdlib>
 
 #include "centermask/common/error.h"
 #include "centermask/engine/config.h"
 #include "centermask/engine/trainer.h"
 #include "centermask/engine/upper_bound.h"
+#include "centermask/modeling/method_registry.h"
 #include "commands.h"
 #include "common/json_writer.h"
 
@@ -40,9 +42,7 @@ SweepAxis parse_sweep(const std::string& text) {
   const std::size_t eq = text.find('=');
   if (eq == std::string::npos || eq == 0 || eq + 1 == text.size())
     throw InputError(
-        fmt::format("--sweep {}: expected KEY=V1,V2,... (e.g. "
-                    "model.polarmask.num_rays=18,24,36,72)",
-                    text));
+        fmt::format("--sweep {}: expected KEY=V1,V2,... (e.g. test.input_size=256,320,384)", text));
   SweepAxis axis{text.substr(0, eq), {}};
   std::size_t begin = eq + 1;
   while (begin <= text.size()) {
@@ -168,15 +168,21 @@ int run_upper_bound(const UpperBoundOptions& o) {
     w.key("meta_arch").value(m.meta_arch);
     w.key("model").value(describe_model(m));
     w.key("input_size").value(static_cast<std::int64_t>(config.test.input_size));
-    if (m.meta_arch == "centermask" || m.meta_arch == "centermask_fcos") {
-      w.key("shape_size").value(static_cast<std::int64_t>(m.shape_size));
-      w.key("saliency_stride").value(static_cast<std::int64_t>(m.saliency_stride));
-      w.key("assembly").value(to_string(m.assembly));
-      w.key("class_specific_saliency").value(m.class_specific_saliency);
-    } else if (m.meta_arch == "polarmask") {
-      w.key("num_rays").value(static_cast<std::int64_t>(m.polarmask.num_rays));
-      w.key("sampling_center").value(to_string(m.polarmask.sampling_center));
+    // The method's own settings (model.<meta_arch>.*), numbers and switches as such.
+    w.key("options").begin_object();
+    for (const auto& [key, text] : method_settings(config)) {
+      w.key(key);
+      char* end = nullptr;
+      const double number = std::strtod(text.c_str(), &end);
+      if (text == "true" || text == "false") {
+        w.value(text == "true");
+      } else if (!text.empty() && end == text.c_str() + text.size()) {
+        w.value(number);
+      } else {
+        w.value(text);
+      }
     }
+    w.end_object();
     w.key("num_images").value(r.images);
     w.key("num_detections").value(r.detections);
     for (const CocoEvalResult* e : {&r.segm, &r.bbox}) {
@@ -224,11 +230,11 @@ CommandRunner add_upper_bound_command(CLI::App& app) {
                   "YAML config whose model and test sections to measure (default: the paper's)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--set", options->overrides,
-                  "override a config key, KEY=VALUE (repeatable), e.g. --set model.shape_size=64");
+                  "override a config key, KEY=VALUE (repeatable), e.g. --set test.input_size=384");
   cmd->add_option("--sweep", options->sweeps,
                   "measure every combination of values, KEY=V1,V2,... (repeatable), e.g. --sweep "
-                  "model.polarmask.num_rays=18,24,36,72 --sweep "
-                  "model.polarmask.sampling_center=mass,box: one table row each");
+                  "test.input_size=256,320 --sweep model.<method>.<option>=A,B (the method's "
+                  "options: train --list-keys): one table row each");
   cmd->add_option("--input-size", options->input_size,
                   "test input side (multiple of 32; = --set test.input_size=)");
   cmd->add_flag("--json", options->json, "print one JSON object");

@@ -25,8 +25,9 @@ EVAL_CASES = SOURCE_DIR / "tests" / "data" / "coco_eval"
 TINY_CONFIG = """model:
   backbone: resnet18
   backbone_width: 16
-  head_channels: 16
-  shape_size: 8
+  centermask:
+    head_channels: 16
+    shape_size: 8
 data:
   train_json: {root}/data/train.json
   train_images: {root}/data/train

@@ -7,10 +7,13 @@
 #include <algorithm>
 #include <functional>
 #include <limits>
+#include <map>
 #include <stdexcept>
 
 #include "centermask/common/error.h"
 #include "centermask/engine/lr_schedule.h"
+#include "centermask/modeling/backbone.h"
+#include "centermask/modeling/method_registry.h"
 #include "common/file_io.h"
 
 namespace centermask {
@@ -23,11 +26,11 @@ struct Field {
   std::string doc;
   std::function<void(const YAML::Node&)> set;
   std::function<std::string()> get;
-  /// The methods (model.meta_arch) the key belongs to; empty = every method's.
-  std::vector<std::string> methods;
+  /// The method (model.meta_arch) whose key this is (model.<method>.*); empty = every method's.
+  std::string method;
 
-  bool belongs_to(const std::string& method) const {
-    return methods.empty() || std::find(methods.begin(), methods.end(), method) != methods.end();
+  bool belongs_to(const std::string& meta_arch) const {
+    return method.empty() || method == meta_arch;
   }
 };
 
@@ -83,7 +86,7 @@ class FieldTable {
   void add(std::string key, std::string doc, std::function<void(const YAML::Node&)> set,
            std::function<std::string()> get) {
     fields_.push_back(
-        {std::move(key), std::move(doc), std::move(set), std::move(get), declaring_methods_});
+        {std::move(key), std::move(doc), std::move(set), std::move(get), declaring_method_});
   }
   void add_int(std::string key, std::string doc, int& ref) {
     add(
@@ -139,6 +142,20 @@ class FieldTable {
           return out + "]";
         });
   }
+  void add_choice(std::string key, std::string doc, const std::vector<std::string>& names,
+                  std::function<void(const std::string&)> set_name,
+                  std::function<std::string()> get_name) {
+    add(
+        std::move(key), std::move(doc),
+        [names, set_name](const YAML::Node& n) {
+          const std::string text = scalar_text(n);
+          if (std::find(names.begin(), names.end(), text) == names.end())
+            throw std::invalid_argument(
+                fmt::format("expected one of {}, got '{}'", fmt::join(names, ", "), text));
+          set_name(text);
+        },
+        std::move(get_name));
+  }
   template <typename Enum>
   void add_enum(std::string key, std::string doc, Enum& ref,
                 std::vector<std::pair<std::string, Enum>> names) {
@@ -163,141 +180,62 @@ class FieldTable {
         });
   }
 
-  // Keys declared while this is set belong to those methods (Field::methods).
-  std::vector<std::string> declaring_methods_;
+  // A method's keys, declared by the method under model.<method>. (OptionKeys).
+  class MethodKeys : public OptionKeys {
+   public:
+    MethodKeys(FieldTable& table, std::string prefix) : table_(table), prefix_(std::move(prefix)) {}
+    void add_int(const std::string& key, const std::string& doc, int& value) override {
+      table_.add_int(prefix_ + key, doc, value);
+    }
+    void add_double(const std::string& key, const std::string& doc, double& value) override {
+      table_.add_double(prefix_ + key, doc, value);
+    }
+    void add_bool(const std::string& key, const std::string& doc, bool& value) override {
+      table_.add_bool(prefix_ + key, doc, value);
+    }
+    void add_string(const std::string& key, const std::string& doc, std::string& value) override {
+      table_.add_string(prefix_ + key, doc, value);
+    }
+    void add_choice(const std::string& key, const std::string& doc,
+                    const std::vector<std::string>& names,
+                    std::function<void(const std::string&)> set,
+                    std::function<std::string()> get) override {
+      table_.add_choice(prefix_ + key, doc, names, std::move(set), std::move(get));
+    }
+
+   private:
+    FieldTable& table_;
+    std::string prefix_;
+  };
+
+  // Keys declared while this is set are that method's (Field::method).
+  std::string declaring_method_;
 
   void declare(TrainConfig& c) {
     ModelConfig& m = c.model;
     add_string("model.meta_arch",
                "the method: " + describe_known_meta_architectures() +
-                   " (its options are the other model.* keys)",
+                   " (its options are the keys under model.<method>.)",
                m.meta_arch);
     add_int("model.num_classes", "classes; 0 = the training set's category count", m.num_classes);
     add_string(
         "model.backbone",
         "resnet18, resnet34, resnet50, resnet101, dla34 (with DCNv2), dla34_plain or hourglass104",
-        m.backbone.name);
+        m.backbone);
     add_int("model.backbone_width", "ResNet: first-stage channels (64 standard; 32 = ~1/4 compute)",
-            m.backbone.width);
+            m.backbone_width);
     add_string("model.backbone_weights",
                "a PyTorch state_dict file (torch.save: torchvision ResNet, CenterNet or ImageNet "
                "DLA-34, or `centermask export-weights`) the backbone of a new run starts from; "
                "empty = from scratch",
                m.backbone_weights);
-    // CenterMask's keys; those of its masks are CenterMask-FCOS's too (the same ablation
-    // switches).
-    const std::vector<std::string> centermask_only = {"centermask"};
-    const std::vector<std::string> centermask_masks = {"centermask", "centermask_fcos"};
-    declaring_methods_ = centermask_only;
-    add_bool("model.backbone_skips",
-             "ResNet: add each stage to the upsampling path at its stride (TTFNet/U-Net shortcuts)",
-             m.backbone.skip_connections);
-    add_int("model.backbone_output_channels",
-            "ResNet: channels of the stride-4 map the heads read; 0 = backbone_width",
-            m.backbone.output_channels);
-    add_int("model.head_channels", "hidden channels of each head; 0 = 256 for DLA, 64 for ResNet",
-            m.head_channels);
-    declaring_methods_ = centermask_masks;
-    add_int("model.shape_size", "S: the local shape is S x S", m.shape_size);
-    add_enum("model.assembly", "how a mask is made (ablation)", m.assembly,
-             {{"shape_times_saliency", MaskAssembly::kShapeTimesSaliency},
-              {"shape_only", MaskAssembly::kShapeOnly},
-              {"saliency_only", MaskAssembly::kSaliencyOnly}});
-    add_bool("model.class_specific_saliency", "one saliency channel per class (else one)",
-             m.class_specific_saliency);
-    declaring_methods_ = centermask_only;
-    add_bool("model.direct_saliency_loss", "BCE of each saliency channel vs its class's masks",
-             m.direct_saliency_loss);
-    declaring_methods_ = centermask_masks;
-    add_int("model.saliency_stride",
-            "input pixels per saliency cell: 4 (paper), 2 or 1 (finer masks, light upsampling); "
-            "CenterMask-FCOS also 8 (P3)",
-            m.saliency_stride);
-    add_int("model.saliency_upsample_channels",
-            "channels of each saliency upsampling stage finer than stride 4",
-            m.saliency_upsample_channels);
-    declaring_methods_ = centermask_only;
-    add_bool(
-        "model.dense_box_loss",
-        "TTFNet-style Gaussian-weighted offset/size loss around each center (else center only)",
-        m.dense_box_loss);
-    add_int("model.mask_neighbourhood",
-            "also train masks from the shapes at cells within r of each center (0 = center only)",
-            m.mask_neighbourhood);
-    add_int("model.head_norm_groups",
-            "GroupNorm groups after each head's 3x3 conv (FCOS); 0 = none (CenterNet)",
-            m.head_norm_groups);
-    add_bool("model.small_normal_head_init",
-             "heads start from N(0, 0.001) (CenterNet's ResNet) instead of PyTorch's default",
-             m.small_normal_head_init);
-    add_double("model.loss_weights.heatmap", "lambda_p", m.loss_weights.heatmap);
-    add_double("model.loss_weights.offset", "lambda_off", m.loss_weights.offset);
-    add_double("model.loss_weights.size", "lambda_size", m.loss_weights.size);
-    add_double("model.loss_weights.mask", "lambda_mask", m.loss_weights.mask);
-    add_double("model.loss_weights.saliency", "direct saliency loss weight",
-               m.loss_weights.saliency);
-    add_double(
-        "model.loss_weights.box_giou",
-        "TTFNet's 1 - GIoU of the boxes at the dense box cells (needs model.dense_box_loss); "
-        "0 = off",
-        m.loss_weights.box_giou);
-    add_double("model.loss_weights.mask_dice", "Dice loss of the assembled masks; 0 = off",
-               m.loss_weights.mask_dice);
-
-    declaring_methods_ = {"polarmask"};
-    PolarMaskOptions& p = m.polarmask;
-    add_int("model.polarmask.num_rays", "rays per polygon, dividing 360 (paper: 18, 24, 36, 72)",
-            p.num_rays);
-    add_int("model.polarmask.fpn_channels", "channels of every pyramid level and head tower",
-            p.fpn_channels);
-    add_int("model.polarmask.head_tower_convs", "conv + GN + ReLU units per head tower (3 towers)",
-            p.head_tower_convs);
-    add_int("model.polarmask.head_norm_groups", "GroupNorm groups of the towers",
-            p.head_norm_groups);
-    add_double("model.polarmask.center_sampling_radius",
-               "positives within r * stride of the sampling center", p.center_sampling_radius);
-    add_enum("model.polarmask.sampling_center", "where positives are sampled around (Fig. 7)",
-             p.sampling_center,
-             {{"mass", PolarMaskSamplingCenter::kMassCenter},
-              {"box", PolarMaskSamplingCenter::kBoxCenter}});
-    add_enum("model.polarmask.mask_loss", "loss on the rays (Table 1b)", p.mask_loss,
-             {{"polar_iou", PolarMaskLoss::kPolarIou}, {"smooth_l1", PolarMaskLoss::kSmoothL1}});
-    add_enum(
-        "model.polarmask.centerness", "what the centerness branch learns (Table 1c)", p.centerness,
-        {{"polar", PolarMaskCenterness::kPolar}, {"cartesian", PolarMaskCenterness::kCartesian}});
-    add_double("model.polarmask.loss_weights.classification", "focal loss weight",
-               p.loss_weights.classification);
-    add_double("model.polarmask.loss_weights.box", "-log IoU box loss weight", p.loss_weights.box);
-    add_double("model.polarmask.loss_weights.centerness", "centerness BCE weight",
-               p.loss_weights.centerness);
-    add_double("model.polarmask.loss_weights.mask", "polar IoU (ray) loss weight",
-               p.loss_weights.mask);
-
-    declaring_methods_ = {"centermask_fcos"};
-    CenterMaskFcosOptions& f = m.centermask_fcos;
-    add_int("model.centermask_fcos.fpn_channels", "channels of every pyramid level and head tower",
-            f.fpn_channels);
-    add_int("model.centermask_fcos.head_tower_convs",
-            "conv + GN + ReLU units per FCOS tower (class, regression)", f.head_tower_convs);
-    add_int("model.centermask_fcos.head_norm_groups", "GroupNorm groups of the towers",
-            f.head_norm_groups);
-    add_double("model.centermask_fcos.center_sampling_radius",
-               "positives within r * stride of the box center", f.center_sampling_radius);
-    add_int("model.centermask_fcos.saliency_convs",
-            "conv + GN + ReLU units of the saliency head on P3", f.saliency_convs);
-    add_int("model.centermask_fcos.saliency_channels",
-            "width of the saliency head (and of its stride-8 to 4 stage)", f.saliency_channels);
-    add_int("model.centermask_fcos.mask_samples_per_image",
-            "positives per image whose masks the loss assembles (highest centerness); 0 = all",
-            f.mask_samples_per_image);
-    add_double("model.centermask_fcos.loss_weights.classification", "focal loss weight",
-               f.loss_weights.classification);
-    add_double("model.centermask_fcos.loss_weights.box", "1 - GIoU box loss weight",
-               f.loss_weights.box);
-    add_double("model.centermask_fcos.loss_weights.centerness", "centerness BCE weight",
-               f.loss_weights.centerness);
-    add_double("model.centermask_fcos.loss_weights.mask", "mask BCE weight", f.loss_weights.mask);
-    declaring_methods_.clear();
+    // Every registered method's keys, each under its name.
+    for (const std::string& method : registered_method_names()) {
+      declaring_method_ = method;
+      MethodKeys keys(*this, "model." + method + ".");
+      m.options_of(method).declare_keys(keys);
+    }
+    declaring_method_.clear();
 
     DataConfig& d = c.data;
     add_string("data.train_json", "COCO instances JSON for training", d.train_json);
@@ -430,29 +368,33 @@ std::string unknown_key_message(const FieldTable& table, const std::string& key)
   return message + "; `centermask train --list-keys` lists every key";
 }
 
-void set_field(const FieldTable& table, const std::string& key, const YAML::Node& value,
-               const std::string& where) {
-  const Field* field = table.find(key);
-  if (field == nullptr) throw InputError(where + ": " + unknown_key_message(table, key));
+void set_field(const Field& field, const YAML::Node& value, const std::string& where) {
   try {
-    field->set(value);
+    field.set(value);
   } catch (const std::invalid_argument& e) {
-    throw InputError(fmt::format("{}: {}: {}", where, key, e.what()));
+    throw InputError(fmt::format("{}: {}: {}", where, field.key, e.what()));
   }
 }
 
-// Applies every leaf of a YAML map, keys joined with dots.
-void apply_tree(const FieldTable& table, const YAML::Node& node, const std::string& prefix,
-                const std::string& source) {
+// One value given for a key: by a config file (`where` is the file) or by a --set.
+struct Assignment {
+  std::string key;
+  YAML::Node value;
+  std::string where;
+};
+
+// Every leaf of a YAML map as an assignment, keys joined with dots.
+void collect_tree(const FieldTable& table, const YAML::Node& node, const std::string& prefix,
+                  const std::string& source, std::vector<Assignment>* out) {
   for (const auto& item : node) {
     const std::string name = item.first.as<std::string>();
     const std::string key = prefix.empty() ? name : prefix + "." + name;
     if (item.second.IsMap()) {
       // A map is a section unless the key itself is a field (none are maps today).
       if (table.find(key) != nullptr) throw InputError(source + ": " + key + ": expected a value");
-      apply_tree(table, item.second, key, source);
+      collect_tree(table, item.second, key, source, out);
     } else {
-      set_field(table, key, item.second, source);
+      out->push_back({key, item.second, source});
     }
   }
 }
@@ -470,28 +412,109 @@ YAML::Node parse_yaml(const std::string& text, const std::string& source) {
   }
 }
 
-void apply_file(const FieldTable& table, const std::string& text, const std::string& source,
-                const std::filesystem::path& base_dir, int depth) {
+// A file's assignments, its `base:` file's first.
+void collect_file(const FieldTable& table, const std::string& text, const std::string& source,
+                  const std::filesystem::path& base_dir, int depth, std::vector<Assignment>* out) {
   if (depth > 8) throw InputError(source + ": base: more than 8 levels (a cycle?)");
   YAML::Node root = parse_yaml(text, source);
   if (const YAML::Node base = root["base"]) {
     if (!base.IsScalar()) throw InputError(source + ": base: expected a file name");
     const std::filesystem::path base_path = base_dir / base.Scalar();
-    apply_file(table, read_file(base_path), base_path.string(), base_path.parent_path(), depth + 1);
+    collect_file(table, read_file(base_path), base_path.string(), base_path.parent_path(),
+                 depth + 1, out);
     root.remove("base");
   }
-  apply_tree(table, root, "", source);
+  collect_tree(table, root, "", source, out);
+}
+
+std::vector<Assignment> override_assignments(const std::vector<std::string>& overrides) {
+  std::vector<Assignment> out;
+  for (const std::string& item : overrides) {
+    const std::string where = "--set " + item;
+    const std::size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw InputError(where + ": expected KEY=VALUE, e.g. solver.lr=1e-3");
+    const std::string value = item.substr(eq + 1);
+    YAML::Node node;
+    try {
+      node = value.empty() ? YAML::Node() : YAML::Load(value);
+    } catch (const YAML::Exception& e) {
+      throw InputError(where + ": malformed value: " + e.msg);
+    }
+    out.push_back({item.substr(0, eq), node, where});
+  }
+  return out;
+}
+
+// The method a key of the form model.<method>.<option> belongs to ("" for a shared key).
+const Field* method_field(const FieldTable& table, const std::string& method,
+                          const std::string& option) {
+  return table.find("model." + method + "." + option);
+}
+
+// Applies `assignments` in order and returns, per key set, where its last value came from.
+//
+// The one translation of the config's earlier form: before methods had their own sections, a
+// method's options sat directly under model. (model.shape_size, model.loss_weights.mask), and
+// configs and checkpoints written then say so. Such a key is read as the same option of the
+// config's method (model.<meta_arch>.shape_size), so earlier runs load unchanged; to_yaml
+// writes the new form.
+//
+// A key of another method than the config's (model.polarmask.num_rays in a CenterMask config)
+// is an error whatever its value: a config written for one method and run with another.
+std::map<std::string, std::string> apply_assignments(TrainConfig* config,
+                                                     const std::vector<Assignment>& assignments) {
+  FieldTable table(*config);
+  std::string meta_arch = config->model.meta_arch;
+  for (const Assignment& a : assignments)
+    if (a.key == "model.meta_arch" && a.value.IsScalar()) meta_arch = a.value.Scalar();
+
+  std::map<std::string, std::string> set_by;
+  for (const Assignment& a : assignments) {
+    const Field* field = table.find(a.key);
+    if (field == nullptr && a.key.rfind("model.", 0) == 0) {
+      const std::string option = a.key.substr(6);
+      field = method_field(table, meta_arch, option);
+      if (field == nullptr) {
+        // Another method's option in the earlier form: say where it lives now.
+        for (const std::string& method : registered_method_names())
+          if (method_field(table, method, option) != nullptr)
+            throw InputError(
+                fmt::format("{}: {}: now model.{}.{}, an option of {}, but model.meta_arch is {}",
+                            a.where, a.key, method, option, method, meta_arch));
+      }
+    }
+    if (field == nullptr) throw InputError(a.where + ": " + unknown_key_message(table, a.key));
+    set_field(*field, a.value, a.where);
+    set_by[field->key] = a.where;
+  }
+  for (const auto& [key, where] : set_by) {
+    const Field* field = table.find(key);
+    if (!field->belongs_to(config->model.meta_arch))
+      throw InputError(fmt::format(
+          "{}: {}: an option of {}, but model.meta_arch is {} (remove the key or change the "
+          "method)",
+          where, key, field->method, config->model.meta_arch));
+  }
+  return set_by;
 }
 
 void check(bool ok, const std::string& key, const std::string& message) {
   if (!ok) throw std::invalid_argument(key + ": " + message);
 }
 
-void validate_or_throw(const TrainConfig& config, const std::string& source) {
+// Validates, naming where the faulty key's value came from: the --set that gave it, or else
+// the config file.
+void validate_or_throw(const TrainConfig& config, const std::string& source,
+                       const std::map<std::string, std::string>& set_by) {
   try {
     config.validate();
   } catch (const std::invalid_argument& e) {
-    throw InputError(source + ": " + e.what());
+    const std::string message = e.what();
+    const std::string key = message.substr(0, message.find(':'));
+    const auto it = set_by.find(key);
+    const bool from_override = it != set_by.end() && it->second.rfind("--set ", 0) == 0;
+    throw InputError((from_override ? it->second : source) + ": " + message);
   }
 }
 
@@ -505,54 +528,14 @@ std::string to_string(LrSchedule schedule) {
 void TrainConfig::validate() const {
   check(model.num_classes >= 0, "model.num_classes", "must be ≥ 0 (0 = from the dataset)");
   const std::vector<std::string>& backbones = backbone_names();
-  if (std::find(backbones.begin(), backbones.end(), model.backbone.name) == backbones.end())
+  if (std::find(backbones.begin(), backbones.end(), model.backbone) == backbones.end())
     throw std::invalid_argument(fmt::format("model.backbone: expected one of {}, got '{}'",
-                                            fmt::join(backbones, ", "), model.backbone.name));
-  // CenterMask-FCOS checks its own saliency strides (its saliency head starts at P3's 8).
-  check(model.meta_arch == "centermask_fcos" || model.saliency_stride == 4 ||
-            model.saliency_stride == 2 || model.saliency_stride == 1,
-        "model.saliency_stride",
-        fmt::format("must be 4, 2 or 1 (input pixels per saliency cell), got {}",
-                    model.saliency_stride));
-  check(model.shape_size >= 2 && model.shape_size <= 256, "model.shape_size",
-        fmt::format("S must be 2 to 256, got {}", model.shape_size));
-  check(model.mask_neighbourhood >= 0 && model.mask_neighbourhood <= 3, "model.mask_neighbourhood",
-        fmt::format("must be 0 to 3 cells, got {}", model.mask_neighbourhood));
-  check(model.loss_weights.box_giou == 0 || model.dense_box_loss, "model.loss_weights.box_giou",
-        "needs model.dense_box_loss: true (the GIoU is taken at the dense box cells)");
-  const auto& known = known_meta_architectures();
-  check(std::find(known.begin(), known.end(), model.meta_arch) != known.end(), "model.meta_arch",
-        fmt::format("unknown method '{}' (known: {})", model.meta_arch,
-                    describe_known_meta_architectures()));
-  // Another method's option set away from its default is a mistake (a config written for one
-  // method run with another): name the key rather than silently ignore it.
-  {
-    TrainConfig copy = *this, defaults;
-    const FieldTable table(copy), default_table(defaults);
-    for (std::size_t i = 0; i < table.fields().size(); ++i) {
-      const Field& f = table.fields()[i];
-      if (!f.belongs_to(model.meta_arch) && f.get() != default_table.fields()[i].get())
-        throw std::invalid_argument(fmt::format(
-            "{}: an option of {}, but model.meta_arch is {} (remove the key or change the method)",
-            f.key, fmt::join(f.methods, " and "), model.meta_arch));
-    }
-  }
-  if (model.meta_arch == "centermask") {
-    // The class count may still be unknown (0: from the dataset); check the rest as for one
-    // class.
-    CenterMaskOptions model_to_check = model;
-    if (model_to_check.num_classes == 0) model_to_check.num_classes = 1;
-    try {
-      model_to_check.validate();
-    } catch (const std::invalid_argument& e) {
-      throw std::invalid_argument(std::string("model: ") + e.what());
-    }
-  } else {
-    ModelConfig model_to_check = model;
-    if (model_to_check.num_classes == 0) model_to_check.num_classes = 1;
-    if (model.meta_arch == "polarmask") polarmask_options(model_to_check).validate();
-    if (model.meta_arch == "centermask_fcos") centermask_fcos_options(model_to_check).validate();
-  }
+                                            fmt::join(backbones, ", "), model.backbone));
+  // The method checks its own options (find_method names the known methods otherwise). The
+  // class count may still be unknown (0: from the dataset): checked as for one class.
+  ModelConfig model_to_check = model;
+  if (model_to_check.num_classes == 0) model_to_check.num_classes = 1;
+  find_method(model.meta_arch).validate(model_to_check);
   check(data.input_size >= 32 && data.input_size % 32 == 0, "data.input_size",
         fmt::format("must be a positive multiple of 32, got {}", data.input_size));
   check(test.input_size >= 32 && test.input_size % 32 == 0, "test.input_size",
@@ -605,32 +588,18 @@ void TrainConfig::validate() const {
 }
 
 void apply_config_overrides(TrainConfig* config, const std::vector<std::string>& overrides) {
-  FieldTable table(*config);
-  for (const std::string& item : overrides) {
-    const std::string where = "--set " + item;
-    const std::size_t eq = item.find('=');
-    if (eq == std::string::npos || eq == 0)
-      throw InputError(where + ": expected KEY=VALUE, e.g. solver.lr=1e-3");
-    const std::string key = item.substr(0, eq);
-    const std::string value = item.substr(eq + 1);
-    YAML::Node node;
-    try {
-      node = value.empty() ? YAML::Node() : YAML::Load(value);
-    } catch (const YAML::Exception& e) {
-      throw InputError(where + ": malformed value: " + e.msg);
-    }
-    set_field(table, key, node, where);
-  }
+  apply_assignments(config, override_assignments(overrides));
 }
 
 TrainConfig parse_train_config(const std::string& yaml_text, const std::string& source_name,
                                const std::vector<std::string>& overrides,
                                const std::filesystem::path& base_dir) {
   TrainConfig config;
-  FieldTable table(config);
-  apply_file(table, yaml_text, source_name, base_dir, 0);
-  apply_config_overrides(&config, overrides);
-  validate_or_throw(config, source_name);
+  std::vector<Assignment> assignments;
+  collect_file(FieldTable(config), yaml_text, source_name, base_dir, 0, &assignments);
+  for (Assignment& a : override_assignments(overrides)) assignments.push_back(std::move(a));
+  const std::map<std::string, std::string> set_by = apply_assignments(&config, assignments);
+  validate_or_throw(config, source_name, set_by);
   return config;
 }
 
@@ -647,8 +616,7 @@ std::string to_yaml(const TrainConfig& config) {
   std::string out;
   std::vector<std::string> open;  // the sections currently open
   for (const Field& f : table.fields()) {
-    // Only the chosen method's options: a resolved config reads back under the same method,
-    // and a CenterMask run's config.yaml is what it was before methods were pluggable.
+    // Only the chosen method's options: a resolved config reads back under the same method.
     if (!f.belongs_to(config.model.meta_arch)) continue;
     std::vector<std::string> parts;
     std::size_t start = 0;
@@ -674,6 +642,17 @@ std::string to_yaml(const TrainConfig& config) {
     out += std::string(2 * parts.size(), ' ') + leaf + ": " + value.c_str() + "\n";
   }
   return out;
+}
+
+std::vector<std::pair<std::string, std::string>> method_settings(const TrainConfig& config) {
+  TrainConfig copy = config;
+  FieldTable table(copy);
+  const std::string prefix = "model." + config.model.meta_arch + ".";
+  std::vector<std::pair<std::string, std::string>> settings;
+  for (const Field& f : table.fields())
+    if (f.method == config.model.meta_arch)
+      settings.emplace_back(f.key.substr(prefix.size()), f.get());
+  return settings;
 }
 
 std::vector<std::pair<std::string, std::string>> config_keys() {

@@ -13,6 +13,7 @@
 #include "centermask/data/loader.h"
 #include "centermask/data/transforms.h"
 #include "centermask/engine/checkpoint.h"
+#include "centermask/modeling/method_registry.h"
 
 namespace centermask {
 

@@ -26,6 +26,7 @@
 #include "centermask/engine/lr_schedule.h"
 #include "centermask/engine/weight_average.h"
 #include "centermask/modeling/backbone_weights.h"
+#include "centermask/modeling/method_registry.h"
 #include "common/file_io.h"
 #include "common/json_writer.h"
 #include "engine/training_log.h"
@@ -545,8 +546,7 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
       "threads{}, {}{}",
       options.resume ? "resuming" : "training", run_dir.string(), train_set->size(),
       iters_per_epoch * config.solver.batch_size, config.solver.batch_size, dataset_classes,
-      fmt::format("{} ({})", model->method_name(), config.model.backbone.name), device.str(),
-      threads,
+      fmt::format("{} ({})", model->method_name(), config.model.backbone), device.str(), threads,
       world_size > 1
           ? fmt::format(" in each of {} data-parallel processes ({} images each per step, "
                         "gradients averaged)",

@@ -7,7 +7,7 @@
 #include "centermask/common/error.h"
 #include "centermask/data/loader.h"
 #include "centermask/engine/inference.h"
-#include "centermask/modeling/meta_arch_registry.h"
+#include "centermask/modeling/method_registry.h"
 #include "centermask/structures/rle.h"
 
 namespace centermask {

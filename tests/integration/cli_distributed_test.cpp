@@ -61,8 +61,9 @@ class CliDistributedTest : public ::testing::Test {
     testing::write_text(path, fmt::format(R"(model:
   backbone: resnet18
   backbone_width: 16
-  head_channels: 16
-  shape_size: 8
+  centermask:
+    head_channels: 16
+    shape_size: 8
 data:
   train_json: {0}/train.json
   train_images: {0}/train

@@ -21,6 +21,7 @@
 #include "centermask/engine/inference.h"
 #include "centermask/engine/trainer.h"
 #include "centermask/modeling/backbone_weights.h"
+#include "centermask/modeling/methods/centermask/centermask.h"
 #include "centermask/structures/rle.h"
 #include "centermask/visualization/draw_instances.h"
 #include "support/cli_runner.h"
@@ -481,7 +482,7 @@ TEST_F(CliTrainTest, AblateTrainsEachVariantAndTabulatesItsOwnRunsFigures) {
     EXPECT_NEAR(std::stod(cells[4]), stat("bbox", "AP"), 5e-5);
     // The variant's switches are what its run trained with.
     const TrainConfig trained = load_run_config(run, {});
-    EXPECT_EQ(to_string(trained.model.assembly),
+    EXPECT_EQ(to_string(trained.model.method_options<CenterMaskOptions>().assembly),
               std::string(variant) == "full" ? "shape_times_saliency" : "shape_only");
   }
 

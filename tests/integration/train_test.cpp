@@ -14,8 +14,9 @@
 #include "centermask/engine/trainer.h"
 #include "centermask/engine/weight_average.h"
 #include "centermask/modeling/backbone_weights.h"
-#include "centermask/modeling/centermask.h"
-#include "centermask/modeling/meta_arch_registry.h"
+#include "centermask/modeling/method_registry.h"
+#include "centermask/modeling/methods/centermask/centermask.h"
+#include "centermask/modeling/methods/centermask_fcos/centermask_fcos.h"
 #include "support/test_paths.h"
 #include "support/train_fixtures.h"
 
@@ -88,7 +89,7 @@ TEST_F(TrainTest, AResumedRunContinuesTheSameCurve) {
 
   // A resumed run cannot change the model it is resuming.
   const std::string message = testing::error_message_of(
-      [&] { load_run_config(dir_ / "resumed", {"model.shape_size=12"}); });
+      [&] { load_run_config(dir_ / "resumed", {"model.centermask.shape_size=12"}); });
   EXPECT_NE(message.find("cannot change model.* keys"), std::string::npos) << message;
 }
 
@@ -128,7 +129,7 @@ TEST_F(TrainTest, TheWeightAverageIsDeliveredAndResumedExactly) {
 // the same curve, evaluates, and its checkpoint is not taken for CenterMask's.
 TEST_F(TrainTest, PolarMaskTrainsResumesAndEvaluatesThroughTheSameEngine) {
   std::string yaml = data_->config_yaml();
-  const std::string centermask_keys = "  head_channels: 16\n  shape_size: 8\n";
+  const std::string centermask_keys = "  centermask:\n    head_channels: 16\n    shape_size: 8\n";
   ASSERT_NE(yaml.find(centermask_keys), std::string::npos);
   yaml.replace(yaml.find(centermask_keys), centermask_keys.size(),
                "  meta_arch: polarmask\n  polarmask:\n    fpn_channels: 16\n"
@@ -165,10 +166,10 @@ TEST_F(TrainTest, PolarMaskTrainsResumesAndEvaluatesThroughTheSameEngine) {
 // resumed model predicts what the straight one does.
 TEST_F(TrainTest, CenterMaskFcosTrainsResumesAndPredictsAsTheStraightRun) {
   std::string yaml = data_->config_yaml();
-  const std::string centermask_keys = "  head_channels: 16\n  shape_size: 8\n";
+  const std::string centermask_keys = "  centermask:\n    head_channels: 16\n    shape_size: 8\n";
   ASSERT_NE(yaml.find(centermask_keys), std::string::npos);
   yaml.replace(yaml.find(centermask_keys), centermask_keys.size(),
-               "  meta_arch: centermask_fcos\n  shape_size: 8\n  centermask_fcos:\n"
+               "  meta_arch: centermask_fcos\n  centermask_fcos:\n    shape_size: 8\n"
                "    fpn_channels: 16\n    head_tower_convs: 1\n    head_norm_groups: 4\n"
                "    saliency_convs: 1\n    saliency_channels: 16\n");
   const TrainOutcome outcome = train(parse_train_config(yaml, "fcos.yaml"), dir_ / "straight", {});

@@ -19,11 +19,11 @@ inline bool cuda_required() {
 
 }  // namespace centermask::testing
 
-#define CENTERMASK_CUDA_OR_SKIP()                                                       \
-  do {                                                                                  \
-    if (!torch::cuda::is_available()) {                                                 \
-      if (::centermask::testing::cuda_required())                                       \
-        FAIL() << "CENTERMASK_REQUIRE_CUDA=1 but LibTorch sees no CUDA device";         \
+#define CENTERMASK_CUDA_OR_SKIP()                                                        \
+  do {                                                                                   \
+    if (!torch::cuda::is_available()) {                                                  \
+      if (::centermask::testing::cuda_required())                                        \
+        FAIL() << "CENTERMASK_REQUIRE_CUDA=1 but LibTorch sees no CUDA device";          \
       GTEST_SKIP() << "no CUDA device (CENTERMASK_REQUIRE_CUDA=1 makes this a failure)"; \
-    }                                                                                   \
+    }                                                                                    \
   } while (false)

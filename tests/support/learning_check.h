@@ -11,8 +11,8 @@
 namespace centermask::testing {
 
 struct LearningCase {
-  std::string config;     ///< tests/data/learning/<config>.yaml
-  double min_mask_ap;     ///< the floor of the final validation mask AP
+  std::string config;  ///< tests/data/learning/<config>.yaml
+  double min_mask_ap;  ///< the floor of the final validation mask AP
   /// The floor of its AP50: at these small sizes AP at the strict IoUs stays low for a long
   /// time while AP50 already shows whether objects are found and roughly segmented.
   double min_mask_ap50;

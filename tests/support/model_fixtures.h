@@ -3,9 +3,9 @@
 
 #include <opencv2/core.hpp>
 
-#include "centermask/data/centermask_targets.h"
 #include "centermask/data/loader.h"
 #include "centermask/data/synthetic_dataset.h"
+#include "centermask/modeling/methods/centermask/centermask_targets.h"
 
 namespace centermask::testing {
 

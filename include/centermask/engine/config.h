@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "centermask/modeling/meta_arch_registry.h"
+#include "centermask/modeling/model_config.h"
 
 namespace centermask {
 
@@ -143,6 +143,10 @@ TrainConfig parse_train_config(const std::string& yaml_text, const std::string& 
 void apply_config_overrides(TrainConfig* config, const std::vector<std::string>& overrides);
 /// Every key with its value, as YAML that parse_train_config reads back to the same config.
 std::string to_yaml(const TrainConfig& config);
+/// The config's method's own options (model.<meta_arch>.*) as (key relative to the method's
+/// section, value as YAML writes it), in declaration order: what describes the model beyond
+/// the shared keys, for reports.
+std::vector<std::pair<std::string, std::string>> method_settings(const TrainConfig& config);
 /// All keys, dotted, in declaration order, with their one-line meaning.
 std::vector<std::pair<std::string, std::string>> config_keys();
 

@@ -8,7 +8,7 @@
 //     predict(outputs, infos) → instances in original-image pixels.
 // Outputs and targets are the method's own types behind the opaque bases below: only the
 // method that made them reads them. The engine names no method; build_meta_architecture()
-// (meta_arch_registry.h) is the one place that maps a name to a method.
+// (method_registry.h) is the one place that maps a name to a method.
 #include <torch/torch.h>
 
 #include <cstdint>

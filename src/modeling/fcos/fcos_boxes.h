@@ -8,8 +8,8 @@
 
 #include <vector>
 
-#include "centermask/modeling/fcos_assignment.h"
-#include "centermask/modeling/fcos_head.h"
+#include "centermask/modeling/fcos/fcos_assignment.h"
+#include "centermask/modeling/fcos/fcos_head.h"
 #include "centermask/structures/instances.h"
 
 namespace centermask {

@@ -1,13 +1,13 @@
 // FCOS's shared head; see fcos_head.h.
 
-#include "centermask/modeling/fcos_head.h"
+#include "centermask/modeling/fcos/fcos_head.h"
 
 #include <fmt/format.h>
 
 #include <cmath>
 #include <stdexcept>
 
-#include "centermask/modeling/fpn.h"
+#include "centermask/modeling/fcos/fpn.h"
 #include "centermask/modeling/precision.h"
 #include "modeling/layers/group_norm.h"
 

@@ -8,7 +8,7 @@
 
 #include <vector>
 
-#include "centermask/data/centermask_targets.h"
+#include "centermask/data/mask_cells.h"
 
 namespace centermask {
 

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <opencv2/core.hpp>
 
-#include "centermask/data/centermask_targets.h"
+#include "centermask/data/mask_cells.h"
 #include "centermask/data/transforms.h"
 #include "centermask/structures/instances.h"
 

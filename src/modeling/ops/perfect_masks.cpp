@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <opencv2/imgproc.hpp>
 
+// The per-class union masks come from CenterMask's target encoder (CenterMask-FCOS shares it).
+#include "centermask/modeling/methods/centermask/centermask_targets.h"
+
 namespace centermask {
 
 cv::Mat shape_from_mask(const MaskPatch& mask, const CellRegion& region, int mask_stride, int s) {

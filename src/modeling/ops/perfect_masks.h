@@ -5,7 +5,7 @@
 #include <opencv2/core.hpp>
 #include <vector>
 
-#include "centermask/data/centermask_targets.h"
+#include "centermask/data/mask_cells.h"
 #include "centermask/structures/instances.h"
 
 namespace centermask {

@@ -7,8 +7,8 @@
 #include <set>
 
 #include "centermask/common/error.h"
-#include "centermask/data/centermask_targets.h"
 #include "centermask/data/synthetic_dataset.h"
+#include "centermask/modeling/methods/centermask/centermask_targets.h"
 #include "support/test_paths.h"
 
 namespace centermask {

@@ -10,7 +10,7 @@
 #include <csignal>
 
 #include "centermask/common/error.h"
-#include "centermask/modeling/centermask.h"
+#include "centermask/modeling/methods/centermask/centermask.h"
 #include "support/test_paths.h"
 
 namespace centermask {

@@ -8,6 +8,7 @@
 
 #include "centermask/common/error.h"
 #include "centermask/data/synthetic_dataset.h"
+#include "centermask/modeling/methods/centermask/centermask.h"
 #include "support/test_paths.h"
 
 namespace centermask {
@@ -36,10 +37,11 @@ std::shared_ptr<const TrainingSet> simple_shapes(const TempDir& dir) {
 UpperBoundReport bound(const std::shared_ptr<const TrainingSet>& set, int input_size,
                        int saliency_stride, int shape_size = 32) {
   ModelConfig model;
-  model.backbone.name = "resnet18";
-  model.backbone.width = 16;
-  model.shape_size = shape_size;
-  model.saliency_stride = saliency_stride;
+  model.backbone = "resnet18";
+  model.backbone_width = 16;
+  CenterMaskOptions& centermask = model.method_options<CenterMaskOptions>("centermask");
+  centermask.shape_size = shape_size;
+  centermask.saliency_stride = saliency_stride;
   TestConfig test;
   test.input_size = input_size;
   return compute_upper_bound(model, set, test, "val.json", 1);

@@ -9,7 +9,7 @@
 
 #include "centermask/common/error.h"
 #include "centermask/engine/checkpoint.h"
-#include "centermask/modeling/centermask.h"
+#include "centermask/modeling/methods/centermask/centermask.h"
 #include "support/test_paths.h"
 
 namespace centermask {
