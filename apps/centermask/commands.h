@@ -17,6 +17,10 @@ namespace centermask::cli {
 
 using CommandRunner = std::function<int()>;
 
+/// The whole program: parses argv (argv[1] the subcommand) and runs it; returns the exit code
+/// (0 success, 1 unusable input, 2 bad command line).
+int run(int argc, char** argv);
+
 /// What the commands that run a trained model (predict, test) share.
 struct ModelRunOptions {
   std::string weights;

@@ -2,100 +2,11 @@
 // library. Exit codes: 0 success, 1 unusable input (the message names file and record),
 // 2 bad command line.
 //
-// Built twice from this file: `centermask` without LibTorch (synth, show, eval start without
+// Built twice (run.cpp): `centermask` without LibTorch (synth, show, eval start without
 // LibTorch's load, measured at ~0.6 s and ~110 MB) and `centermask-torch` with every
 // command. `centermask train|predict|test|ablate|upper-bound|bench` replaces itself (exec) with
 // centermask-torch from the same folder, so users see one program.
 
-#include <fmt/format.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-#include <exception>
-#include <filesystem>
-#include <string>
-#include <vector>
-
-#include "centermask/common/error.h"
 #include "commands.h"
 
-#ifndef CENTERMASK_WITH_TORCH
-namespace {
-
-constexpr const char* kModelCommands[] = {"train",       "predict", "test",           "ablate",
-                                          "upper-bound", "bench",   "export-weights", "report"};
-
-bool is_model_command(const char* name) {
-  for (const char* command : kModelCommands)
-    if (std::strcmp(name, command) == 0) return true;
-  return false;
-}
-
-// Runs the LibTorch build of the program in this process, with the same arguments.
-int hand_over_to_torch_program(char** argv) {
-  std::error_code ec;
-  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  const std::filesystem::path torch_program =
-      (ec ? std::filesystem::path(argv[0]) : self).parent_path() / "centermask-torch";
-  ::execv(torch_program.c_str(), argv);
-  std::fprintf(stderr,
-               "error: %s: %s: `centermask %s` needs the LibTorch build of the program (build "
-               "with -DCENTERMASK_WITH_TORCH=ON)\n",
-               torch_program.c_str(), std::strerror(errno), argv[1]);
-  return 2;
-}
-
-}  // namespace
-#endif
-
-int main(int argc, char** argv) {
-#ifndef CENTERMASK_WITH_TORCH
-  if (argc > 1 && is_model_command(argv[1])) return hand_over_to_torch_program(argv);
-#endif
-  CLI::App app{"CenterMask: single-shot instance segmentation (train, predict, evaluate)"};
-#ifndef CENTERMASK_WITH_TORCH
-  app.footer(
-      "Model commands: train, predict, test, ablate, upper-bound, bench, export-weights, report "
-      "(see "
-      "`centermask train "
-      "--help`); "
-      "they run "
-      "in centermask-torch beside this program.");
-#endif
-  app.require_subcommand(1);
-  app.set_version_flag("--version", CENTERMASK_VERSION);
-  const std::vector<std::pair<std::string, centermask::cli::CommandRunner>> commands = {
-      {"synth", centermask::cli::add_synth_command(app)},
-      {"show", centermask::cli::add_show_command(app)},
-      {"eval", centermask::cli::add_eval_command(app)},
-#ifdef CENTERMASK_WITH_TORCH
-      {"train", centermask::cli::add_train_command(app)},
-      {"predict", centermask::cli::add_predict_command(app)},
-      {"test", centermask::cli::add_test_command(app)},
-      {"ablate", centermask::cli::add_ablate_command(app)},
-      {"upper-bound", centermask::cli::add_upper_bound_command(app)},
-      {"bench", centermask::cli::add_bench_command(app)},
-      {"export-weights", centermask::cli::add_export_weights_command(app)},
-      {"report", centermask::cli::add_report_command(app)},
-#endif
-  };
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
-  }
-  try {
-    for (const auto& [name, runner] : commands) {
-      if (app.got_subcommand(name)) return runner();
-    }
-  } catch (const centermask::InputError& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  }
-  return 2;
-}
+int main(int argc, char** argv) { return centermask::cli::run(argc, argv); }

@@ -32,8 +32,8 @@ Registry& registry() {
 bool is_identifier(const std::string& name) {
   if (name.empty() || !std::islower(static_cast<unsigned char>(name[0]))) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
-    return std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
-           c == '_';
+    return std::islower(static_cast<unsigned char>(c)) ||
+           std::isdigit(static_cast<unsigned char>(c)) || c == '_';
   });
 }
 
@@ -41,9 +41,9 @@ bool is_identifier(const std::string& name) {
 
 void register_method(MethodRegistration method) {
   if (!is_identifier(method.name))
-    throw std::invalid_argument(fmt::format(
-        "register_method: '{}' is not a method name (lower-case letters, digits and _)",
-        method.name));
+    throw std::invalid_argument(
+        fmt::format("register_method: '{}' is not a method name (lower-case letters, digits and _)",
+                    method.name));
   if (!method.default_options || !method.validate || !method.build || !method.describe)
     throw std::invalid_argument(fmt::format(
         "register_method: {} needs default_options, validate, build and describe", method.name));
@@ -128,8 +128,7 @@ MethodOptions& ModelConfig::options_of(const std::string& name) {
 
 const MethodOptions& ModelConfig::options_of(const std::string& name) const {
   auto it = methods_.find(name);
-  if (it == methods_.end())
-    it = methods_.emplace(name, find_method(name).default_options()).first;
+  if (it == methods_.end()) it = methods_.emplace(name, find_method(name).default_options()).first;
   return *it->second;
 }
 

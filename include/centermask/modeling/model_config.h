@@ -28,8 +28,7 @@ class OptionKeys {
   virtual void add_int(const std::string& key, const std::string& doc, int& value) = 0;
   virtual void add_double(const std::string& key, const std::string& doc, double& value) = 0;
   virtual void add_bool(const std::string& key, const std::string& doc, bool& value) = 0;
-  virtual void add_string(const std::string& key, const std::string& doc,
-                          std::string& value) = 0;
+  virtual void add_string(const std::string& key, const std::string& doc, std::string& value) = 0;
   /// A value from a fixed list of names: `set` receives one of `names`, `get` returns the
   /// current one.
   virtual void add_choice(const std::string& key, const std::string& doc,

@@ -74,20 +74,20 @@ std::vector<AblationVariant> mask_assembly_ablation_variants(const std::string& 
   // variant is about it, so a config that trains at another stride still ablates like for like.
   const auto variant = [&](std::string name, std::string description, const char* assembly,
                            bool class_specific, int stride) {
-    return AblationVariant{std::move(name),
-                           std::move(description),
-                           {key_prefix + "assembly=" + assembly,
-                            key_prefix + "class_specific_saliency=" +
-                                (class_specific ? "true" : "false"),
-                            key_prefix + "saliency_stride=" + std::to_string(stride)}};
+    return AblationVariant{
+        std::move(name),
+        std::move(description),
+        {key_prefix + "assembly=" + assembly,
+         key_prefix + "class_specific_saliency=" + (class_specific ? "true" : "false"),
+         key_prefix + "saliency_stride=" + std::to_string(stride)}};
   };
   return {variant("full", "shape x saliency, class-specific saliency (the method)",
                   "shape_times_saliency", true, 4),
           variant("class_agnostic", "shape x saliency, one class-agnostic saliency map",
                   "shape_times_saliency", false, 4),
           variant("shape_only", "local shape alone (no saliency head)", "shape_only", true, 4),
-          variant("saliency_only", "class-specific saliency alone (no shape head)",
-                  "saliency_only", true, 4),
+          variant("saliency_only", "class-specific saliency alone (no shape head)", "saliency_only",
+                  true, 4),
           variant("saliency_stride_2",
                   "shape x saliency, class-specific saliency at stride 2 (finer masks, beyond "
                   "the paper)",

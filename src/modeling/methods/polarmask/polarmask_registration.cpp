@@ -16,8 +16,7 @@ void declare_option_keys(OptionKeys& keys, PolarMaskOptions& p) {
   keys.add_int("head_norm_groups", "GroupNorm groups of the towers", p.head_norm_groups);
   keys.add_double("center_sampling_radius", "positives within r * stride of the sampling center",
                   p.center_sampling_radius);
-  keys.add_enum("sampling_center", "where positives are sampled around (Fig. 7)",
-                p.sampling_center,
+  keys.add_enum("sampling_center", "where positives are sampled around (Fig. 7)", p.sampling_center,
                 {{"mass", PolarMaskSamplingCenter::kMassCenter},
                  {"box", PolarMaskSamplingCenter::kBoxCenter}});
   keys.add_enum("mask_loss", "loss on the rays (Table 1b)", p.mask_loss,
@@ -65,8 +64,8 @@ MethodRegistration polarmask_registration() {
         variant("rays_18", "18 rays", 18, "polar_iou", "polar"),
         variant("rays_24", "24 rays", 24, "polar_iou", "polar"),
         variant("rays_72", "72 rays", 72, "polar_iou", "polar"),
-        variant("smooth_l1", "smooth-L1 on the rays instead of the polar IoU loss", 36,
-                "smooth_l1", "polar"),
+        variant("smooth_l1", "smooth-L1 on the rays instead of the polar IoU loss", 36, "smooth_l1",
+                "polar"),
         variant("cartesian_centerness", "FCOS's box centerness instead of the polar one", 36,
                 "polar_iou", "cartesian")};
   };
