@@ -15,10 +15,10 @@
 #include <filesystem>
 #include <thread>
 
+#include "centermask/common/random.h"
 #include "centermask/data/loader.h"
 #include "centermask/data/synthetic_dataset.h"
 #include "centermask/modeling/methods/centermask/centermask_targets.h"
-#include "common/random.h"
 
 using namespace centermask;
 using Clock = std::chrono::steady_clock;

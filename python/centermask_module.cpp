@@ -1,7 +1,7 @@
 // The Python package: a trained model and the COCO evaluator called from Python, through the
-// same C++ as the command line (engine/inference.h's predict_image, evaluation/coco_evaluator.h),
-// so a Predictor's detections are `centermask predict`'s and evaluate() is `centermask eval
-// --json --per-class`.
+// same C++ as the command line (centermask/predictor.h, evaluation/coco_evaluator.h), so a
+// Predictor's detections are `centermask predict`'s and evaluate() is `centermask eval --json
+// --per-class`.
 //
 //   import centermask
 //   predictor = centermask.Predictor("runs/demo/model_final.pt")
@@ -22,9 +22,9 @@
 #include "centermask/data/coco_dataset.h"
 #include "centermask/data/coco_results.h"
 #include "centermask/data/image_io.h"
-#include "centermask/engine/inference.h"
 #include "centermask/engine/trainer.h"
 #include "centermask/evaluation/coco_evaluator.h"
+#include "centermask/predictor.h"
 
 namespace py = pybind11;
 
@@ -33,39 +33,21 @@ namespace {
 
 /// A checkpoint with the inference options `centermask predict` would use for the same
 /// arguments: the model's own test settings, then the caller's overrides.
-class Predictor {
+class PythonPredictor {
  public:
-  Predictor(const std::string& weights, const std::string& device, const std::string& dtype,
-            int threads, double score_threshold, int input_size, double mask_threshold,
-            std::optional<bool> flip_test, std::optional<bool> mask_quality_scoring) {
-    if (!(score_threshold >= 0 && score_threshold <= 1))
-      throw InputError("score_threshold must be in [0, 1], got " + std::to_string(score_threshold));
-    if (!(mask_threshold >= 0 && mask_threshold < 1))
-      throw InputError("mask_threshold must be in (0, 1) (0 = the model's), got " +
-                       std::to_string(mask_threshold));
-    if (input_size < 0 || input_size % 32 != 0)
-      throw InputError("input_size must be a multiple of 32 (0 = the model's), got " +
-                       std::to_string(input_size));
-    configure_runtime(threads);
-    const torch::Device torch_device = resolve_device(device);
-    options_.precision = parse_inference_precision(dtype, torch_device, "dtype");
-    trained_ = load_trained_model(weights, torch_device);
-    options_.test = trained_.config.test;
-    options_.test.score_threshold = score_threshold;
-    if (input_size > 0) options_.test.input_size = input_size;
-    if (mask_threshold > 0) options_.test.mask_threshold = mask_threshold;
-    if (flip_test) options_.test.flip_test = *flip_test;
-    if (mask_quality_scoring) options_.test.mask_quality_scoring = *mask_quality_scoring;
-    options_.device = torch_device;
-  }
+  PythonPredictor(const std::string& weights, const std::string& device, const std::string& dtype,
+                  int threads, double score_threshold, int input_size, double mask_threshold,
+                  std::optional<bool> flip_test, std::optional<bool> mask_quality_scoring)
+      : predictor_(weights, options(device, dtype, score_threshold, input_size, mask_threshold,
+                                    flip_test, mask_quality_scoring, threads)) {}
 
-  py::list predict(const py::array& image) const {
+  py::list predict(const py::array& image) {
     const cv::Mat bgr = borrow_bgr_image(image);
     std::vector<Instance> instances;
     {
       // The network runs on LibTorch's threads: other Python threads go on meanwhile.
       py::gil_scoped_release release;
-      instances = predict_image(*trained_.model, bgr, options_);
+      instances = predictor_.predict(bgr);
     }
     py::list detections;
     for (const Instance& d : instances) detections.append(detection_dict(d, bgr.rows, bgr.cols));
@@ -74,7 +56,7 @@ class Predictor {
 
   py::list categories() const {
     py::list out;
-    for (const CocoCategory& c : trained_.categories) {
+    for (const CocoCategory& c : predictor_.categories()) {
       py::dict category;
       category["id"] = c.id;
       category["name"] = c.name;
@@ -86,13 +68,14 @@ class Predictor {
 
   py::dict test_settings() const {
     py::dict settings;
-    settings["input_size"] = options_.test.input_size;
-    settings["score_threshold"] = options_.test.score_threshold;
-    settings["mask_threshold"] = options_.test.mask_threshold;
-    settings["flip_test"] = options_.test.flip_test;
-    settings["mask_quality_scoring"] = options_.test.mask_quality_scoring;
-    settings["dtype"] = inference_precision_name(options_.precision);
-    settings["device"] = options_.device.str();
+    const TestConfig& test = predictor_.config().test;
+    settings["input_size"] = test.input_size;
+    settings["score_threshold"] = test.score_threshold;
+    settings["mask_threshold"] = test.mask_threshold;
+    settings["flip_test"] = test.flip_test;
+    settings["mask_quality_scoring"] = test.mask_quality_scoring;
+    settings["dtype"] = predictor_.dtype_name();
+    settings["device"] = predictor_.device_name();
     return settings;
   }
 
@@ -123,7 +106,8 @@ class Predictor {
   }
 
   py::dict detection_dict(const Instance& d, int height, int width) const {
-    const CocoCategory& category = trained_.categories.at(static_cast<std::size_t>(d.class_index));
+    const CocoCategory& category =
+        predictor_.categories().at(static_cast<std::size_t>(d.class_index));
     py::dict out;
     out["category_id"] = category.id;
     out["category_name"] = category.name;
@@ -146,8 +130,32 @@ class Predictor {
     return out;
   }
 
-  TrainedModel trained_;
-  InferenceOptions options_;
+  // The Python arguments as the Predictor's options: 0 means the model's own, as in the CLI.
+  static PredictorOptions options(const std::string& device, const std::string& dtype,
+                                  double score_threshold, int input_size, double mask_threshold,
+                                  std::optional<bool> flip_test,
+                                  std::optional<bool> mask_quality_scoring, int threads) {
+    if (!(mask_threshold >= 0 && mask_threshold < 1))
+      throw InputError("mask_threshold must be in (0, 1) (0 = the model's), got " +
+                       std::to_string(mask_threshold));
+    if (input_size < 0 || input_size % 32 != 0)
+      throw InputError("input_size must be a multiple of 32 (0 = the model's), got " +
+                       std::to_string(input_size));
+    if (!(score_threshold >= 0 && score_threshold <= 1))
+      throw InputError("score_threshold must be in [0, 1], got " + std::to_string(score_threshold));
+    configure_runtime(threads);
+    PredictorOptions o;
+    o.device = device;
+    o.dtype = dtype;
+    o.score_threshold = score_threshold;
+    if (input_size > 0) o.input_size = input_size;
+    if (mask_threshold > 0) o.mask_threshold = mask_threshold;
+    o.flip_test = flip_test;
+    o.mask_quality_scoring = mask_quality_scoring;
+    return o;
+  }
+
+  Predictor predictor_;
 };
 
 py::dict evaluate(const std::string& gt_json, const std::string& results_json,
@@ -199,7 +207,7 @@ py::array read_image(const std::string& path) {
 }  // namespace centermask::python
 
 PYBIND11_MODULE(centermask, m) {
-  using centermask::python::Predictor;
+  using centermask::python::PythonPredictor;
   m.doc() =
       "CenterMask-C++ from Python: Predictor (a trained checkpoint, the same detections as "
       "`centermask predict`), evaluate (COCO metrics, the same as `centermask eval --json`), "
@@ -207,7 +215,7 @@ PYBIND11_MODULE(centermask, m) {
   // Our input errors name the file or the field: Python sees them as ValueError.
   py::register_exception<centermask::InputError>(m, "InputError", PyExc_ValueError);
 
-  py::class_<Predictor>(m, "Predictor")
+  py::class_<PythonPredictor>(m, "Predictor")
       .def(py::init<const std::string&, const std::string&, const std::string&, int, double, int,
                     double, std::optional<bool>, std::optional<bool>>(),
            py::arg("weights"), py::arg("device") = "cpu", py::arg("dtype") = "fp32",
@@ -218,12 +226,12 @@ PYBIND11_MODULE(centermask, m) {
            "device: cpu, cuda or cuda:N; dtype: fp32, bf16, fp16 or auto; threads: 0 = all "
            "cores; score_threshold as `predict --score-thr`; input_size, mask_threshold, "
            "flip_test, mask_quality_scoring: 0 / None = the model's test settings.")
-      .def("predict", &Predictor::predict, py::arg("image"),
+      .def("predict", &PythonPredictor::predict, py::arg("image"),
            "Detections in one H x W x 3 uint8 BGR image, highest score first: a list of dicts "
            "{category_id, category_name, score, bbox (x, y, w, h), mask (H x W bool array)}.")
-      .def_property_readonly("categories", &Predictor::categories,
+      .def_property_readonly("categories", &PythonPredictor::categories,
                              "the model's classes: [{id, name, supercategory}]")
-      .def_property_readonly("test_settings", &Predictor::test_settings,
+      .def_property_readonly("test_settings", &PythonPredictor::test_settings,
                              "the inference settings in use");
 
   m.def("evaluate", &centermask::python::evaluate, py::arg("gt_json"), py::arg("results_json"),

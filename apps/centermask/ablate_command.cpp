@@ -11,12 +11,12 @@
 #include <iostream>
 
 #include "centermask/common/error.h"
+#include "centermask/common/file_io.h"
+#include "centermask/common/json_reader.h"
 #include "centermask/engine/config.h"
 #include "centermask/engine/trainer.h"
 #include "centermask/modeling/method_registry.h"
 #include "commands.h"
-#include "common/file_io.h"
-#include "common/json_reader.h"
 
 namespace centermask::cli {
 namespace {

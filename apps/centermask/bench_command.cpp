@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "centermask/common/error.h"
+#include "centermask/common/json_writer.h"
 #include "centermask/common/stage_timer.h"
 #include "centermask/data/image_io.h"
 #include "centermask/data/synthetic_dataset.h"
@@ -29,7 +30,6 @@
 #include "centermask/modeling/inference_form.h"
 #include "centermask/modeling/method_registry.h"
 #include "commands.h"
-#include "common/json_writer.h"
 
 namespace centermask::cli {
 namespace {
@@ -82,12 +82,11 @@ double peak_rss_mib() {
 }
 
 struct BenchModel {
-  std::shared_ptr<MetaArchitectureImpl> model;
-  TrainConfig config;
+  std::unique_ptr<Predictor> predictor;
   std::string origin;  ///< "untrained (configs/x.yaml)" or the checkpoint's path
 };
 
-BenchModel build_bench_model(const BenchOptions& o, const torch::Device& device) {
+BenchModel build_bench_model(const BenchOptions& o, const PredictorOptions& options) {
   BenchModel built;
   if (!o.weights.empty()) {
     if (!o.config_path.empty() || !o.meta_arch.empty() || !o.backbone.empty() ||
@@ -95,9 +94,7 @@ BenchModel build_bench_model(const BenchOptions& o, const torch::Device& device)
       throw InputError(
           "--weights: the checkpoint carries its own config; drop --config, --meta-arch, "
           "--backbone and --set");
-    TrainedModel trained = load_trained_model(o.weights, device);
-    built.model = trained.model;
-    built.config = trained.config;
+    built.predictor = std::make_unique<Predictor>(o.weights, options);
     built.origin = o.weights + " (trained)";
     return built;
   }
@@ -108,15 +105,12 @@ BenchModel build_bench_model(const BenchOptions& o, const torch::Device& device)
   if (!o.meta_arch.empty()) overrides.push_back("model.meta_arch=" + o.meta_arch);
   if (!o.backbone.empty()) overrides.push_back("model.backbone=" + o.backbone);
   overrides.insert(overrides.end(), o.overrides.begin(), o.overrides.end());
-  built.config = o.config_path.empty() ? parse_train_config("", "<default config>", overrides)
-                                       : load_train_config(o.config_path, overrides);
+  TrainConfig config = o.config_path.empty() ? parse_train_config("", "<default config>", overrides)
+                                             : load_train_config(o.config_path, overrides);
   // A config's class count is its dataset's (0 = taken from the data): untrained, the
   // network is built for --classes, COCO's 80 unless said otherwise.
-  if (built.config.model.num_classes <= 0) built.config.model.num_classes = o.classes;
-  torch::manual_seed(0);
-  built.model = build_meta_architecture(built.config.model);
-  built.model->to(device);
-  built.model->eval();
+  const int classes = config.model.num_classes > 0 ? config.model.num_classes : o.classes;
+  built.predictor = std::make_unique<Predictor>(Predictor::untrained(config, {}, options, classes));
   built.origin =
       "untrained, " + (o.config_path.empty() ? std::string("default config") : o.config_path);
   return built;
@@ -142,67 +136,61 @@ int run_bench(const BenchOptions& o) {
     return square(cv::Rect(0, 80, 640, 480)).clone();
   }();
   const double rss_at_start = peak_rss_mib();
-  BenchModel built = build_bench_model(o, device);
-  MetaArchitectureImpl& model = *built.model;
+  if (o.size <= 0 || o.size % 32 != 0)
+    throw InputError(
+        fmt::format("--size {}: needs an input side that is a positive multiple of "
+                    "32 (e.g. {})",
+                    o.size, std::max(1, (o.size + 16) / 32) * 32));
   const bool channels_last =
       use_channels_last(parse_memory_format(o.memory_format, "--memory-format"), precision, device);
-  if (channels_last) convert_to_channels_last(model);
-  if (o.size <= 0 || o.size % model.size_divisor() != 0)
+  PredictorOptions options;
+  options.device = o.device;
+  options.dtype = o.dtype;
+  options.memory_format = o.memory_format;
+  options.input_size = o.size;
+  BenchModel built = build_bench_model(o, options);
+  Predictor& predictor = *built.predictor;
+  MetaArchitectureImpl& model = predictor.model();
+  if (o.size % model.size_divisor() != 0)
     throw InputError(
         fmt::format("--size {}: {} needs an input side that is a positive multiple of {} (e.g. {})",
                     o.size, model.method_name(), model.size_divisor(),
                     std::max(1, (o.size + model.size_divisor() / 2) / model.size_divisor()) *
                         model.size_divisor()));
+  const TrainConfig& config = predictor.config();
   std::int64_t parameters = 0;
   for (const torch::Tensor& p : model.parameters()) parameters += p.numel();
 
   const std::function<void()> synchronize = [device] {
     if (device.is_cuda()) torch::cuda::synchronize(device.index());
   };
-  TestTransformOptions transform;
-  transform.input_height = o.size;
-  transform.input_width = o.size;
-  const PredictOptions decode = predict_options(built.config.test);
-  std::vector<float> host_input(static_cast<std::size_t>(o.batch) * 3 * o.size * o.size);
-  const std::size_t image_floats = static_cast<std::size_t>(3) * o.size * o.size;
+  const std::vector<cv::Mat> batch(static_cast<std::size_t>(o.batch), picture);
+  // The network's own stages: what "model-only" times.
+  const auto is_network_stage = [](const std::string& name) {
+    return name == "backbone" || name == "heads";
+  };
 
   std::map<std::string, std::vector<double>> stage_ms;
   std::vector<std::string> stage_order;  // as the stages were first entered
   std::vector<double> model_ms, end_to_end_ms;
   std::size_t detections = 0;
   double mask_pixels = 0;
-  torch::NoGradGuard no_grad;
   for (int it = 0; it < o.warmup + o.iters; ++it) {
     StageRecording recording(synchronize);
     synchronize();
     const Clock::time_point start = Clock::now();
-    std::vector<ImageInfo> infos;
-    torch::Tensor images;
-    {
-      const ScopedStage stage("preprocess");
-      for (int b = 0; b < o.batch; ++b) {
-        const TransformedSample sample = transform_for_test(picture, transform);
-        write_network_input(sample, transform.normalization,
-                            host_input.data() + static_cast<std::size_t>(b) * image_floats);
-        infos.push_back(sample.info);
-      }
-      images = torch::from_blob(host_input.data(), {o.batch, 3, o.size, o.size}).to(device);
-    }
+    const std::vector<std::vector<Instance>> result = predictor.predict(batch);
     synchronize();
-    const Clock::time_point network_start = Clock::now();
-    const AutocastScope autocast(precision, device);
-    const std::shared_ptr<const MethodOutputs> outputs = model.run_network(images);
-    synchronize();
-    const Clock::time_point network_end = Clock::now();
-    const std::vector<std::vector<Instance>> result = model.detect(*outputs, infos, decode);
     const Clock::time_point end = Clock::now();
     if (it < o.warmup) continue;
-    model_ms.push_back(ms_between(network_start, network_end));
     end_to_end_ms.push_back(ms_between(start, end));
+    double network = 0;
     for (const auto& [name, ms] : recording.milliseconds()) {
       if (stage_ms.count(name) == 0) stage_order.push_back(name);
       stage_ms[name].push_back(ms);
+      if (is_network_stage(name)) network += ms;
     }
+    model_ms.push_back(network);
     if (it == o.warmup)
       for (const std::vector<Instance>& image : result)
         for (const Instance& instance : image) {
@@ -224,8 +212,8 @@ int run_bench(const BenchOptions& o) {
     json::Writer w(out);
     w.begin_object();
     w.key("method").value(model.method_name());
-    w.key("backbone").value(built.config.model.backbone);
-    w.key("backbone_width").value(built.config.model.backbone_width);
+    w.key("backbone").value(config.model.backbone);
+    w.key("backbone_width").value(config.model.backbone_width);
     w.key("weights").value(built.origin);
     w.key("parameters").value(static_cast<std::int64_t>(parameters));
     w.key("size").value(o.size);
@@ -258,8 +246,7 @@ int run_bench(const BenchOptions& o) {
     return 0;
   }
   std::printf("%s, %s, %.1f M parameters, %s\n", model.method_name().c_str(),
-              backbone_description(built.config.model).c_str(), parameters / 1e6,
-              built.origin.c_str());
+              backbone_description(config.model).c_str(), parameters / 1e6, built.origin.c_str());
   std::printf("%d×%d, batch %d, %s, %s, folding %s, %s, %d threads; %d runs after %d warm-up\n",
               o.size, o.size, o.batch, device.str().c_str(), inference_precision_name(precision),
               o.fold.c_str(), channels_last ? "channels-last" : "contiguous", threads, o.iters,

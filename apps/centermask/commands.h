@@ -12,6 +12,7 @@
 
 #include "centermask/common/error.h"
 #include "centermask/data/training_set.h"
+#include "centermask/predictor.h"
 
 namespace centermask::cli {
 
@@ -72,13 +73,17 @@ inline void add_model_run_options(CLI::App* cmd, ModelRunOptions* o) {
                   "it, else fp32");
 }
 
-/// The model's test settings with the command line's overrides applied.
-template <typename TestSettings>
-void apply_model_run_overrides(const ModelRunOptions& o, TestSettings* test) {
-  if (o.input_size > 0) test->input_size = o.input_size;
-  if (o.mask_threshold > 0) test->mask_threshold = o.mask_threshold;
-  if (!o.mask_quality_scoring.empty()) test->mask_quality_scoring = o.mask_quality_scoring == "on";
-  if (!o.flip_test.empty()) test->flip_test = o.flip_test == "on";
+/// The Predictor's options from the command line (what is not given stays the model's).
+inline PredictorOptions predictor_options(const ModelRunOptions& o) {
+  PredictorOptions options;
+  options.device = o.device;
+  options.dtype = o.dtype;
+  if (o.input_size > 0) options.input_size = o.input_size;
+  if (o.mask_threshold > 0) options.mask_threshold = o.mask_threshold;
+  if (!o.mask_quality_scoring.empty())
+    options.mask_quality_scoring = o.mask_quality_scoring == "on";
+  if (!o.flip_test.empty()) options.flip_test = o.flip_test == "on";
+  return options;
 }
 
 /// A ground-truth COCO file and its image folder as a checked set for evaluation: load

@@ -6,11 +6,11 @@
 #include <cstdio>
 
 #include "centermask/common/error.h"
+#include "centermask/common/json_writer.h"
 #include "centermask/data/coco_dataset.h"
 #include "centermask/data/coco_results.h"
 #include "centermask/evaluation/coco_evaluator.h"
 #include "commands.h"
-#include "common/json_writer.h"
 
 namespace centermask::cli {
 namespace {

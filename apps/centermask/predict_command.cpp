@@ -15,13 +15,13 @@
 #include <opencv2/videoio.hpp>
 
 #include "centermask/common/error.h"
+#include "centermask/common/json_writer.h"
 #include "centermask/data/image_io.h"
 #include "centermask/engine/inference.h"
 #include "centermask/engine/trainer.h"
 #include "centermask/structures/rle.h"
 #include "centermask/visualization/draw_instances.h"
 #include "commands.h"
-#include "common/json_writer.h"
 
 namespace centermask::cli {
 namespace {
@@ -40,22 +40,11 @@ struct PredictOptions {
 std::atomic<bool> stop_requested{false};
 extern "C" void request_stop(int) { stop_requested = true; }
 
-std::vector<std::string> class_names_of(const std::vector<CocoCategory>& categories) {
-  std::vector<std::string> names;
-  for (const CocoCategory& c : categories) names.push_back(c.name);
-  return names;
-}
-
-/// The model's test settings with the command line's: the same for pictures and video.
-InferenceOptions inference_options(const PredictOptions& o, const TrainedModel& trained,
-                                   const torch::Device& device, InferencePrecision precision) {
-  InferenceOptions inference;
-  inference.test = trained.config.test;
-  inference.test.score_threshold = o.score_threshold;
-  apply_model_run_overrides(o.model, &inference.test);
-  inference.device = device;
-  inference.precision = precision;
-  return inference;
+/// The model with the command line's settings: the same for pictures and video.
+Predictor make_predictor(const PredictOptions& o) {
+  PredictorOptions options = predictor_options(o.model);
+  options.score_threshold = o.score_threshold;
+  return Predictor(o.model.weights, options);
 }
 
 bool is_camera_index(const std::string& input) {
@@ -102,8 +91,7 @@ std::string frame_json_line(std::int64_t frame, double seconds, const cv::Mat& i
 /// detections one JSON line per frame. Both files are written under temporary names and
 /// renamed when the stream ends, so an interrupted run leaves no half file under the final
 /// names.
-int run_predict_video(const PredictOptions& o, const torch::Device& device,
-                      InferencePrecision precision) {
+int run_predict_video(const PredictOptions& o) {
   cv::VideoCapture capture;
   const bool camera = is_camera_index(o.input);
   const std::string source = camera ? "camera " + o.input : o.input;
@@ -121,7 +109,7 @@ int run_predict_video(const PredictOptions& o, const torch::Device& device,
                      ")");
   cv::Mat frame;
   if (!capture.read(frame) || frame.empty()) throw InputError(source + ": holds no readable frame");
-  TrainedModel trained = load_trained_model(o.model.weights, device);
+  Predictor predictor = make_predictor(o);
 
   const std::filesystem::path out_dir = o.out_dir;
   std::error_code ec;
@@ -149,8 +137,7 @@ int run_predict_video(const PredictOptions& o, const torch::Device& device,
   std::ofstream lines(lines_partial, std::ios::trunc);
   if (!lines) throw InputError(lines_partial.string() + ": cannot write");
 
-  const std::vector<std::string> class_names = class_names_of(trained.categories);
-  InferenceOptions inference = inference_options(o, trained, device, precision);
+  const std::vector<std::string> class_names = predictor.class_names();
 
   stop_requested = false;
   const auto previous_handler = std::signal(SIGINT, request_stop);
@@ -163,10 +150,10 @@ int run_predict_video(const PredictOptions& o, const torch::Device& device,
   do {
     if (frame.channels() == 1) cv::cvtColor(frame, frame, cv::COLOR_GRAY2BGR);
     if (frame.channels() == 4) cv::cvtColor(frame, frame, cv::COLOR_BGRA2BGR);
-    const std::vector<Instance> instances = predict_image(*trained.model, frame, inference);
+    const std::vector<Instance> instances = predictor.predict(frame);
     detections += static_cast<std::int64_t>(instances.size());
     lines << frame_json_line(frames, static_cast<double>(frames) / fps, frame, instances,
-                             trained.categories);
+                             predictor.categories());
     if (o.overlays) writer.write(draw_instances(frame, instances, class_names, draw));
     ++frames;
     if (seconds_since(last_report) >= 1.0) {
@@ -197,14 +184,11 @@ int run_predict_video(const PredictOptions& o, const torch::Device& device,
 
 int run_predict(const PredictOptions& o) {
   configure_runtime(o.model.threads);
-  const torch::Device device = resolve_device(o.model.device);
-  const InferencePrecision precision = parse_inference_precision(o.model.dtype, device);
-  if (is_camera_index(o.input) || is_video_file(o.input))
-    return run_predict_video(o, device, precision);
+  if (is_camera_index(o.input) || is_video_file(o.input)) return run_predict_video(o);
   // The inputs first: listing them is cheap, loading the model is not.
   const std::vector<std::filesystem::path> files = list_image_files(o.input);
-  TrainedModel trained = load_trained_model(o.model.weights, device);
-  const auto set = open_image_files(files, trained.categories);
+  Predictor predictor = make_predictor(o);
+  const auto set = open_image_files(files, predictor.categories());
 
   const std::filesystem::path out_dir = o.out_dir;
   const std::filesystem::path overlay_dir = out_dir / "overlays";
@@ -212,19 +196,18 @@ int run_predict(const PredictOptions& o) {
   std::filesystem::create_directories(o.overlays ? overlay_dir : out_dir, ec);
   if (ec) throw InputError(o.out_dir + ": cannot create the folder: " + ec.message());
 
-  const std::vector<std::string> class_names = class_names_of(trained.categories);
-  InferenceOptions inference = inference_options(o, trained, device, precision);
+  const std::vector<std::string> class_names = predictor.class_names();
   std::int64_t detections = 0;
   DrawOptions draw;
   draw.draw_scores = true;
-  inference.on_image = [&](std::size_t i, const std::vector<Instance>& instances) {
+  const auto on_image = [&](std::size_t i, const std::vector<Instance>& instances) {
     detections += static_cast<std::int64_t>(instances.size());
     if (!o.overlays) return;
     const LoadedImage image = set->load(i);
     write_image(overlay_dir / (image.path.stem().string() + ".png"),
                 draw_instances(image.image, instances, class_names, draw));
   };
-  const InferenceRun run = predict_set(*trained.model, set, inference);
+  const InferenceRun run = predictor.predict_set(set, on_image);
   run.results.save(out_dir / "results.json");
   // The image ids of results.json: a COCO file with the images and categories (no
   // annotations), so the results can be read back by any COCO tool.

@@ -14,13 +14,13 @@
 #include <set>
 
 #include "centermask/common/error.h"
+#include "centermask/common/file_io.h"
+#include "centermask/common/json_reader.h"
 #include "centermask/engine/inference.h"
 #include "centermask/engine/trainer.h"
 #include "centermask/visualization/draw_instances.h"
 #include "centermask/visualization/report_html.h"
 #include "commands.h"
-#include "common/file_io.h"
-#include "common/json_reader.h"
 
 namespace centermask::cli {
 namespace {
@@ -119,9 +119,8 @@ std::string png_data_url(const cv::Mat& picture) {
 }
 
 /// Ground truth | predictions for the first `count` validation pictures, each an <img>.
-std::string pictures_section(MetaArchitectureImpl& model, const TrainingSet& set,
-                             const std::vector<std::string>& class_names,
-                             const InferenceOptions& inference, int count) {
+std::string pictures_section(Predictor& predictor, const TrainingSet& set,
+                             const std::vector<std::string>& class_names, int count) {
   std::string html;
   DrawOptions truth_draw;
   truth_draw.min_display_side = 320;
@@ -130,7 +129,7 @@ std::string pictures_section(MetaArchitectureImpl& model, const TrainingSet& set
   const std::size_t n = std::min(set.size(), static_cast<std::size_t>(std::max(0, count)));
   for (std::size_t i = 0; i < n; ++i) {
     const LoadedImage loaded = set.load(i);
-    std::vector<Instance> predicted = predict_image(model, loaded.image, inference);
+    std::vector<Instance> predicted = predictor.predict(loaded.image);
     // Drawn lowest score first, so the most confident masks end on top.
     std::reverse(predicted.begin(), predicted.end());
     const cv::Mat truth = draw_instances(loaded.image, loaded.instances, class_names, truth_draw);
@@ -142,7 +141,7 @@ std::string pictures_section(MetaArchitectureImpl& model, const TrainingSet& set
         "<figure><img class=\"picture\" alt=\"{0}\" src=\"{1}\"><figcaption>{0}: ground truth "
         "({2} objects) | predictions with score &ge; {3:g} ({4})</figcaption></figure>\n",
         html_escape(loaded.path.filename().string()), png_data_url(picture),
-        loaded.instances.size(), inference.test.score_threshold, predicted.size());
+        loaded.instances.size(), predictor.config().test.score_threshold, predicted.size());
   }
   return html;
 }
@@ -200,12 +199,10 @@ int run_report(const ReportOptions& o) {
 
   if (std::filesystem::exists(weights)) {
     configure_runtime(o.threads);
-    const torch::Device device = resolve_device(o.device);
-    TrainedModel trained = load_trained_model(weights, device);
-    InferenceOptions inference;
-    inference.test = trained.config.test;
-    inference.device = device;
-    const DataConfig& data = trained.config.data;
+    PredictorOptions predictor_options;
+    predictor_options.device = o.device;
+    Predictor predictor(weights, predictor_options);
+    const DataConfig data = predictor.config().data;
     if (data.val_json.empty() || data.val_images.empty()) {
       body +=
           "<p>The run's config has no validation set (data.val_json): no per-class AP and "
@@ -214,17 +211,18 @@ int run_report(const ReportOptions& o) {
       const auto set = open_evaluation_set(data.val_json, data.val_images, false);
       const auto class_names = set->class_names();
       if (o.per_class) {
-        const EvaluationReport report = evaluate_model(*trained.model, set, inference);
+        const EvaluationReport report = predictor.evaluate(set);
         body += fmt::format("<h2>AP per class ({}, {})</h2>\n", html_escape(weights.string()),
                             html_escape(data.val_json));
         body += metrics_table(report, set->dataset().categories());
       }
       if (o.pictures > 0) {
         // The evaluation keeps every detection (AP needs them); a picture shows the confident.
-        InferenceOptions drawn = inference;
-        drawn.test.score_threshold = o.score_threshold;
+        PredictorOptions drawn;
+        drawn.score_threshold = o.score_threshold;
+        predictor.set_test_settings(drawn);
         body += "<h2>Validation pictures: ground truth | predictions</h2>\n";
-        body += pictures_section(*trained.model, *set, class_names, drawn, o.pictures);
+        body += pictures_section(predictor, *set, class_names, o.pictures);
       }
     }
   } else {

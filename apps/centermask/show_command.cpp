@@ -10,6 +10,7 @@
 #include <system_error>
 
 #include "centermask/common/error.h"
+#include "centermask/common/random.h"
 #include "centermask/data/coco_dataset.h"
 #include "centermask/data/coco_results.h"
 #include "centermask/data/image_io.h"
@@ -17,7 +18,6 @@
 #include "centermask/data/transforms.h"
 #include "centermask/visualization/draw_instances.h"
 #include "commands.h"
-#include "common/random.h"
 
 namespace centermask::cli {
 namespace {

@@ -6,10 +6,10 @@
 #include <cstdio>
 
 #include "centermask/common/error.h"
+#include "centermask/common/json_writer.h"
 #include "centermask/engine/inference.h"
 #include "centermask/engine/trainer.h"
 #include "commands.h"
-#include "common/json_writer.h"
 
 namespace centermask::cli {
 namespace {
@@ -25,27 +25,19 @@ struct TestOptions {
 
 int run_test(const TestOptions& o) {
   configure_runtime(o.model.threads);
-  const torch::Device device = resolve_device(o.model.device);
-  const InferencePrecision precision = parse_inference_precision(o.model.dtype, device);
-  TrainedModel trained = load_trained_model(o.model.weights, device);
+  Predictor predictor(o.model.weights, predictor_options(o.model));
   const auto set = open_evaluation_set(o.gt_path, o.images, o.strict);
-  if (!same_categories(set->dataset().categories(), trained.categories))
+  if (!same_categories(set->dataset().categories(), predictor.categories()))
     throw InputError(fmt::format("{}: categories ({}) differ from the ones {} was trained on ({})",
                                  o.gt_path, describe_categories(set->dataset().categories()),
-                                 o.model.weights, describe_categories(trained.categories)));
+                                 o.model.weights, describe_categories(predictor.categories())));
 
   const auto category_name = [&](std::int64_t id) {
     for (const CocoCategory& c : set->dataset().categories())
       if (c.id == id) return c.name;
     return std::to_string(id);
   };
-  InferenceOptions inference;
-  inference.test = trained.config.test;
-  apply_model_run_overrides(o.model, &inference.test);
-  inference.device = device;
-  inference.precision = precision;
-  const EvaluationReport result =
-      evaluate_model(*trained.model, set, inference, /*class_agnostic_too=*/true);
+  const EvaluationReport result = predictor.evaluate(set, /*class_agnostic_too=*/true);
   if (!o.out_path.empty()) result.run.results.save(o.out_path);
 
   if (o.json) {

@@ -8,12 +8,12 @@
 #include <cstdlib>
 
 #include "centermask/common/error.h"
+#include "centermask/common/json_writer.h"
 #include "centermask/engine/config.h"
 #include "centermask/engine/trainer.h"
 #include "centermask/engine/upper_bound.h"
 #include "centermask/modeling/method_registry.h"
 #include "commands.h"
-#include "common/json_writer.h"
 
 namespace centermask::cli {
 namespace {

@@ -1,4 +1,4 @@
-#include "common/file_io.h"
+#include "centermask/common/file_io.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>

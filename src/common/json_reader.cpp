@@ -1,4 +1,4 @@
-#include "common/json_reader.h"
+#include "centermask/common/json_reader.h"
 
 #include <algorithm>
 #include <charconv>

@@ -1,4 +1,4 @@
-#include "common/json_writer.h"
+#include "centermask/common/json_writer.h"
 
 #include <fmt/format.h>
 

@@ -8,8 +8,8 @@
 #include <unordered_set>
 
 #include "centermask/common/error.h"
-#include "common/file_io.h"
-#include "common/json_writer.h"
+#include "centermask/common/file_io.h"
+#include "centermask/common/json_writer.h"
 
 namespace centermask {
 

@@ -5,9 +5,9 @@
 #include <fmt/format.h>
 
 #include "centermask/common/error.h"
+#include "centermask/common/file_io.h"
+#include "centermask/common/json_reader.h"
 #include "centermask/data/coco_dataset.h"
-#include "common/file_io.h"
-#include "common/json_reader.h"
 
 namespace centermask {
 

@@ -6,9 +6,9 @@
 #include <stdexcept>
 
 #include "centermask/common/error.h"
-#include "common/file_io.h"
-#include "common/json_reader.h"
-#include "common/json_writer.h"
+#include "centermask/common/file_io.h"
+#include "centermask/common/json_reader.h"
+#include "centermask/common/json_writer.h"
 #include "common/parallel.h"
 
 namespace centermask {

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "centermask/common/error.h"
-#include "common/file_io.h"
+#include "centermask/common/file_io.h"
 
 namespace centermask {
 namespace {

@@ -11,8 +11,8 @@
 #include <stdexcept>
 
 #include "centermask/common/error.h"
+#include "centermask/common/random.h"
 #include "common/parallel.h"
-#include "common/random.h"
 
 namespace centermask {
 

@@ -8,9 +8,9 @@
 #include <system_error>
 
 #include "centermask/common/error.h"
+#include "centermask/common/random.h"
 #include "centermask/data/image_io.h"
 #include "common/parallel.h"
-#include "common/random.h"
 
 namespace centermask {
 namespace {

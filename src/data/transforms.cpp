@@ -5,7 +5,7 @@
 #include <cmath>
 #include <opencv2/imgproc.hpp>
 
-#include "common/random.h"
+#include "centermask/common/random.h"
 
 namespace centermask {
 namespace {

@@ -9,7 +9,7 @@
 #include <fmt/ranges.h>
 
 #include "centermask/common/error.h"
-#include "common/file_io.h"
+#include "centermask/common/file_io.h"
 
 namespace centermask {
 namespace {

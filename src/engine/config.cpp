@@ -11,10 +11,10 @@
 #include <stdexcept>
 
 #include "centermask/common/error.h"
+#include "centermask/common/file_io.h"
 #include "centermask/engine/lr_schedule.h"
 #include "centermask/modeling/backbone.h"
 #include "centermask/modeling/method_registry.h"
-#include "common/file_io.h"
 
 namespace centermask {
 namespace {
@@ -489,8 +489,8 @@ std::map<std::string, std::string> apply_assignments(TrainConfig* config,
     set_by[field->key] = a.where;
   }
   for (const auto& [key, where] : set_by) {
-    const Field* field = table.find(key);
-    if (!field->belongs_to(config->model.meta_arch))
+    const Field* field = table.find(key);  // every key in set_by was found above
+    if (field != nullptr && !field->belongs_to(config->model.meta_arch))
       throw InputError(fmt::format(
           "{}: {}: an option of {}, but model.meta_arch is {} (remove the key or change the "
           "method)",

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "centermask/common/error.h"
+#include "centermask/common/stage_timer.h"
 #include "centermask/data/image_io.h"
 #include "centermask/data/loader.h"
 #include "centermask/data/transforms.h"
@@ -309,37 +310,58 @@ InferenceRun predict_set(MetaArchitectureImpl& model, const std::shared_ptr<cons
   return run;
 }
 
-std::vector<Instance> predict_image(MetaArchitectureImpl& model, const cv::Mat& image_bgr,
-                                    const InferenceOptions& options) {
+std::vector<std::vector<Instance>> predict_images(MetaArchitectureImpl& model,
+                                                  const std::vector<cv::Mat>& images_bgr,
+                                                  const InferenceOptions& options) {
   check_flip_test(model, options);
-  if (image_bgr.empty() || image_bgr.type() != CV_8UC3)
-    throw InputError(fmt::format(
-        "predict: expected a non-empty 8-bit 3-channel BGR image, got {}x{} with {} channels of "
-        "{} bytes",
-        image_bgr.cols, image_bgr.rows, image_bgr.channels(), image_bgr.elemSize1()));
-  // The loader's test path, for one image (data/loader.cpp): the same transform and
-  // normalisation, so a frame predicts as the same picture read from a file would.
+  if (images_bgr.empty()) return {};
+  for (std::size_t i = 0; i < images_bgr.size(); ++i) {
+    const cv::Mat& image = images_bgr[i];
+    if (image.empty() || image.type() != CV_8UC3)
+      throw InputError(fmt::format(
+          "predict: expected a non-empty 8-bit 3-channel BGR image, got {}x{} with {} channels of "
+          "{} bytes{}",
+          image.cols, image.rows, image.channels(), image.elemSize1(),
+          images_bgr.size() > 1 ? fmt::format(" (image {} of {})", i, images_bgr.size()) : ""));
+  }
+  // The loader's test path (data/loader.cpp): the same transform and normalisation, so an
+  // image predicts as the same picture read from a file would. Every image is fitted into the
+  // same input_size square, so they make one batch.
   TestTransformOptions transform;
   transform.input_height = transform.input_width = options.test.input_size;
-  TransformedSample sample = transform_for_test(image_bgr, transform);
-  std::vector<float> chw(3 * static_cast<std::size_t>(sample.info.input_height) *
-                         static_cast<std::size_t>(sample.info.input_width));
-  write_network_input(sample, transform.normalization, chw.data());
+  const auto n = static_cast<std::int64_t>(images_bgr.size());
+  const std::size_t image_floats = 3 * static_cast<std::size_t>(transform.input_height) *
+                                   static_cast<std::size_t>(transform.input_width);
+  std::vector<float> chw(static_cast<std::size_t>(n) * image_floats);
+  std::vector<ImageInfo> infos;
+  {
+    const ScopedStage stage("preprocess");
+    for (std::size_t i = 0; i < images_bgr.size(); ++i) {
+      const TransformedSample sample = transform_for_test(images_bgr[i], transform);
+      write_network_input(sample, transform.normalization, chw.data() + i * image_floats);
+      infos.push_back(sample.info);
+    }
+  }
   use_layout_of(model, options);
   const bool was_training = model.is_training();
   model.eval();
   torch::NoGradGuard no_grad;
   const torch::Tensor images =
-      torch::from_blob(chw.data(), {1, 3, sample.info.input_height, sample.info.input_width})
+      torch::from_blob(chw.data(), {n, 3, transform.input_height, transform.input_width})
           .to(options.device);
   std::vector<std::vector<Instance>> detections;
   {
     const AutocastScope precision(options.precision, options.device);
     const auto outputs = model.run_network(images, options.test.flip_test);
-    detections = model.detect(*outputs, {sample.info}, predict_options(options.test));
+    detections = model.detect(*outputs, infos, predict_options(options.test));
   }
   model.train(was_training);
-  return std::move(detections.at(0));
+  return detections;
+}
+
+std::vector<Instance> predict_image(MetaArchitectureImpl& model, const cv::Mat& image_bgr,
+                                    const InferenceOptions& options) {
+  return std::move(predict_images(model, {image_bgr}, options).at(0));
 }
 
 EvaluationReport evaluate_model(MetaArchitectureImpl& model,

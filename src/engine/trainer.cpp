@@ -18,6 +18,8 @@
 
 #include "centermask/common/blas_threads.h"
 #include "centermask/common/error.h"
+#include "centermask/common/file_io.h"
+#include "centermask/common/json_writer.h"
 #include "centermask/data/loader.h"
 #include "centermask/engine/checkpoint.h"
 #include "centermask/engine/distributed.h"
@@ -27,8 +29,6 @@
 #include "centermask/engine/weight_average.h"
 #include "centermask/modeling/backbone_weights.h"
 #include "centermask/modeling/method_registry.h"
-#include "common/file_io.h"
-#include "common/json_writer.h"
 #include "engine/training_log.h"
 
 namespace centermask {

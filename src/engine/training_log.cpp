@@ -11,8 +11,8 @@
 #include <sstream>
 
 #include "centermask/common/error.h"
-#include "common/file_io.h"
-#include "common/json_writer.h"
+#include "centermask/common/file_io.h"
+#include "centermask/common/json_writer.h"
 
 namespace centermask {
 namespace {

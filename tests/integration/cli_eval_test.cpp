@@ -5,7 +5,7 @@
 #include <array>
 #include <cstdio>
 
-#include "common/json_reader.h"
+#include "centermask/common/json_reader.h"
 #include "support/cli_runner.h"
 #include "support/test_paths.h"
 

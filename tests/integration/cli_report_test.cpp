@@ -12,8 +12,8 @@
 #include <sstream>
 #include <tuple>
 
+#include "centermask/common/json_reader.h"
 #include "centermask/visualization/report_html.h"
-#include "common/json_reader.h"
 #include "support/cli_runner.h"
 #include "support/train_fixtures.h"
 

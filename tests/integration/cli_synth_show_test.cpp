@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <vector>
 
+#include "centermask/common/json_reader.h"
 #include "centermask/data/coco_dataset.h"
 #include "centermask/data/coco_results.h"
-#include "common/json_reader.h"
 #include "support/cli_runner.h"
 #include "support/test_paths.h"
 

@@ -9,11 +9,11 @@
 
 #include <cmath>
 
+#include "centermask/common/file_io.h"
+#include "centermask/common/json_reader.h"
 #include "centermask/data/coco_dataset.h"
 #include "centermask/data/coco_results.h"
 #include "centermask/evaluation/coco_evaluator.h"
-#include "common/file_io.h"
-#include "common/json_reader.h"
 #include "support/test_paths.h"
 
 namespace centermask {

@@ -94,8 +94,8 @@ TEST_F(MethodPluginTest, TrainsResumesPredictsTestsAndAblatesThroughTheCommands)
   // upper-bound: perfect outputs decoded by its own detect(): boxes as exact as centers on 4-px
   // cells allow (most objects found at IoU 0.5), masks only boxes (less than that).
   ::testing::internal::CaptureStdout();
-  const int bound = run_command({"upper-bound", "--gt", gt, "--images", root() + "/val",
-                                 "--config", config_path(), "--json"});
+  const int bound = run_command({"upper-bound", "--gt", gt, "--images", root() + "/val", "--config",
+                                 config_path(), "--json"});
   const std::string report = ::testing::internal::GetCapturedStdout();
   ASSERT_EQ(bound, 0) << report;
   const auto first_stat = [&](const std::string& section) {
@@ -122,7 +122,8 @@ TEST_F(MethodPluginTest, ItsKeysAreItsOwn) {
   const TrainConfig config = load_train_config(config_path());
   bool listed = false;
   for (const auto& [key, doc] : config_keys())
-    listed |= key == "model.box_masks.loss_weights.size" && doc.find("(default 0.1)") != std::string::npos;
+    listed |= key == "model.box_masks.loss_weights.size" &&
+              doc.find("(default 0.1)") != std::string::npos;
   EXPECT_TRUE(listed);
   EXPECT_EQ(config.model.method_options<box_masks::BoxMasksOptions>().head_channels, 8);
   // Another method's key in its config, and its key in another's, are refused by name.

@@ -14,6 +14,7 @@
 #include "centermask/data/coco_results.h"
 #include "centermask/data/training_set.h"
 #include "centermask/engine/config.h"
+#include "centermask/engine/evaluation_report.h"
 #include "centermask/evaluation/coco_evaluator.h"
 #include "centermask/modeling/meta_arch.h"
 
@@ -74,12 +75,6 @@ struct InferenceOptions {
   std::function<void(std::size_t, const std::vector<Instance>&)> on_image;
 };
 
-struct InferenceRun {
-  CocoResults results;  ///< against the set's dataset (its image and category ids)
-  std::int64_t images = 0;
-  double seconds = 0;
-};
-
 /// Predicts every usable image of `set` (in eval mode, without gradients; the model's mode is
 /// restored afterwards). The model's class count must equal the set's.
 InferenceRun predict_set(MetaArchitectureImpl& model, const std::shared_ptr<const TrainingSet>& set,
@@ -90,16 +85,11 @@ InferenceRun predict_set(MetaArchitectureImpl& model, const std::shared_ptr<cons
 /// (video frames, the Python package). InputError for an empty image or another pixel type.
 std::vector<Instance> predict_image(MetaArchitectureImpl& model, const cv::Mat& image_bgr,
                                     const InferenceOptions& options);
-
-struct EvaluationReport {
-  CocoEvalResult segm;
-  CocoEvalResult bbox;
-  /// The same ignoring categories in matching (COCOeval useCats = 0), when asked: the gap to
-  /// segm / bbox is what class confusion costs, the rest is localisation and mask quality.
-  std::optional<CocoEvalResult> segm_agnostic;
-  std::optional<CocoEvalResult> bbox_agnostic;
-  InferenceRun run;
-};
+/// Several images in one forward pass, each fitted into the test input size as predict_image
+/// fits one; detections per image.
+std::vector<std::vector<Instance>> predict_images(MetaArchitectureImpl& model,
+                                                  const std::vector<cv::Mat>& images_bgr,
+                                                  const InferenceOptions& options);
 
 /// predict_set, then COCO evaluation (segm and bbox) over the set's usable images; with
 /// `class_agnostic_too` also the class-agnostic evaluation.

@@ -9,8 +9,8 @@
 #include <set>
 
 #include "centermask/common/error.h"
+#include "centermask/common/file_io.h"
 #include "centermask/data/transforms.h"
-#include "common/file_io.h"
 #include "modeling/backbone/torch_save_reader.h"
 
 namespace centermask {

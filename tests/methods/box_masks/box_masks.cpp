@@ -23,9 +23,9 @@ struct Targets : SampleTargets {
 
 struct BatchOfTargets : BatchTargets {
   int classes = 0, height = 0, width = 0;
-  std::vector<float> heatmap;             // (N, C, H, W)
+  std::vector<float> heatmap;              // (N, C, H, W)
   std::vector<std::int64_t> center_index;  // into an (N, H·W) flattening
-  std::vector<float> size;                // (objects, 2)
+  std::vector<float> size;                 // (objects, 2)
 };
 
 class Encoder : public TargetEncoder {
@@ -79,9 +79,9 @@ struct Outputs : MethodOutputs {
 };
 
 torch::nn::Sequential head(int in, int hidden, int out, double bias) {
-  torch::nn::Sequential s(
-      torch::nn::Conv2d(torch::nn::Conv2dOptions(in, hidden, 3).padding(1)),
-      torch::nn::ReLU(), torch::nn::Conv2d(torch::nn::Conv2dOptions(hidden, out, 1)));
+  torch::nn::Sequential s(torch::nn::Conv2d(torch::nn::Conv2dOptions(in, hidden, 3).padding(1)),
+                          torch::nn::ReLU(),
+                          torch::nn::Conv2d(torch::nn::Conv2dOptions(hidden, out, 1)));
   torch::NoGradGuard no_grad;
   s[2]->as<torch::nn::Conv2dImpl>()->bias.fill_(bias);
   return s;
@@ -97,8 +97,8 @@ class BoxMasksImpl : public MetaArchitectureImpl {
     backbone_ = register_module("backbone", build_backbone(backbone));
     const int channels = backbone_->output_shape().channels;
     // CenterNet's prior: every cell starts at a probability of 0.1.
-    heatmap_ = register_module("heatmap", head(channels, options_.head_channels,
-                                               options_.num_classes, -2.19));
+    heatmap_ = register_module("heatmap",
+                               head(channels, options_.head_channels, options_.num_classes, -2.19));
     size_ = register_module("size", head(channels, options_.head_channels, 2, 0.0));
   }
 
@@ -129,18 +129,15 @@ class BoxMasksImpl : public MetaArchitectureImpl {
     const double objects = std::max<double>(1.0, static_cast<double>(t.center_index.size()));
     MethodLosses losses;
     const torch::Tensor heatmap_loss =
-        torch::binary_cross_entropy_with_logits(logits, heatmap, {}, {},
-                                                at::Reduction::Sum) /
+        torch::binary_cross_entropy_with_logits(logits, heatmap, {}, {}, at::Reduction::Sum) /
         objects;
     torch::Tensor size_loss = torch::zeros({}, logits.options());
     if (!t.center_index.empty()) {
       const auto count = static_cast<std::int64_t>(t.center_index.size());
       const torch::Tensor index =
           torch::tensor(t.center_index, torch::dtype(torch::kInt64)).to(device);
-      const torch::Tensor predicted = o.size.to(torch::kFloat32)
-                                          .permute({0, 2, 3, 1})
-                                          .reshape({-1, 2})
-                                          .index_select(0, index);
+      const torch::Tensor predicted =
+          o.size.to(torch::kFloat32).permute({0, 2, 3, 1}).reshape({-1, 2}).index_select(0, index);
       const torch::Tensor target =
           torch::from_blob(const_cast<float*>(t.size.data()), {count, 2}, f32).to(device);
       size_loss = torch::l1_loss(predicted, target, at::Reduction::Sum) / objects;
@@ -175,8 +172,10 @@ class BoxMasksImpl : public MetaArchitectureImpl {
         // The box in input pixels, then in the original image, clipped to it.
         const double cx = (static_cast<double>(x) + 0.5) * kStride;
         const double cy = (static_cast<double>(y) + 0.5) * kStride;
-        const Point2 p0 = info.input_to_original.apply({cx - bw * kStride / 2, cy - bh * kStride / 2});
-        const Point2 p1 = info.input_to_original.apply({cx + bw * kStride / 2, cy + bh * kStride / 2});
+        const Point2 p0 =
+            info.input_to_original.apply({cx - bw * kStride / 2, cy - bh * kStride / 2});
+        const Point2 p1 =
+            info.input_to_original.apply({cx + bw * kStride / 2, cy + bh * kStride / 2});
         Instance d;
         d.score = score;
         d.class_index = static_cast<std::int32_t>(index / (h * w));
@@ -207,11 +206,10 @@ class BoxMasksImpl : public MetaArchitectureImpl {
     out->heatmap_logits = torch::full({n, options_.num_classes, h, w}, -9.2);
     out->size = torch::zeros({n, 2, h, w});
     for (std::int64_t b = 0; b < n; ++b) {
-      const auto targets = encoder.encode(instances[static_cast<std::size_t>(b)], input_height,
-                                          input_width);
+      const auto targets =
+          encoder.encode(instances[static_cast<std::size_t>(b)], input_height, input_width);
       const auto& t = dynamic_cast<const Targets&>(*targets);
-      const torch::Tensor heatmap =
-          torch::tensor(t.heatmap).view({options_.num_classes, h, w});
+      const torch::Tensor heatmap = torch::tensor(t.heatmap).view({options_.num_classes, h, w});
       out->heatmap_logits[b].masked_fill_(heatmap > 0, 9.2);
       for (std::size_t i = 0; i < t.center_cell.size(); ++i) {
         const std::int64_t y = t.center_cell[i] / w, x = t.center_cell[i] % w;

@@ -20,7 +20,7 @@ struct BoxMasksOptions {
   std::string backbone = "resnet18";
   int backbone_width = 16;
 
-  int head_channels = 16;   ///< model.box_masks.head_channels
+  int head_channels = 16;    ///< model.box_masks.head_channels
   double size_weight = 0.1;  ///< model.box_masks.loss_weights.size
 
   /// std::invalid_argument naming the key otherwise.

@@ -1,4 +1,4 @@
-#include "common/json_reader.h"
+#include "centermask/common/json_reader.h"
 
 #include <gtest/gtest.h>
 
@@ -7,7 +7,7 @@
 #include <random>
 
 #include "centermask/common/error.h"
-#include "common/json_writer.h"
+#include "centermask/common/json_writer.h"
 
 namespace centermask::json {
 namespace {

@@ -6,8 +6,8 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "centermask/common/error.h"
+#include "centermask/common/random.h"
 #include "centermask/data/image_io.h"
-#include "common/random.h"
 #include "support/test_paths.h"
 
 namespace centermask {

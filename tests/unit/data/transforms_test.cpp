@@ -6,7 +6,7 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include "common/random.h"
+#include "centermask/common/random.h"
 
 namespace centermask {
 namespace {

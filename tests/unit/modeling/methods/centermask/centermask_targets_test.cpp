@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "common/random.h"
+#include "centermask/common/random.h"
 
 namespace centermask {
 namespace {
