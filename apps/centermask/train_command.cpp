@@ -84,6 +84,9 @@ std::vector<std::string> own_arguments_without_launcher() {
 
 extern "C" void ignore_in_launcher(int) {}
 
+// train's exit status when a data-parallel rank fails (see its help).
+constexpr int kRankFailedExit = 4;
+
 // `--nproc-per-node N`: N copies of this command as ranks 0..N-1 of one group on this machine
 // (torchrun's variables set for each), then waits. The first rank to fail ends the others
 // (SIGTERM: each writes nothing more; rank 0 keeps its last checkpoint) and is named.
@@ -139,8 +142,12 @@ int launch_local_ranks(int ranks) {
     *it = -1;
     --running;
     const bool failed = !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+    // A rank that ended by itself says why with its status (2 bad input, 3 diverged, 130
+    // interrupted, 4 its group failed): passed on. A rank killed from outside (the OOM killer,
+    // `kill -9`) has only the signal: that is a data-parallel rank failing, exit 4 as
+    // documented, not the shell's 128 + signal.
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : kRankFailedExit;
     if (failed && !ending) {
-      const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
       std::fprintf(stderr, "error: rank %d of %d %s; ending the other ranks\n", rank, ranks,
                    WIFEXITED(status) ? fmt::format("exited with status {}", code).c_str()
                                      : fmt::format("was killed by signal {} ({})", WTERMSIG(status),
@@ -151,7 +158,7 @@ int launch_local_ranks(int ranks) {
       for (const pid_t other : children)
         if (other > 0) ::kill(other, SIGTERM);
     } else if (failed && result == 0) {
-      result = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      result = code;
     }
   }
   return result;
@@ -199,7 +206,7 @@ int run_train(TrainCommandOptions o) {
     return 3;
   } catch (const DistributedFailure& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
-    return 4;
+    return kRankFailedExit;
   }
 }
 

@@ -1,8 +1,6 @@
 #include "centermask/engine/trainer.h"
 
 #include <fmt/format.h>
-#include <malloc.h>
-#include <sched.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -13,7 +11,6 @@
 #include <deque>
 #include <iostream>
 #include <optional>
-#include <thread>
 #include <utility>
 
 #include "centermask/common/blas_threads.h"
@@ -29,6 +26,7 @@
 #include "centermask/engine/weight_average.h"
 #include "centermask/modeling/backbone_weights.h"
 #include "centermask/modeling/method_registry.h"
+#include "engine/train_hooks.h"
 #include "engine/training_log.h"
 
 namespace centermask {
@@ -169,95 +167,6 @@ void save_metrics(const std::filesystem::path& path, std::int64_t iteration, Tra
   write_file_atomically(path, text + "\n");
 }
 
-// Each step's loss terms and gradient norm, kept on the device until read. Reading a CUDA
-// scalar waits for the GPU to finish the step and stalls the launch of the next, so the trainer
-// reads them every log period and before each checkpoint and evaluation on CUDA (a divergence is
-// then reported with its iteration a few steps late, and no checkpoint holds the diverged
-// weights); on the CPU there is nothing to wait for and it reads every step.
-class StepValueQueue {
- public:
-  struct Step {
-    std::int64_t iteration = 0;
-    LossTerms loss;
-    double grad_norm = 0;  ///< 0 without clipping
-    bool skipped = false;  ///< fp16: the gradients overflowed and the step was not taken
-  };
-
-  void add(std::int64_t iteration, const MethodLosses& losses, const torch::Tensor& grad_norm,
-           bool skipped) {
-    if (names_.empty())
-      for (const auto& term : losses.terms) names_.push_back(term.first);
-    std::vector<torch::Tensor> row{losses.total.detach().to(torch::kFloat32)};
-    for (const auto& term : losses.terms) row.push_back(term.second.detach().to(torch::kFloat32));
-    row.push_back(grad_norm.defined() ? grad_norm.detach().to(torch::kFloat32).to(row[0].device())
-                                      : torch::zeros({}, row[0].options()));
-    rows_.push_back(torch::stack(row));
-    pending_.push_back({iteration, skipped});
-  }
-  bool empty() const { return rows_.empty(); }
-
-  /// Reads every queued step (one transfer) in order. A non-finite loss, or a non-finite
-  /// gradient norm of a step that was taken, throws TrainingDiverged naming the iteration.
-  std::vector<Step> read(bool clipping, DataParallelGroup* data_parallel) {
-    std::vector<Step> steps;
-    if (rows_.empty()) return steps;
-    // Taken out first: whatever is read (or thrown) below, the queue is empty afterwards.
-    const std::vector<torch::Tensor> rows = std::exchange(rows_, {});
-    const std::vector<std::pair<std::int64_t, bool>> pending = std::exchange(pending_, {});
-    torch::Tensor values = torch::stack(rows);
-    // Each rank's losses are its shard's: the mean over ranks is the global batch's loss (the
-    // gradient norm, of averaged gradients, is the same on every rank already).
-    if (data_parallel != nullptr) data_parallel->average_over_ranks(values, "averaging the losses");
-    values = values.to(torch::kCPU, torch::kFloat64).contiguous();
-    const double* v = values.data_ptr<double>();
-    const std::size_t width = names_.size() + 2;
-    for (std::size_t i = 0; i < pending.size(); ++i, v += width) {
-      Step step;
-      step.iteration = pending[i].first;
-      step.skipped = pending[i].second;
-      step.loss.total = v[0];
-      for (std::size_t t = 0; t < names_.size(); ++t)
-        step.loss.terms.emplace_back(names_[t], v[1 + t]);
-      step.grad_norm = v[width - 1];
-      if (!std::isfinite(step.loss.total))
-        throw_diverged(step.iteration, non_finite_loss_message(step.loss));
-      if (clipping && !step.skipped && !std::isfinite(step.grad_norm))
-        throw_diverged(step.iteration, fmt::format("the gradient norm is {}", step.grad_norm));
-      steps.push_back(std::move(step));
-    }
-    return steps;
-  }
-
-  /// What every divergence says: the iteration, the cause, and what the user has left.
-  static std::string diverged_message(std::int64_t iteration, const std::string& cause,
-                                      const std::string& checkpoint_note) {
-    return fmt::format(
-        "iteration {}: {}; training stopped without saving. {}. Try a lower solver.lr, "
-        "solver.warmup_iters or solver.clip_grad_norm.",
-        iteration, cause, checkpoint_note);
-  }
-  std::string checkpoint_note;  ///< set by the trainer as checkpoints are written
-
- private:
-  [[noreturn]] void throw_diverged(std::int64_t iteration, const std::string& cause) const {
-    throw TrainingDiverged(diverged_message(iteration, cause, checkpoint_note));
-  }
-  // The first non-finite term by name (the total when every term is finite).
-  static std::string non_finite_loss_message(const LossTerms& loss) {
-    std::string bad = "total", values;
-    double bad_value = loss.total;
-    for (const auto& [name, value] : loss.terms) {
-      if (!std::isfinite(value) && bad == "total") bad = name, bad_value = value;
-      values += fmt::format(" {} {}", name, value);
-    }
-    return fmt::format("loss term '{}' is {} (terms:{})", bad, bad_value, values);
-  }
-
-  std::vector<std::string> names_;
-  std::vector<torch::Tensor> rows_;
-  std::vector<std::pair<std::int64_t, bool>> pending_;  // iteration, skipped
-};
-
 // A loss may refuse non-finite inputs (CenterMask's BCE on NaN probabilities): turn that into
 // the same divergence report, naming the network output that went non-finite.
 MethodLosses loss_or_divergence(const MetaArchitectureImpl& model, const MethodOutputs& outputs,
@@ -301,27 +210,6 @@ void install_training_signal_handlers() {
   std::signal(SIGTERM, on_stop_signal);
 }
 
-int available_cores() {
-  int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  cpu_set_t allowed;
-  if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0)
-    cores = std::max(1, CPU_COUNT(&allowed));
-  return cores;
-}
-
-int configure_runtime(int threads, int blas_threads) {
-  const int n = threads > 0 ? threads : available_cores();
-  torch::set_num_threads(n);
-  set_blas_threads(blas_threads);
-  // Training allocates and frees the same large activation buffers every step. With glibc's
-  // defaults each is a fresh mmap whose pages fault in again: on small inputs that was ~40% of
-  // a step in the kernel. Keeping buffers up to 32 MiB in the heap and not trimming it cut the
-  // 64-px overfit test from 32 s to 19 s.
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
-  return n;
-}
-
 void set_training_mode(torch::nn::Module& model, BatchNormMode batch_norm) {
   model.train();
   if (batch_norm == BatchNormMode::kFrozen)
@@ -353,52 +241,66 @@ TrainConfig load_run_config(const std::filesystem::path& run_dir,
   return config;
 }
 
-TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path& run_dir,
-                   const TrainerOptions& options) {
-  g_stop_requested.store(false);
-  g_stop_signals.store(0);
-  TrainConfig config = input_config;
+namespace {
+
+// What a run is made of, read and checked before the run folder is touched: a mistake in the
+// config, the data or the checkpoint stops the run with the folder as it was.
+struct PreparedRun {
+  TrainConfig config;  ///< validated, model.num_classes from the data
+  std::string config_yaml;
+  std::optional<CheckpointReader> checkpoint;  ///< --resume
+  TrainProgress start;
+  std::shared_ptr<const TrainingSet> train_set, val_set;
+  std::vector<std::string> data_messages;  ///< logged once the run folder is ready
+  torch::Device device{torch::kCPU};
+  InferencePrecision precision = InferencePrecision::kFloat32;
+  int threads = 1;
+  int world_size = 1;
+  bool writes_run = true;  ///< rank 0 writes the folder, logs, checkpoints and evaluations
+};
+
+PreparedRun prepare_run(const TrainConfig& input_config, const std::filesystem::path& run_dir,
+                        const TrainerOptions& options) {
+  PreparedRun run;
+  TrainConfig& config = run.config;
+  config = input_config;
   try {
     config.validate();
   } catch (const std::invalid_argument& e) {
     throw InputError(std::string("config: ") + e.what());
   }
   const std::optional<DistributedEnvironment>& distributed = options.distributed;
-  const int world_size = distributed ? distributed->world_size : 1;
-  // Rank 0 writes the run folder, logs, checkpoints and evaluations; the other ranks train.
-  const bool writes_run = !distributed || distributed->rank == 0;
-  if (config.solver.batch_size % world_size != 0)
+  run.world_size = distributed ? distributed->world_size : 1;
+  run.writes_run = !distributed || distributed->rank == 0;
+  if (config.solver.batch_size % run.world_size != 0)
     throw InputError(fmt::format(
         "solver.batch_size is {}, which {} processes cannot share evenly: it is the global batch "
         "(each process takes batch_size / WORLD_SIZE); make it a multiple of {}",
-        config.solver.batch_size, world_size, world_size));
+        config.solver.batch_size, run.world_size, run.world_size));
   check_run_directory(run_dir, options);
-  std::ostream* console = writes_run ? options.console : nullptr;
-  const bool interactive = console == &std::cerr && isatty(STDERR_FILENO);
 
-  std::optional<CheckpointReader> checkpoint;
-  if (options.resume) checkpoint.emplace(run_dir / "last.pt");
-  const TrainProgress start = checkpoint ? checkpoint->contents().progress : TrainProgress{};
-  std::vector<std::string> data_messages;  // logged once the run folder is ready
+  if (options.resume) run.checkpoint.emplace(run_dir / "last.pt");
+  run.start = run.checkpoint ? run.checkpoint->contents().progress : TrainProgress{};
 
   // runtime.threads (0: the cores) is the node's: its ranks (LOCAL_WORLD_SIZE) share it out.
   const int node_threads = config.runtime.threads > 0 ? config.runtime.threads : available_cores();
-  const int threads = configure_runtime(
+  run.threads = configure_runtime(
       distributed ? std::max(1, node_threads / distributed->local_world_size) : node_threads,
       config.runtime.blas_threads);
-  torch::Device device = resolve_device(config.runtime.device);
+  run.device = resolve_device(config.runtime.device);
   // One GPU per rank: "cuda" means this node's GPU LOCAL_RANK.
-  if (distributed && device.is_cuda() && !device.has_index())
-    device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(distributed->local_rank));
+  if (distributed && run.device.is_cuda() && !run.device.has_index())
+    run.device =
+        torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(distributed->local_rank));
   // Checked before anything is read or written: bf16 needs a CPU that has it (or CUDA), fp16
   // needs CUDA.
-  const InferencePrecision precision = parse_inference_precision(
-      training_precision_name(config.solver.precision), device, "solver.precision");
+  run.precision = parse_inference_precision(training_precision_name(config.solver.precision),
+                                            run.device, "solver.precision");
 
-  auto train_set = open_split(config.data.train_json, config.data.train_images, "data.train_json",
-                              config.data.strict, &data_messages);
-  const auto& categories = train_set->dataset().categories();
-  const int dataset_classes = static_cast<int>(train_set->num_classes());
+  run.train_set = open_split(config.data.train_json, config.data.train_images, "data.train_json",
+                             config.data.strict, &run.data_messages);
+  const auto& categories = run.train_set->dataset().categories();
+  const int dataset_classes = static_cast<int>(run.train_set->num_classes());
   if (config.model.num_classes != 0 && config.model.num_classes != dataset_classes)
     throw InputError(
         fmt::format("model.num_classes is {} but data.train_json ({}) has {} categories ({}); set "
@@ -406,92 +308,123 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
                     config.model.num_classes, config.data.train_json, dataset_classes,
                     describe_categories(categories), dataset_classes));
   config.model.num_classes = dataset_classes;
-  std::shared_ptr<const TrainingSet> val_set;
   if (!config.data.val_json.empty()) {
-    val_set = open_split(config.data.val_json, config.data.val_images, "data.val_json",
-                         config.data.strict, &data_messages);
-    if (!same_categories(val_set->dataset().categories(), categories))
-      throw InputError(
-          fmt::format("data.val_json ({}): categories ({}) differ from data.train_json's ({})",
-                      config.data.val_json, describe_categories(val_set->dataset().categories()),
-                      describe_categories(categories)));
+    run.val_set = open_split(config.data.val_json, config.data.val_images, "data.val_json",
+                             config.data.strict, &run.data_messages);
+    if (!same_categories(run.val_set->dataset().categories(), categories))
+      throw InputError(fmt::format(
+          "data.val_json ({}): categories ({}) differ from data.train_json's ({})",
+          config.data.val_json, describe_categories(run.val_set->dataset().categories()),
+          describe_categories(categories)));
   }
-  if (checkpoint && !same_categories(checkpoint->contents().categories, categories))
+  run.config_yaml = to_yaml(config);
+  if (!run.checkpoint) return run;
+
+  const CheckpointReader& checkpoint = *run.checkpoint;
+  if (!same_categories(checkpoint.contents().categories, categories))
     throw InputError(fmt::format(
-        "{}: trained on categories ({}), but data.train_json has ({})", checkpoint->path().string(),
-        describe_categories(checkpoint->contents().categories), describe_categories(categories)));
-  const std::string config_yaml = to_yaml(config);
+        "{}: trained on categories ({}), but data.train_json has ({})", checkpoint.path().string(),
+        describe_categories(checkpoint.contents().categories), describe_categories(categories)));
   // Compared as resolved configs: a checkpoint written before a model key existed has the
   // key's default.
-  const std::optional<TrainConfig> checkpoint_config =
-      checkpoint ? std::optional<TrainConfig>(parse_train_config(checkpoint->contents().config_yaml,
-                                                                 checkpoint->path().string()))
-                 : std::nullopt;
-  if (checkpoint_config && checkpoint_config->model.meta_arch != config.model.meta_arch)
+  const TrainConfig checkpoint_config =
+      parse_train_config(checkpoint.contents().config_yaml, checkpoint.path().string());
+  if (checkpoint_config.model.meta_arch != config.model.meta_arch)
     throw InputError(fmt::format("{}: a {} checkpoint, but model.meta_arch is {}",
-                                 checkpoint->path().string(), checkpoint_config->model.meta_arch,
+                                 checkpoint.path().string(), checkpoint_config.model.meta_arch,
                                  config.model.meta_arch));
-  if (checkpoint_config && model_section(to_yaml(*checkpoint_config)) != model_section(config_yaml))
-    throw InputError(checkpoint->path().string() +
+  if (model_section(to_yaml(checkpoint_config)) != model_section(run.config_yaml))
+    throw InputError(checkpoint.path().string() +
                      ": its model config differs from the run's config.yaml");
+  return run;
+}
 
+// What the loop runs on. Built in one order (the model from the seed, then the optimizer, the
+// checkpoint's weights and random state, the broadcast, the layout, the average, the loader's
+// seed), which the resume and data-parallel tests hold to identical losses.
+struct TrainingState {
+  std::shared_ptr<MetaArchitectureImpl> model;
+  std::vector<torch::Tensor> parameters;
+  std::unique_ptr<DataParallelGroup> data_parallel;
+  std::unique_ptr<TrainingLog> log;
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  bool channels_last = false;
+  std::optional<WeightAverage> average;
+  std::optional<GradientScaler> scaler;  ///< fp16
+  std::unique_ptr<DataLoader> loader;
+  std::unique_ptr<LrScheduleFunction> schedule;
+  std::int64_t iters_per_epoch = 1;
+  InferenceOptions inference;  ///< for evaluations
+  std::unique_ptr<StepRecord> record;
+  TrainProgress progress;
+  std::filesystem::path last_path;
+
+  WeightAverage* average_or_null() { return average ? &*average : nullptr; }
+};
+
+std::unique_ptr<TrainingState> build_state(PreparedRun& run, const std::filesystem::path& run_dir,
+                                           const TrainerOptions& options) {
+  const TrainConfig& config = run.config;
+  auto state = std::make_unique<TrainingState>();
+  TrainingState& s = *state;
   // The model, from the seed and, in a new run, model.backbone_weights: built before anything
   // is written, so that a weights file that does not fit stops the run with the folder as it
   // was.
   torch::manual_seed(config.runtime.seed);
-  const std::shared_ptr<MetaArchitectureImpl> model = build_meta_architecture(config.model);
+  s.model = build_meta_architecture(config.model);
   std::string backbone_weights_message;
-  if (!config.model.backbone_weights.empty() && !checkpoint) {
+  if (!config.model.backbone_weights.empty() && !run.checkpoint) {
     const std::string& file = config.model.backbone_weights;
     const BackboneWeightsReport report =
-        load_backbone_weights(model->backbone_module(), read_state_dict(file), file);
+        load_backbone_weights(s.model->backbone_module(), read_state_dict(file), file);
     backbone_weights_message = fmt::format("model.backbone_weights {}: {}", file, describe(report));
   }
 
   // Joined once this rank's inputs are known to be good and before anything is written: a rank
   // whose inputs fail stops here, and the others stop at the join's timeout naming it.
-  std::unique_ptr<DataParallelGroup> data_parallel;
-  if (distributed)
-    data_parallel = DataParallelGroup::join(
-        *distributed, std::chrono::milliseconds(static_cast<std::int64_t>(
-                          config.runtime.distributed_timeout_minutes * 60 * 1000)));
+  if (options.distributed)
+    s.data_parallel = DataParallelGroup::join(
+        *options.distributed, std::chrono::milliseconds(static_cast<std::int64_t>(
+                                  config.runtime.distributed_timeout_minutes * 60 * 1000)));
 
-  if (writes_run) {
+  if (run.writes_run) {
     prepare_run_directory(run_dir, options);
-    write_file_atomically(run_dir / "config.yaml", config_yaml);
+    write_file_atomically(run_dir / "config.yaml", run.config_yaml);
   }
-  TrainingLog log(writes_run ? run_dir / "log.jsonl" : std::filesystem::path(),
-                  options.resume ? start.iteration : -1, console, interactive);
-  for (const std::string& message : data_messages) log.event(message);
-  if (!backbone_weights_message.empty()) log.event(backbone_weights_message);
+  std::ostream* console = run.writes_run ? options.console : nullptr;
+  const bool interactive = console == &std::cerr && isatty(STDERR_FILENO);
+  s.log = std::make_unique<TrainingLog>(
+      run.writes_run ? run_dir / "log.jsonl" : std::filesystem::path(),
+      options.resume ? run.start.iteration : -1, console, interactive);
+  for (const std::string& message : run.data_messages) s.log->event(message);
+  if (!backbone_weights_message.empty()) s.log->event(backbone_weights_message);
 
-  model->to(device);
-  std::unique_ptr<torch::optim::Optimizer> optimizer = make_optimizer(*model, config.solver);
-  if (checkpoint) {
-    checkpoint->load_model(*model);
-    checkpoint->load_optimizer(*optimizer);
-    checkpoint->restore_rng_state();
+  s.model->to(run.device);
+  s.optimizer = make_optimizer(*s.model, config.solver);
+  if (run.checkpoint) {
+    run.checkpoint->load_model(*s.model);
+    run.checkpoint->load_optimizer(*s.optimizer);
+    run.checkpoint->restore_rng_state();
   }
   // Every rank built the same weights from the same seed or checkpoint; rank 0's are copied
   // anyway, so that nothing (a checkpoint read from another node's disk) can start them apart.
-  if (data_parallel) data_parallel->broadcast_weights(*model);
+  if (s.data_parallel) s.data_parallel->broadcast_weights(*s.model);
   // After the broadcast: the collectives see the layout every rank starts from.
-  const bool channels_last = use_channels_last(config.runtime.memory_format, precision, device);
-  if (channels_last) convert_to_channels_last(*model);
-  std::optional<WeightAverage> average;
+  s.channels_last = use_channels_last(config.runtime.memory_format, run.precision, run.device);
+  if (s.channels_last) convert_to_channels_last(*s.model);
   if (config.solver.ema_decay > 0) {
-    average.emplace(*model, config.solver.ema_decay);
-    if (checkpoint && !checkpoint->load_weight_average(*average))
-      log.event(fmt::format(
+    s.average.emplace(*s.model, config.solver.ema_decay);
+    if (run.checkpoint && !run.checkpoint->load_weight_average(*s.average))
+      s.log->event(fmt::format(
           "{}: holds no weight average (solver.ema_decay was off when it was written): the "
           "average starts from the resumed weights",
-          checkpoint->path().string()));
+          run.checkpoint->path().string()));
   }
 
   LoaderOptions loader_options;
-  loader_options.batch_size = config.solver.batch_size / world_size;
-  loader_options.shard_index = distributed ? distributed->rank : 0;
-  loader_options.shard_count = world_size;
+  loader_options.batch_size = config.solver.batch_size / run.world_size;
+  loader_options.shard_index = options.distributed ? options.distributed->rank : 0;
+  loader_options.shard_count = run.world_size;
   loader_options.workers = config.data.workers;
   loader_options.seed = config.runtime.seed;
   loader_options.strict = config.data.strict;
@@ -503,251 +436,260 @@ TrainOutcome train(const TrainConfig& input_config, const std::filesystem::path&
   augment.center_border_px = config.data.center_border_px;
   augment.flip_probability = config.data.flip_probability;
   augment.color_jitter = config.data.color_jitter;
-  loader_options.target_encoder = model->make_target_encoder(config.data.max_objects);
-  DataLoader loader(train_set, loader_options);
-  const std::int64_t iters_per_epoch = loader.batches_per_epoch();
-  const LrScheduleFunction schedule(config.solver, iters_per_epoch,
-                                    config.runtime.time_limit_minutes * 60);
-  const std::int64_t total_iters = schedule.total_iters();
+  loader_options.target_encoder = s.model->make_target_encoder(config.data.max_objects);
+  s.loader = std::make_unique<DataLoader>(run.train_set, loader_options);
+  s.iters_per_epoch = s.loader->batches_per_epoch();
+  s.schedule = std::make_unique<LrScheduleFunction>(config.solver, s.iters_per_epoch,
+                                                    config.runtime.time_limit_minutes * 60);
 
-  InferenceOptions inference;
-  inference.test = config.test;
-  inference.device = device;
-  inference.workers = config.data.workers;
+  s.inference.test = config.test;
+  s.inference.device = run.device;
+  s.inference.workers = config.data.workers;
   // Evaluations keep the training's layout (an explicit contiguous stays contiguous).
-  inference.memory_format =
-      channels_last ? MemoryFormatChoice::kChannelsLast : MemoryFormatChoice::kContiguous;
+  s.inference.memory_format =
+      s.channels_last ? MemoryFormatChoice::kChannelsLast : MemoryFormatChoice::kContiguous;
 
   // fp16's narrow range needs the loss scaled (engine/gradients.h); bf16 has float32's range.
-  std::optional<GradientScaler> scaler;
-  if (precision == InferencePrecision::kFloat16) {
-    scaler.emplace();
-    if (start.loss_scale > 0) scaler->restore(start.loss_scale, start.loss_scale_finite_steps);
+  if (run.precision == InferencePrecision::kFloat16) {
+    s.scaler.emplace();
+    if (run.start.loss_scale > 0)
+      s.scaler->restore(run.start.loss_scale, run.start.loss_scale_finite_steps);
   }
 
-  TrainProgress progress = start;
-  const std::filesystem::path last_path = run_dir / "last.pt";
-  StepValueQueue step_values;
-  const auto note_checkpoint_kept = [&] {
-    step_values.checkpoint_note =
-        fmt::format("The last good checkpoint is {} (kept)", last_path.string());
-  };
-  step_values.checkpoint_note = "No checkpoint had been written yet";
-  if (checkpoint) note_checkpoint_kept();
-  if (!writes_run)
-    step_values.checkpoint_note = fmt::format("(rank {}; rank 0 writes the checkpoints, in {})",
-                                              distributed->rank, last_path.string());
+  s.progress = run.start;
+  s.last_path = run_dir / "last.pt";
   // On the CPU every step's values are read at once; on CUDA every log period (and before
-  // checkpoints and evaluations, see flush_step_values).
-  const bool read_every_step = !device.is_cuda();
+  // checkpoints and evaluations).
+  s.record = std::make_unique<StepRecord>(config.solver.clip_grad_norm > 0, s.data_parallel.get(),
+                                          !run.device.is_cuda());
+  if (run.checkpoint)
+    s.record->checkpoint_note =
+        fmt::format("The last good checkpoint is {} (kept)", s.last_path.string());
+  if (!run.writes_run)
+    s.record->checkpoint_note = fmt::format("(rank {}; rank 0 writes the checkpoints, in {})",
+                                            options.distributed->rank, s.last_path.string());
+  s.parameters = s.model->parameters();
+  return state;
+}
 
-  log.event(fmt::format(
+// The run's first lines: what trains on what, for how long, and how.
+void log_run_start(const PreparedRun& run, const TrainingState& s,
+                   const std::filesystem::path& run_dir, const TrainerOptions& options) {
+  const TrainConfig& config = run.config;
+  const std::int64_t total_iters = s.schedule->total_iters();
+  s.log->event(fmt::format(
       "{} {}: {} training images ({} per epoch in batches of {}), {} classes, {} on {} with {} "
       "threads{}, {}{}",
-      options.resume ? "resuming" : "training", run_dir.string(), train_set->size(),
-      iters_per_epoch * config.solver.batch_size, config.solver.batch_size, dataset_classes,
-      fmt::format("{} ({})", model->method_name(), config.model.backbone), device.str(), threads,
-      world_size > 1
+      options.resume ? "resuming" : "training", run_dir.string(), run.train_set->size(),
+      s.iters_per_epoch * config.solver.batch_size, config.solver.batch_size,
+      config.model.num_classes,
+      fmt::format("{} ({})", s.model->method_name(), config.model.backbone), run.device.str(),
+      run.threads,
+      run.world_size > 1
           ? fmt::format(" in each of {} data-parallel processes ({} images each per step, "
                         "gradients averaged)",
-                        world_size, config.solver.batch_size / world_size)
+                        run.world_size, config.solver.batch_size / run.world_size)
           : "",
       config.solver.schedule_length == ScheduleLength::kTimeLimit
           ? fmt::format("{} iterations or {:g} minutes of training, whichever comes first (the "
                         "cosine ends there)",
                         total_iters, config.runtime.time_limit_minutes)
           : fmt::format("{} iterations", total_iters),
-      options.resume ? fmt::format(" (from iteration {})", progress.iteration) : ""));
-  if (average)
-    log.event(fmt::format(
+      options.resume ? fmt::format(" (from iteration {})", s.progress.iteration) : ""));
+  if (s.average)
+    s.log->event(fmt::format(
         "weights averaged with decay {:g} (solver.ema_decay): evaluations and model_final.pt "
         "use the average",
-        average->decay()));
-
-  if (precision != InferencePrecision::kFloat32)
-    log.event(fmt::format(
+        s.average->decay()));
+  if (run.precision != InferencePrecision::kFloat32)
+    s.log->event(fmt::format(
         "mixed precision (solver.precision {}): the network runs in {} under autocast; losses, "
         "gradients, weights and the optimizer in float32{}",
-        training_precision_name(config.solver.precision), inference_precision_name(precision),
-        scaler ? fmt::format(", the loss scaled (from {:g}) and overflowing steps skipped",
-                             scaler->scale())
-               : ""));
-  if (channels_last)
-    log.event(fmt::format("tensors channels-last (runtime.memory_format {})",
-                          config.runtime.memory_format == MemoryFormatChoice::kAuto
-                              ? "auto: bf16 on the CPU"
-                              : "channels_last"));
+        training_precision_name(config.solver.precision), inference_precision_name(run.precision),
+        s.scaler ? fmt::format(", the loss scaled (from {:g}) and overflowing steps skipped",
+                               s.scaler->scale())
+                 : ""));
+  if (s.channels_last)
+    s.log->event(fmt::format("tensors channels-last (runtime.memory_format {})",
+                             config.runtime.memory_format == MemoryFormatChoice::kAuto
+                                 ? "auto: bf16 on the CPU"
+                                 : "channels_last"));
+}
 
-  TrainOutcome outcome;
-  outcome.status = TrainStatus::kFinished;
-  TrainWindow window;
-  std::deque<LossTerms> recent;  // the last 100 iterations, for metrics.json
-  const bool clipping = config.solver.clip_grad_norm > 0;
-  // Reads the queued step values into the log window and `recent`; throws on divergence.
-  const auto flush_step_values = [&] {
-    for (StepValueQueue::Step& step : step_values.read(clipping, data_parallel.get())) {
-      recent.push_back(step.loss);
-      if (recent.size() > 100) recent.pop_front();
-      window.loss_sum += step.loss;
-      if (step.skipped) {
-        window.skipped_steps += 1;
-      } else {
-        window.grad_norm += step.grad_norm;
-        window.grad_norm_steps += 1;
-      }
-    }
-  };
-  auto save_last = [&] {
-    flush_step_values();  // no checkpoint of diverged weights
-    if (!writes_run) return;
-    if (scaler) {
-      progress.loss_scale = scaler->scale();
-      progress.loss_scale_finite_steps = scaler->finite_steps();
-    }
-    save_checkpoint(last_path, *model, optimizer.get(), config_yaml, categories, progress,
-                    average ? &*average : nullptr);
-    note_checkpoint_kept();
-  };
-  const double time_limit_seconds = config.runtime.time_limit_minutes * 60;
-  const std::vector<torch::Tensor> parameters = model->parameters();
-  // Training mode, with BatchNorm's statistics frozen when asked (again after each evaluation,
-  // which puts every module back in training mode).
-  const auto enter_training_mode = [&] { set_training_mode(*model, config.solver.batch_norm); };
-  enter_training_mode();
-  bool stop_agreed = false;
-  loader.start_stream(progress.epoch, progress.batch_in_epoch);
-  while (progress.iteration < total_iters) {
-    // In a group every rank must leave the loop at the same iteration: the agreed request.
-    if (data_parallel ? stop_agreed : g_stop_requested.load()) {
-      outcome.status = TrainStatus::kInterrupted;
-      break;
-    }
-    if (time_limit_seconds > 0 && progress.train_seconds >= time_limit_seconds) {
-      outcome.status = TrainStatus::kTimeLimit;
-      break;
-    }
-    const auto step_start = Clock::now();
-    std::optional<Batch> batch = loader.next();
-    if (!batch) throw std::logic_error("train: the loader's stream ended");
-    const double data_wait = seconds_since(step_start);
-    const double lr = schedule.at(progress.iteration, progress.train_seconds);
-    for (auto& group : optimizer->param_groups()) group.options().set_lr(lr);
+// One optimizer step: a batch, the learning rate, forward (the network under autocast), the
+// loss, backward, the ranks' gradient mean, fp16's unscaling, clipping, the step, the average;
+// then the progress it made.
+StepReport train_step(const PreparedRun& run, TrainingState& s, TrainProgress& progress) {
+  const auto step_start = Clock::now();
+  std::optional<Batch> batch = s.loader->next();
+  if (!batch) throw std::logic_error("train: the loader's stream ended");
+  StepReport report;
+  report.data_wait_seconds = seconds_since(step_start);
+  report.lr = s.schedule->at(progress.iteration, progress.train_seconds);
+  for (auto& group : s.optimizer->param_groups()) group.options().set_lr(report.lr);
 
-    torch::Tensor images =
-        torch::from_blob(batch->images.data(), {batch->size, 3, batch->height, batch->width})
-            .to(device);
-    if (channels_last) images = images.contiguous(torch::MemoryFormat::ChannelsLast);
-    MethodLosses losses;
-    try {
-      std::shared_ptr<const MethodOutputs> outputs;
-      {
-        // Only the network under autocast: the method's losses widen its outputs to float32.
-        const AutocastScope autocast(precision, device);
-        outputs = model->run_network(images);
-      }
-      losses = loss_or_divergence(*model, *outputs, *batch->targets, device);
-    } catch (const TrainingDiverged& e) {
-      throw TrainingDiverged(StepValueQueue::diverged_message(progress.iteration + 1, e.what(),
-                                                              step_values.checkpoint_note));
+  torch::Tensor images =
+      torch::from_blob(batch->images.data(), {batch->size, 3, batch->height, batch->width})
+          .to(run.device);
+  if (s.channels_last) images = images.contiguous(torch::MemoryFormat::ChannelsLast);
+  MethodLosses losses;
+  try {
+    std::shared_ptr<const MethodOutputs> outputs;
+    {
+      // Only the network under autocast: the method's losses widen its outputs to float32.
+      const AutocastScope autocast(run.precision, run.device);
+      outputs = s.model->run_network(images);
     }
-    optimizer->zero_grad();
-    (scaler ? scaler->scaled(losses.total) : losses.total).backward();
-    if (data_parallel) data_parallel->average_gradients(parameters);
-    const bool gradients_finite = scaler ? scaler->unscale(parameters) : true;
-    torch::Tensor grad_norm;
-    if (clipping) grad_norm = clip_gradient_norm(parameters, config.solver.clip_grad_norm);
-    // An fp16 overflow is the scaler's to handle: the step is skipped and the scale lowered.
-    if (gradients_finite) optimizer->step();
-    if (scaler) scaler->update(gradients_finite);
-    if (average) average->update(*model);
-    step_values.add(progress.iteration + 1, losses, grad_norm, !gradients_finite);
-    if (read_every_step) flush_step_values();
-
-    ++progress.iteration;
-    if (batch->index + 1 >= iters_per_epoch) {
-      progress.epoch = batch->epoch + 1;
-      progress.batch_in_epoch = 0;
-    } else {
-      progress.epoch = batch->epoch;
-      progress.batch_in_epoch = batch->index + 1;
-    }
-    const double step_seconds = seconds_since(step_start);
-    progress.train_seconds += step_seconds;
-    if (data_parallel) {
-      // The ranks agree on the time (the schedule's lr and the time limit depend on it) and on
-      // a stop request (Ctrl-C reaches one rank or all): the slowest rank's clock, any request.
-      const std::vector<double> agreed = data_parallel->max_over_ranks(
-          {progress.train_seconds, g_stop_requested.load() ? 1.0 : 0.0},
-          "agreeing on the training time");
-      progress.train_seconds = agreed[0];
-      stop_agreed = agreed[1] > 0;
-    }
-    window.steps += 1;
-    window.images += static_cast<std::int64_t>(batch->size) * world_size;
-    window.step_seconds += step_seconds;
-    window.data_wait_seconds += data_wait;
-
-    const std::int64_t it = progress.iteration;
-    if (it % config.runtime.log_every_iters == 0 || it == total_iters) {
-      flush_step_values();
-      TrainPosition position;
-      position.iteration = it;
-      position.total_iterations = total_iters;
-      position.epoch = static_cast<double>(it) / static_cast<double>(iters_per_epoch);
-      position.total_epochs = config.solver.epochs;
-      position.lr = lr;
-      position.train_seconds = progress.train_seconds;
-      position.time_limit_seconds = time_limit_seconds;
-      position.loss_scale = scaler ? scaler->scale() : 0;
-      position.world_size = world_size;
-      log.train_period(position, window, clipping);
-      window.clear();
-    }
-    if (config.runtime.checkpoint_every_iters > 0 &&
-        it % config.runtime.checkpoint_every_iters == 0 && it < total_iters)
-      save_last();
-    if (val_set && config.runtime.eval_every_iters > 0 &&
-        it % config.runtime.eval_every_iters == 0 && it < total_iters) {
-      flush_step_values();  // every rank: reading the losses is a collective
-    }
-    if (writes_run && val_set && config.runtime.eval_every_iters > 0 &&
-        it % config.runtime.eval_every_iters == 0 && it < total_iters) {
-      {
-        const AveragedWeightsInModel averaged(average ? &*average : nullptr, *model);
-        const EvaluationReport report = evaluate_model(*model, val_set, inference);
-        log.evaluation(it, report.segm, report.bbox, report.run.images, report.run.seconds);
-      }
-      enter_training_mode();
-    }
+    losses = loss_or_divergence(*s.model, *outputs, *batch->targets, run.device);
+  } catch (const TrainingDiverged& e) {
+    throw TrainingDiverged(
+        StepRecord::diverged_message(progress.iteration + 1, e.what(), s.record->checkpoint_note));
   }
-  save_last();
-  outcome.iteration = progress.iteration;
-  outcome.train_seconds = progress.train_seconds;
-  if (outcome.status == TrainStatus::kInterrupted) {
-    log.event(
-        fmt::format("interrupted at iteration {}/{}: checkpoint {} written; continue with "
-                    "`centermask train --resume --out {}`",
-                    progress.iteration, total_iters, last_path.string(), run_dir.string()));
+  s.optimizer->zero_grad();
+  (s.scaler ? s.scaler->scaled(losses.total) : losses.total).backward();
+  if (s.data_parallel) s.data_parallel->average_gradients(s.parameters);
+  const bool gradients_finite = s.scaler ? s.scaler->unscale(s.parameters) : true;
+  torch::Tensor grad_norm;
+  if (s.record->clipping())
+    grad_norm = clip_gradient_norm(s.parameters, run.config.solver.clip_grad_norm);
+  // An fp16 overflow is the scaler's to handle: the step is skipped and the scale lowered.
+  if (gradients_finite) s.optimizer->step();
+  if (s.scaler) s.scaler->update(gradients_finite);
+  if (s.average) s.average->update(*s.model);
+  s.record->add(progress.iteration + 1, losses, grad_norm, !gradients_finite);
+
+  ++progress.iteration;
+  if (batch->index + 1 >= s.iters_per_epoch) {
+    progress.epoch = batch->epoch + 1;
+    progress.batch_in_epoch = 0;
+  } else {
+    progress.epoch = batch->epoch;
+    progress.batch_in_epoch = batch->index + 1;
+  }
+  report.step_seconds = seconds_since(step_start);
+  progress.train_seconds += report.step_seconds;
+  report.images = static_cast<std::int64_t>(batch->size) * run.world_size;
+  return report;
+}
+
+// last.pt with everything a resume needs; the losses are read first, so that no checkpoint
+// holds diverged weights.
+void save_last_checkpoint(const PreparedRun& run, TrainingState& s) {
+  s.record->read();
+  if (!run.writes_run) return;
+  if (s.scaler) {
+    s.progress.loss_scale = s.scaler->scale();
+    s.progress.loss_scale_finite_steps = s.scaler->finite_steps();
+  }
+  save_checkpoint(s.last_path, *s.model, s.optimizer.get(), run.config_yaml,
+                  run.train_set->dataset().categories(), s.progress, s.average_or_null());
+  s.record->checkpoint_note =
+      fmt::format("The last good checkpoint is {} (kept)", s.last_path.string());
+}
+
+// Evaluates the weights the run would deliver (the average, when averaging) on the validation
+// set, then puts the model back in training mode.
+EvaluationReport evaluate_during_training(const PreparedRun& run, TrainingState& s) {
+  EvaluationReport report;
+  {
+    const AveragedWeightsInModel averaged(s.average_or_null(), *s.model);
+    report = evaluate_model(*s.model, run.val_set, s.inference);
+  }
+  set_training_mode(*s.model, run.config.solver.batch_norm);
+  return report;
+}
+
+TrainHooks make_hooks(const PreparedRun& run, TrainingState& s) {
+  const TrainConfig& config = run.config;
+  const std::int64_t total_iters = s.schedule->total_iters();
+  TrainHooks hooks;
+  const auto requested = [] { return g_stop_requested.load(); };
+  if (s.data_parallel)
+    hooks.push_back(std::make_unique<RankAgreementHook>(*s.data_parallel, requested));
+  else
+    hooks.push_back(std::make_unique<StopRequestHook>(requested));
+  hooks.push_back(std::make_unique<TimeBudgetHook>(config.runtime.time_limit_minutes * 60));
+  LogSchedule log_schedule;
+  log_schedule.every_iters = config.runtime.log_every_iters;
+  log_schedule.total_iters = total_iters;
+  log_schedule.iters_per_epoch = s.iters_per_epoch;
+  log_schedule.total_epochs = config.solver.epochs;
+  log_schedule.time_limit_seconds = config.runtime.time_limit_minutes * 60;
+  log_schedule.world_size = run.world_size;
+  std::function<double()> loss_scale;
+  if (s.scaler) loss_scale = [&s] { return s.scaler->scale(); };
+  hooks.push_back(std::make_unique<LoggingHook>(*s.log, *s.record, log_schedule, loss_scale));
+  hooks.push_back(std::make_unique<CheckpointHook>(config.runtime.checkpoint_every_iters,
+                                                   total_iters,
+                                                   [&run, &s] { save_last_checkpoint(run, s); }));
+  if (run.val_set) {
+    std::function<void(std::int64_t)> evaluate;
+    if (run.writes_run)
+      evaluate = [&run, &s](std::int64_t iteration) {
+        const EvaluationReport report = evaluate_during_training(run, s);
+        s.log->evaluation(iteration, report.segm, report.bbox, report.run.images,
+                          report.run.seconds);
+      };
+    hooks.push_back(std::make_unique<EvaluationHook>(
+        config.runtime.eval_every_iters, total_iters, [&s] { s.record->read(); }, evaluate));
+  }
+  return hooks;
+}
+
+// After the loop: last.pt always; then, unless interrupted, model_final.pt (the averaged
+// weights when averaging) and the final evaluation and metrics.json on rank 0.
+TrainOutcome finish_run(const PreparedRun& run, TrainingState& s,
+                        const std::filesystem::path& run_dir, TrainStatus status) {
+  save_last_checkpoint(run, s);
+  TrainOutcome outcome;
+  outcome.status = status;
+  outcome.iteration = s.progress.iteration;
+  outcome.train_seconds = s.progress.train_seconds;
+  if (status == TrainStatus::kInterrupted) {
+    s.log->event(fmt::format(
+        "interrupted at iteration {}/{}: checkpoint {} written; continue with "
+        "`centermask train --resume --out {}`",
+        s.progress.iteration, s.schedule->total_iters(), s.last_path.string(), run_dir.string()));
     return outcome;
   }
-  if (!writes_run) return outcome;  // rank 0 writes model_final.pt and evaluates
+  if (!run.writes_run) return outcome;  // rank 0 writes model_final.pt and evaluates
   // From here on the model holds what the run delivers: the averaged weights when averaging.
-  const AveragedWeightsInModel averaged(average ? &*average : nullptr, *model);
-  save_checkpoint(run_dir / "model_final.pt", *model, nullptr, config_yaml, categories, progress);
-  log.event(fmt::format(
-      "{} after {} iterations ({} of training): weights in {}",
-      outcome.status == TrainStatus::kTimeLimit ? "time limit reached" : "training finished",
-      progress.iteration, format_duration(progress.train_seconds),
-      (run_dir / "model_final.pt").string()));
-  if (val_set) {
-    const EvaluationReport report = evaluate_model(*model, val_set, inference);
-    log.evaluation(progress.iteration, report.segm, report.bbox, report.run.images,
-                   report.run.seconds);
-    save_metrics(run_dir / "metrics.json", progress.iteration, outcome.status, report, recent);
+  const AveragedWeightsInModel averaged(s.average_or_null(), *s.model);
+  save_checkpoint(run_dir / "model_final.pt", *s.model, nullptr, run.config_yaml,
+                  run.train_set->dataset().categories(), s.progress);
+  s.log->event(
+      fmt::format("{} after {} iterations ({} of training): weights in {}",
+                  status == TrainStatus::kTimeLimit ? "time limit reached" : "training finished",
+                  s.progress.iteration, format_duration(s.progress.train_seconds),
+                  (run_dir / "model_final.pt").string()));
+  if (run.val_set) {
+    const EvaluationReport report = evaluate_model(*s.model, run.val_set, s.inference);
+    s.log->evaluation(s.progress.iteration, report.segm, report.bbox, report.run.images,
+                      report.run.seconds);
+    save_metrics(run_dir / "metrics.json", s.progress.iteration, status, report,
+                 s.record->recent());
     outcome.mask_ap = report.segm.stats[0];
     outcome.box_ap = report.bbox.stats[0];
   }
   return outcome;
+}
+
+}  // namespace
+
+TrainOutcome train(const TrainConfig& config, const std::filesystem::path& run_dir,
+                   const TrainerOptions& options) {
+  g_stop_requested.store(false);
+  g_stop_signals.store(0);
+  PreparedRun run = prepare_run(config, run_dir, options);
+  const std::unique_ptr<TrainingState> state = build_state(run, run_dir, options);
+  log_run_start(run, *state, run_dir, options);
+  const TrainHooks hooks = make_hooks(run, *state);
+  set_training_mode(*state->model, run.config.solver.batch_norm);
+  state->loader->start_stream(state->progress.epoch, state->progress.batch_in_epoch);
+  const TrainStatus status = run_train_loop(
+      state->progress, state->schedule->total_iters(),
+      [&](TrainProgress& progress) { return train_step(run, *state, progress); }, hooks);
+  return finish_run(run, *state, run_dir, status);
 }
 
 }  // namespace centermask

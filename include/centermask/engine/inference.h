@@ -15,52 +15,11 @@
 #include "centermask/data/training_set.h"
 #include "centermask/engine/config.h"
 #include "centermask/engine/evaluation_report.h"
+#include "centermask/engine/runtime.h"
 #include "centermask/evaluation/coco_evaluator.h"
 #include "centermask/modeling/meta_arch.h"
 
 namespace centermask {
-
-/// The precision the network runs in at inference: fp32, or bf16 / fp16 under LibTorch's
-/// autocast (convolutions and matrix products in reduced precision, the rest in fp32).
-enum class InferencePrecision { kFloat32, kBFloat16, kFloat16 };
-
-/// "fp32", "bf16", "fp16" checked against what `device` can run: InputError naming `field`
-/// for another name, fp16 on the CPU, or bf16 on a CPU without AVX-512 BF16 or AMX (there
-/// oneDNN would emulate it, slower than fp32). "auto" is bf16 where the hardware has it (a
-/// GPU, or a CPU with AVX-512 BF16 / AMX) and fp32 elsewhere: one config that runs at the
-/// best speed on any machine.
-InferencePrecision parse_inference_precision(const std::string& name, const torch::Device& device,
-                                             const std::string& field = "--dtype");
-
-/// Autocast for the device while alive (nothing for fp32). Decoding runs inside it too, so
-/// that the method's products over network outputs see one dtype.
-const char* inference_precision_name(InferencePrecision precision);
-
-/// Whether the network's tensors go channels-last for `choice` (kAuto: when it runs in bf16 on
-/// the CPU, where oneDNN's kernels work in that order and training measured 16 % more
-/// images/s; fp32 on the CPU gained nothing, and the GPU was not measured).
-/// "auto", "contiguous" or "channels_last"; InputError naming `field` otherwise.
-MemoryFormatChoice parse_memory_format(const std::string& name, const std::string& field);
-
-bool use_channels_last(MemoryFormatChoice choice, InferencePrecision precision,
-                       const torch::Device& device);
-
-/// Every 4-D parameter and buffer of `model` re-laid out channels-last: the same values and
-/// shapes, other strides. Later operations keep the layout (an optimizer's state made with
-/// zeros_like, autograd's gradients), and everything that reads raw memory makes its input
-/// contiguous first.
-void convert_to_channels_last(torch::nn::Module& model);
-
-class AutocastScope {
- public:
-  AutocastScope(InferencePrecision precision, const torch::Device& device);
-  ~AutocastScope();
-  AutocastScope(const AutocastScope&) = delete;
-  AutocastScope& operator=(const AutocastScope&) = delete;
-
- private:
-  bool active_ = false, cuda_ = false;
-};
 
 struct InferenceOptions {
   TestConfig test;
@@ -99,10 +58,6 @@ EvaluationReport evaluate_model(MetaArchitectureImpl& model,
 
 /// The test config's settings as the method interface takes them.
 PredictOptions predict_options(const TestConfig& test);
-
-/// "cpu", "cuda", "cuda:N" as a device; InputError (naming runtime.device) for anything else
-/// and for CUDA when this LibTorch has none or sees no GPU.
-torch::Device resolve_device(const std::string& name);
 
 /// A model restored from a checkpoint with the config and categories it was trained with.
 struct TrainedModel {

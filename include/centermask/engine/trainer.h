@@ -20,6 +20,7 @@
 
 #include "centermask/engine/config.h"
 #include "centermask/engine/distributed.h"
+#include "centermask/engine/runtime.h"
 
 namespace centermask {
 
@@ -77,11 +78,5 @@ void request_training_stop();
 /// Installs SIGINT and SIGTERM handlers that call request_training_stop (a second Ctrl-C
 /// kills the program as usual).
 void install_training_signal_handlers();
-
-/// Sets LibTorch's intra-op threads (0 = the cores this process may use), OpenBLAS's own
-/// threads (blas_threads; ≤ 0 leaves the library's setting; see common/blas_threads.h) and the
-/// allocator settings that keep small training steps out of the kernel; returns the thread
-/// count.
-int configure_runtime(int threads, int blas_threads = 1);
 
 }  // namespace centermask
