@@ -47,4 +47,23 @@ double mask_iou(const MaskPatch& a, const MaskPatch& b) {
   return uni == 0 ? 0.0 : static_cast<double>(inter) / static_cast<double>(uni);
 }
 
+ImageInfo identity_info(int height, int width) {
+  ImageInfo info;
+  info.original_height = info.input_height = height;
+  info.original_width = info.input_width = width;
+  return info;
+}
+
+std::vector<double> best_mask_iou_per_object(const std::vector<Instance>& detected,
+                                             const std::vector<Instance>& truth) {
+  std::vector<double> best;
+  for (const Instance& object : truth) {
+    best.push_back(0);
+    for (const Instance& d : detected)
+      if (d.class_index == object.class_index)
+        best.back() = std::max(best.back(), mask_iou(d.mask, object.mask));
+  }
+  return best;
+}
+
 }  // namespace centermask::testing

@@ -23,4 +23,11 @@ cv::Mat noise_image(int height, int width, int seed);
 /// Intersection over union of two masks (patches in the same image grid).
 double mask_iou(const MaskPatch& a, const MaskPatch& b);
 
+/// An image whose input and original are the same `height` × `width` pixels.
+ImageInfo identity_info(int height, int width);
+
+/// For each object of `truth`, the best mask IoU of a detection of its class (0 when none).
+std::vector<double> best_mask_iou_per_object(const std::vector<Instance>& detected,
+                                             const std::vector<Instance>& truth);
+
 }  // namespace centermask::testing

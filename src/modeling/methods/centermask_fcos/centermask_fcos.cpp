@@ -23,14 +23,8 @@ namespace centermask {
 namespace nn = torch::nn;
 
 void CenterMaskFcosOptions::validate() const {
+  validate_detector("CenterMask-FCOS", "model.centermask_fcos.");
   const auto fail = [](const std::string& message) { throw std::invalid_argument(message); };
-  if (num_classes < 1) fail(fmt::format("model.num_classes: must be ≥ 1, got {}", num_classes));
-  if (backbone != "resnet18" && backbone != "resnet34" && backbone != "resnet50" &&
-      backbone != "resnet101")
-    fail(fmt::format(
-        "model.backbone: CenterMask-FCOS runs on a ResNet-FPN: expected resnet18, resnet34, "
-        "resnet50 or resnet101, got '{}'",
-        backbone));
   if (shape_size < 2 || shape_size > 256)
     fail(fmt::format("model.centermask_fcos.shape_size: S must be 2 to 256, got {}", shape_size));
   if (saliency_stride != 8 && saliency_stride != 4 && saliency_stride != 2 && saliency_stride != 1)
@@ -42,9 +36,6 @@ void CenterMaskFcosOptions::validate() const {
   if (saliency_upsample_channels < 1)
     fail(fmt::format("model.centermask_fcos.saliency_upsample_channels: must be ≥ 1, got {}",
                      saliency_upsample_channels));
-  if (center_sampling_radius <= 0)
-    fail(fmt::format("model.centermask_fcos.center_sampling_radius: must be > 0, got {}",
-                     center_sampling_radius));
   if (saliency_convs < 0)
     fail(fmt::format("model.centermask_fcos.saliency_convs: must be ≥ 0, got {}", saliency_convs));
   if (saliency_channels < 1 || (saliency_convs > 0 && saliency_channels % head_norm_groups != 0))
@@ -55,37 +46,19 @@ void CenterMaskFcosOptions::validate() const {
   if (mask_samples_per_image < 0)
     fail(fmt::format("model.centermask_fcos.mask_samples_per_image: must be ≥ 0 (0 = all), got {}",
                      mask_samples_per_image));
-  const CenterMaskFcosLossWeights& w = loss_weights;
-  for (const auto& [key, value] :
-       {std::pair<const char*, double>{"classification", w.classification},
-        {"box", w.box},
-        {"centerness", w.centerness},
-        {"mask", w.mask}})
-    if (!(value >= 0) || !std::isfinite(value))
-      fail(fmt::format("model.centermask_fcos.loss_weights.{}: must be finite and ≥ 0, got {}", key,
-                       value));
-  FcosHeadOptions head;
-  head.num_classes = num_classes;
-  head.in_channels = fpn_channels;
-  head.tower_convs = head_tower_convs;
-  head.norm_groups = head_norm_groups;
-  validate_pyramid_and_head(backbone, backbone_width, fpn_channels, head, "model.centermask_fcos.");
 }
 
+namespace {
+// Checked before anything is built (the base class builds the pyramid and head first).
+const CenterMaskFcosOptions& validated(const CenterMaskFcosOptions& options) {
+  options.validate();
+  return options;
+}
+}  // namespace
+
 CenterMaskFcosImpl::CenterMaskFcosImpl(CenterMaskFcosOptions options)
-    : options_(std::move(options)) {
-  options_.validate();
+    : FcosDetectorImpl(validated(options)), options_(std::move(options)) {
   const int c = options_.fpn_channels;
-  pyramid_ = register_module(
-      "pyramid", FeaturePyramid(FeaturePyramidOptions{options_.backbone, options_.backbone_width,
-                                                      options_.fpn_channels}));
-  FcosHeadOptions head;
-  head.num_classes = options_.num_classes;
-  head.in_channels = c;
-  head.num_levels = 5;
-  head.tower_convs = options_.head_tower_convs;
-  head.norm_groups = options_.head_norm_groups;
-  fcos_head_ = register_module("head", FcosHead(head));
   if (options_.has_shape_head())
     shape_output_ = register_module(
         "shape_output", fcos_head_conv(c, options_.shape_size * options_.shape_size, 1));
@@ -296,9 +269,7 @@ CenterMaskFcosLosses CenterMaskFcosImpl::loss(
                 /*non_blocking=*/false, /*copy=*/true);
     losses.mask = mean_object_bce(masks.probability, target, masks.inside);
   }
-  const CenterMaskFcosLossWeights& w = options_.loss_weights;
-  losses.total = w.classification * losses.classification + w.box * losses.box +
-                 w.centerness * losses.centerness + w.mask * losses.mask;
+  losses.total = weighted_total(losses);
   return losses;
 }
 
@@ -310,28 +281,16 @@ MethodLosses CenterMaskFcosImpl::compute_losses(
       method_cast<CenterMaskFcosMethodOutputs>(outputs, "CenterMask-FCOS").outputs;
   widen_to_float32(widened.fcos);
   widened.saliency_logits = widened_to_float32(widened.saliency_logits);
-  const CenterMaskFcosLosses losses =
-      loss(widened, method_cast<CenterMaskFcosBatchTargets>(targets, "CenterMask-FCOS").images);
-  MethodLosses named;
-  named.total = losses.total;
-  named.terms = {{"classification", losses.classification},
-                 {"box", losses.box},
-                 {"centerness", losses.centerness},
-                 {"mask", losses.mask}};
-  return named;
+  return named(
+      loss(widened, method_cast<CenterMaskFcosBatchTargets>(targets, "CenterMask-FCOS").images));
 }
 
 std::string CenterMaskFcosImpl::first_non_finite_output(const MethodOutputs& outputs) const {
   const CenterMaskFcosOutputs& o =
       method_cast<CenterMaskFcosMethodOutputs>(outputs, "CenterMask-FCOS").outputs;
-  const std::pair<const char*, const std::vector<torch::Tensor>*> heads[] = {
-      {"classification", &o.fcos.class_logits},
-      {"box", &o.fcos.regression},
-      {"centerness", &o.fcos.centerness_logits},
-      {"shape features", &o.fcos.regression_features}};
-  for (const auto& [name, levels] : heads)
-    for (const torch::Tensor& level : *levels)
-      if (!torch::isfinite(level).all().item<bool>()) return name;
+  const std::string head =
+      first_non_finite(o.fcos, {{"shape features", &o.fcos.regression_features}});
+  if (!head.empty()) return head;
   if (o.saliency_logits.defined() && !torch::isfinite(o.saliency_logits).all().item<bool>())
     return "saliency";
   return "";

@@ -31,18 +31,9 @@ std::vector<std::vector<Instance>> CenterMaskFcosImpl::predict(
     const CenterMaskFcosOutputs& outputs, const std::vector<ImageInfo>& infos,
     const CenterMaskFcosInferenceOptions& options) const {
   torch::NoGradGuard no_grad;
-  FcosDecodeOptions decode;
-  decode.score_threshold = options.candidate_threshold;
-  decode.top_per_level = options.top_per_level;
-  decode.nms_iou = options.nms_iou;
-  decode.max_detections = options.max_detections;
-  decode.score = FcosScore::kSqrtClassTimesCenterness;
   const std::vector<std::vector<FcosDetection>> detections =
-      decode_fcos_boxes(outputs.fcos, outputs.strides, decode);
-  if (detections.size() != infos.size())
-    throw std::invalid_argument(
-        fmt::format("CenterMask-FCOS predict: {} images' infos for a batch of {}", infos.size(),
-                    detections.size()));
+      decode_detections(outputs.fcos, outputs.strides, options,
+                        FcosScore::kSqrtClassTimesCenterness, infos.size(), "CenterMask-FCOS");
   const ScopedStage stage("assembly");
   const std::vector<std::int64_t> begin = level_begins(outputs.fcos);
   const int mask_stride = options_.saliency_stride;
@@ -105,8 +96,7 @@ std::vector<std::vector<Instance>> CenterMaskFcosImpl::detect(const MethodOutput
                                                               const std::vector<ImageInfo>& infos,
                                                               const PredictOptions& options) const {
   CenterMaskFcosInferenceOptions decode;
-  decode.max_detections = options.top_k;
-  decode.score_threshold = options.score_threshold;
+  apply_predict_options(options, &decode);
   decode.mask_threshold = options.mask_threshold;
   decode.mask_quality_scoring = options.mask_quality_scoring;
   return predict(method_cast<CenterMaskFcosMethodOutputs>(outputs, "CenterMask-FCOS").outputs,
@@ -118,44 +108,19 @@ CenterMaskFcosOutputs CenterMaskFcosImpl::perfect_outputs(
   const auto batch = static_cast<std::int64_t>(instances.size());
   const std::int64_t classes = options_.num_classes;
   const int s = options_.shape_size, mask_stride = options_.saliency_stride;
-  const float sure = 1 - 1e-4f;
-  const auto logit = [](float p) { return std::log(p / (1 - p)); };
   const std::vector<FcosLevel> levels = fcos_levels(input_height, input_width);
 
   std::vector<CenterMaskFcosTargets> targets;
+  std::vector<FcosAssignmentView> views;
   for (const std::vector<Instance>& image : instances)
     targets.push_back(
         encode_centermask_fcos_targets(image, input_height, input_width, target_options(1 << 20)));
+  for (const CenterMaskFcosTargets& t : targets) views.push_back(FcosAssignmentView::of(t.fcos));
   CenterMaskFcosOutputs out;
   out.mask_height = input_height / mask_stride;
   out.mask_width = input_width / mask_stride;
-  for (std::size_t li = 0; li < levels.size(); ++li) {
-    const FcosLevel& level = levels[li];
-    const std::int64_t h = level.height, w = level.width;
-    torch::Tensor cls = torch::full({batch, classes, h, w}, logit(1 - sure));
-    torch::Tensor ctr = torch::full({batch, 1, h, w}, logit(1 - sure));
-    torch::Tensor box = torch::ones({batch, 4, h, w});
-    auto cls_a = cls.accessor<float, 4>();
-    auto ctr_a = ctr.accessor<float, 4>();
-    auto box_a = box.accessor<float, 4>();
-    const auto stride = static_cast<float>(level.stride_px);
-    for (std::int64_t b = 0; b < batch; ++b) {
-      const FcosTargets& t = targets[static_cast<std::size_t>(b)].fcos;
-      for (std::int64_t local = 0; local < h * w; ++local) {
-        const auto i = static_cast<std::size_t>(t.level_begin[li] + local);
-        if (t.label[i] < 0) continue;
-        const std::int64_t y = local / w, x = local % w;
-        cls_a[b][t.label[i]][y][x] = logit(sure);
-        ctr_a[b][0][y][x] = logit(std::clamp(t.centerness[i], 1e-4f, sure));
-        for (std::int64_t k = 0; k < 4; ++k)
-          box_a[b][k][y][x] = std::max(t.ltrb[4 * i + static_cast<std::size_t>(k)], 1e-6f) / stride;
-      }
-    }
-    out.fcos.class_logits.push_back(cls);
-    out.fcos.centerness_logits.push_back(ctr);
-    out.fcos.regression.push_back(box);
-    out.strides.push_back(level.stride_px);
-  }
+  out.fcos = perfect_fcos_outputs(views, levels, static_cast<int>(classes), /*min_distance=*/1e-6f,
+                                  &out.strides);
 
   if (options_.has_shape_head()) {
     // Each positive's shape: its object's mask over the ground-truth box, resampled to S × S

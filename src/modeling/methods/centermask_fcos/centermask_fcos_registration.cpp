@@ -23,12 +23,11 @@ void declare_option_keys(OptionKeys& keys, CenterMaskFcosOptions& f) {
   keys.add_int("saliency_upsample_channels",
                "channels of each saliency upsampling stage finer than stride 4",
                f.saliency_upsample_channels);
-  keys.add_int("fpn_channels", "channels of every pyramid level and head tower", f.fpn_channels);
-  keys.add_int("head_tower_convs", "conv + GN + ReLU units per FCOS tower (class, regression)",
-               f.head_tower_convs);
-  keys.add_int("head_norm_groups", "GroupNorm groups of the towers", f.head_norm_groups);
-  keys.add_double("center_sampling_radius", "positives within r * stride of the box center",
-                  f.center_sampling_radius);
+  FcosKeyHelp help;
+  help.towers = "conv + GN + ReLU units per FCOS tower (class, regression)";
+  help.box_loss = "1 - GIoU box loss weight";
+  help.mask_loss = "mask BCE weight";
+  declare_fcos_detector_keys(keys, f, help);
   keys.add_int("saliency_convs", "conv + GN + ReLU units of the saliency head on P3",
                f.saliency_convs);
   keys.add_int("saliency_channels", "width of the saliency head (and of its stride-8 to 4 stage)",
@@ -36,19 +35,11 @@ void declare_option_keys(OptionKeys& keys, CenterMaskFcosOptions& f) {
   keys.add_int("mask_samples_per_image",
                "positives per image whose masks the loss assembles (highest centerness); 0 = all",
                f.mask_samples_per_image);
-  keys.add_double("loss_weights.classification", "focal loss weight",
-                  f.loss_weights.classification);
-  keys.add_double("loss_weights.box", "1 - GIoU box loss weight", f.loss_weights.box);
-  keys.add_double("loss_weights.centerness", "centerness BCE weight", f.loss_weights.centerness);
-  keys.add_double("loss_weights.mask", "mask BCE weight", f.loss_weights.mask);
+  declare_fcos_loss_weight_keys(keys, f.loss_weights, help);
 }
 
 CenterMaskFcosOptions centermask_fcos_options(const ModelConfig& config) {
-  CenterMaskFcosOptions options = config.method_options<CenterMaskFcosOptions>("centermask_fcos");
-  options.num_classes = config.num_classes;
-  options.backbone = config.backbone;
-  options.backbone_width = config.backbone_width;
-  return options;
+  return fcos_method_options<CenterMaskFcosOptions>(config, "centermask_fcos");
 }
 
 MethodRegistration centermask_fcos_registration() {

@@ -80,18 +80,7 @@ std::unique_ptr<SampleTargets> CenterMaskFcosTargetEncoder::encode(
 
 std::shared_ptr<const BatchTargets> CenterMaskFcosTargetEncoder::collate(
     const std::vector<std::unique_ptr<SampleTargets>>& samples) const {
-  auto batch = std::make_shared<CenterMaskFcosBatchTargets>();
-  for (const auto& sample : samples) {
-    const auto* typed = dynamic_cast<const CenterMaskFcosSampleTargets*>(sample.get());
-    if (typed == nullptr)
-      throw std::logic_error("CenterMaskFcosTargetEncoder::collate: another method's targets");
-    if (!batch->images.empty() &&
-        typed->targets.fcos.level_begin != batch->images[0].fcos.level_begin)
-      throw std::logic_error(
-          "CenterMaskFcosTargetEncoder::collate: images of different input sizes");
-    batch->images.push_back(typed->targets);
-  }
-  return batch;
+  return collate_per_image<CenterMaskFcosTargets>(samples, "CenterMaskFcosTargetEncoder");
 }
 
 }  // namespace centermask

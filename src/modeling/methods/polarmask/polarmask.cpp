@@ -26,55 +26,28 @@ std::string to_string(PolarMaskSamplingCenter center) {
 }
 
 void PolarMaskOptions::validate() const {
-  const auto fail = [](const std::string& message) { throw std::invalid_argument(message); };
-  if (num_classes < 1) fail(fmt::format("model.num_classes: must be ≥ 1, got {}", num_classes));
-  if (backbone != "resnet18" && backbone != "resnet34" && backbone != "resnet50" &&
-      backbone != "resnet101")
-    fail(fmt::format(
-        "model.backbone: PolarMask runs on a ResNet-FPN: expected resnet18, resnet34, resnet50 or "
-        "resnet101, got '{}'",
-        backbone));
+  validate_detector("PolarMask", "model.polarmask.");
   if (num_rays < 4 || 360 % num_rays != 0)
-    fail(fmt::format(
+    throw std::invalid_argument(fmt::format(
         "model.polarmask.num_rays: must divide 360 and be ≥ 4 (the paper: 18, 24, 36, 72), got {}",
         num_rays));
-  if (center_sampling_radius <= 0)
-    fail(fmt::format("model.polarmask.center_sampling_radius: must be > 0, got {}",
-                     center_sampling_radius));
-  const PolarMaskLossWeights& w = loss_weights;
-  for (const auto& [key, value] :
-       {std::pair<const char*, double>{"classification", w.classification},
-        {"box", w.box},
-        {"centerness", w.centerness},
-        {"mask", w.mask}})
-    if (!(value >= 0))
-      fail(fmt::format("model.polarmask.loss_weights.{}: must be ≥ 0, got {}", key, value));
-  FcosHeadOptions head;
-  head.num_classes = num_classes;
-  head.in_channels = fpn_channels;
-  head.tower_convs = head_tower_convs;
-  head.norm_groups = head_norm_groups;
-  validate_pyramid_and_head(backbone, backbone_width, fpn_channels, head, "model.polarmask.");
 }
 
-PolarMaskImpl::PolarMaskImpl(PolarMaskOptions options) : options_(std::move(options)) {
-  options_.validate();
-  pyramid_ = register_module(
-      "pyramid", FeaturePyramid(FeaturePyramidOptions{options_.backbone, options_.backbone_width,
-                                                      options_.fpn_channels}));
-  FcosHeadOptions head;
-  head.num_classes = options_.num_classes;
-  head.in_channels = options_.fpn_channels;
-  head.num_levels = 5;
-  head.tower_convs = options_.head_tower_convs;
-  head.norm_groups = options_.head_norm_groups;
-  head.regression_outputs = 4;
-  fcos_head_ = register_module("head", FcosHead(head));
+namespace {
+// Checked before anything is built (the base class builds the pyramid and head first).
+const PolarMaskOptions& validated(const PolarMaskOptions& options) {
+  options.validate();
+  return options;
+}
+}  // namespace
+
+PolarMaskImpl::PolarMaskImpl(PolarMaskOptions options)
+    : FcosDetectorImpl(validated(options)), options_(std::move(options)) {
   mask_tower_ = register_module(
       "mask_tower",
       fcos_tower(options_.fpn_channels, options_.head_tower_convs, options_.head_norm_groups));
   rays_ = register_module("rays", fcos_head_conv(options_.fpn_channels, options_.num_rays, 3));
-  ray_scales_ = register_parameter("ray_scales", torch::ones({head.num_levels}));
+  ray_scales_ = register_parameter("ray_scales", torch::ones({options_.head_options().num_levels}));
 }
 
 PolarMaskTargetOptions PolarMaskImpl::target_options(int max_objects) const {
@@ -196,9 +169,7 @@ PolarMaskLosses PolarMaskImpl::loss(const PolarMaskOutputs& outputs,
                     torch::where(total_weight > 0, total_weight, torch::ones_like(total_weight));
     }
   }
-  const PolarMaskLossWeights& w = options_.loss_weights;
-  losses.total = w.classification * losses.classification + w.box * losses.box +
-                 w.centerness * losses.centerness + w.mask * losses.mask;
+  losses.total = weighted_total(losses);
   return losses;
 }
 
@@ -209,28 +180,12 @@ MethodLosses PolarMaskImpl::compute_losses(const MethodOutputs& outputs,
   PolarMaskOutputs widened = method_cast<PolarMaskMethodOutputs>(outputs, "PolarMask").outputs;
   widen_to_float32(widened.fcos);
   widen_to_float32(widened.rays);
-  const PolarMaskLosses losses =
-      loss(widened, method_cast<PolarMaskBatchTargets>(targets, "PolarMask").images);
-  MethodLosses named;
-  named.total = losses.total;
-  named.terms = {{"classification", losses.classification},
-                 {"box", losses.box},
-                 {"centerness", losses.centerness},
-                 {"mask", losses.mask}};
-  return named;
+  return named(loss(widened, method_cast<PolarMaskBatchTargets>(targets, "PolarMask").images));
 }
 
 std::string PolarMaskImpl::first_non_finite_output(const MethodOutputs& outputs) const {
   const PolarMaskOutputs& o = method_cast<PolarMaskMethodOutputs>(outputs, "PolarMask").outputs;
-  const std::pair<const char*, const std::vector<torch::Tensor>*> heads[] = {
-      {"classification", &o.fcos.class_logits},
-      {"box", &o.fcos.regression},
-      {"centerness", &o.fcos.centerness_logits},
-      {"rays", &o.rays}};
-  for (const auto& [name, levels] : heads)
-    for (const torch::Tensor& level : *levels)
-      if (!torch::isfinite(level).all().item<bool>()) return name;
-  return "";
+  return first_non_finite(o.fcos, {{"rays", &o.rays}});
 }
 
 }  // namespace centermask

@@ -18,17 +18,9 @@ std::vector<std::vector<Instance>> PolarMaskImpl::predict(
     const PolarMaskOutputs& outputs, const std::vector<ImageInfo>& infos,
     const PolarMaskInferenceOptions& options) const {
   torch::NoGradGuard no_grad;
-  FcosDecodeOptions decode;
-  decode.score_threshold = options.candidate_threshold;
-  decode.top_per_level = options.top_per_level;
-  decode.nms_iou = options.nms_iou;
-  decode.max_detections = options.max_detections;
-  decode.score = FcosScore::kClassTimesCenternessPlusHalf;
   const std::vector<std::vector<FcosDetection>> detections =
-      decode_fcos_boxes(outputs.fcos, outputs.strides, decode);
-  if (detections.size() != infos.size())
-    throw std::invalid_argument(fmt::format("PolarMask predict: {} images' infos for a batch of {}",
-                                            infos.size(), detections.size()));
+      decode_detections(outputs.fcos, outputs.strides, options,
+                        FcosScore::kClassTimesCenternessPlusHalf, infos.size(), "PolarMask");
   const ScopedStage stage("assembly");  // rays → polygons → masks in original pixels
   std::vector<torch::Tensor> rays;      // per level (N, n, H, W) on the host
   for (const torch::Tensor& level : outputs.rays)
@@ -74,8 +66,7 @@ std::vector<std::vector<Instance>> PolarMaskImpl::detect(const MethodOutputs& ou
                                                          const std::vector<ImageInfo>& infos,
                                                          const PredictOptions& options) const {
   PolarMaskInferenceOptions decode;
-  decode.max_detections = options.top_k;
-  decode.score_threshold = options.score_threshold;
+  apply_predict_options(options, &decode);
   return predict(method_cast<PolarMaskMethodOutputs>(outputs, "PolarMask").outputs, infos, decode);
 }
 
@@ -83,49 +74,35 @@ PolarMaskOutputs PolarMaskImpl::perfect_outputs(const std::vector<std::vector<In
                                                 int input_height, int input_width) const {
   const PolarMaskTargetOptions target_opts = target_options(1 << 20);
   const auto batch = static_cast<std::int64_t>(instances.size());
-  const std::int64_t classes = options_.num_classes, n = options_.num_rays;
-  const float sure = 1 - 1e-4f;
-  const auto logit = [](float p) { return std::log(p / (1 - p)); };
-
+  const std::int64_t n = options_.num_rays;
   std::vector<PolarMaskTargets> targets;
+  std::vector<FcosAssignmentView> views;
   for (const std::vector<Instance>& image : instances)
     targets.push_back(encode_polarmask_targets(image, input_height, input_width, target_opts));
+  for (const PolarMaskTargets& t : targets) views.push_back(FcosAssignmentView::of(t));
   const std::vector<FcosLevel> levels = fcos_levels(input_height, input_width);
   PolarMaskOutputs out;
+  out.fcos =
+      perfect_fcos_outputs(views, levels, options_.num_classes, /*min_distance=*/0, &out.strides);
+  // Each positive's rays, in strides (at least 1e-6: the polar IoU divides by them).
   for (std::size_t li = 0; li < levels.size(); ++li) {
-    const FcosLevel& level = levels[li];
-    const std::int64_t h = level.height, w = level.width;
-    torch::Tensor cls = torch::full({batch, classes, h, w}, logit(1 - sure));
-    torch::Tensor ctr = torch::full({batch, 1, h, w}, logit(1 - sure));
-    torch::Tensor box = torch::ones({batch, 4, h, w});
+    const std::int64_t h = levels[li].height, w = levels[li].width;
+    const auto stride = static_cast<float>(levels[li].stride_px);
     torch::Tensor rays = torch::ones({batch, n, h, w});
-    auto cls_a = cls.accessor<float, 4>();
-    auto ctr_a = ctr.accessor<float, 4>();
-    auto box_a = box.accessor<float, 4>();
     auto rays_a = rays.accessor<float, 4>();
-    const auto stride = static_cast<float>(level.stride_px);
     for (std::int64_t b = 0; b < batch; ++b) {
       const PolarMaskTargets& t = targets[static_cast<std::size_t>(b)];
       for (std::int64_t local = 0; local < h * w; ++local) {
         const auto i = static_cast<std::size_t>(t.level_begin[li] + local);
         if (t.label[i] < 0) continue;
-        const std::int64_t y = local / w, x = local % w;
-        cls_a[b][t.label[i]][y][x] = logit(sure);
-        ctr_a[b][0][y][x] = logit(std::clamp(t.centerness[i], 1e-4f, sure));
-        for (std::int64_t k = 0; k < 4; ++k)
-          box_a[b][k][y][x] = t.ltrb[4 * i + static_cast<std::size_t>(k)] / stride;
         for (std::int64_t k = 0; k < n; ++k)
-          rays_a[b][k][y][x] =
+          rays_a[b][k][local / w][local % w] =
               std::max(t.rays[static_cast<std::size_t>(n) * i + static_cast<std::size_t>(k)],
                        1e-6f) /
               stride;
       }
     }
-    out.fcos.class_logits.push_back(cls);
-    out.fcos.centerness_logits.push_back(ctr);
-    out.fcos.regression.push_back(box);
     out.rays.push_back(rays);
-    out.strides.push_back(level.stride_px);
   }
   return out;
 }

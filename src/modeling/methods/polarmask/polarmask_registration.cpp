@@ -9,13 +9,13 @@
 namespace centermask {
 
 void declare_option_keys(OptionKeys& keys, PolarMaskOptions& p) {
+  FcosKeyHelp help;
+  help.towers = "conv + GN + ReLU units per head tower (3 towers)";
+  help.sampling_center = "sampling center";
+  help.box_loss = "-log IoU box loss weight";
+  help.mask_loss = "polar IoU (ray) loss weight";
   keys.add_int("num_rays", "rays per polygon, dividing 360 (paper: 18, 24, 36, 72)", p.num_rays);
-  keys.add_int("fpn_channels", "channels of every pyramid level and head tower", p.fpn_channels);
-  keys.add_int("head_tower_convs", "conv + GN + ReLU units per head tower (3 towers)",
-               p.head_tower_convs);
-  keys.add_int("head_norm_groups", "GroupNorm groups of the towers", p.head_norm_groups);
-  keys.add_double("center_sampling_radius", "positives within r * stride of the sampling center",
-                  p.center_sampling_radius);
+  declare_fcos_detector_keys(keys, p, help);
   keys.add_enum("sampling_center", "where positives are sampled around (Fig. 7)", p.sampling_center,
                 {{"mass", PolarMaskSamplingCenter::kMassCenter},
                  {"box", PolarMaskSamplingCenter::kBoxCenter}});
@@ -24,19 +24,11 @@ void declare_option_keys(OptionKeys& keys, PolarMaskOptions& p) {
   keys.add_enum(
       "centerness", "what the centerness branch learns (Table 1c)", p.centerness,
       {{"polar", PolarMaskCenterness::kPolar}, {"cartesian", PolarMaskCenterness::kCartesian}});
-  keys.add_double("loss_weights.classification", "focal loss weight",
-                  p.loss_weights.classification);
-  keys.add_double("loss_weights.box", "-log IoU box loss weight", p.loss_weights.box);
-  keys.add_double("loss_weights.centerness", "centerness BCE weight", p.loss_weights.centerness);
-  keys.add_double("loss_weights.mask", "polar IoU (ray) loss weight", p.loss_weights.mask);
+  declare_fcos_loss_weight_keys(keys, p.loss_weights, help);
 }
 
 PolarMaskOptions polarmask_options(const ModelConfig& config) {
-  PolarMaskOptions options = config.method_options<PolarMaskOptions>("polarmask");
-  options.num_classes = config.num_classes;
-  options.backbone = config.backbone;
-  options.backbone_width = config.backbone_width;
-  return options;
+  return fcos_method_options<PolarMaskOptions>(config, "polarmask");
 }
 
 MethodRegistration polarmask_registration() {

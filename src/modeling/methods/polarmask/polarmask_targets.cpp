@@ -104,16 +104,7 @@ std::unique_ptr<SampleTargets> PolarMaskTargetEncoder::encode(
 
 std::shared_ptr<const BatchTargets> PolarMaskTargetEncoder::collate(
     const std::vector<std::unique_ptr<SampleTargets>>& samples) const {
-  auto batch = std::make_shared<PolarMaskBatchTargets>();
-  for (const auto& sample : samples) {
-    const auto* typed = dynamic_cast<const PolarMaskSampleTargets*>(sample.get());
-    if (typed == nullptr)
-      throw std::logic_error("PolarMaskTargetEncoder::collate: another method's targets");
-    if (!batch->images.empty() && typed->targets.level_begin != batch->images[0].level_begin)
-      throw std::logic_error("PolarMaskTargetEncoder::collate: images of different input sizes");
-    batch->images.push_back(typed->targets);
-  }
-  return batch;
+  return collate_per_image<PolarMaskTargets>(samples, "PolarMaskTargetEncoder");
 }
 
 }  // namespace centermask

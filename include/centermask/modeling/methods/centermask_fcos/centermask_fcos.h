@@ -29,8 +29,7 @@
 #include "centermask/data/target_encoder.h"
 #include "centermask/data/transforms.h"
 #include "centermask/modeling/fcos/fcos_assignment.h"
-#include "centermask/modeling/fcos/fcos_head.h"
-#include "centermask/modeling/fcos/fpn.h"
+#include "centermask/modeling/fcos/fcos_detector.h"
 #include "centermask/modeling/meta_arch.h"
 #include "centermask/modeling/methods/centermask/centermask.h"
 #include "centermask/modeling/methods/centermask/centermask_targets.h"
@@ -41,19 +40,11 @@ namespace centermask {
 
 struct AssembledMasks;  // modeling/ops/mask_assembly.h
 
-struct CenterMaskFcosLossWeights {
-  double classification = 1.0;
-  double box = 1.0;
-  double centerness = 1.0;
-  double mask = 1.0;
-};
+using CenterMaskFcosLossWeights = FcosLossWeights;
 
-struct CenterMaskFcosOptions {
-  // The model section's shared keys (model.num_classes, model.backbone, model.backbone_width).
-  int num_classes = 80;
-  std::string backbone = "resnet50";  ///< resnet18, resnet34, resnet50 or resnet101
-  int backbone_width = 64;
-
+/// FCOS's options (the pyramid, the towers, center sampling around the box center, the loss
+/// weights) and CenterMask's mask switches, all model.centermask_fcos.*.
+struct CenterMaskFcosOptions : FcosDetectorOptions {
   // CenterMask's mask switches (model.centermask_fcos.shape_size, assembly,
   // class_specific_saliency, saliency_stride, saliency_upsample_channels): the same ablation
   // as CenterMask's.
@@ -65,17 +56,11 @@ struct CenterMaskFcosOptions {
   /// Channels of the upsampling stages finer than stride 4 (as CenterMask's).
   int saliency_upsample_channels = 16;
 
-  // FCOS's (model.centermask_fcos.*)
-  int fpn_channels = 256;    ///< every pyramid level's and the head towers' width
-  int head_tower_convs = 4;  ///< conv + GN + ReLU units per FCOS tower
-  int head_norm_groups = 32;
-  double center_sampling_radius = 1.5;  ///< positives within r · stride of the box center
-  int saliency_convs = 2;               ///< conv + GN + ReLU units of the saliency head on P3
-  int saliency_channels = 128;          ///< their width, and the stride-8 → 4 stage's
+  int saliency_convs = 2;       ///< conv + GN + ReLU units of the saliency head on P3
+  int saliency_channels = 128;  ///< their width, and the stride-8 → 4 stage's
   /// The mask loss assembles at most this many positives per image (those with the highest
   /// centerness target, where inference keeps its detections); 0 = every positive.
   int mask_samples_per_image = 0;
-  CenterMaskFcosLossWeights loss_weights;
 
   /// std::invalid_argument naming the key (model.*, model.centermask_fcos.*) otherwise.
   void validate() const;
@@ -118,6 +103,7 @@ struct CenterMaskFcosTargets {
   std::int64_t dropped = 0;
 
   std::int64_t num_objects() const { return static_cast<std::int64_t>(object_class.size()); }
+  const std::vector<std::int64_t>& level_begins() const { return fcos.level_begin; }
   /// object k's region clipped to the mask map (what its crop covers).
   CellRegion clipped_region(std::int64_t k) const;
 };
@@ -128,13 +114,8 @@ CenterMaskFcosTargets encode_centermask_fcos_targets(const std::vector<Instance>
                                                      int input_height, int input_width,
                                                      const CenterMaskFcosTargetOptions& options);
 
-struct CenterMaskFcosSampleTargets : SampleTargets {
-  CenterMaskFcosTargets targets;
-  std::int64_t dropped_objects() const override { return targets.dropped; }
-};
-struct CenterMaskFcosBatchTargets : BatchTargets {
-  std::vector<CenterMaskFcosTargets> images;  ///< in batch order, all over the same locations
-};
+using CenterMaskFcosSampleTargets = PerImageSampleTargets<CenterMaskFcosTargets>;
+using CenterMaskFcosBatchTargets = PerImageBatchTargets<CenterMaskFcosTargets>;
 
 class CenterMaskFcosTargetEncoder : public TargetEncoder {
  public:
@@ -173,21 +154,13 @@ struct CenterMaskFcosMethodOutputs : MethodOutputs {
   CenterMaskFcosOutputs outputs;
 };
 
-/// Each term unweighted, and the weighted total.
-struct CenterMaskFcosLosses {
-  torch::Tensor total;
-  torch::Tensor classification;  ///< focal loss / positives (FCOS)
-  torch::Tensor box;             ///< 1 − GIoU, centerness-target weighted
-  torch::Tensor centerness;      ///< BCE over positives
-  torch::Tensor mask;            ///< mean over sampled positives of the mean pixel BCE
-};
+/// Each term unweighted, and the weighted total: classification the focal loss / positives
+/// (FCOS), box 1 − GIoU centerness-target weighted, centerness BCE over positives, mask the
+/// mean over sampled positives of the mean pixel BCE.
+using CenterMaskFcosLosses = FcosFamilyLosses;
 
-struct CenterMaskFcosInferenceOptions {
-  float candidate_threshold = 0.05f;  ///< on the class probability
-  int top_per_level = 1000;
-  double nms_iou = 0.6;  ///< class-wise, on the boxes (FCOS's)
-  int max_detections = 100;
-  float score_threshold = 0.0f;  ///< on √(class · centerness)
+/// FCOS's decoding (score_threshold on √(class · centerness)) and CenterMask's mask settings.
+struct CenterMaskFcosInferenceOptions : FcosInferenceOptions {
   float mask_threshold = 0.4f;
   bool mask_quality_scoring = false;  ///< as CenterMaskInferenceOptions
 };
@@ -202,14 +175,11 @@ struct FcosMaskSamples {
 };
 
 /// CenterMask-FCOS (model.meta_arch: centermask_fcos).
-class CenterMaskFcosImpl : public MetaArchitectureImpl {
+class CenterMaskFcosImpl : public FcosDetectorImpl {
  public:
   explicit CenterMaskFcosImpl(CenterMaskFcosOptions options);
 
   std::string method_name() const override { return "centermask_fcos"; }
-  int num_classes() const override { return options_.num_classes; }
-  int size_divisor() const override { return pyramid_->size_divisor(); }
-  torch::nn::Module& backbone_module() override { return *pyramid_; }
   std::shared_ptr<const TargetEncoder> make_target_encoder(int max_objects) const override;
   /// flip_test is not supported (FCOS's test does not flip) and ignored.
   std::shared_ptr<const MethodOutputs> run_network(const torch::Tensor& images,
@@ -257,8 +227,6 @@ class CenterMaskFcosImpl : public MetaArchitectureImpl {
 
  private:
   CenterMaskFcosOptions options_;
-  FeaturePyramid pyramid_{nullptr};
-  FcosHead fcos_head_{nullptr};
   torch::nn::Conv2d shape_output_{nullptr};         ///< 1×1, S·S outputs, used sparsely
   torch::nn::Sequential saliency_tower_{nullptr};   ///< on P3
   std::vector<torch::nn::Sequential> saliency_up_;  ///< ×2 each, image-guided

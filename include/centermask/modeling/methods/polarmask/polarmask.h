@@ -23,8 +23,7 @@
 
 #include "centermask/data/target_encoder.h"
 #include "centermask/data/transforms.h"
-#include "centermask/modeling/fcos/fcos_head.h"
-#include "centermask/modeling/fcos/fpn.h"
+#include "centermask/modeling/fcos/fcos_detector.h"
 #include "centermask/modeling/meta_arch.h"
 #include "centermask/modeling/model_config.h"
 #include "centermask/structures/instances.h"
@@ -50,29 +49,15 @@ std::string to_string(PolarMaskLoss loss);
 std::string to_string(PolarMaskCenterness centerness);
 std::string to_string(PolarMaskSamplingCenter center);
 
-struct PolarMaskLossWeights {
-  double classification = 1.0;
-  double box = 1.0;
-  double centerness = 1.0;
-  double mask = 1.0;
-};
+using PolarMaskLossWeights = FcosLossWeights;
 
-struct PolarMaskOptions {
-  // From the model section's shared keys (model.num_classes, model.backbone,
-  // model.backbone_width): the rest are model.polarmask.*.
-  int num_classes = 80;
-  std::string backbone = "resnet50";  ///< resnet18, resnet34, resnet50 or resnet101
-  int backbone_width = 64;
-
-  int num_rays = 36;         ///< 18, 24, 36 or 72 (must divide 360)
-  int fpn_channels = 256;    ///< every pyramid level's and the head's width
-  int head_tower_convs = 4;  ///< conv + GN + ReLU units in each of the three towers
-  int head_norm_groups = 32;
-  double center_sampling_radius = 1.5;  ///< positives within r · stride of the sampling center
+/// FCOS's options (the pyramid, three towers of head_tower_convs units — class, regression and
+/// rays —, center sampling, the loss weights) and PolarMask's, all model.polarmask.*.
+struct PolarMaskOptions : FcosDetectorOptions {
+  int num_rays = 36;  ///< 18, 24, 36 or 72 (must divide 360)
   PolarMaskSamplingCenter sampling_center = PolarMaskSamplingCenter::kMassCenter;
   PolarMaskLoss mask_loss = PolarMaskLoss::kPolarIou;
   PolarMaskCenterness centerness = PolarMaskCenterness::kPolar;
-  PolarMaskLossWeights loss_weights;
 
   /// std::invalid_argument naming the key (model.polarmask.*, model.backbone) otherwise.
   void validate() const;
@@ -110,6 +95,7 @@ struct PolarMaskTargets {
   /// pixels on both sides (the reference's filter), or past max_objects.
   std::int64_t dropped = 0;
   std::int64_t num_locations() const { return level_begin.empty() ? 0 : level_begin.back(); }
+  const std::vector<std::int64_t>& level_begins() const { return level_begin; }
 };
 
 /// Encodes ground truth in input pixels (SPEC §4): each object's largest contour and its mass
@@ -119,13 +105,8 @@ struct PolarMaskTargets {
 PolarMaskTargets encode_polarmask_targets(const std::vector<Instance>& instances, int input_height,
                                           int input_width, const PolarMaskTargetOptions& options);
 
-struct PolarMaskSampleTargets : SampleTargets {
-  PolarMaskTargets targets;
-  std::int64_t dropped_objects() const override { return targets.dropped; }
-};
-struct PolarMaskBatchTargets : BatchTargets {
-  std::vector<PolarMaskTargets> images;  ///< in batch order, all over the same locations
-};
+using PolarMaskSampleTargets = PerImageSampleTargets<PolarMaskTargets>;
+using PolarMaskBatchTargets = PerImageBatchTargets<PolarMaskTargets>;
 
 class PolarMaskTargetEncoder : public TargetEncoder {
  public:
@@ -155,32 +136,23 @@ struct PolarMaskMethodOutputs : MethodOutputs {
   PolarMaskOutputs outputs;
 };
 
-/// Each term unweighted, and the weighted total.
-struct PolarMaskLosses {
-  torch::Tensor total;
-  torch::Tensor classification;  ///< focal loss / (positives + images), as the reference
-  torch::Tensor box;             ///< −log IoU, centerness-target weighted
-  torch::Tensor centerness;      ///< BCE, mean over positives
-  torch::Tensor mask;            ///< polar IoU (or smooth-L1), centerness-target weighted
-};
+/// Each term unweighted, and the weighted total: classification the focal loss / (positives
+/// + images), as the reference; box −log IoU and mask the polar IoU (or smooth-L1), both
+/// centerness-target weighted; centerness BCE, mean over positives.
+using PolarMaskLosses = FcosFamilyLosses;
 
-struct PolarMaskInferenceOptions {
-  float candidate_threshold = 0.05f;  ///< on the class probability
-  int top_per_level = 1000;           ///< candidates per level, by class × centerness
-  double nms_iou = 0.5;               ///< class-wise, on the boxes
-  int max_detections = 100;
-  float score_threshold = 0.0f;  ///< on the final score class × (centerness + 0.5)
+/// FCOS's decoding with PolarMask's NMS threshold (0.5) and final score class × (centerness +
+/// 0.5), which score_threshold applies to.
+struct PolarMaskInferenceOptions : FcosInferenceOptions {
+  PolarMaskInferenceOptions() { nms_iou = 0.5; }
 };
 
 /// PolarMask (model.meta_arch: polarmask).
-class PolarMaskImpl : public MetaArchitectureImpl {
+class PolarMaskImpl : public FcosDetectorImpl {
  public:
   explicit PolarMaskImpl(PolarMaskOptions options);
 
   std::string method_name() const override { return "polarmask"; }
-  int num_classes() const override { return options_.num_classes; }
-  int size_divisor() const override { return pyramid_->size_divisor(); }
-  torch::nn::Module& backbone_module() override { return *pyramid_; }
   std::shared_ptr<const TargetEncoder> make_target_encoder(int max_objects) const override;
   /// flip_test is not supported by PolarMask (a mirrored polygon's rays are another order)
   /// and ignored.
@@ -216,8 +188,6 @@ class PolarMaskImpl : public MetaArchitectureImpl {
 
  private:
   PolarMaskOptions options_;
-  FeaturePyramid pyramid_{nullptr};
-  FcosHead fcos_head_{nullptr};
   torch::nn::Sequential mask_tower_{nullptr};
   torch::nn::Conv2d rays_{nullptr};
   torch::Tensor ray_scales_;  ///< (levels) learnable, start at 1

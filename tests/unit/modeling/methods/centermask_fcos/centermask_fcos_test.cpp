@@ -13,6 +13,7 @@
 #include "centermask/modeling/method_registry.h"
 #include "modeling/fcos/fcos_boxes.h"
 #include "modeling/ops/mask_assembly.h"
+#include "support/method_checks.h"
 #include "support/model_fixtures.h"
 #include "support/test_paths.h"
 
@@ -31,13 +32,6 @@ CenterMaskFcosOptions small_model(int classes) {
   o.saliency_channels = 16;
   o.shape_size = 12;
   return o;
-}
-
-ImageInfo identity_info(int height, int width) {
-  ImageInfo info;
-  info.original_height = info.input_height = height;
-  info.original_width = info.input_width = width;
-  return info;
 }
 
 TEST(CenterMaskFcosTargets, CropsCoverEachObjectsMaskOverItsBoxAndMasklessObjectsTrainBoxes) {
@@ -123,8 +117,8 @@ TEST(CenterMaskFcos, ALocationOnP5AndOneOnP3ThatPredictTheSameBoxAssembleTheSame
   const CenterMaskFcosOutputs p3 = one_detection(*model, h, w, 0, 9, 10, box, shape);
   CenterMaskFcosOutputs p5 = one_detection(*model, h, w, 2, 2, 2, box, shape);
   p5.saliency_logits = p3.saliency_logits;
-  const auto a = model->predict(p3, {identity_info(h, w)});
-  const auto b = model->predict(p5, {identity_info(h, w)});
+  const auto a = model->predict(p3, {testing::identity_info(h, w)});
+  const auto b = model->predict(p5, {testing::identity_info(h, w)});
   ASSERT_EQ(a[0].size(), 1u);
   ASSERT_EQ(b[0].size(), 1u);
   EXPECT_NEAR(a[0][0].box.x0, b[0][0].box.x0, 1e-3);
@@ -183,17 +177,14 @@ TEST(CenterMaskFcos, PerfectOutputsDecodeToTheObjects) {
   EXPECT_NEAR(losses.box.item<double>(), 0.0, 1e-3);
   EXPECT_LT(losses.classification.item<double>(), 1e-3);
 
-  const auto detected = model->predict(perfect, {identity_info(h, w), identity_info(h, w)});
+  const auto detected =
+      model->predict(perfect, {testing::identity_info(h, w), testing::identity_info(h, w)});
   ASSERT_EQ(detected.size(), 2u);
   EXPECT_TRUE(detected[1].empty());
   ASSERT_EQ(detected[0].size(), 2u);  // NMS leaves one detection per object
-  for (const Instance& object : truth[0]) {
-    double best = 0;
-    for (const Instance& d : detected[0])
-      if (d.class_index == object.class_index)
-        best = std::max(best, testing::mask_iou(d.mask, object.mask));
-    EXPECT_GT(best, 0.9) << "class " << object.class_index;
-  }
+  const std::vector<double> best = testing::best_mask_iou_per_object(detected[0], truth[0]);
+  for (std::size_t i = 0; i < best.size(); ++i)
+    EXPECT_GT(best[i], 0.9) << "class " << truth[0][i].class_index;
 }
 
 TEST(CenterMaskFcos, LossesAreFiniteAndReachTheShapeAndSaliencyHeads) {
@@ -239,11 +230,11 @@ TEST(CenterMaskFcos, ABatchPredictsAsItsImagesOneAtATime) {
   options.candidate_threshold = 0.0f;  // an untrained model scores ~0.01: keep candidates
   options.max_detections = 10;
   const CenterMaskFcosOutputs both = model->forward(images);
-  const auto batch =
-      model->predict(both, {identity_info(side, side), identity_info(side, side)}, options);
+  const auto batch = model->predict(
+      both, {testing::identity_info(side, side), testing::identity_info(side, side)}, options);
   for (std::int64_t b = 0; b < 2; ++b) {
     const CenterMaskFcosOutputs single = model->forward(images.narrow(0, b, 1));
-    const auto alone = model->predict(single, {identity_info(side, side)}, options);
+    const auto alone = model->predict(single, {testing::identity_info(side, side)}, options);
     const auto& together = batch[static_cast<std::size_t>(b)];
     ASSERT_EQ(alone[0].size(), together.size()) << "image " << b;
     ASSERT_FALSE(together.empty());
@@ -292,29 +283,9 @@ TEST(CenterMaskFcos, InterfaceIsTheTypedPathAndNamesItsTerms) {
   const std::vector<std::vector<Instance>> truth = {
       {testing::ellipse_instance(1, {20, 28, 40, 40}, side, side)},
       {testing::ellipse_instance(0, {35, 15, 50, 50}, side, side)}};
-  const auto encoder = method->make_target_encoder(8);
-  std::vector<std::unique_ptr<SampleTargets>> samples;
-  for (const auto& image : truth) samples.push_back(encoder->encode(image, side, side));
-  const auto batch_targets = encoder->collate(samples);
-  const torch::Tensor images = torch::randn({2, 3, side, side});
-  const auto outputs = method->run_network(images);
-  const MethodLosses named = method->compute_losses(*outputs, *batch_targets, torch::kCPU);
-  std::vector<std::string> names;
-  for (const auto& [name, value] : named.terms) names.push_back(name);
-  EXPECT_EQ(names, (std::vector<std::string>{"classification", "box", "centerness", "mask"}));
-  const CenterMaskFcosLosses typed_losses =
-      typed->loss(method_cast<CenterMaskFcosMethodOutputs>(*outputs, "test").outputs,
-                  method_cast<CenterMaskFcosBatchTargets>(*batch_targets, "test").images);
-  EXPECT_EQ(named.total.item<double>(), typed_losses.total.item<double>());
-  EXPECT_EQ(method->first_non_finite_output(*outputs), "");
-  PredictOptions predict;
-  predict.score_threshold = 0.5f;
-  const auto recovered =
-      method->detect(*method->perfect_network_outputs(truth, side, side),
-                     {identity_info(side, side), identity_info(side, side)}, predict);
-  ASSERT_EQ(recovered.size(), 2u);
-  EXPECT_EQ(recovered[0].size(), 1u);
-  EXPECT_EQ(recovered[1].size(), 1u);
+  testing::expect_interface_is_the_typed_path<CenterMaskFcosImpl, CenterMaskFcosMethodOutputs,
+                                              CenterMaskFcosBatchTargets>(*method, truth, side,
+                                                                          0.5f);
 }
 
 TEST(CenterMaskFcos, AblationVariantsBuildOnlyTheirHeads) {
@@ -383,38 +354,18 @@ TEST(CenterMaskFcosOverfit, LearnsTheMasksOfOnePicture) {
   const int side = 128;
   const std::vector<Instance> truth = {testing::ellipse_instance(0, {18, 22, 52, 52}, side, side),
                                        testing::ellipse_instance(1, {72, 40, 48, 76}, side, side)};
-  torch::Tensor image = torch::randn({1, 3, side, side}) * 0.3;
-  auto pixels = image.accessor<float, 4>();
-  for (const Instance& object : truth)
-    for (int y = 0; y < object.mask.height; ++y)
-      for (int x = 0; x < object.mask.width; ++x)
-        if (object.mask.pixels[static_cast<std::size_t>(y * object.mask.width + x)])
-          pixels[0][object.class_index == 0 ? 0 : 2][object.mask.top + y][object.mask.left + x] =
-              object.class_index == 0 ? 1.5f : -1.5f;
+  const torch::Tensor image = testing::overfit_picture(truth, side);
   CenterMaskFcos model(small_model(2));
-  const CenterMaskFcosTargets targets =
-      encode_centermask_fcos_targets(truth, side, side, model->target_options(8));
-  torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(2e-3));
-  double first = 0, last = 0;
-  for (int step = 0; step < 150; ++step) {
-    optimizer.zero_grad();
-    const CenterMaskFcosLosses losses = model->loss(model->forward(image), {targets});
-    losses.total.backward();
-    optimizer.step();
-    if (step == 0) first = losses.total.item<double>();
-    last = losses.total.item<double>();
-  }
+  const auto [first, last] = testing::overfit_one_picture(
+      model, image, encode_centermask_fcos_targets(truth, side, side, model->target_options(8)),
+      150);
   EXPECT_LT(last, 0.5 * first);
   model->eval();
-  const auto detected = model->predict(model->forward(image), {identity_info(side, side)});
+  const auto detected = model->predict(model->forward(image), {testing::identity_info(side, side)});
   ASSERT_EQ(detected.size(), 1u);
-  for (const Instance& object : truth) {
-    double best = 0;
-    for (const Instance& d : detected[0])
-      if (d.class_index == object.class_index)
-        best = std::max(best, testing::mask_iou(d.mask, object.mask));
-    EXPECT_GT(best, 0.7) << "class " << object.class_index;
-  }
+  const std::vector<double> best = testing::best_mask_iou_per_object(detected[0], truth);
+  for (std::size_t i = 0; i < truth.size(); ++i)
+    EXPECT_GT(best[i], 0.7) << "class " << truth[i].class_index;
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "centermask/modeling/method_registry.h"
 #include "centermask/modeling/methods/polarmask/polar_rays.h"
 #include "modeling/fcos/fcos_boxes.h"
+#include "support/method_checks.h"
 #include "support/model_fixtures.h"
 #include "support/test_paths.h"
 
@@ -34,13 +35,6 @@ Instance disc_instance(int class_index, float cx, float cy, float radius, int he
   const cv::Rect box(static_cast<int>(cx - radius), static_cast<int>(cy - radius),
                      static_cast<int>(2 * radius), static_cast<int>(2 * radius));
   return testing::ellipse_instance(class_index, box, height, width);
-}
-
-ImageInfo identity_info(int height, int width) {
-  ImageInfo info;
-  info.original_height = info.input_height = height;
-  info.original_width = info.input_width = width;
-  return info;
 }
 
 // The location with the highest centerness target: where a perfect network's best detection
@@ -172,17 +166,14 @@ TEST(PolarMask, PerfectOutputsLoseNothingAndDecodeToTheObjects) {
   EXPECT_NEAR(losses.box.item<double>(), 0.0, 1e-3);
   EXPECT_LT(losses.classification.item<double>(), 1e-3);
 
-  const auto detected = model->predict(perfect, {identity_info(h, w), identity_info(h, w)});
+  const auto detected =
+      model->predict(perfect, {testing::identity_info(h, w), testing::identity_info(h, w)});
   ASSERT_EQ(detected.size(), 2u);
   EXPECT_TRUE(detected[1].empty());
   ASSERT_EQ(detected[0].size(), 2u);  // NMS leaves one detection per object
-  for (const Instance& object : truth[0]) {
-    double best = 0;
-    for (const Instance& d : detected[0])
-      if (d.class_index == object.class_index)
-        best = std::max(best, testing::mask_iou(d.mask, object.mask));
-    EXPECT_GT(best, 0.9) << "class " << object.class_index;
-  }
+  const std::vector<double> best = testing::best_mask_iou_per_object(detected[0], truth[0]);
+  for (std::size_t i = 0; i < best.size(); ++i)
+    EXPECT_GT(best[i], 0.9) << "class " << truth[0][i].class_index;
   for (const Instance& d : detected[0]) EXPECT_GT(d.score, 0.5f);  // p · (centerness + 0.5)
 }
 
@@ -229,30 +220,8 @@ TEST(PolarMask, InterfaceIsTheTypedPathAndNamesItsTerms) {
   ASSERT_NE(typed, nullptr);
   const std::vector<std::vector<Instance>> truth = {{disc_instance(1, 40, 48, 20, side, side)},
                                                     {disc_instance(0, 60, 40, 25, side, side)}};
-  const auto encoder = method->make_target_encoder(8);
-  std::vector<std::unique_ptr<SampleTargets>> samples;
-  for (const auto& image : truth) samples.push_back(encoder->encode(image, side, side));
-  const auto batch_targets = encoder->collate(samples);
-  const torch::Tensor images = torch::randn({2, 3, side, side});
-  const auto outputs = method->run_network(images);
-  const MethodLosses named = method->compute_losses(*outputs, *batch_targets, torch::kCPU);
-  std::vector<std::string> names;
-  for (const auto& [name, value] : named.terms) names.push_back(name);
-  EXPECT_EQ(names, (std::vector<std::string>{"classification", "box", "centerness", "mask"}));
-  const PolarMaskLosses typed_losses =
-      typed->loss(method_cast<PolarMaskMethodOutputs>(*outputs, "test").outputs,
-                  method_cast<PolarMaskBatchTargets>(*batch_targets, "test").images);
-  EXPECT_EQ(named.total.item<double>(), typed_losses.total.item<double>());
-  EXPECT_EQ(method->first_non_finite_output(*outputs), "");
-  // Perfect outputs through the interface, decoded as the upper bound does.
-  PredictOptions predict;
-  predict.score_threshold = 0.4f;
-  const auto recovered =
-      method->detect(*method->perfect_network_outputs(truth, side, side),
-                     {identity_info(side, side), identity_info(side, side)}, predict);
-  ASSERT_EQ(recovered.size(), 2u);
-  EXPECT_EQ(recovered[0].size(), 1u);
-  EXPECT_EQ(recovered[1].size(), 1u);
+  testing::expect_interface_is_the_typed_path<PolarMaskImpl, PolarMaskMethodOutputs,
+                                              PolarMaskBatchTargets>(*method, truth, side, 0.4f);
 }
 
 TEST(PolarMask, OptionsAreRefusedByKey) {
@@ -282,38 +251,17 @@ TEST(PolarMaskOverfit, LearnsThePolygonsOfOnePicture) {
   const int side = 128;
   const std::vector<Instance> truth = {disc_instance(0, 44, 48, 26, side, side),
                                        testing::ellipse_instance(1, {72, 40, 48, 76}, side, side)};
-  torch::Tensor image = torch::randn({1, 3, side, side}) * 0.3;
-  auto pixels = image.accessor<float, 4>();
-  for (const Instance& object : truth)
-    for (int y = 0; y < object.mask.height; ++y)
-      for (int x = 0; x < object.mask.width; ++x)
-        if (object.mask.pixels[static_cast<std::size_t>(y * object.mask.width + x)])
-          pixels[0][object.class_index == 0 ? 0 : 2][object.mask.top + y][object.mask.left + x] =
-              object.class_index == 0 ? 1.5f : -1.5f;
+  const torch::Tensor image = testing::overfit_picture(truth, side);
   PolarMask model(small_polarmask(2));
-  const PolarMaskTargets targets =
-      encode_polarmask_targets(truth, side, side, model->target_options(8));
-  torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(2e-3));
-  double first = 0, last = 0;
-  for (int step = 0; step < 150; ++step) {
-    optimizer.zero_grad();
-    const PolarMaskLosses losses = model->loss(model->forward(image), {targets});
-    losses.total.backward();
-    optimizer.step();
-    if (step == 0) first = losses.total.item<double>();
-    last = losses.total.item<double>();
-  }
+  const auto [first, last] = testing::overfit_one_picture(
+      model, image, encode_polarmask_targets(truth, side, side, model->target_options(8)), 150);
   EXPECT_LT(last, 0.5 * first);
   model->eval();
-  const auto detected = model->predict(model->forward(image), {identity_info(side, side)});
+  const auto detected = model->predict(model->forward(image), {testing::identity_info(side, side)});
   ASSERT_EQ(detected.size(), 1u);
-  for (const Instance& object : truth) {
-    double best = 0;
-    for (const Instance& d : detected[0])
-      if (d.class_index == object.class_index)
-        best = std::max(best, testing::mask_iou(d.mask, object.mask));
-    EXPECT_GT(best, 0.7) << "class " << object.class_index;
-  }
+  const std::vector<double> best = testing::best_mask_iou_per_object(detected[0], truth);
+  for (std::size_t i = 0; i < truth.size(); ++i)
+    EXPECT_GT(best[i], 0.7) << "class " << truth[i].class_index;
 }
 
 }  // namespace
