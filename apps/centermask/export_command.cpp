@@ -1,0 +1,122 @@
+// `centermask export`: a trained network as ONNX or TorchScript, for deploy runtimes that do
+// not run our program (ONNX Runtime, OpenCV DNN, TensorRT, OpenVINO, torch::jit::load).
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <cstdio>
+
+#include "centermask/common/json_writer.h"
+#include "centermask/data/transforms.h"
+#include "centermask/export/network_export.h"
+#include "commands.h"
+
+namespace centermask::cli {
+namespace {
+
+struct ExportCommandOptions {
+  std::string weights;
+  std::string config;  ///< instead of weights: the model of a config, untrained
+  int classes = 80;
+  std::string out;
+  std::string format = "onnx";
+  int input_size = 0;  ///< 0 = the model's test.input_size
+  int batch = 1;
+  int opset = 17;
+  std::string postprocess = "off";
+};
+
+// What a deploy program needs besides the graph to use it: the classes, how to prepare the
+// input, what the outputs are and the model's test settings.
+ExportMetadata metadata_of(Predictor& predictor, int side) {
+  ExportMetadata metadata;
+  const TrainConfig& config = predictor.config();
+  std::string text;
+  {
+    json::Writer w(text);
+    w.begin_array();
+    for (const std::string& name : predictor.class_names()) w.value(name);
+    w.end_array();
+  }
+  metadata["class_names"] = text;
+  metadata["method"] = config.model.meta_arch;
+  metadata["model"] = predictor.description();
+  const PixelNormalization normalization;
+  metadata["input"] = fmt::format(
+      "images (N, 3, {0}, {0}) float32: BGR / 255, minus mean_bgr, divided by std_bgr, planar; "
+      "an image fitted into {0} x {0} keeping its aspect ratio, centered (CenterNet's test "
+      "transform)",
+      side);
+  metadata["mean_bgr"] = fmt::format("[{}, {}, {}]", normalization.mean_bgr[0],
+                                     normalization.mean_bgr[1], normalization.mean_bgr[2]);
+  metadata["std_bgr"] = fmt::format("[{}, {}, {}]", normalization.std_bgr[0],
+                                    normalization.std_bgr[1], normalization.std_bgr[2]);
+  metadata["test.top_k"] = std::to_string(config.test.top_k);
+  metadata["test.score_threshold"] = fmt::format("{}", config.test.score_threshold);
+  metadata["test.mask_threshold"] = fmt::format("{}", config.test.mask_threshold);
+  return metadata;
+}
+
+int run_export(const ExportCommandOptions& o) {
+  ExportOptions options;
+  if (o.format == "onnx") {
+    options.format = ExportFormat::kOnnx;
+  } else if (o.format == "torchscript") {
+    options.format = ExportFormat::kTorchScript;
+  } else {
+    throw InputError(fmt::format("--format: expected onnx or torchscript, got '{}'", o.format));
+  }
+  if (o.postprocess != "off")
+    throw InputError(
+        "--postprocess: only 'off' (the raw maps) is exported in this version; decoding inside "
+        "the graph is not yet written");
+  if (o.weights.empty() == o.config.empty())
+    throw InputError("give --weights (a trained checkpoint) or --config (untrained weights)");
+  Predictor predictor = o.weights.empty()
+                            ? Predictor::untrained(load_train_config(o.config), {}, {}, o.classes)
+                            : Predictor(o.weights);
+  const int side = o.input_size > 0 ? o.input_size : predictor.config().test.input_size;
+  options.input_height = options.input_width = side;
+  options.batch = o.batch;
+  options.opset = o.opset;
+  const ExportReport report =
+      export_network(predictor.model(), o.out, options, metadata_of(predictor, side));
+  std::printf("%s: %s of %s, input %s (1, 3, %d, %d) -> %zu outputs, %lld operations\n",
+              o.out.c_str(), o.format.c_str(), predictor.description().c_str(),
+              report.input_name.c_str(), side, side, report.output_names.size(),
+              static_cast<long long>(report.nodes));
+  for (std::size_t i = 0; i < report.output_names.size(); ++i)
+    std::printf("  %-24s %s\n", report.output_names[i].c_str(),
+                fmt::format("{}", fmt::join(report.output_shapes[i], " x ")).c_str());
+  return 0;
+}
+
+}  // namespace
+
+CommandRunner add_export_command(CLI::App& app) {
+  auto options = std::make_shared<ExportCommandOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "export",
+      "write a trained network as ONNX (ONNX Runtime, OpenCV DNN, TensorRT, OpenVINO) or "
+      "TorchScript (torch::jit::load, torch.jit.load): its raw maps, BatchNorm folded");
+  cmd->add_option("--weights", options->weights, "checkpoint (model_final.pt or last.pt)");
+  cmd->add_option("--config", options->config,
+                  "a training config instead of --weights: its model, untrained (benchmarks)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--classes", options->classes,
+                  "classes of an untrained model whose config leaves model.num_classes to the data")
+      ->capture_default_str();
+  cmd->add_option("--out", options->out, "the file to write (model.onnx, model.pt)")->required();
+  cmd->add_option("--format", options->format, "onnx or torchscript")->capture_default_str();
+  cmd->add_option("--input-size", options->input_size,
+                  "the fixed input side (a multiple of the model's size divisor; default: the "
+                  "model's test.input_size)");
+  cmd->add_option("--batch", options->batch, "the fixed batch size")->capture_default_str();
+  cmd->add_option("--opset", options->opset, "ONNX opset (13 to 17)")->capture_default_str();
+  cmd->add_option("--postprocess", options->postprocess,
+                  "off: the raw maps (decoding inside the graph is not yet exported)")
+      ->capture_default_str();
+  return [options]() { return run_export(*options); };
+}
+
+}  // namespace centermask::cli

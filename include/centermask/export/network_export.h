@@ -1,0 +1,58 @@
+#pragma once
+// A trained network leaving for a deploy runtime: ONNX (ONNX Runtime, OpenCV DNN, TensorRT,
+// OpenVINO) or TorchScript (torch::jit::load in C++, torch.jit.load in Python), with no code of
+// ours needed to run it. The graph is the network's inference form — BatchNorm folded,
+// transposed-convolution upsampling as convolution + DepthToSpace — traced from the model
+// itself, so it computes what `centermask predict` computes. Its outputs are the method's
+// raw maps (MetaArchitectureImpl::raw_maps), named, for users who decode themselves.
+//
+//   ExportOptions options;
+//   options.format = ExportFormat::kOnnx;
+//   options.input_height = options.input_width = 512;
+//   const ExportReport report = export_network(predictor.model(), "model.onnx", options, meta);
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace centermask {
+
+class MetaArchitectureImpl;
+
+enum class ExportFormat { kOnnx, kTorchScript };
+
+struct ExportOptions {
+  ExportFormat format = ExportFormat::kOnnx;
+  int batch = 1;  ///< the fixed batch size
+  int input_height = 512;  ///< fixed sides, multiples of the model's size divisor
+  int input_width = 512;
+  int opset = 17;  ///< ONNX opset the graph is written for (13 to 17)
+};
+
+/// What a file holds besides the graph: written into ONNX's metadata_props (and TorchScript's
+/// extra files): class names, test settings, the input's normalisation.
+using ExportMetadata = std::map<std::string, std::string>;
+
+struct ExportReport {
+  std::string input_name;                 ///< "images": (N, 3, H, W) normalised float32
+  std::vector<int64_t> input_shape;
+  std::vector<std::string> output_names;  ///< the raw maps, in the method's order
+  std::vector<std::vector<int64_t>> output_shapes;
+  std::int64_t nodes = 0;                 ///< operations in the written graph
+  std::map<std::string, int> op_counts;   ///< per operator type
+};
+
+/// Traces `model` on a zero batch of the options' shape and writes the graph to `out` (a
+/// temporary file renamed into place: nothing half-written). InputError for a size that is not
+/// a multiple of the size divisor, an opset out of range, a folder that does not exist, a
+/// method without an export, or an operation the format cannot express (named, with the
+/// layer's operation and the opset).
+ExportReport export_network(MetaArchitectureImpl& model, const std::filesystem::path& out,
+                            const ExportOptions& options, const ExportMetadata& metadata);
+
+/// Whether this build writes ONNX (built with Debian's libonnx-dev).
+bool onnx_export_available();
+
+}  // namespace centermask

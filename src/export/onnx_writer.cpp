@@ -1,0 +1,667 @@
+// ATen graph → ONNX; see onnx_writer.h.
+
+#include "export/onnx_writer.h"
+
+#include <fmt/format.h>
+
+#include <functional>
+#include <sstream>
+#include <unordered_map>
+
+#include "centermask/common/error.h"
+
+#ifdef CENTERMASK_HAVE_ONNX
+#include <onnx/checker.h>
+#include <onnx/onnx_pb.h>
+#include <onnx/shape_inference/implementation.h>
+
+#include <fstream>
+#endif
+
+namespace centermask {
+
+#ifndef CENTERMASK_HAVE_ONNX
+
+bool onnx_writer_available() { return false; }
+
+std::map<std::string, int> write_onnx(const TracedNetwork&, const std::filesystem::path& out,
+                                      int, const ExportMetadata&) {
+  throw InputError(fmt::format(
+      "{}: this build writes no ONNX (it was built without libonnx-dev; install it with "
+      "scripts/install-deps.sh and rebuild), --format torchscript works",
+      out.string()));
+}
+
+#else
+
+bool onnx_writer_available() { return true; }
+
+namespace {
+
+using torch::jit::Node;
+using torch::jit::Value;
+
+onnx::TensorProto_DataType onnx_type_of(c10::ScalarType type) {
+  switch (type) {
+    case c10::kFloat:
+      return onnx::TensorProto_DataType_FLOAT;
+    case c10::kHalf:
+      return onnx::TensorProto_DataType_FLOAT16;
+    case c10::kBFloat16:
+      return onnx::TensorProto_DataType_BFLOAT16;
+    case c10::kDouble:
+      return onnx::TensorProto_DataType_DOUBLE;
+    case c10::kLong:
+      return onnx::TensorProto_DataType_INT64;
+    case c10::kInt:
+      return onnx::TensorProto_DataType_INT32;
+    case c10::kBool:
+      return onnx::TensorProto_DataType_BOOL;
+    case c10::kByte:
+      return onnx::TensorProto_DataType_UINT8;
+    default:
+      throw InputError(fmt::format("ONNX export: tensors of {} have no ONNX type here",
+                                   c10::toString(type)));
+  }
+}
+
+class Translator {
+ public:
+  Translator(onnx::GraphProto* graph, int opset) : graph_(graph), opset_(opset) {}
+
+  void translate(const TracedNetwork& traced) {
+    const Value* input = traced.graph->inputs().at(0);
+    names_[input] = "images";
+    add_value_info(graph_->add_input(), "images", input);
+    for (const Node* node : traced.graph->nodes()) {
+      try {
+        translate(node);
+      } catch (const std::logic_error& e) {
+        std::ostringstream where;
+        where << *node;
+        throw InputError(fmt::format("ONNX export (opset {}): {} at {}", opset_, e.what(),
+                                     where.str().substr(0, 300)));
+      }
+    }
+    for (std::size_t i = 0; i < traced.graph->outputs().size(); ++i) {
+      const Value* output = traced.graph->outputs()[i];
+      const std::string& name = traced.output_names.at(i);
+      add_node("Identity", {tensor(output)}, {name});
+      add_value_info(graph_->add_output(), name, output);
+    }
+  }
+
+  const std::map<std::string, int>& op_counts() const { return op_counts_; }
+
+ private:
+  // ---- Values ---------------------------------------------------------------------------
+
+  bool known(const Value* v) const { return known_.count(v) != 0; }
+  const c10::IValue& value(const Value* v) const {
+    const auto found = known_.find(v);
+    if (found == known_.end())
+      throw std::logic_error("ONNX export: a value needed as a constant depends on the input");
+    return found->second;
+  }
+  std::vector<std::int64_t> ints(const Value* v) const {
+    const c10::IValue& iv = value(v);
+    if (iv.isInt()) return {iv.toInt()};
+    return iv.toIntVector();
+  }
+  std::int64_t integer(const Value* v) const { return value(v).toInt(); }
+  // PyTorch writes (k) for (k, k).
+  static std::vector<std::int64_t> two(std::vector<std::int64_t> v) {
+    if (v.size() == 1) v.push_back(v[0]);
+    return v;
+  }
+
+  // The ONNX name of a tensor value: a computed one, or an initializer for a known one.
+  std::string tensor(const Value* v) {
+    const auto found = names_.find(v);
+    if (found != names_.end()) return found->second;
+    if (!known(v)) throw std::logic_error("ONNX export: a value was used before it was made");
+    const c10::IValue& iv = value(v);
+    torch::Tensor t;
+    if (iv.isTensor()) {
+      t = iv.toTensor();
+    } else if (iv.isDouble()) {
+      t = torch::tensor(static_cast<float>(iv.toDouble()));
+    } else if (iv.isInt()) {
+      t = torch::tensor(iv.toInt());
+    } else if (iv.isBool()) {
+      t = torch::tensor(iv.toBool());
+    } else {
+      throw InputError(fmt::format("ONNX export: a constant of type {} used as a tensor",
+                                   iv.tagKind()));
+    }
+    const std::string name = initializer(t);
+    names_[v] = name;
+    return name;
+  }
+
+  // An arithmetic operand: a known scalar (2 in `2 * x`) becomes a constant of the result's
+  // element type (ONNX does not promote types); anything else as tensor().
+  std::string operand(const Value* v, const Value* result) {
+    if (known(v) && !value(v).isTensor()) {
+      const auto type = result->type()->cast<c10::TensorType>();
+      const c10::ScalarType scalar =
+          type && type->scalarType() ? *type->scalarType() : c10::kFloat;
+      return initializer(torch::tensor(value(v).toScalar().toDouble()).to(scalar));
+    }
+    if (known(v) && value(v).isTensor() && value(v).toTensor().dim() == 0) {
+      const auto type = result->type()->cast<c10::TensorType>();
+      if (type && type->scalarType() && *type->scalarType() != value(v).toTensor().scalar_type())
+        return initializer(value(v).toTensor().to(*type->scalarType()));
+    }
+    return tensor(v);
+  }
+
+  std::string initializer(torch::Tensor t) {
+    t = t.detach().to(torch::kCPU).contiguous();
+    if (t.scalar_type() == torch::kDouble) t = t.to(torch::kFloat32);
+    const std::string name = fmt::format("c{}", next_constant_++);
+    onnx::TensorProto* proto = graph_->add_initializer();
+    proto->set_name(name);
+    proto->set_data_type(onnx_type_of(t.scalar_type()));
+    for (std::int64_t d : t.sizes()) proto->add_dims(d);
+    proto->set_raw_data(t.data_ptr(), static_cast<std::size_t>(t.nbytes()));
+    return name;
+  }
+  std::string ints_initializer(const std::vector<std::int64_t>& values) {
+    return initializer(torch::tensor(values, torch::kInt64));
+  }
+
+  std::string fresh() { return fmt::format("t{}", next_value_++); }
+
+  onnx::NodeProto* add_node(const std::string& op, const std::vector<std::string>& inputs,
+                            const std::vector<std::string>& outputs) {
+    onnx::NodeProto* node = graph_->add_node();
+    node->set_op_type(op);
+    node->set_name(fmt::format("{}_{}", op, graph_->node_size()));
+    for (const std::string& in : inputs) node->add_input(in);
+    for (const std::string& out : outputs) node->add_output(out);
+    op_counts_[op] += 1;
+    return node;
+  }
+  // One-output node whose result is `v`.
+  onnx::NodeProto* emit(const std::string& op, const std::vector<std::string>& inputs,
+                        const Value* v) {
+    const std::string name = fresh();
+    names_[v] = name;
+    return add_node(op, inputs, {name});
+  }
+  std::string emit_temp(const std::string& op, const std::vector<std::string>& inputs,
+                        onnx::NodeProto** node = nullptr) {
+    const std::string name = fresh();
+    onnx::NodeProto* n = add_node(op, inputs, {name});
+    if (node != nullptr) *node = n;
+    return name;
+  }
+
+  static void attr(onnx::NodeProto* node, const char* name, std::int64_t v) {
+    onnx::AttributeProto* a = node->add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto_AttributeType_INT);
+    a->set_i(v);
+  }
+  static void attr(onnx::NodeProto* node, const char* name, float v) {
+    onnx::AttributeProto* a = node->add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto_AttributeType_FLOAT);
+    a->set_f(v);
+  }
+  static void attr(onnx::NodeProto* node, const char* name, const std::string& v) {
+    onnx::AttributeProto* a = node->add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto_AttributeType_STRING);
+    a->set_s(v);
+  }
+  static void attr(onnx::NodeProto* node, const char* name, const std::vector<std::int64_t>& v) {
+    onnx::AttributeProto* a = node->add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto_AttributeType_INTS);
+    for (std::int64_t x : v) a->add_ints(x);
+  }
+
+  static std::vector<std::int64_t> sizes_of(const Value* v) {
+    const auto type = v->type()->cast<c10::TensorType>();
+    if (!type) throw std::logic_error("ONNX export: a tensor without a traced type");
+    const auto sizes = type->sizes().concrete_sizes();
+    if (!sizes) throw std::logic_error("ONNX export: a tensor without traced sizes");
+    return *sizes;
+  }
+
+  void add_value_info(onnx::ValueInfoProto* info, const std::string& name, const Value* v) {
+    info->set_name(name);
+    onnx::TypeProto_Tensor* type = info->mutable_type()->mutable_tensor_type();
+    const auto tensor_type = v->type()->cast<c10::TensorType>();
+    type->set_elem_type(onnx_type_of(tensor_type && tensor_type->scalarType()
+                                         ? *tensor_type->scalarType()
+                                         : c10::kFloat));
+    for (std::int64_t d : sizes_of(v)) type->mutable_shape()->add_dim()->set_dim_value(d);
+  }
+
+  // ---- Operations -----------------------------------------------------------------------
+
+  // Evaluates a node whose inputs are all known (sizes, shapes, weight arithmetic).
+  bool evaluate_statically(const Node* node) {
+    for (const Value* in : node->inputs())
+      if (!known(in)) return false;
+    if (node->kind() == c10::prim::ListConstruct) {
+      // A list of known values is known: ints (sizes), doubles or tensors (weights to cat).
+      bool all_int = true, all_double = true, all_tensor = true;
+      for (const Value* in : node->inputs()) {
+        all_int = all_int && value(in).isInt();
+        all_double = all_double && value(in).isDouble();
+        all_tensor = all_tensor && value(in).isTensor();
+      }
+      if (all_int) {
+        std::vector<std::int64_t> v;
+        for (const Value* in : node->inputs()) v.push_back(value(in).toInt());
+        known_[node->output()] = c10::IValue(v);
+      } else if (all_double) {
+        std::vector<double> v;
+        for (const Value* in : node->inputs()) v.push_back(value(in).toDouble());
+        known_[node->output()] = c10::IValue(v);
+      } else if (all_tensor) {
+        c10::List<at::Tensor> v;
+        for (const Value* in : node->inputs()) v.push_back(value(in).toTensor());
+        known_[node->output()] = c10::IValue(v);
+      } else {
+        return false;
+      }
+      return true;
+    }
+    if (node->kind() == c10::prim::Constant) {
+      known_[node->output()] = *torch::jit::toIValue(node->output());
+      return true;
+    }
+    if (!node->maybeOperator()) return false;
+    torch::jit::Stack stack;
+    for (const Value* in : node->inputs()) stack.push_back(value(in));
+    node->getOperation()(stack);
+    for (std::size_t i = 0; i < node->outputs().size(); ++i)
+      known_[node->outputs()[i]] = stack.at(i);
+    return true;
+  }
+
+  [[noreturn]] void unsupported(const Node* node, const std::string& why = "") const {
+    throw InputError(fmt::format(
+        "ONNX export (opset {}): the network's operation {} has no translation{}{}", opset_,
+        node->kind().toQualString(), why.empty() ? "" : ": ", why));
+  }
+
+  void translate(const Node* node) {
+    const c10::Symbol kind = node->kind();
+    if (kind == c10::aten::size) {
+      // Sizes are the traced ones: the export has fixed sides.
+      const std::vector<std::int64_t> sizes = sizes_of(node->input(0));
+      if (node->inputs().size() == 1) {
+        known_[node->output()] = c10::IValue(sizes);
+      } else {
+        std::int64_t dim = integer(node->input(1));
+        if (dim < 0) dim += static_cast<std::int64_t>(sizes.size());
+        known_[node->output()] = c10::IValue(sizes.at(static_cast<std::size_t>(dim)));
+      }
+      return;
+    }
+    if (evaluate_statically(node)) return;
+    const std::string op = kind.toUnqualString();
+    const auto in = [&](std::size_t i) { return tensor(node->input(i)); };
+    const auto arg = [&](std::size_t i) { return operand(node->input(i), node->output()); };
+
+    if (kind == c10::prim::ListConstruct) {
+      std::vector<std::string> items;
+      for (const Value* v : node->inputs()) items.push_back(tensor(v));
+      lists_[node->output()] = items;
+      return;
+    }
+    if (kind == c10::prim::ListUnpack) {
+      const std::vector<std::string>& items = lists_.at(node->input());
+      for (std::size_t i = 0; i < node->outputs().size(); ++i)
+        names_[node->outputs()[i]] = items.at(i);
+      return;
+    }
+    if (kind == c10::prim::TupleConstruct) {
+      std::vector<std::string> items;
+      for (const Value* v : node->inputs()) items.push_back(tensor(v));
+      lists_[node->output()] = items;
+      return;
+    }
+    if (kind == c10::aten::conv2d || kind == c10::aten::_convolution ||
+        kind == c10::aten::convolution) {
+      translate_convolution(node);
+      return;
+    }
+    if (op == "relu" || op == "relu_") {
+      emit("Relu", {in(0)}, node->output());
+      return;
+    }
+    if (op == "sigmoid" || op == "sigmoid_") {
+      emit("Sigmoid", {in(0)}, node->output());
+      return;
+    }
+    if (op == "exp" || op == "exp_") {
+      emit("Exp", {in(0)}, node->output());
+      return;
+    }
+    if (op == "add" || op == "add_" || op == "sub" || op == "sub_") {
+      if (node->inputs().size() > 2 && known(node->input(2)) &&
+          value(node->input(2)).toScalar().toDouble() != 1.0)
+        unsupported(node, "alpha ≠ 1");
+      emit(op[0] == 'a' ? "Add" : "Sub", {arg(0), arg(1)}, node->output());
+      return;
+    }
+    if (op == "rsub") {
+      emit("Sub", {arg(1), arg(0)}, node->output());
+      return;
+    }
+    if (op == "mul" || op == "mul_") {
+      emit("Mul", {arg(0), arg(1)}, node->output());
+      return;
+    }
+    if (op == "div" || op == "div_") {
+      if (node->inputs().size() > 2) unsupported(node, "rounding modes");
+      emit("Div", {arg(0), arg(1)}, node->output());
+      return;
+    }
+    if (op == "matmul") {
+      emit("MatMul", {in(0), in(1)}, node->output());
+      return;
+    }
+    if (op == "unsqueeze") {
+      std::int64_t dim = integer(node->input(1));
+      if (dim < 0) dim += static_cast<std::int64_t>(sizes_of(node->output()).size());
+      emit("Unsqueeze", {in(0), ints_initializer({dim})}, node->output());
+      return;
+    }
+    if (op == "stack") {
+      std::int64_t dim = integer(node->input(1));
+      if (dim < 0) dim += static_cast<std::int64_t>(sizes_of(node->output()).size());
+      std::vector<std::string> parts;
+      for (const std::string& item : lists_.at(node->input(0)))
+        parts.push_back(emit_temp("Unsqueeze", {item, ints_initializer({dim})}));
+      attr(emit("Concat", parts, node->output()), "axis", dim);
+      return;
+    }
+    if (op == "expand" || op == "expand_as") {
+      emit("Expand", {in(0), ints_initializer(sizes_of(node->output()))}, node->output());
+      return;
+    }
+    if (op == "grid_sampler" || op == "grid_sampler_2d") {
+      if (opset_ < 16)
+        unsupported(node,
+                    "DCNv2's deformable convolution samples its input with it, which needs "
+                    "ONNX's GridSample: opset 16 or later (--opset 16 or 17)");
+      static const char* const modes[] = {"bilinear", "nearest", "bicubic"};
+      static const char* const paddings[] = {"zeros", "border", "reflection"};
+      onnx::NodeProto* n = emit("GridSample", {in(0), in(1)}, node->output());
+      attr(n, "mode", std::string(modes[integer(node->input(2))]));
+      attr(n, "padding_mode", std::string(paddings[integer(node->input(3))]));
+      attr(n, "align_corners", static_cast<std::int64_t>(value(node->input(4)).toBool()));
+      return;
+    }
+    if (op == "max_pool2d") {
+      const auto kernel = two(ints(node->input(1)));
+      auto stride = ints(node->input(2));
+      stride = stride.empty() ? kernel : two(stride);
+      const auto padding = two(ints(node->input(3)));
+      const auto dilation = two(ints(node->input(4)));
+      onnx::NodeProto* n = emit("MaxPool", {in(0)}, node->output());
+      attr(n, "kernel_shape", kernel);
+      attr(n, "strides", stride);
+      attr(n, "pads", std::vector<std::int64_t>{padding[0], padding[1], padding[0], padding[1]});
+      attr(n, "dilations", dilation);
+      attr(n, "ceil_mode", static_cast<std::int64_t>(value(node->input(5)).toBool()));
+      return;
+    }
+    if (op == "avg_pool2d") {
+      // avg_pool2d(input, kernel, stride, padding, ceil_mode, count_include_pad, divisor)
+      if (node->inputs().size() > 6 && !value(node->input(6)).isNone())
+        unsupported(node, "a divisor_override");
+      const auto kernel = two(ints(node->input(1)));
+      auto stride = ints(node->input(2));
+      stride = stride.empty() ? kernel : two(stride);
+      const auto padding = two(ints(node->input(3)));
+      onnx::NodeProto* n = emit("AveragePool", {in(0)}, node->output());
+      attr(n, "kernel_shape", kernel);
+      attr(n, "strides", stride);
+      attr(n, "pads", std::vector<std::int64_t>{padding[0], padding[1], padding[0], padding[1]});
+      attr(n, "ceil_mode", static_cast<std::int64_t>(value(node->input(4)).toBool()));
+      attr(n, "count_include_pad", static_cast<std::int64_t>(value(node->input(5)).toBool()));
+      return;
+    }
+    if (op == "cat") {
+      onnx::NodeProto* n = emit("Concat", lists_.at(node->input(0)), node->output());
+      std::int64_t axis = integer(node->input(1));
+      if (axis < 0) axis += static_cast<std::int64_t>(sizes_of(node->output()).size());
+      attr(n, "axis", axis);
+      return;
+    }
+    if (op == "pixel_shuffle") {
+      onnx::NodeProto* n = emit("DepthToSpace", {in(0)}, node->output());
+      attr(n, "blocksize", integer(node->input(1)));
+      attr(n, "mode", std::string("CRD"));  // PyTorch's channel order
+      return;
+    }
+    if (op == "upsample_nearest2d" || op == "upsample_bilinear2d") {
+      translate_resize(node, op == "upsample_bilinear2d");
+      return;
+    }
+    if (op == "group_norm") {
+      translate_group_norm(node);
+      return;
+    }
+    if (op == "batch_norm") {
+      onnx::NodeProto* n = emit("BatchNormalization", {in(0), in(1), in(2), in(3), in(4)},
+                                node->output());
+      attr(n, "epsilon", static_cast<float>(value(node->input(7)).toDouble()));
+      return;
+    }
+    if (op == "contiguous" || op == "clone" || op == "detach" || op == "dropout" ||
+        op == "feature_dropout") {
+      names_[node->output()] = in(0);
+      return;
+    }
+    if (op == "to" || op == "type_as") {
+      const auto type = node->output()->type()->cast<c10::TensorType>();
+      const auto from = node->input(0)->type()->cast<c10::TensorType>();
+      if (type && from && type->scalarType() == from->scalarType()) {
+        names_[node->output()] = in(0);
+      } else {
+        onnx::NodeProto* n = emit("Cast", {in(0)}, node->output());
+        attr(n, "to", static_cast<std::int64_t>(onnx_type_of(*type->scalarType())));
+      }
+      return;
+    }
+    if (op == "view" || op == "reshape" || op == "flatten") {
+      const std::vector<std::int64_t> shape = sizes_of(node->output());
+      emit("Reshape", {in(0), ints_initializer(shape)}, node->output());
+      return;
+    }
+    if (op == "slice") {
+      const std::vector<std::int64_t> sizes = sizes_of(node->input(0));
+      std::int64_t dim = integer(node->input(1));
+      if (dim < 0) dim += static_cast<std::int64_t>(sizes.size());
+      const c10::IValue& start_v = value(node->input(2));
+      const c10::IValue& end_v = value(node->input(3));
+      const std::int64_t start = start_v.isNone() ? 0 : start_v.toInt();
+      const std::int64_t end = end_v.isNone() ? INT64_MAX : end_v.toInt();
+      const std::int64_t step = integer(node->input(4));
+      emit("Slice",
+           {in(0), ints_initializer({start}), ints_initializer({std::min(end, sizes[dim])}),
+            ints_initializer({dim}), ints_initializer({step})},
+           node->output());
+      return;
+    }
+    if (op == "select") {
+      std::int64_t dim = integer(node->input(1));
+      const std::vector<std::int64_t> sizes = sizes_of(node->input(0));
+      if (dim < 0) dim += static_cast<std::int64_t>(sizes.size());
+      std::int64_t index = integer(node->input(2));
+      if (index < 0) index += sizes[static_cast<std::size_t>(dim)];
+      onnx::NodeProto* n =
+          emit("Gather", {in(0), initializer(torch::tensor(index))}, node->output());
+      attr(n, "axis", dim);
+      return;
+    }
+    if (op == "split" || op == "split_with_sizes" || op == "chunk" || op == "unsafe_split") {
+      translate_split(node);
+      return;
+    }
+    unsupported(node);
+  }
+
+  void translate_convolution(const Node* node) {
+    const c10::Symbol kind = node->kind();
+    // conv2d(input, weight, bias, stride, padding, dilation, groups);
+    // (_)convolution(input, weight, bias, stride, padding, dilation, transposed,
+    // output_padding, groups, ...)
+    const bool plain = kind == c10::aten::conv2d;
+    const bool transposed = !plain && value(node->input(6)).toBool();
+    const std::int64_t groups = integer(node->input(plain ? 6 : 8));
+    const auto stride = ints(node->input(3));
+    const auto padding = ints(node->input(4));
+    const auto dilation = ints(node->input(5));
+    const torch::Tensor weight = value(node->input(1)).toTensor();
+    std::vector<std::string> inputs = {tensor(node->input(0)), tensor(node->input(1))};
+    if (!value(node->input(2)).isNone()) inputs.push_back(tensor(node->input(2)));
+    onnx::NodeProto* n = emit(transposed ? "ConvTranspose" : "Conv", inputs, node->output());
+    const auto p = two(padding);
+    attr(n, "kernel_shape", std::vector<std::int64_t>{weight.size(2), weight.size(3)});
+    attr(n, "strides", two(stride));
+    attr(n, "dilations", two(dilation));
+    attr(n, "pads", std::vector<std::int64_t>{p[0], p[1], p[0], p[1]});
+    attr(n, "group", groups);
+    if (transposed) attr(n, "output_padding", two(ints(node->input(7))));
+  }
+
+  void translate_resize(const Node* node, bool linear) {
+    const std::vector<std::int64_t> out = sizes_of(node->output());
+    const std::string empty_roi = initializer(torch::zeros({0}));
+    const std::string empty_scales = initializer(torch::zeros({0}));
+    onnx::NodeProto* n =
+        emit("Resize", {tensor(node->input(0)), empty_roi, empty_scales, ints_initializer(out)},
+             node->output());
+    if (linear) {
+      const bool align_corners = value(node->input(2)).toBool();
+      attr(n, "mode", std::string("linear"));
+      attr(n, "coordinate_transformation_mode",
+           std::string(align_corners ? "align_corners" : "pytorch_half_pixel"));
+    } else {
+      // PyTorch's nearest: source index floor(dst · in / out).
+      attr(n, "mode", std::string("nearest"));
+      attr(n, "coordinate_transformation_mode", std::string("asymmetric"));
+      attr(n, "nearest_mode", std::string("floor"));
+    }
+  }
+
+  // GroupNormalization is opset 18: here normalise (N, G, C/G · H · W) per group with
+  // InstanceNormalization (unit scale, zero bias), then the per-channel affine.
+  void translate_group_norm(const Node* node) {
+    const std::vector<std::int64_t> sizes = sizes_of(node->input(0));
+    const std::int64_t groups = integer(node->input(1));
+    const std::string grouped = emit_temp(
+        "Reshape", {tensor(node->input(0)), ints_initializer({sizes[0], groups, -1})});
+    onnx::NodeProto* norm = nullptr;
+    const std::string normalised =
+        emit_temp("InstanceNormalization",
+                  {grouped, initializer(torch::ones({groups})), initializer(torch::zeros({groups}))},
+                  &norm);
+    attr(norm, "epsilon", static_cast<float>(value(node->input(4)).toDouble()));
+    std::string result = emit_temp("Reshape", {normalised, ints_initializer(sizes)});
+    const std::int64_t channels = sizes[1];
+    const auto per_channel = [&](const Value* v) {
+      return initializer(value(v).toTensor().reshape({channels, 1, 1}));
+    };
+    const bool has_weight = !value(node->input(2)).isNone();
+    const bool has_bias = !value(node->input(3)).isNone();
+    if (has_weight)
+      result = emit_temp("Mul", {result, per_channel(node->input(2))});
+    if (has_bias) result = emit_temp("Add", {result, per_channel(node->input(3))});
+    names_[node->output()] = result;
+  }
+
+  void translate_split(const Node* node) {
+    const Value* list = node->output();
+    std::vector<std::int64_t> parts;
+    std::int64_t dim = 0;
+    const std::vector<std::int64_t> sizes = sizes_of(node->input(0));
+    const std::string op = node->kind().toUnqualString();
+    dim = integer(node->input(2));
+    if (dim < 0) dim += static_cast<std::int64_t>(sizes.size());
+    const std::int64_t total = sizes[static_cast<std::size_t>(dim)];
+    if (op == "split_with_sizes") {
+      parts = ints(node->input(1));
+    } else if (op == "chunk") {
+      const std::int64_t chunks = integer(node->input(1));
+      const std::int64_t each = (total + chunks - 1) / chunks;
+      for (std::int64_t at = 0; at < total; at += each) parts.push_back(std::min(each, total - at));
+    } else {
+      const c10::IValue& size = value(node->input(1));
+      if (size.isInt()) {
+        for (std::int64_t at = 0; at < total; at += size.toInt())
+          parts.push_back(std::min(size.toInt(), total - at));
+      } else {
+        parts = size.toIntVector();
+      }
+    }
+    std::vector<std::string> outputs;
+    for (std::size_t i = 0; i < parts.size(); ++i) outputs.push_back(fresh());
+    onnx::NodeProto* n =
+        add_node("Split", {tensor(node->input(0)), ints_initializer(parts)}, outputs);
+    attr(n, "axis", dim);
+    lists_[list] = outputs;
+  }
+
+  onnx::GraphProto* graph_;
+  int opset_;
+  std::unordered_map<const Value*, c10::IValue> known_;
+  std::unordered_map<const Value*, std::string> names_;
+  std::unordered_map<const Value*, std::vector<std::string>> lists_;
+  std::map<std::string, int> op_counts_;
+  int next_constant_ = 0;
+  int next_value_ = 0;
+};
+
+}  // namespace
+
+std::map<std::string, int> write_onnx(const TracedNetwork& traced,
+                                      const std::filesystem::path& out, int opset,
+                                      const ExportMetadata& metadata) {
+  onnx::ModelProto model;
+  model.set_ir_version(8);
+  model.set_producer_name("centermask");
+  model.set_producer_version(CENTERMASK_VERSION);
+  onnx::OperatorSetIdProto* imported = model.add_opset_import();
+  imported->set_domain("");
+  imported->set_version(opset);
+  for (const auto& [key, value] : metadata) {
+    onnx::StringStringEntryProto* entry = model.add_metadata_props();
+    entry->set_key(key);
+    entry->set_value(value);
+  }
+  onnx::GraphProto* graph = model.mutable_graph();
+  graph->set_name("centermask");
+  Translator translator(graph, opset);
+  translator.translate(traced);
+  try {
+    onnx::checker::check_model(model);
+    onnx::shape_inference::InferShapes(model);
+  } catch (const std::exception& e) {
+    throw InputError(
+        fmt::format("{}: ONNX's checker refused the exported graph: {}", out.string(), e.what()));
+  }
+  const std::filesystem::path temporary = out.string() + ".tmp";
+  {
+    std::ofstream file(temporary, std::ios::binary);
+    if (!file || !model.SerializeToOstream(&file))
+      throw InputError(fmt::format("{}: cannot write", temporary.string()));
+  }
+  std::filesystem::rename(temporary, out);
+  return translator.op_counts();
+}
+
+#endif  // CENTERMASK_HAVE_ONNX
+
+}  // namespace centermask

@@ -1,0 +1,292 @@
+// `centermask export`'s graphs run in real runtimes and compute what our model computes: each
+// method's network (the learning check's small configs, with BatchNorm statistics drawn at
+// random so that folding them is tested) exported at a non-square size, then run on a random
+// input by ONNX Runtime (the npm package onnxruntime-node, through node), by OpenCV DNN and by
+// LibTorch's torch::jit::load; every raw map compared with the model's own. ONNX Runtime's
+// cases skip where node or the package is missing (scripts/install-deps.sh installs both).
+
+#include "centermask/export/network_export.h"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <torch/script.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <opencv2/core.hpp>
+
+#include "centermask/common/json_reader.h"
+#include "centermask/engine/config.h"
+#include "centermask/modeling/meta_arch.h"
+#include "centermask/predictor.h"
+#include "support/cli_runner.h"
+#include "support/test_paths.h"
+
+#ifdef CENTERMASK_TEST_HAVE_OPENCV_DNN
+#include <opencv2/dnn.hpp>
+#endif
+
+namespace centermask {
+namespace {
+
+constexpr int kHeight = 64, kWidth = 96;
+
+// Where onnxruntime-node is: CENTERMASK_ONNXRUNTIME_NODE_PATH, or install-deps' folder.
+std::string onnxruntime_node_path() {
+  if (const char* path = std::getenv("CENTERMASK_ONNXRUNTIME_NODE_PATH")) return path;
+  return "/usr/local/lib/centermask-onnxruntime/node_modules";
+}
+
+bool onnxruntime_available() {
+  return std::system("command -v node > /dev/null 2>&1") == 0 &&
+         std::filesystem::exists(std::filesystem::path(onnxruntime_node_path()) /
+                                 "onnxruntime-node" / "package.json");
+}
+
+// The model of a learning config (with `overrides`), untrained, with BatchNorm statistics away
+// from (0, 1).
+Predictor small_model(const std::string& method, const std::vector<std::string>& overrides = {}) {
+  TrainConfig config = load_train_config(testing::test_data_dir() / "learning" /
+                                         (method + ".yaml"));
+  apply_config_overrides(&config, overrides);
+  config.validate();
+  Predictor predictor = Predictor::untrained(config, {}, {}, 3);
+  torch::manual_seed(5);
+  torch::NoGradGuard no_grad;
+  for (auto& item : predictor.model().named_buffers()) {
+    if (item.key().find("running_mean") != std::string::npos) item.value().normal_(0, 0.2);
+    if (item.key().find("running_var") != std::string::npos) item.value().uniform_(0.5, 1.5);
+  }
+  return predictor;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> our_maps(MetaArchitectureImpl& model,
+                                                            const torch::Tensor& input) {
+  torch::NoGradGuard no_grad;
+  model.eval();
+  std::vector<std::pair<std::string, torch::Tensor>> maps =
+      model.raw_maps(*model.run_network(input));
+  for (auto& [name, map] : maps) map = map.contiguous();
+  return maps;
+}
+
+// Max |a − b| over max(1, max |b|): fp32 runtimes differ in summation order only.
+double scaled_difference(const torch::Tensor& a, const torch::Tensor& b) {
+  const double scale = std::max(1.0, b.abs().max().item<double>());
+  return (a - b).abs().max().item<double>() / scale;
+}
+
+torch::Tensor read_f32(const std::filesystem::path& path, const std::vector<std::int64_t>& shape) {
+  std::ifstream file(path, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  torch::Tensor t = torch::empty(shape, torch::kFloat32);
+  EXPECT_EQ(static_cast<std::size_t>(t.nbytes()), bytes.size()) << path;
+  std::memcpy(t.data_ptr(), bytes.data(), std::min<std::size_t>(bytes.size(), t.nbytes()));
+  return t;
+}
+
+class ExportTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  testing::TempDir dir_;
+};
+
+TEST_P(ExportTest, OnnxRuntimeAndTorchScriptComputeTheModelsRawMaps) {
+  Predictor predictor = small_model(GetParam());
+  MetaArchitectureImpl& model = predictor.model();
+  torch::manual_seed(11);
+  const torch::Tensor input = torch::randn({1, 3, kHeight, kWidth});
+  const auto ours = our_maps(model, input);
+
+  ExportOptions options;
+  options.input_height = kHeight;
+  options.input_width = kWidth;
+  options.format = ExportFormat::kTorchScript;
+  const ExportReport script_report =
+      export_network(model, dir_ / "model.pt", options, {{"class_names", "[\"a\"]"}});
+  ASSERT_EQ(script_report.output_names.size(), ours.size());
+  for (std::size_t i = 0; i < ours.size(); ++i)
+    EXPECT_EQ(script_report.output_names[i], ours[i].first);
+  // The module runs without our code: only LibTorch's loader.
+  torch::jit::Module loaded = torch::jit::load((dir_ / "model.pt").string());
+  const c10::IValue result = loaded.forward({input});
+  const auto elements = result.toTuple()->elements();
+  ASSERT_EQ(elements.size(), ours.size());
+  for (std::size_t i = 0; i < ours.size(); ++i)
+    EXPECT_LT(scaled_difference(elements[i].toTensor(), ours[i].second), 1e-5) << ours[i].first;
+
+  if (!onnx_export_available()) GTEST_SKIP() << "this build writes no ONNX (libonnx-dev)";
+  options.format = ExportFormat::kOnnx;
+  const ExportReport report = export_network(model, dir_ / "model.onnx", options, {});
+  EXPECT_EQ(report.output_names, script_report.output_names);
+  EXPECT_EQ(report.op_counts.count("BatchNormalization"), 0u) << "BatchNorm is folded";
+  if (!onnxruntime_available())
+    GTEST_SKIP() << "node or onnxruntime-node (" << onnxruntime_node_path()
+                 << ") missing: scripts/install-deps.sh installs them";
+  {
+    std::ofstream file(dir_ / "input.f32", std::ios::binary);
+    file.write(static_cast<const char*>(input.data_ptr()), input.nbytes());
+  }
+  const std::string command = fmt::format(
+      "NODE_PATH={} INPUT_SHAPE=1,3,{},{} node {}/scripts/onnxruntime/run_model.js {} {} {} 1 "
+      "2>&1",
+      onnxruntime_node_path(), kHeight, kWidth, CENTERMASK_SOURCE_DIR,
+      (dir_ / "model.onnx").string(), (dir_ / "input.f32").string(), (dir_ / "ort").string());
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  for (std::size_t i = 0; i < ours.size(); ++i) {
+    const torch::Tensor theirs =
+        read_f32(dir_ / "ort" / (ours[i].first + ".f32"), ours[i].second.sizes().vec());
+    EXPECT_LT(scaled_difference(theirs, ours[i].second), 1e-4) << ours[i].first;
+  }
+}
+
+TEST_P(ExportTest, BadSettingsAreRefusedByNameAndWriteNothing) {
+  Predictor predictor = small_model(GetParam());
+  ExportOptions options;
+  options.input_height = 64;
+  options.input_width = 70;  // not a multiple of 32
+  const std::string size_error = testing::error_message_of(
+      [&] { export_network(predictor.model(), dir_ / "model.onnx", options, {}); });
+  EXPECT_NE(size_error.find("--input-size: the input width is 70"), std::string::npos)
+      << size_error;
+  options.input_width = 64;
+  options.opset = 11;
+  EXPECT_NE(testing::error_message_of([&] {
+              export_network(predictor.model(), dir_ / "model.onnx", options, {});
+            }).find("--opset: 11"),
+            std::string::npos);
+  options.opset = 17;
+  const std::string folder_error = testing::error_message_of([&] {
+    export_network(predictor.model(), dir_ / "missing" / "model.onnx", options, {});
+  });
+  EXPECT_NE(folder_error.find("does not exist"), std::string::npos) << folder_error;
+  EXPECT_TRUE(std::filesystem::is_empty(dir_.path()));
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryMethod, ExportTest,
+                         ::testing::Values("centermask", "polarmask", "centermask_fcos"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
+
+// The paper's backbones export and compute the model's maps in TorchScript and ONNX Runtime:
+// DLA-34 with DCNv2 (exported as its grid-sample formulation: ONNX's GridSample, opset 16),
+// DLA-34 without it and Hourglass-104. Before opset 16 DCN is refused by name.
+TEST(ExportBackbones, DlaWithAndWithoutDcnAndHourglassComputeTheModelsMaps) {
+  for (const auto& [backbone, side] : {std::pair<std::string, int>{"dla34", 64},
+                                       {"dla34_plain", 64},
+                                       {"hourglass104", 128}}) {
+    SCOPED_TRACE(backbone);
+    testing::TempDir dir;
+    Predictor predictor = small_model(
+        "centermask", {"model.backbone=" + backbone, "model.backbone_width=64",
+                       "model.centermask.backbone_skips=false"});
+    MetaArchitectureImpl& model = predictor.model();
+    torch::manual_seed(13);
+    const torch::Tensor input = torch::randn({1, 3, side, side});
+    const auto ours = our_maps(model, input);
+    ExportOptions options;
+    options.input_height = options.input_width = side;
+    options.format = ExportFormat::kTorchScript;
+    export_network(model, dir / "model.pt", options, {});
+    torch::jit::Module loaded = torch::jit::load((dir / "model.pt").string());
+    const auto elements = loaded.forward({input}).toTuple()->elements();
+    ASSERT_EQ(elements.size(), ours.size());
+    // DCN's exported formulation sums in another order than our CPU kernel (the two agree to
+    // 1e-5 relative in deform_conv_test); the other layers are the same operations.
+    const double tolerance = backbone == "dla34" ? 1e-4 : 1e-5;
+    for (std::size_t i = 0; i < ours.size(); ++i)
+      EXPECT_LT(scaled_difference(elements[i].toTensor(), ours[i].second), tolerance)
+          << ours[i].first;
+    if (!onnx_export_available()) continue;
+    if (backbone == "dla34") {
+      options.format = ExportFormat::kOnnx;
+      options.opset = 15;
+      const std::string error = testing::error_message_of(
+          [&] { export_network(model, dir / "old.onnx", options, {}); });
+      EXPECT_NE(error.find("GridSample: opset 16 or later"), std::string::npos) << error;
+      EXPECT_FALSE(std::filesystem::exists(dir / "old.onnx"));
+      options.opset = 17;
+    }
+    options.format = ExportFormat::kOnnx;
+    export_network(model, dir / "model.onnx", options, {});
+    if (!onnxruntime_available()) continue;
+    {
+      std::ofstream file(dir / "input.f32", std::ios::binary);
+      file.write(static_cast<const char*>(input.data_ptr()), input.nbytes());
+    }
+    const std::string command = fmt::format(
+        "NODE_PATH={} INPUT_SHAPE=1,3,{},{} node {}/scripts/onnxruntime/run_model.js {} {} {} 1 "
+        "2>&1",
+        onnxruntime_node_path(), side, side, CENTERMASK_SOURCE_DIR,
+        (dir / "model.onnx").string(), (dir / "input.f32").string(), (dir / "ort").string());
+    ASSERT_EQ(std::system(command.c_str()), 0) << command;
+    for (std::size_t i = 0; i < ours.size(); ++i) {
+      const torch::Tensor theirs =
+          read_f32(dir / "ort" / (ours[i].first + ".f32"), ours[i].second.sizes().vec());
+      EXPECT_LT(scaled_difference(theirs, ours[i].second), 1e-4) << ours[i].first;
+    }
+  }
+
+}
+
+// The command: a config's untrained model exported, its maps listed, what a deploy program
+// needs in the file's metadata; bad input refused by name.
+TEST(ExportCommand, WritesTheGraphWithItsMetadataAndRefusesBadInput) {
+  if (!onnx_export_available()) GTEST_SKIP() << "this build writes no ONNX (libonnx-dev)";
+  testing::TempDir dir;
+  const std::string config = (testing::test_data_dir() / "learning" / "polarmask.yaml").string();
+  const testing::CliRun run = testing::run_program(CENTERMASK_CLI, fmt::format(
+      "export --config {} --classes 3 --input-size 64 --out {}", config,
+      (dir / "model.onnx").string()));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.output.find("rays_p3                  1 x 36 x 8 x 8"), std::string::npos)
+      << run.output;
+  const std::string bytes = testing::read_text(dir / "model.onnx");
+  for (const char* key : {"class_names", "mean_bgr", "std_bgr", "test.score_threshold",
+                          "outputs", "class_logits_p3 1x3x8x8"})
+    EXPECT_NE(bytes.find(key), std::string::npos) << key;
+  const testing::CliRun odd = testing::run_program(CENTERMASK_CLI, fmt::format(
+      "export --config {} --input-size 80 --out {}", config, (dir / "odd.onnx").string()));
+  EXPECT_NE(odd.exit_code, 0);
+  EXPECT_NE(odd.output.find("--input-size: the input height is 80"), std::string::npos)
+      << odd.output;
+  const testing::CliRun neither =
+      testing::run_program(CENTERMASK_CLI, fmt::format("export --out {}", (dir / "x.onnx").string()));
+  EXPECT_NE(neither.output.find("give --weights"), std::string::npos) << neither.output;
+  EXPECT_FALSE(std::filesystem::exists(dir / "odd.onnx"));
+}
+
+#ifdef CENTERMASK_TEST_HAVE_OPENCV_DNN
+// OpenCV DNN (our own dependency) reads the ONNX of the ResNet CenterMask and computes its maps.
+TEST(ExportOpenCvDnn, RunsTheResNetCenterMasksGraph) {
+  if (!onnx_export_available()) GTEST_SKIP() << "this build writes no ONNX (libonnx-dev)";
+  testing::TempDir dir;
+  Predictor predictor = small_model("centermask");
+  MetaArchitectureImpl& model = predictor.model();
+  torch::manual_seed(12);
+  const torch::Tensor input = torch::randn({1, 3, kHeight, kWidth});
+  const auto ours = our_maps(model, input);
+  ExportOptions options;
+  options.input_height = kHeight;
+  options.input_width = kWidth;
+  export_network(model, dir / "model.onnx", options, {});
+  cv::dnn::Net net = cv::dnn::readNetFromONNX((dir / "model.onnx").string());
+  const int shape[] = {1, 3, kHeight, kWidth};
+  cv::Mat blob(4, shape, CV_32F, input.data_ptr<float>());
+  net.setInput(blob);
+  std::vector<std::string> names;
+  for (const auto& [name, map] : ours) names.push_back(name);
+  std::vector<cv::Mat> outputs;
+  net.forward(outputs, names);
+  ASSERT_EQ(outputs.size(), ours.size());
+  for (std::size_t i = 0; i < ours.size(); ++i) {
+    const torch::Tensor theirs =
+        torch::from_blob(outputs[i].ptr<float>(), ours[i].second.sizes(), torch::kFloat32);
+    EXPECT_LT(scaled_difference(theirs, ours[i].second), 1e-4) << ours[i].first;
+  }
+}
+#endif
+
+}  // namespace
+}  // namespace centermask
