@@ -21,7 +21,23 @@ packages=(
   chromium
   # format_check (ctest) holds the sources to .clang-format; without it the check would skip.
   clang-format
+  # `centermask export --format onnx`: ONNX's protobuf, checker and shape inference.
+  libonnx-dev
 )
+
+# The export tests run exported models in ONNX Runtime: its CPU library from the npm package
+# onnxruntime-node, run by node (Debian's nodejs and npm where no node is installed yet). The
+# package's install script fetches GPU extras from elsewhere and fails: --ignore-scripts.
+ort_prefix=/usr/local/lib/centermask-onnxruntime
+ort_version=1.31.1
+install_onnxruntime() {
+  if [ -f "$ort_prefix/node_modules/onnxruntime-node/package.json" ]; then return 0; fi
+  echo "install-deps: installing onnxruntime-node $ort_version in $ort_prefix"
+  "${sudo_cmd[@]}" mkdir -p "$ort_prefix"
+  "${sudo_cmd[@]}" npm install --prefix "$ort_prefix" --ignore-scripts --no-audit --no-fund \
+    "onnxruntime-node@$ort_version" > /dev/null
+}
+if ! command -v node > /dev/null || ! command -v npm > /dev/null; then packages+=(nodejs npm); fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -29,14 +45,16 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
+  install_onnxruntime
   exit 0
 fi
 
-sudo_cmd=()
-if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 "${sudo_cmd[@]}" apt-get update -q
 "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+install_onnxruntime

@@ -114,6 +114,7 @@ CommandRunner add_ablate_command(CLI::App& app);
 CommandRunner add_upper_bound_command(CLI::App& app);
 CommandRunner add_bench_command(CLI::App& app);
 CommandRunner add_export_weights_command(CLI::App& app);
+CommandRunner add_export_command(CLI::App& app);
 CommandRunner add_report_command(CLI::App& app);
 #endif
 

@@ -19,8 +19,9 @@
 #ifndef CENTERMASK_WITH_TORCH
 namespace {
 
-constexpr const char* kModelCommands[] = {"train",       "predict", "test",           "ablate",
-                                          "upper-bound", "bench",   "export-weights", "report"};
+constexpr const char* kModelCommands[] = {"train",          "predict",     "test",
+                                          "ablate",         "upper-bound", "bench",
+                                          "export-weights", "export",      "report"};
 
 bool is_model_command(const char* name) {
   for (const char* command : kModelCommands)
@@ -54,7 +55,8 @@ int run(int argc, char** argv) {
   CLI::App app{"CenterMask: single-shot instance segmentation (train, predict, evaluate)"};
 #ifndef CENTERMASK_WITH_TORCH
   app.footer(
-      "Model commands: train, predict, test, ablate, upper-bound, bench, export-weights, report "
+      "Model commands: train, predict, test, ablate, upper-bound, bench, export-weights, export, "
+      "report "
       "(see "
       "`centermask train "
       "--help`); "
@@ -75,6 +77,7 @@ int run(int argc, char** argv) {
       {"upper-bound", centermask::cli::add_upper_bound_command(app)},
       {"bench", centermask::cli::add_bench_command(app)},
       {"export-weights", centermask::cli::add_export_weights_command(app)},
+      {"export", centermask::cli::add_export_command(app)},
       {"report", centermask::cli::add_report_command(app)},
 #endif
   };

@@ -24,8 +24,8 @@ namespace centermask {
 
 bool onnx_writer_available() { return false; }
 
-std::map<std::string, int> write_onnx(const TracedNetwork&, const std::filesystem::path& out,
-                                      int, const ExportMetadata&) {
+std::map<std::string, int> write_onnx(const TracedNetwork&, const std::filesystem::path& out, int,
+                                      const ExportMetadata&) {
   throw InputError(fmt::format(
       "{}: this build writes no ONNX (it was built without libonnx-dev; install it with "
       "scripts/install-deps.sh and rebuild), --format torchscript works",
@@ -60,8 +60,8 @@ onnx::TensorProto_DataType onnx_type_of(c10::ScalarType type) {
     case c10::kByte:
       return onnx::TensorProto_DataType_UINT8;
     default:
-      throw InputError(fmt::format("ONNX export: tensors of {} have no ONNX type here",
-                                   c10::toString(type)));
+      throw InputError(
+          fmt::format("ONNX export: tensors of {} have no ONNX type here", c10::toString(type)));
   }
 }
 
@@ -131,8 +131,8 @@ class Translator {
     } else if (iv.isBool()) {
       t = torch::tensor(iv.toBool());
     } else {
-      throw InputError(fmt::format("ONNX export: a constant of type {} used as a tensor",
-                                   iv.tagKind()));
+      throw InputError(
+          fmt::format("ONNX export: a constant of type {} used as a tensor", iv.tagKind()));
     }
     const std::string name = initializer(t);
     names_[v] = name;
@@ -144,8 +144,7 @@ class Translator {
   std::string operand(const Value* v, const Value* result) {
     if (known(v) && !value(v).isTensor()) {
       const auto type = result->type()->cast<c10::TensorType>();
-      const c10::ScalarType scalar =
-          type && type->scalarType() ? *type->scalarType() : c10::kFloat;
+      const c10::ScalarType scalar = type && type->scalarType() ? *type->scalarType() : c10::kFloat;
       return initializer(torch::tensor(value(v).toScalar().toDouble()).to(scalar));
     }
     if (known(v) && value(v).isTensor() && value(v).toTensor().dim() == 0) {
@@ -235,9 +234,8 @@ class Translator {
     info->set_name(name);
     onnx::TypeProto_Tensor* type = info->mutable_type()->mutable_tensor_type();
     const auto tensor_type = v->type()->cast<c10::TensorType>();
-    type->set_elem_type(onnx_type_of(tensor_type && tensor_type->scalarType()
-                                         ? *tensor_type->scalarType()
-                                         : c10::kFloat));
+    type->set_elem_type(onnx_type_of(
+        tensor_type && tensor_type->scalarType() ? *tensor_type->scalarType() : c10::kFloat));
     for (std::int64_t d : sizes_of(v)) type->mutable_shape()->add_dim()->set_dim_value(d);
   }
 
@@ -286,9 +284,9 @@ class Translator {
   }
 
   [[noreturn]] void unsupported(const Node* node, const std::string& why = "") const {
-    throw InputError(fmt::format(
-        "ONNX export (opset {}): the network's operation {} has no translation{}{}", opset_,
-        node->kind().toQualString(), why.empty() ? "" : ": ", why));
+    throw InputError(
+        fmt::format("ONNX export (opset {}): the network's operation {} has no translation{}{}",
+                    opset_, node->kind().toQualString(), why.empty() ? "" : ": ", why));
   }
 
   void translate(const Node* node) {
@@ -453,8 +451,8 @@ class Translator {
       return;
     }
     if (op == "batch_norm") {
-      onnx::NodeProto* n = emit("BatchNormalization", {in(0), in(1), in(2), in(3), in(4)},
-                                node->output());
+      onnx::NodeProto* n =
+          emit("BatchNormalization", {in(0), in(1), in(2), in(3), in(4)}, node->output());
       attr(n, "epsilon", static_cast<float>(value(node->input(7)).toDouble()));
       return;
     }
@@ -561,13 +559,12 @@ class Translator {
   void translate_group_norm(const Node* node) {
     const std::vector<std::int64_t> sizes = sizes_of(node->input(0));
     const std::int64_t groups = integer(node->input(1));
-    const std::string grouped = emit_temp(
-        "Reshape", {tensor(node->input(0)), ints_initializer({sizes[0], groups, -1})});
+    const std::string grouped =
+        emit_temp("Reshape", {tensor(node->input(0)), ints_initializer({sizes[0], groups, -1})});
     onnx::NodeProto* norm = nullptr;
-    const std::string normalised =
-        emit_temp("InstanceNormalization",
-                  {grouped, initializer(torch::ones({groups})), initializer(torch::zeros({groups}))},
-                  &norm);
+    const std::string normalised = emit_temp(
+        "InstanceNormalization",
+        {grouped, initializer(torch::ones({groups})), initializer(torch::zeros({groups}))}, &norm);
     attr(norm, "epsilon", static_cast<float>(value(node->input(4)).toDouble()));
     std::string result = emit_temp("Reshape", {normalised, ints_initializer(sizes)});
     const std::int64_t channels = sizes[1];
@@ -576,8 +573,7 @@ class Translator {
     };
     const bool has_weight = !value(node->input(2)).isNone();
     const bool has_bias = !value(node->input(3)).isNone();
-    if (has_weight)
-      result = emit_temp("Mul", {result, per_channel(node->input(2))});
+    if (has_weight) result = emit_temp("Mul", {result, per_channel(node->input(2))});
     if (has_bias) result = emit_temp("Add", {result, per_channel(node->input(3))});
     names_[node->output()] = result;
   }
@@ -618,7 +614,7 @@ class Translator {
   int opset_;
   std::unordered_map<const Value*, c10::IValue> known_;
   std::unordered_map<const Value*, std::string> names_;
-  std::unordered_map<const Value*, std::vector<std::string>> lists_;
+  std::unordered_map<const Value*, std::vector<std::string> > lists_;
   std::map<std::string, int> op_counts_;
   int next_constant_ = 0;
   int next_value_ = 0;
@@ -626,9 +622,8 @@ class Translator {
 
 }  // namespace
 
-std::map<std::string, int> write_onnx(const TracedNetwork& traced,
-                                      const std::filesystem::path& out, int opset,
-                                      const ExportMetadata& metadata) {
+std::map<std::string, int> write_onnx(const TracedNetwork& traced, const std::filesystem::path& out,
+                                      int opset, const ExportMetadata& metadata) {
   onnx::ModelProto model;
   model.set_ir_version(8);
   model.set_producer_name("centermask");

@@ -16,9 +16,8 @@ namespace centermask {
 /// Writes `traced` to `out` (temporary file + rename) and returns the count of each ONNX
 /// operator written. InputError naming the ATen operation (and the opset) that has no
 /// translation, or the checker's message.
-std::map<std::string, int> write_onnx(const TracedNetwork& traced,
-                                      const std::filesystem::path& out, int opset,
-                                      const ExportMetadata& metadata);
+std::map<std::string, int> write_onnx(const TracedNetwork& traced, const std::filesystem::path& out,
+                                      int opset, const ExportMetadata& metadata);
 
 /// Whether this build has the ONNX writer (libonnx-dev at build time).
 bool onnx_writer_available();

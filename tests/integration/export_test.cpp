@@ -5,8 +5,6 @@
 // LibTorch's torch::jit::load; every raw map compared with the model's own. ONNX Runtime's
 // cases skip where node or the package is missing (scripts/install-deps.sh installs both).
 
-#include "centermask/export/network_export.h"
-
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <torch/script.h>
@@ -18,6 +16,7 @@
 
 #include "centermask/common/json_reader.h"
 #include "centermask/engine/config.h"
+#include "centermask/export/network_export.h"
 #include "centermask/modeling/meta_arch.h"
 #include "centermask/predictor.h"
 #include "support/cli_runner.h"
@@ -47,8 +46,8 @@ bool onnxruntime_available() {
 // The model of a learning config (with `overrides`), untrained, with BatchNorm statistics away
 // from (0, 1).
 Predictor small_model(const std::string& method, const std::vector<std::string>& overrides = {}) {
-  TrainConfig config = load_train_config(testing::test_data_dir() / "learning" /
-                                         (method + ".yaml"));
+  TrainConfig config =
+      load_train_config(testing::test_data_dir() / "learning" / (method + ".yaml"));
   apply_config_overrides(&config, overrides);
   config.validate();
   Predictor predictor = Predictor::untrained(config, {}, {}, 3);
@@ -156,9 +155,8 @@ TEST_P(ExportTest, BadSettingsAreRefusedByNameAndWriteNothing) {
             }).find("--opset: 11"),
             std::string::npos);
   options.opset = 17;
-  const std::string folder_error = testing::error_message_of([&] {
-    export_network(predictor.model(), dir_ / "missing" / "model.onnx", options, {});
-  });
+  const std::string folder_error = testing::error_message_of(
+      [&] { export_network(predictor.model(), dir_ / "missing" / "model.onnx", options, {}); });
   EXPECT_NE(folder_error.find("does not exist"), std::string::npos) << folder_error;
   EXPECT_TRUE(std::filesystem::is_empty(dir_.path()));
 }
@@ -173,14 +171,13 @@ INSTANTIATE_TEST_SUITE_P(EveryMethod, ExportTest,
 // DLA-34 with DCNv2 (exported as its grid-sample formulation: ONNX's GridSample, opset 16),
 // DLA-34 without it and Hourglass-104. Before opset 16 DCN is refused by name.
 TEST(ExportBackbones, DlaWithAndWithoutDcnAndHourglassComputeTheModelsMaps) {
-  for (const auto& [backbone, side] : {std::pair<std::string, int>{"dla34", 64},
-                                       {"dla34_plain", 64},
-                                       {"hourglass104", 128}}) {
+  for (const auto& [backbone, side] :
+       {std::pair<std::string, int>{"dla34", 64}, {"dla34_plain", 64}, {"hourglass104", 128}}) {
     SCOPED_TRACE(backbone);
     testing::TempDir dir;
-    Predictor predictor = small_model(
-        "centermask", {"model.backbone=" + backbone, "model.backbone_width=64",
-                       "model.centermask.backbone_skips=false"});
+    Predictor predictor =
+        small_model("centermask", {"model.backbone=" + backbone, "model.backbone_width=64",
+                                   "model.centermask.backbone_skips=false"});
     MetaArchitectureImpl& model = predictor.model();
     torch::manual_seed(13);
     const torch::Tensor input = torch::randn({1, 3, side, side});
@@ -202,8 +199,8 @@ TEST(ExportBackbones, DlaWithAndWithoutDcnAndHourglassComputeTheModelsMaps) {
     if (backbone == "dla34") {
       options.format = ExportFormat::kOnnx;
       options.opset = 15;
-      const std::string error = testing::error_message_of(
-          [&] { export_network(model, dir / "old.onnx", options, {}); });
+      const std::string error =
+          testing::error_message_of([&] { export_network(model, dir / "old.onnx", options, {}); });
       EXPECT_NE(error.find("GridSample: opset 16 or later"), std::string::npos) << error;
       EXPECT_FALSE(std::filesystem::exists(dir / "old.onnx"));
       options.opset = 17;
@@ -218,8 +215,8 @@ TEST(ExportBackbones, DlaWithAndWithoutDcnAndHourglassComputeTheModelsMaps) {
     const std::string command = fmt::format(
         "NODE_PATH={} INPUT_SHAPE=1,3,{},{} node {}/scripts/onnxruntime/run_model.js {} {} {} 1 "
         "2>&1",
-        onnxruntime_node_path(), side, side, CENTERMASK_SOURCE_DIR,
-        (dir / "model.onnx").string(), (dir / "input.f32").string(), (dir / "ort").string());
+        onnxruntime_node_path(), side, side, CENTERMASK_SOURCE_DIR, (dir / "model.onnx").string(),
+        (dir / "input.f32").string(), (dir / "ort").string());
     ASSERT_EQ(std::system(command.c_str()), 0) << command;
     for (std::size_t i = 0; i < ours.size(); ++i) {
       const torch::Tensor theirs =
@@ -227,7 +224,6 @@ TEST(ExportBackbones, DlaWithAndWithoutDcnAndHourglassComputeTheModelsMaps) {
       EXPECT_LT(scaled_difference(theirs, ours[i].second), 1e-4) << ours[i].first;
     }
   }
-
 }
 
 // The command: a config's untrained model exported, its maps listed, what a deploy program
@@ -236,23 +232,24 @@ TEST(ExportCommand, WritesTheGraphWithItsMetadataAndRefusesBadInput) {
   if (!onnx_export_available()) GTEST_SKIP() << "this build writes no ONNX (libonnx-dev)";
   testing::TempDir dir;
   const std::string config = (testing::test_data_dir() / "learning" / "polarmask.yaml").string();
-  const testing::CliRun run = testing::run_program(CENTERMASK_CLI, fmt::format(
-      "export --config {} --classes 3 --input-size 64 --out {}", config,
-      (dir / "model.onnx").string()));
+  const testing::CliRun run = testing::run_program(
+      CENTERMASK_CLI, fmt::format("export --config {} --classes 3 --input-size 64 --out {}", config,
+                                  (dir / "model.onnx").string()));
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_NE(run.output.find("rays_p3                  1 x 36 x 8 x 8"), std::string::npos)
       << run.output;
   const std::string bytes = testing::read_text(dir / "model.onnx");
-  for (const char* key : {"class_names", "mean_bgr", "std_bgr", "test.score_threshold",
-                          "outputs", "class_logits_p3 1x3x8x8"})
+  for (const char* key : {"class_names", "mean_bgr", "std_bgr", "test.score_threshold", "outputs",
+                          "class_logits_p3 1x3x8x8"})
     EXPECT_NE(bytes.find(key), std::string::npos) << key;
-  const testing::CliRun odd = testing::run_program(CENTERMASK_CLI, fmt::format(
-      "export --config {} --input-size 80 --out {}", config, (dir / "odd.onnx").string()));
+  const testing::CliRun odd = testing::run_program(
+      CENTERMASK_CLI, fmt::format("export --config {} --input-size 80 --out {}", config,
+                                  (dir / "odd.onnx").string()));
   EXPECT_NE(odd.exit_code, 0);
   EXPECT_NE(odd.output.find("--input-size: the input height is 80"), std::string::npos)
       << odd.output;
-  const testing::CliRun neither =
-      testing::run_program(CENTERMASK_CLI, fmt::format("export --out {}", (dir / "x.onnx").string()));
+  const testing::CliRun neither = testing::run_program(
+      CENTERMASK_CLI, fmt::format("export --out {}", (dir / "x.onnx").string()));
   EXPECT_NE(neither.output.find("give --weights"), std::string::npos) << neither.output;
   EXPECT_FALSE(std::filesystem::exists(dir / "odd.onnx"));
 }

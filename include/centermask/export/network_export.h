@@ -25,7 +25,7 @@ enum class ExportFormat { kOnnx, kTorchScript };
 
 struct ExportOptions {
   ExportFormat format = ExportFormat::kOnnx;
-  int batch = 1;  ///< the fixed batch size
+  int batch = 1;           ///< the fixed batch size
   int input_height = 512;  ///< fixed sides, multiples of the model's size divisor
   int input_width = 512;
   int opset = 17;  ///< ONNX opset the graph is written for (13 to 17)
@@ -36,12 +36,12 @@ struct ExportOptions {
 using ExportMetadata = std::map<std::string, std::string>;
 
 struct ExportReport {
-  std::string input_name;                 ///< "images": (N, 3, H, W) normalised float32
+  std::string input_name;  ///< "images": (N, 3, H, W) normalised float32
   std::vector<int64_t> input_shape;
   std::vector<std::string> output_names;  ///< the raw maps, in the method's order
   std::vector<std::vector<int64_t>> output_shapes;
-  std::int64_t nodes = 0;                 ///< operations in the written graph
-  std::map<std::string, int> op_counts;   ///< per operator type
+  std::int64_t nodes = 0;                ///< operations in the written graph
+  std::map<std::string, int> op_counts;  ///< per operator type
 };
 
 /// Traces `model` on a zero batch of the options' shape and writes the graph to `out` (a

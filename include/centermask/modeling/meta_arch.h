@@ -83,6 +83,14 @@ class MetaArchitectureImpl : public torch::nn::Module {
   /// The backbone (with its pyramid, where the method has one): what pretrained weights
   /// initialise (model.backbone_weights).
   virtual torch::nn::Module& backbone_module() = 0;
+  /// The network's raw maps by name in a fixed order, each (N, channels, H, W): what an
+  /// exported network outputs for users who decode themselves (`centermask export
+  /// --postprocess off`). Maps the method evaluates only at chosen locations (local shapes)
+  /// are given densely. Empty: the method has no export.
+  virtual std::vector<std::pair<std::string, torch::Tensor>> raw_maps(
+      const MethodOutputs& /*outputs*/) const {
+    return {};
+  }
 };
 
 /// The output of a method's `run_network`/targets as the method's type: std::logic_error when

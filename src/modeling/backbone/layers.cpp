@@ -1,6 +1,7 @@
 #include "modeling/backbone/layers.h"
 
 #include <ATen/autocast_mode.h>
+#include <torch/csrc/jit/frontend/tracer.h>
 
 #include <atomic>
 #include <cmath>
@@ -192,8 +193,10 @@ std::vector<torch::Tensor> FusedSiblingConvs::forward(const std::vector<nn::Conv
 }
 
 torch::Tensor to_onednn_layout(const nn::Module& module, const torch::Tensor& x) {
+  // Not while tracing for an export: the graph is of dense tensors, which every runtime has.
   if (!runs_folded(module) || !torch::hasMKLDNN() || !x.device().is_cpu() ||
-      x.scalar_type() != torch::kFloat32 || x.is_mkldnn() || at::autocast::is_cpu_enabled())
+      x.scalar_type() != torch::kFloat32 || x.is_mkldnn() || at::autocast::is_cpu_enabled() ||
+      torch::jit::tracer::isTracing())
     return x;
   return x.to_mkldnn();
 }

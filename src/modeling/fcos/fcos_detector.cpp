@@ -160,6 +160,18 @@ FcosHeadOutputs FcosDetectorImpl::perfect_fcos_outputs(
   return out;
 }
 
+std::vector<std::pair<std::string, torch::Tensor>> FcosDetectorImpl::fcos_raw_maps(
+    const FcosHeadOutputs& fcos) {
+  std::vector<std::pair<std::string, torch::Tensor>> maps;
+  for (std::size_t level = 0; level < fcos.class_logits.size(); ++level) {
+    maps.emplace_back(fmt::format("class_logits_p{}", level + 3), fcos.class_logits[level]);
+    maps.emplace_back(fmt::format("box_p{}", level + 3), fcos.regression[level]);
+    maps.emplace_back(fmt::format("centerness_logits_p{}", level + 3),
+                      fcos.centerness_logits[level]);
+  }
+  return maps;
+}
+
 void FcosDetectorImpl::apply_predict_options(const PredictOptions& predict,
                                              FcosInferenceOptions* options) {
   options->max_detections = predict.top_k;

@@ -8,6 +8,7 @@
 #include <ATen/autocast_mode.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <torch/csrc/jit/frontend/tracer.h>
 
 #include <algorithm>
 #include <cmath>
@@ -446,7 +447,9 @@ torch::Tensor modulated_deform_conv2d(const torch::Tensor& input, const torch::T
                                       const torch::Tensor& bias,
                                       const DeformConvGeometry& geometry) {
   check_arguments(input, offset, mask, weight, bias, geometry);
-  if (!input.device().is_cpu())
+  // Traced for an export, the op is the sampled formulation: ATen operations any runtime has
+  // (ONNX's GridSample), where our kernel would be a call into this library.
+  if (!input.device().is_cpu() || torch::jit::tracer::isTracing())
     return modulated_deform_conv2d_sampled(input, offset, mask, weight, bias, geometry);
   const torch::ScalarType type = compute_type({&input, &offset, &mask, &weight, &bias});
   const auto prepare = [type](const torch::Tensor& t) { return t.to(type).contiguous(); };

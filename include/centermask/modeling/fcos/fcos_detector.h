@@ -184,6 +184,9 @@ class FcosDetectorImpl : public MetaArchitectureImpl {
   static FcosHeadOutputs perfect_fcos_outputs(const std::vector<FcosAssignmentView>& images,
                                               const std::vector<FcosLevel>& levels, int num_classes,
                                               float min_distance, std::vector<int>* strides);
+  /// FCOS's raw maps per level P3…P7: class_logits_pL, box_pL, centerness_logits_pL.
+  static std::vector<std::pair<std::string, torch::Tensor>> fcos_raw_maps(
+      const FcosHeadOutputs& fcos);
   /// The command's settings (top_k, score_threshold) over a method's decoding defaults.
   static void apply_predict_options(const PredictOptions& predict, FcosInferenceOptions* options);
 

@@ -398,4 +398,14 @@ torch::Tensor CenterMaskImpl::dense_shape_logits(const torch::Tensor& shape_hidd
   return torch::conv2d(shape_hidden, shape_output_->weight, shape_output_->bias);
 }
 
+std::vector<std::pair<std::string, torch::Tensor>> CenterMaskImpl::raw_maps(
+    const MethodOutputs& outputs) const {
+  const CenterMaskOutputs& o = method_cast<CenterMaskMethodOutputs>(outputs, "CenterMask").outputs;
+  std::vector<std::pair<std::string, torch::Tensor>> maps = {
+      {"heatmap_logits", o.heatmap_logits}, {"offset", o.offset}, {"size", o.size}};
+  if (shape_output_) maps.emplace_back("shape_logits", dense_shape_logits(o.shape_hidden));
+  if (o.saliency_logits.defined()) maps.emplace_back("saliency_logits", o.saliency_logits);
+  return maps;
+}
+
 }  // namespace centermask

@@ -296,4 +296,17 @@ std::string CenterMaskFcosImpl::first_non_finite_output(const MethodOutputs& out
   return "";
 }
 
+std::vector<std::pair<std::string, torch::Tensor>> CenterMaskFcosImpl::raw_maps(
+    const MethodOutputs& outputs) const {
+  const CenterMaskFcosOutputs& o =
+      method_cast<CenterMaskFcosMethodOutputs>(outputs, "CenterMask-FCOS").outputs;
+  std::vector<std::pair<std::string, torch::Tensor>> maps = fcos_raw_maps(o.fcos);
+  if (shape_output_)
+    for (std::size_t level = 0; level < o.fcos.regression_features.size(); ++level)
+      maps.emplace_back(fmt::format("shape_logits_p{}", level + 3),
+                        dense_shape_logits(o.fcos.regression_features[level]));
+  if (o.saliency_logits.defined()) maps.emplace_back("saliency_logits", o.saliency_logits);
+  return maps;
+}
+
 }  // namespace centermask

@@ -188,4 +188,13 @@ std::string PolarMaskImpl::first_non_finite_output(const MethodOutputs& outputs)
   return first_non_finite(o.fcos, {{"rays", &o.rays}});
 }
 
+std::vector<std::pair<std::string, torch::Tensor>> PolarMaskImpl::raw_maps(
+    const MethodOutputs& outputs) const {
+  const PolarMaskOutputs& o = method_cast<PolarMaskMethodOutputs>(outputs, "PolarMask").outputs;
+  std::vector<std::pair<std::string, torch::Tensor>> maps = fcos_raw_maps(o.fcos);
+  for (std::size_t level = 0; level < o.rays.size(); ++level)
+    maps.emplace_back(fmt::format("rays_p{}", level + 3), o.rays[level]);
+  return maps;
+}
+
 }  // namespace centermask

@@ -210,6 +210,10 @@ class CenterMaskImpl : public MetaArchitectureImpl {
       const std::vector<std::vector<Instance>>& instances, int input_height,
       int input_width) const override;
   std::string first_non_finite_output(const MethodOutputs& outputs) const override;
+  /// heatmap_logits, offset, size, shape_logits (dense, S·S channels; without a shape head
+  /// none) and saliency_logits (without a saliency head none).
+  std::vector<std::pair<std::string, torch::Tensor>> raw_maps(
+      const MethodOutputs& outputs) const override;
 
   /// images: (N, 3, H, W) normalised, H and W multiples of 32 (std::invalid_argument if not).
   CenterMaskOutputs forward(const torch::Tensor& images);

@@ -194,6 +194,10 @@ class CenterMaskFcosImpl : public FcosDetectorImpl {
       const std::vector<std::vector<Instance>>& instances, int input_height,
       int input_width) const override;
   std::string first_non_finite_output(const MethodOutputs& outputs) const override;
+  /// Per level P3…P7: class_logits_pL, box_pL, centerness_logits_pL and shape_logits_pL
+  /// (dense, S·S channels, with a shape head); then saliency_logits (with a saliency head).
+  std::vector<std::pair<std::string, torch::Tensor>> raw_maps(
+      const MethodOutputs& outputs) const override;
 
   /// images: (N, 3, H, W) normalised, H and W multiples of 32.
   CenterMaskFcosOutputs forward(const torch::Tensor& images);

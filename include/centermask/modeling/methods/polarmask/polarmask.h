@@ -168,6 +168,10 @@ class PolarMaskImpl : public FcosDetectorImpl {
       const std::vector<std::vector<Instance>>& instances, int input_height,
       int input_width) const override;
   std::string first_non_finite_output(const MethodOutputs& outputs) const override;
+  /// Per level P3…P7: class_logits_pL, box_pL, centerness_logits_pL, rays_pL (regressions in
+  /// units of the level's stride).
+  std::vector<std::pair<std::string, torch::Tensor>> raw_maps(
+      const MethodOutputs& outputs) const override;
 
   /// images: (N, 3, H, W) normalised, H and W multiples of 32.
   PolarMaskOutputs forward(const torch::Tensor& images);
