@@ -6,6 +6,7 @@
 // cases skip where node or the package is missing (scripts/install-deps.sh installs both).
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 #include <torch/script.h>
 
@@ -85,6 +86,25 @@ torch::Tensor read_f32(const std::filesystem::path& path, const std::vector<std:
   return t;
 }
 
+// Runs `dir`/model.onnx in ONNX Runtime on `input` and expects each of `ours` maps back within
+// 1e-4 (scaled).
+void expect_onnxruntime_gives(const std::filesystem::path& dir, const torch::Tensor& input,
+                              const std::vector<std::pair<std::string, torch::Tensor>>& ours) {
+  {
+    std::ofstream file(dir / "input.f32", std::ios::binary);
+    file.write(static_cast<const char*>(input.data_ptr()), input.nbytes());
+  }
+  const std::string command = fmt::format(
+      "NODE_PATH={} INPUT_SHAPE={} node {}/scripts/onnxruntime/run_model.js {} {} {} 1 2>&1",
+      onnxruntime_node_path(), fmt::join(input.sizes(), ","), CENTERMASK_SOURCE_DIR,
+      (dir / "model.onnx").string(), (dir / "input.f32").string(), (dir / "ort").string());
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  for (const auto& [name, map] : ours) {
+    const torch::Tensor theirs = read_f32(dir / "ort" / (name + ".f32"), map.sizes().vec());
+    EXPECT_LT(scaled_difference(theirs, map), 1e-4) << name;
+  }
+}
+
 class ExportTest : public ::testing::TestWithParam<std::string> {
  protected:
   testing::TempDir dir_;
@@ -122,21 +142,7 @@ TEST_P(ExportTest, OnnxRuntimeAndTorchScriptComputeTheModelsRawMaps) {
   if (!onnxruntime_available())
     GTEST_SKIP() << "node or onnxruntime-node (" << onnxruntime_node_path()
                  << ") missing: scripts/install-deps.sh installs them";
-  {
-    std::ofstream file(dir_ / "input.f32", std::ios::binary);
-    file.write(static_cast<const char*>(input.data_ptr()), input.nbytes());
-  }
-  const std::string command = fmt::format(
-      "NODE_PATH={} INPUT_SHAPE=1,3,{},{} node {}/scripts/onnxruntime/run_model.js {} {} {} 1 "
-      "2>&1",
-      onnxruntime_node_path(), kHeight, kWidth, CENTERMASK_SOURCE_DIR,
-      (dir_ / "model.onnx").string(), (dir_ / "input.f32").string(), (dir_ / "ort").string());
-  ASSERT_EQ(std::system(command.c_str()), 0) << command;
-  for (std::size_t i = 0; i < ours.size(); ++i) {
-    const torch::Tensor theirs =
-        read_f32(dir_ / "ort" / (ours[i].first + ".f32"), ours[i].second.sizes().vec());
-    EXPECT_LT(scaled_difference(theirs, ours[i].second), 1e-4) << ours[i].first;
-  }
+  expect_onnxruntime_gives(dir_.path(), input, ours);
 }
 
 TEST_P(ExportTest, BadSettingsAreRefusedByNameAndWriteNothing) {
@@ -208,21 +214,7 @@ TEST(ExportBackbones, DlaWithAndWithoutDcnAndHourglassComputeTheModelsMaps) {
     options.format = ExportFormat::kOnnx;
     export_network(model, dir / "model.onnx", options, {});
     if (!onnxruntime_available()) continue;
-    {
-      std::ofstream file(dir / "input.f32", std::ios::binary);
-      file.write(static_cast<const char*>(input.data_ptr()), input.nbytes());
-    }
-    const std::string command = fmt::format(
-        "NODE_PATH={} INPUT_SHAPE=1,3,{},{} node {}/scripts/onnxruntime/run_model.js {} {} {} 1 "
-        "2>&1",
-        onnxruntime_node_path(), side, side, CENTERMASK_SOURCE_DIR, (dir / "model.onnx").string(),
-        (dir / "input.f32").string(), (dir / "ort").string());
-    ASSERT_EQ(std::system(command.c_str()), 0) << command;
-    for (std::size_t i = 0; i < ours.size(); ++i) {
-      const torch::Tensor theirs =
-          read_f32(dir / "ort" / (ours[i].first + ".f32"), ours[i].second.sizes().vec());
-      EXPECT_LT(scaled_difference(theirs, ours[i].second), 1e-4) << ours[i].first;
-    }
+    expect_onnxruntime_gives(dir.path(), input, ours);
   }
 }
 
