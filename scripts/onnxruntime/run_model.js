@@ -1,8 +1,9 @@
 // Runs an ONNX model in ONNX Runtime (the npm package onnxruntime-node, CPU) on raw float32
-// inputs and writes each output as raw float32, for the export tests and benchmarks:
+// inputs and writes each output's raw data, for the export tests and benchmarks:
 //   node run_model.js MODEL.onnx INPUT.f32 OUT_DIR [THREADS] [REPEATS]
 // INPUT.f32 holds the model's one input in its declared shape, little-endian float32. Writes
-// OUT_DIR/<output name>.f32 and OUT_DIR/outputs.json ({name: shape}); with REPEATS > 0 also
+// OUT_DIR/<output name>.bin (little-endian, its element type: float32 or int64) and
+// OUT_DIR/outputs.json ({"outputs": {name: {"dims", "type"}}}); with REPEATS > 0 also
 // the mean milliseconds of that many runs after one warm-up ("ms" in outputs.json).
 // Finds the package through NODE_PATH (scripts/install-deps.sh installs it in
 // /usr/local/lib/centermask-onnxruntime/node_modules).
@@ -42,8 +43,8 @@ async function main() {
   fs.mkdirSync(outDir, {recursive: true});
   for (const name of session.outputNames) {
     const tensor = results[name];
-    report.outputs[name] = tensor.dims;
-    fs.writeFileSync(path.join(outDir, name + '.f32'), Buffer.from(tensor.data.buffer,
+    report.outputs[name] = {dims: tensor.dims, type: tensor.type};
+    fs.writeFileSync(path.join(outDir, name + '.bin'), Buffer.from(tensor.data.buffer,
         tensor.data.byteOffset, tensor.data.byteLength));
   }
   fs.writeFileSync(path.join(outDir, 'outputs.json'), JSON.stringify(report));

@@ -36,6 +36,11 @@ void check_options(const MetaArchitectureImpl& model, const std::filesystem::pat
         "--opset: {} is not one this exporter writes (13 to 17; Debian's ONNX 1.12 knows up "
         "to 17)",
         options.opset));
+  if (options.postprocess && (options.mask_size < 1 || options.mask_size > 512))
+    throw InputError(
+        fmt::format("--mask-size: the masks' side must be 1 to 512, got {}", options.mask_size));
+  if (options.postprocess && options.predict.top_k < 1)
+    throw InputError(fmt::format("test.top_k: must be ≥ 1, got {}", options.predict.top_k));
   const std::filesystem::path folder =
       out.has_parent_path() ? out.parent_path() : std::filesystem::path(".");
   if (!std::filesystem::is_directory(folder))
@@ -94,7 +99,11 @@ ExportReport export_network(MetaArchitectureImpl& model, const std::filesystem::
   check_options(model, out, options);
   const torch::Tensor example =
       torch::zeros({options.batch, 3, options.input_height, options.input_width});
-  const TracedNetwork traced = trace_network(model, example);
+  TraceOutputs wanted;
+  wanted.decode = options.postprocess;
+  wanted.predict = options.predict;
+  wanted.mask_size = options.mask_size;
+  const TracedNetwork traced = trace_network(model, example, wanted);
   if (std::getenv("CENTERMASK_EXPORT_DUMP_GRAPH") != nullptr) std::cerr << *traced.graph;
 
   ExportReport report;

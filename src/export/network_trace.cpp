@@ -13,7 +13,8 @@
 
 namespace centermask {
 
-TracedNetwork trace_network(MetaArchitectureImpl& model, const torch::Tensor& example) {
+TracedNetwork trace_network(MetaArchitectureImpl& model, const torch::Tensor& example,
+                            const TraceOutputs& wanted) {
   const bool was_training = model.is_training();
   model.eval();
   // The weights enter the graph as constants, which must not ask for gradients.
@@ -34,9 +35,15 @@ TracedNetwork trace_network(MetaArchitectureImpl& model, const torch::Tensor& ex
         {example},
         [&](torch::jit::Stack inputs) {
           const auto network_outputs = model.run_network(inputs.at(0).toTensor());
-          const auto maps = model.raw_maps(*network_outputs);
+          const auto maps = wanted.decode ? model.decoded_outputs(*network_outputs, wanted.predict,
+                                                                  wanted.mask_size)
+                                          : model.raw_maps(*network_outputs);
           if (maps.empty())
-            throw InputError(fmt::format("{} has no export (no raw maps)", model.method_name()));
+            throw InputError(
+                wanted.decode ? fmt::format("--postprocess on: {}'s decoding has no export yet; "
+                                            "--postprocess off exports its raw maps",
+                                            model.method_name())
+                              : fmt::format("{} has no export (no raw maps)", model.method_name()));
           torch::jit::Stack stack;
           traced.output_names.clear();
           for (const auto& [name, map] : maps) {

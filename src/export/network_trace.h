@@ -18,13 +18,22 @@ namespace centermask {
 
 struct TracedNetwork {
   std::shared_ptr<torch::jit::Graph> graph;  ///< one input (images), one output per raw map
-  std::vector<std::string> output_names;     ///< the method's raw maps' names
+  std::vector<std::string> output_names;     ///< the method's raw maps' or detections' names
   /// The maps the model computed on the example, for checks.
   std::vector<torch::Tensor> example_outputs;
 };
 
+/// What the traced graph outputs: the raw maps, or with `decode` the method's decoding
+/// (MetaArchitectureImpl::decoded_outputs) with these settings.
+struct TraceOutputs {
+  bool decode = false;
+  PredictOptions predict;
+  int mask_size = 28;
+};
+
 /// Traces `model` (its mode and autograd state restored after) on `example` (N, 3, H, W).
-/// InputError when the method has no raw maps to export.
-TracedNetwork trace_network(MetaArchitectureImpl& model, const torch::Tensor& example);
+/// InputError when the method has no raw maps, or no decoding, to export.
+TracedNetwork trace_network(MetaArchitectureImpl& model, const torch::Tensor& example,
+                            const TraceOutputs& outputs);
 
 }  // namespace centermask

@@ -2,9 +2,11 @@
 
 #include "export/onnx_writer.h"
 
+#include <ATen/PadNd.h>
 #include <fmt/format.h>
 
 #include <functional>
+#include <map>
 #include <sstream>
 #include <unordered_map>
 
@@ -359,8 +361,69 @@ class Translator {
       return;
     }
     if (op == "div" || op == "div_") {
-      if (node->inputs().size() > 2) unsupported(node, "rounding modes");
-      emit("Div", {arg(0), arg(1)}, node->output());
+      translate_division(node);
+      return;
+    }
+    if (op == "floor" || op == "ceil") {
+      emit(op == "floor" ? "Floor" : "Ceil", {in(0)}, node->output());
+      return;
+    }
+    if (op == "maximum" || op == "minimum" || op == "clamp_min" || op == "clamp_max") {
+      const bool max = op == "maximum" || op == "clamp_min";
+      emit(max ? "Max" : "Min", {arg(0), arg(1)}, node->output());
+      return;
+    }
+    if (op == "clamp") {
+      std::string result = in(0);
+      if (!(known(node->input(1)) && value(node->input(1)).isNone()))
+        result = emit_temp("Max", {result, operand(node->input(1), node->output())});
+      if (!(known(node->input(2)) && value(node->input(2)).isNone()))
+        result = emit_temp("Min", {result, operand(node->input(2), node->output())});
+      names_[node->output()] = result;
+      return;
+    }
+    if (op == "eq" || op == "ne" || op == "lt" || op == "le" || op == "gt" || op == "ge") {
+      translate_comparison(node, op);
+      return;
+    }
+    if (op == "__and__" || op == "bitwise_and" || op == "logical_and") {
+      emit("And", {in(0), in(1)}, node->output());
+      return;
+    }
+    if (op == "where") {
+      emit("Where", {in(0), arg(1), arg(2)}, node->output());
+      return;
+    }
+    if (op == "topk") {
+      // topk(self, k, dim, largest, sorted)
+      std::int64_t dim = integer(node->input(2));
+      if (dim < 0) dim += static_cast<std::int64_t>(sizes_of(node->input(0)).size());
+      const std::string values = fresh(), indices = fresh();
+      onnx::NodeProto* n =
+          add_node("TopK", {in(0), ints_initializer({integer(node->input(1))})}, {values, indices});
+      attr(n, "axis", dim);
+      attr(n, "largest", static_cast<std::int64_t>(value(node->input(3)).toBool()));
+      attr(n, "sorted", static_cast<std::int64_t>(value(node->input(4)).toBool()));
+      names_[node->outputs()[0]] = values;
+      names_[node->outputs()[1]] = indices;
+      return;
+    }
+    if (op == "gather") {
+      std::int64_t dim = integer(node->input(1));
+      if (dim < 0) dim += static_cast<std::int64_t>(sizes_of(node->input(0)).size());
+      attr(emit("GatherElements", {in(0), in(2)}, node->output()), "axis", dim);
+      return;
+    }
+    if (op == "permute") {
+      attr(emit("Transpose", {in(0)}, node->output()), "perm", ints(node->input(1)));
+      return;
+    }
+    if (op == "sum") {
+      translate_sum(node);
+      return;
+    }
+    if (op == "replication_pad2d" || op == "pad" || op == "_pad_enum") {
+      translate_edge_pad(node);
       return;
     }
     if (op == "matmul") {
@@ -389,8 +452,9 @@ class Translator {
     if (op == "grid_sampler" || op == "grid_sampler_2d") {
       if (opset_ < 16)
         unsupported(node,
-                    "DCNv2's deformable convolution samples its input with it, which needs "
-                    "ONNX's GridSample: opset 16 or later (--opset 16 or 17)");
+                    "DCNv2's deformable convolution and the masks' resampling (--postprocess "
+                    "on) sample with it, which needs ONNX's GridSample: opset 16 or later "
+                    "(--opset 16 or 17)");
       static const char* const modes[] = {"bilinear", "nearest", "bicubic"};
       static const char* const paddings[] = {"zeros", "border", "reflection"};
       onnx::NodeProto* n = emit("GridSample", {in(0), in(1)}, node->output());
@@ -532,6 +596,88 @@ class Translator {
     attr(n, "pads", std::vector<std::int64_t>{p[0], p[1], p[0], p[1]});
     attr(n, "group", groups);
     if (transposed) attr(n, "output_padding", two(ints(node->input(7))));
+  }
+
+  // div(a, b) and div(a, b, rounding_mode): ONNX's Div truncates integers, which is the floor
+  // for the non-negative indices the decoding divides.
+  void translate_division(const Node* node) {
+    const std::string a = operand(node->input(0), node->output());
+    const std::string b = operand(node->input(1), node->output());
+    if (node->inputs().size() <= 2 || value(node->input(2)).isNone()) {
+      emit("Div", {a, b}, node->output());
+      return;
+    }
+    const std::string mode = value(node->input(2)).toStringRef();
+    const auto type = node->output()->type()->cast<c10::TensorType>();
+    const bool integral =
+        type && type->scalarType() && c10::isIntegralType(*type->scalarType(), false);
+    if (integral) {
+      emit("Div", {a, b}, node->output());
+    } else if (mode == "floor") {
+      emit("Floor", {emit_temp("Div", {a, b})}, node->output());
+    } else {
+      unsupported(node, "rounding mode " + mode + " on floating-point values");
+    }
+  }
+
+  // Comparisons: a scalar operand takes the other operand's element type (the result is bool).
+  void translate_comparison(const Node* node, const std::string& op) {
+    const Value* typed = known(node->input(0)) ? node->input(1) : node->input(0);
+    const std::string a = operand(node->input(0), typed);
+    const std::string b = operand(node->input(1), typed);
+    static const std::map<std::string, std::string> onnx_op = {
+        {"eq", "Equal"},       {"ne", "Equal"},   {"lt", "Less"},
+        {"le", "LessOrEqual"}, {"gt", "Greater"}, {"ge", "GreaterOrEqual"}};
+    if (op == "ne") {
+      emit("Not", {emit_temp("Equal", {a, b})}, node->output());
+    } else {
+      emit(onnx_op.at(op), {a, b}, node->output());
+    }
+  }
+
+  // sum(self, dims, keepdim, dtype): ReduceSum over the dims, the input cast to the result's
+  // type first (ONNX sums no booleans; PyTorch sums them as int64).
+  void translate_sum(const Node* node) {
+    const auto out_type = node->output()->type()->cast<c10::TensorType>();
+    const auto in_type = node->input(0)->type()->cast<c10::TensorType>();
+    std::string input = tensor(node->input(0));
+    if (out_type && in_type && out_type->scalarType() != in_type->scalarType()) {
+      onnx::NodeProto* cast = nullptr;
+      input = emit_temp("Cast", {input}, &cast);
+      attr(cast, "to", static_cast<std::int64_t>(onnx_type_of(*out_type->scalarType())));
+    }
+    const std::int64_t rank = static_cast<std::int64_t>(sizes_of(node->input(0)).size());
+    std::vector<std::int64_t> axes;
+    bool keepdim = false;
+    if (node->inputs().size() >= 3) {
+      axes = ints(node->input(1));
+      keepdim = value(node->input(2)).toBool();
+    }
+    if (axes.empty())
+      for (std::int64_t d = 0; d < rank; ++d) axes.push_back(d);
+    for (std::int64_t& a : axes)
+      if (a < 0) a += rank;
+    attr(emit("ReduceSum", {input, ints_initializer(axes)}, node->output()), "keepdims",
+         static_cast<std::int64_t>(keepdim));
+  }
+
+  // Replicate padding of the last two dimensions: ONNX's Pad with mode edge.
+  void translate_edge_pad(const Node* node) {
+    const std::string op = node->kind().toUnqualString();
+    if ((op == "pad" && value(node->input(2)).toStringRef() != "replicate") ||
+        (op == "_pad_enum" &&
+         integer(node->input(2)) != static_cast<std::int64_t>(at::padding_mode::replicate)))
+      unsupported(node, "padding other than replicate");
+    const std::vector<std::int64_t> pad = ints(node->input(1));  // left, right, top, bottom
+    if (pad.size() != 4) unsupported(node, "padding of other than two dimensions");
+    const std::int64_t rank = static_cast<std::int64_t>(sizes_of(node->input(0)).size());
+    std::vector<std::int64_t> pads(static_cast<std::size_t>(2 * rank), 0);
+    pads[static_cast<std::size_t>(rank - 2)] = pad[2];
+    pads[static_cast<std::size_t>(rank - 1)] = pad[0];
+    pads[static_cast<std::size_t>(2 * rank - 2)] = pad[3];
+    pads[static_cast<std::size_t>(2 * rank - 1)] = pad[1];
+    attr(emit("Pad", {tensor(node->input(0)), ints_initializer(pads)}, node->output()), "mode",
+         std::string("edge"));
   }
 
   void translate_resize(const Node* node, bool linear) {

@@ -14,9 +14,15 @@
 #include <cstring>
 #include <fstream>
 #include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <regex>
 
 #include "centermask/common/json_reader.h"
+#include "centermask/data/transforms.h"
+#include "centermask/deploy/exported_detections.h"
 #include "centermask/engine/config.h"
+#include "centermask/engine/inference.h"
 #include "centermask/export/network_export.h"
 #include "centermask/modeling/meta_arch.h"
 #include "centermask/predictor.h"
@@ -77,19 +83,21 @@ double scaled_difference(const torch::Tensor& a, const torch::Tensor& b) {
   return (a - b).abs().max().item<double>() / scale;
 }
 
-torch::Tensor read_f32(const std::filesystem::path& path, const std::vector<std::int64_t>& shape) {
+torch::Tensor read_raw(const std::filesystem::path& path, const std::vector<std::int64_t>& shape,
+                       torch::Dtype dtype) {
   std::ifstream file(path, std::ios::binary);
   std::vector<char> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  torch::Tensor t = torch::empty(shape, torch::kFloat32);
+  torch::Tensor t = torch::empty(shape, dtype);
   EXPECT_EQ(static_cast<std::size_t>(t.nbytes()), bytes.size()) << path;
   std::memcpy(t.data_ptr(), bytes.data(), std::min<std::size_t>(bytes.size(), t.nbytes()));
   return t;
 }
 
-// Runs `dir`/model.onnx in ONNX Runtime on `input` and expects each of `ours` maps back within
-// 1e-4 (scaled).
-void expect_onnxruntime_gives(const std::filesystem::path& dir, const torch::Tensor& input,
-                              const std::vector<std::pair<std::string, torch::Tensor>>& ours) {
+// Runs `dir`/model.onnx in ONNX Runtime on `input` and reads back the outputs `report` lists
+// (float32, or int64 where `int64_outputs` names them).
+std::map<std::string, torch::Tensor> run_onnxruntime(const std::filesystem::path& dir,
+                                                     const torch::Tensor& input,
+                                                     const ExportReport& report) {
   {
     std::ofstream file(dir / "input.f32", std::ios::binary);
     file.write(static_cast<const char*>(input.data_ptr()), input.nbytes());
@@ -98,11 +106,29 @@ void expect_onnxruntime_gives(const std::filesystem::path& dir, const torch::Ten
       "NODE_PATH={} INPUT_SHAPE={} node {}/scripts/onnxruntime/run_model.js {} {} {} 1 2>&1",
       onnxruntime_node_path(), fmt::join(input.sizes(), ","), CENTERMASK_SOURCE_DIR,
       (dir / "model.onnx").string(), (dir / "input.f32").string(), (dir / "ort").string());
-  ASSERT_EQ(std::system(command.c_str()), 0) << command;
-  for (const auto& [name, map] : ours) {
-    const torch::Tensor theirs = read_f32(dir / "ort" / (name + ".f32"), map.sizes().vec());
-    EXPECT_LT(scaled_difference(theirs, map), 1e-4) << name;
+  EXPECT_EQ(std::system(command.c_str()), 0) << command;
+  std::map<std::string, torch::Tensor> outputs;
+  for (std::size_t i = 0; i < report.output_names.size(); ++i) {
+    const std::string& name = report.output_names[i];
+    const bool integral = name == "classes" || name == "count";
+    outputs[name] = read_raw(dir / "ort" / (name + ".bin"), report.output_shapes[i],
+                             integral ? torch::kInt64 : torch::kFloat32);
   }
+  return outputs;
+}
+
+// Runs `dir`/model.onnx in ONNX Runtime on `input` and expects each of `ours` maps back within
+// 1e-4 (scaled).
+void expect_onnxruntime_gives(const std::filesystem::path& dir, const torch::Tensor& input,
+                              const std::vector<std::pair<std::string, torch::Tensor>>& ours) {
+  ExportReport report;
+  for (const auto& [name, map] : ours) {
+    report.output_names.push_back(name);
+    report.output_shapes.push_back(map.sizes().vec());
+  }
+  const auto theirs = run_onnxruntime(dir, input, report);
+  for (const auto& [name, map] : ours)
+    EXPECT_LT(scaled_difference(theirs.at(name), map), 1e-4) << name;
 }
 
 class ExportTest : public ::testing::TestWithParam<std::string> {
@@ -118,6 +144,7 @@ TEST_P(ExportTest, OnnxRuntimeAndTorchScriptComputeTheModelsRawMaps) {
   const auto ours = our_maps(model, input);
 
   ExportOptions options;
+  options.postprocess = false;
   options.input_height = kHeight;
   options.input_width = kWidth;
   options.format = ExportFormat::kTorchScript;
@@ -189,6 +216,7 @@ TEST(ExportBackbones, DlaWithAndWithoutDcnAndHourglassComputeTheModelsMaps) {
     const torch::Tensor input = torch::randn({1, 3, side, side});
     const auto ours = our_maps(model, input);
     ExportOptions options;
+    options.postprocess = false;
     options.input_height = options.input_width = side;
     options.format = ExportFormat::kTorchScript;
     export_network(model, dir / "model.pt", options, {});
@@ -225,8 +253,9 @@ TEST(ExportCommand, WritesTheGraphWithItsMetadataAndRefusesBadInput) {
   testing::TempDir dir;
   const std::string config = (testing::test_data_dir() / "learning" / "polarmask.yaml").string();
   const testing::CliRun run = testing::run_program(
-      CENTERMASK_CLI, fmt::format("export --config {} --classes 3 --input-size 64 --out {}", config,
-                                  (dir / "model.onnx").string()));
+      CENTERMASK_CLI,
+      fmt::format("export --config {} --classes 3 --input-size 64 --postprocess off --out {}",
+                  config, (dir / "model.onnx").string()));
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_NE(run.output.find("rays_p3                  1 x 36 x 8 x 8"), std::string::npos)
       << run.output;
@@ -246,6 +275,161 @@ TEST(ExportCommand, WritesTheGraphWithItsMetadataAndRefusesBadInput) {
   EXPECT_FALSE(std::filesystem::exists(dir / "odd.onnx"));
 }
 
+// Pictures to compare detections on: the real COCO images of ../shared/data/coco_mini's
+// validation split where it exists, and a drawn one.
+std::vector<std::pair<std::string, cv::Mat>> comparison_images(int coco_images) {
+  std::vector<std::pair<std::string, cv::Mat>> images;
+  cv::Mat drawn(90, 150, CV_8UC3, cv::Scalar(40, 90, 30));
+  cv::circle(drawn, {50, 45}, 25, cv::Scalar(200, 60, 60), -1);
+  cv::rectangle(drawn, {90, 20}, {140, 80}, cv::Scalar(30, 200, 220), -1);
+  images.emplace_back("drawn", drawn);
+  if (!testing::has_shared_dir()) return images;
+  const std::filesystem::path split = testing::shared_dir() / "data" / "coco_mini";
+  const std::string text = testing::read_text(split / "val.json");
+  const std::regex file_name("\"file_name\"\\s*:\\s*\"([^\"]+)\"");
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), file_name);
+       it != std::sregex_iterator() && static_cast<int>(images.size()) <= coco_images; ++it)
+    images.emplace_back((*it)[1].str(), cv::imread((split / "images" / (*it)[1].str()).string()));
+  return images;
+}
+
+double mask_iou(const MaskPatch& ours, const deploy::MaskPatch& theirs) {
+  std::int64_t both = 0, either = 0;
+  const int x0 = std::min(ours.left, theirs.rect.x), y0 = std::min(ours.top, theirs.rect.y);
+  const int x1 = std::max(ours.left + ours.width, theirs.rect.x + theirs.rect.width);
+  const int y1 = std::max(ours.top + ours.height, theirs.rect.y + theirs.rect.height);
+  for (int y = y0; y < y1; ++y)
+    for (int x = x0; x < x1; ++x) {
+      const bool a = ours.at_image(x, y) != 0;
+      const bool b = theirs.rect.contains({x, y}) &&
+                     theirs.pixels.at<std::uint8_t>(y - theirs.rect.y, x - theirs.rect.x) != 0;
+      both += a && b;
+      either += a || b;
+    }
+  return either == 0 ? 1.0 : static_cast<double>(both) / static_cast<double>(either);
+}
+
+// An untrained CenterMask's boxes are about a cell and its masks empty or whole: set its last
+// layers so that boxes span several cells and masks are blobs with ragged edges, which is what
+// a comparison of masks needs.
+void give_objects_masks(MetaArchitectureImpl& model) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(17);
+  for (auto& item : model.named_parameters()) {
+    const std::string& name = item.key();
+    torch::Tensor& p = item.value();
+    if (name == "size.2.bias") p.fill_(5.0);
+    if (name == "size.2.weight") p.normal_(0, 0.2);
+    if (name == "saliency.2.bias") p.fill_(1.5);
+    if (name == "saliency.2.weight") p.normal_(0, 0.3);
+    if (name == "shape_output.bias") {
+      const auto s = static_cast<std::int64_t>(std::lround(std::sqrt(p.numel())));
+      const torch::Tensor axis = torch::linspace(-1, 1, s);
+      const torch::Tensor radius2 = axis.view({s, 1}).pow(2) + axis.view({1, s}).pow(2);
+      p.copy_((4.0 - 6.0 * radius2).reshape({-1}));
+    }
+    if (name == "shape_output.weight") p.normal_(0, 0.3);
+  }
+}
+
+// The decoding inside the graph (--postprocess on), run in ONNX Runtime on real and drawn
+// pictures prepared and pasted by the deploy header (include/centermask/deploy/
+// exported_detections.h), gives what Predictor::predict gives: the same detections, each of
+// the same class, its score within 1e-4, its box within 0.5 px and its mask's IoU at least
+// 0.99 (the M×M grid resamples what predict thresholds directly).
+TEST(ExportDetections, CenterMasksGraphGivesPredictsDetectionsOnRealPictures) {
+  if (!onnx_export_available()) GTEST_SKIP() << "this build writes no ONNX (libonnx-dev)";
+  if (!onnxruntime_available()) GTEST_SKIP() << "node or onnxruntime-node missing";
+  constexpr int kSide = 128;
+  Predictor predictor = small_model("centermask", {"test.input_size=128", "test.top_k=30"});
+  give_objects_masks(predictor.model());
+  testing::TempDir dir;
+  ExportOptions options;
+  options.input_height = options.input_width = kSide;
+  options.predict = predict_options(predictor.config().test);
+  // The M×M grid resamples the mask: with M = 112 these masks' IoU was ≥ 0.997, with 56
+  // ≥ 0.83 and 28 ≥ 0.67 (narrow masks of a few cells; see the export's help).
+  options.mask_size = 112;
+  const ExportReport report = export_network(predictor.model(), dir / "model.onnx", options, {});
+  ASSERT_EQ(report.output_names, (std::vector<std::string>{"boxes", "scores", "classes", "masks",
+                                                           "mask_boxes", "count"}));
+  options.format = ExportFormat::kTorchScript;
+  export_network(predictor.model(), dir / "model.pt", options, {});
+  torch::jit::Module script = torch::jit::load((dir / "model.pt").string());
+
+  std::int64_t compared = 0, masked = 0;  // masked: neither empty nor its whole box
+  double worst_iou = 1;
+  for (const auto& [name, image] : comparison_images(3)) {
+    SCOPED_TRACE(name);
+    const deploy::InputTransform fit = deploy::fit_into(image, kSide, kSide);
+    std::vector<float> input = deploy::network_input(image, fit);
+    // The header prepares the input as the test transform does.
+    TestTransformOptions transform;
+    transform.input_height = transform.input_width = kSide;
+    std::vector<float> expected(input.size());
+    write_network_input(transform_for_test(image, transform), transform.normalization,
+                        expected.data());
+    float input_difference = 0;
+    for (std::size_t i = 0; i < input.size(); ++i)
+      input_difference = std::max(input_difference, std::abs(input[i] - expected[i]));
+    EXPECT_LT(input_difference, 1e-5);
+
+    const torch::Tensor input_tensor = torch::from_blob(input.data(), {1, 3, kSide, kSide});
+    const std::map<std::string, torch::Tensor> outputs =
+        run_onnxruntime(dir.path(), input_tensor, report);
+    // The TorchScript module's outputs, as the deploy header reads ONNX Runtime's.
+    const auto scripted = script.forward({input_tensor}).toTuple()->elements();
+    std::map<std::string, torch::Tensor> script_outputs;  // NOLINT(misc-const-correctness)
+    for (std::size_t i = 0; i < report.output_names.size(); ++i)
+      script_outputs[report.output_names[i]] = scripted[i].toTensor().contiguous();
+    const std::vector<Instance> ours = predictor.predict(image);
+    for (const std::map<std::string, torch::Tensor>* runtime :
+         std::vector<const std::map<std::string, torch::Tensor>*>{&outputs, &script_outputs}) {
+      SCOPED_TRACE(runtime == &outputs ? "ONNX Runtime" : "TorchScript");
+      deploy::ExportedOutputs exported;
+      exported.boxes = runtime->at("boxes").data_ptr<float>();
+      exported.scores = runtime->at("scores").data_ptr<float>();
+      exported.classes = runtime->at("classes").data_ptr<std::int64_t>();
+      exported.masks = runtime->at("masks").data_ptr<float>();
+      exported.mask_boxes = runtime->at("mask_boxes").data_ptr<float>();
+      exported.count = runtime->at("count").data_ptr<std::int64_t>();
+      exported.top_k = 30;
+      exported.mask_size = options.mask_size;
+      const std::vector<deploy::Detection> theirs =
+          deploy::detections(exported, 0, fit, predictor.config().test.mask_threshold);
+      ASSERT_EQ(theirs.size(), ours.size());
+      // Matched by class, score and box: equal scores may come in another order.
+      std::vector<bool> taken(theirs.size(), false);
+      for (const Instance& object : ours) {
+        std::size_t match = theirs.size();
+        for (std::size_t j = 0; j < theirs.size() && match == theirs.size(); ++j) {
+          const cv::Rect2f& box = theirs[j].box;
+          if (!taken[j] && theirs[j].class_index == object.class_index &&
+              std::abs(theirs[j].score - object.score) <= 1e-4f &&
+              std::abs(box.x - object.box.x0) <= 0.5f && std::abs(box.y - object.box.y0) <= 0.5f &&
+              std::abs(box.x + box.width - object.box.x1) <= 0.5f &&
+              std::abs(box.y + box.height - object.box.y1) <= 0.5f)
+            match = j;
+        }
+        ASSERT_LT(match, theirs.size()) << "no graph detection matches class " << object.class_index
+                                        << " score " << object.score;
+        taken[match] = true;
+        const double iou = mask_iou(object.mask, theirs[match].mask);
+        worst_iou = std::min(worst_iou, iou);
+        EXPECT_GE(iou, 0.99) << "score " << object.score << ", " << object.mask.width << " x "
+                             << object.mask.height << " pixels";
+        ++compared;
+        std::int64_t area = 0;
+        for (std::uint8_t p : object.mask.pixels) area += p;
+        masked += area > 0 && area < static_cast<std::int64_t>(object.mask.pixels.size());
+      }
+    }
+  }
+  EXPECT_GT(masked, compared / 2);
+  std::printf("compared %lld detections (%lld with a partial mask); worst mask IoU %.4f\n",
+              static_cast<long long>(compared), static_cast<long long>(masked), worst_iou);
+}
+
 #ifdef CENTERMASK_TEST_HAVE_OPENCV_DNN
 // OpenCV DNN (our own dependency) reads the ONNX of the ResNet CenterMask and computes its maps.
 TEST(ExportOpenCvDnn, RunsTheResNetCenterMasksGraph) {
@@ -257,6 +441,7 @@ TEST(ExportOpenCvDnn, RunsTheResNetCenterMasksGraph) {
   const torch::Tensor input = torch::randn({1, 3, kHeight, kWidth});
   const auto ours = our_maps(model, input);
   ExportOptions options;
+  options.postprocess = false;
   options.input_height = kHeight;
   options.input_width = kWidth;
   export_network(model, dir / "model.onnx", options, {});

@@ -3,8 +3,10 @@
 // OpenVINO) or TorchScript (torch::jit::load in C++, torch.jit.load in Python), with no code of
 // ours needed to run it. The graph is the network's inference form — BatchNorm folded,
 // transposed-convolution upsampling as convolution + DepthToSpace — traced from the model
-// itself, so it computes what `centermask predict` computes. Its outputs are the method's
-// raw maps (MetaArchitectureImpl::raw_maps), named, for users who decode themselves.
+// itself, so it computes what `centermask predict` computes. Its outputs are final detections
+// (the method's decoding in the graph, MetaArchitectureImpl::decoded_outputs), or with
+// postprocess off the method's raw maps (MetaArchitectureImpl::raw_maps) for users who decode
+// themselves.
 //
 //   ExportOptions options;
 //   options.format = ExportFormat::kOnnx;
@@ -16,6 +18,8 @@
 #include <map>
 #include <string>
 #include <vector>
+
+#include "centermask/modeling/predict_options.h"
 
 namespace centermask {
 
@@ -29,6 +33,12 @@ struct ExportOptions {
   int input_height = 512;  ///< fixed sides, multiples of the model's size divisor
   int input_width = 512;
   int opset = 17;  ///< ONNX opset the graph is written for (13 to 17)
+  /// The decoding inside the graph (final detections, the method's decoded_outputs) rather
+  /// than the raw maps. Needs opset 16 (GridSample) where the method resamples masks.
+  bool postprocess = true;
+  int mask_size = 56;  ///< M of the M×M masks, with postprocess
+  /// The test settings decoded with (top_k, thresholds, mask-quality scoring).
+  PredictOptions predict;
 };
 
 /// What a file holds besides the graph: written into ONNX's metadata_props (and TorchScript's

@@ -19,6 +19,7 @@
 
 #include "centermask/data/target_encoder.h"
 #include "centermask/data/transforms.h"
+#include "centermask/modeling/predict_options.h"
 #include "centermask/structures/instances.h"
 
 namespace centermask {
@@ -33,16 +34,6 @@ struct MethodOutputs {
 struct MethodLosses {
   torch::Tensor total;
   std::vector<std::pair<std::string, torch::Tensor>> terms;
-};
-
-/// Test-time settings every method honours (from the config's `test` section).
-struct PredictOptions {
-  int top_k = 100;               ///< detections kept per image
-  float score_threshold = 0.0f;  ///< below it a detection is dropped
-  float mask_threshold = 0.4f;   ///< on the mask probability, where a method has one
-  /// Multiplies each score by its mask's mean probability inside the mask (where the method
-  /// supports it; others ignore it).
-  bool mask_quality_scoring = false;
 };
 
 class MetaArchitectureImpl : public torch::nn::Module {
@@ -89,6 +80,16 @@ class MetaArchitectureImpl : public torch::nn::Module {
   /// are given densely. Empty: the method has no export.
   virtual std::vector<std::pair<std::string, torch::Tensor>> raw_maps(
       const MethodOutputs& /*outputs*/) const {
+    return {};
+  }
+  /// The method's decoding written with tensor operations of fixed shapes, so that an exported
+  /// graph gives final detections (`centermask export --postprocess on`): named outputs with
+  /// top_k rows per image, the valid ones first, in input pixels; masks as mask_size ×
+  /// mask_size probabilities over a box (see the method's header). What detect() keeps, up to
+  /// resampling. Empty: the method's decoding has no export.
+  virtual std::vector<std::pair<std::string, torch::Tensor>> decoded_outputs(
+      const MethodOutputs& /*outputs*/, const PredictOptions& /*options*/,
+      int /*mask_size*/) const {
     return {};
   }
 };

@@ -214,6 +214,15 @@ class CenterMaskImpl : public MetaArchitectureImpl {
   /// none) and saliency_logits (without a saliency head none).
   std::vector<std::pair<std::string, torch::Tensor>> raw_maps(
       const MethodOutputs& outputs) const override;
+  /// The decoding in tensor operations (peaks by 3×3 max-pool and TopK, boxes, each mask
+  /// assembled on the whole mask map and resampled onto an M×M grid over its mask box, the
+  /// mask-quality rescoring and the re-sort): boxes (N, K, 4) in input pixels, scores (N, K),
+  /// classes (N, K), masks (N, K, M, M) probabilities, mask_boxes (N, K, 4) in input pixels —
+  /// the cells of the mask map the probability covers, where the M×M grid's cell (i, j) has
+  /// its center at (i + 0.5) / M of the way — and count (N), the valid rows.
+  std::vector<std::pair<std::string, torch::Tensor>> decoded_outputs(const MethodOutputs& outputs,
+                                                                     const PredictOptions& options,
+                                                                     int mask_size) const override;
 
   /// images: (N, 3, H, W) normalised, H and W multiples of 32 (std::invalid_argument if not).
   CenterMaskOutputs forward(const torch::Tensor& images);
