@@ -22,6 +22,7 @@
 #include "centermask/data/coco_dataset.h"
 #include "centermask/data/coco_results.h"
 #include "centermask/data/image_io.h"
+#include "centermask/deploy/exported_detections.h"
 #include "centermask/engine/trainer.h"
 #include "centermask/evaluation/coco_evaluator.h"
 #include "centermask/predictor.h"
@@ -203,6 +204,123 @@ py::array read_image(const std::string& path) {
   return out;
 }
 
+// ---- Exported graphs (deploy/exported_detections.h) -------------------------------------
+
+cv::Mat borrowed_bgr(const py::array& image) {
+  if (image.ndim() != 3 || image.shape(2) != 3 || !py::dtype::of<std::uint8_t>().is(image.dtype()))
+    throw InputError("image: expected an H x W x 3 uint8 array (BGR, as cv2.imread gives)");
+  if (image.shape(0) == 0 || image.shape(1) == 0) throw InputError("image: empty");
+  const auto contiguous =
+      py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast>::ensure(image);
+  return cv::Mat(static_cast<int>(contiguous.shape(0)), static_cast<int>(contiguous.shape(1)),
+                 CV_8UC3, const_cast<std::uint8_t*>(contiguous.data()))
+      .clone();
+}
+
+py::dict transform_dict(const deploy::InputTransform& t) {
+  py::dict out;
+  out["scale"] = t.scale;
+  out["offset_x"] = t.offset_x;
+  out["offset_y"] = t.offset_y;
+  out["input_width"] = t.input_width;
+  out["input_height"] = t.input_height;
+  out["original_width"] = t.original_width;
+  out["original_height"] = t.original_height;
+  return out;
+}
+
+deploy::InputTransform transform_of(const py::dict& d) {
+  deploy::InputTransform t;
+  try {
+    t.scale = d["scale"].cast<double>();
+    t.offset_x = d["offset_x"].cast<double>();
+    t.offset_y = d["offset_y"].cast<double>();
+    t.input_width = d["input_width"].cast<int>();
+    t.input_height = d["input_height"].cast<int>();
+    t.original_width = d["original_width"].cast<int>();
+    t.original_height = d["original_height"].cast<int>();
+  } catch (const py::error_already_set&) {
+    throw InputError("transform: expected the dict network_input returned");
+  }
+  return t;
+}
+
+/// (input (1, 3, size, size) float32, transform): an image as an exported graph takes it.
+py::tuple network_input(const py::array& image, int input_size) {
+  if (input_size <= 0) throw InputError("input_size: must be positive");
+  const cv::Mat bgr = borrowed_bgr(image);
+  const deploy::InputTransform t = deploy::fit_into(bgr, input_size, input_size);
+  const std::vector<float> values = deploy::network_input(bgr, t);
+  py::array_t<float> out({py::ssize_t{1}, py::ssize_t{3}, static_cast<py::ssize_t>(input_size),
+                          static_cast<py::ssize_t>(input_size)});
+  std::memcpy(out.mutable_data(), values.data(), values.size() * sizeof(float));
+  return py::make_tuple(out, transform_dict(t));
+}
+
+template <typename T>
+py::array_t<T, py::array::c_style | py::array::forcecast> output_array(const py::dict& outputs,
+                                                                       const char* name,
+                                                                       py::ssize_t dims) {
+  if (!outputs.contains(name))
+    throw InputError(std::string("outputs: no '") + name +
+                     "' (give the graph's outputs by name: boxes, scores, classes, count, and "
+                     "masks, mask_boxes where the method has masks)");
+  auto a = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(outputs[name]);
+  if (!a || a.ndim() != dims)
+    throw InputError(std::string("outputs['") + name + "']: expected " + std::to_string(dims) +
+                     " dimensions");
+  return a;
+}
+
+/// An exported graph's outputs (export --postprocess on) as Predictor.predict's detections.
+py::list exported_detections(const py::dict& outputs, const py::dict& transform,
+                             double mask_threshold, int image) {
+  const deploy::InputTransform t = transform_of(transform);
+  const auto boxes = output_array<float>(outputs, "boxes", 3);
+  const auto scores = output_array<float>(outputs, "scores", 2);
+  const auto classes = output_array<std::int64_t>(outputs, "classes", 2);
+  const auto count = output_array<std::int64_t>(outputs, "count", 1);
+  deploy::ExportedOutputs view;
+  view.boxes = boxes.data();
+  view.scores = scores.data();
+  view.classes = classes.data();
+  view.count = count.data();
+  view.top_k = static_cast<int>(boxes.shape(1));
+  if (image < 0 || image >= count.shape(0))
+    throw InputError("image: " + std::to_string(image) + " is not in the batch");
+  py::array_t<float, py::array::c_style | py::array::forcecast> masks, mask_boxes;
+  if (outputs.contains("masks")) {
+    masks = output_array<float>(outputs, "masks", 4);
+    mask_boxes = output_array<float>(outputs, "mask_boxes", 3);
+    view.masks = masks.data();
+    view.mask_boxes = mask_boxes.data();
+    view.mask_size = static_cast<int>(masks.shape(3));
+  }
+  py::list out;
+  for (const deploy::Detection& d :
+       deploy::detections(view, image, t, static_cast<float>(mask_threshold))) {
+    py::dict item;
+    item["class_index"] = d.class_index;
+    item["score"] = static_cast<double>(d.score);
+    item["bbox"] = py::make_tuple(d.box.x, d.box.y, d.box.width, d.box.height);
+    if (view.masks != nullptr) {
+      py::array_t<bool> mask({static_cast<py::ssize_t>(t.original_height),
+                              static_cast<py::ssize_t>(t.original_width)});
+      bool* pixels = mask.mutable_data();
+      std::fill(pixels, pixels + static_cast<std::size_t>(t.original_height) * t.original_width,
+                false);
+      const cv::Rect inside = d.mask.rect & cv::Rect(0, 0, t.original_width, t.original_height);
+      for (int y = inside.y; y < inside.y + inside.height; ++y)
+        for (int x = inside.x; x < inside.x + inside.width; ++x)
+          pixels[static_cast<std::size_t>(y) * t.original_width + x] =
+              d.mask.pixels.at<std::uint8_t>(y - d.mask.rect.y, x - d.mask.rect.x) != 0;
+      item["mask"] = mask;
+    }
+    out.append(item);
+  }
+  return out;
+}
+
 }  // namespace
 }  // namespace centermask::python
 
@@ -239,6 +357,17 @@ PYBIND11_MODULE(centermask, m) {
         "COCO evaluation of a results file against ground truth, as pycocotools: {iou_type, "
         "rules, num_images, num_detections, stats (the 12 numbers), per_class {category_id: "
         "AP}}; lvis=True: LVIS v1's federated rules, stats the 13 of LVISEval with their names.");
+  m.def("network_input", &centermask::python::network_input, py::arg("image"),
+        py::arg("input_size"),
+        "For a graph `centermask export` wrote: the H x W x 3 uint8 BGR image fitted into "
+        "input_size x input_size and normalised as the graph takes it, (1, 3, S, S) float32, "
+        "and the transform (a dict) that exported_detections maps back with.");
+  m.def("exported_detections", &centermask::python::exported_detections, py::arg("outputs"),
+        py::arg("transform"), py::arg("mask_threshold") = 0.4, py::arg("image") = 0,
+        "An exported graph's outputs (export --postprocess on; a dict name -> array as the "
+        "runtime returned them) as detections in the original image: a list of dicts "
+        "{class_index, score, bbox (x, y, w, h), mask (H x W bool array: the M x M mask "
+        "pasted)}; mask_threshold: the metadata's test.mask_threshold.");
   m.def("read_image", &centermask::python::read_image, py::arg("path"),
         "An image file as an H x W x 3 uint8 BGR array (OpenCV's decoding; ValueError naming "
         "the file when it is missing or does not decode).");

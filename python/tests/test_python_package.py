@@ -10,6 +10,7 @@ set; by hand: PYTHONPATH=build/python CENTERMASK_CLI=build/apps/centermask pytho
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import tempfile
 import unittest
@@ -21,6 +22,8 @@ import centermask
 CLI = os.environ.get("CENTERMASK_CLI", "centermask")
 SOURCE_DIR = pathlib.Path(__file__).resolve().parents[2]
 EVAL_CASES = SOURCE_DIR / "tests" / "data" / "coco_eval"
+ORT_NODE_PATH = os.environ.get("CENTERMASK_ONNXRUNTIME_NODE_PATH",
+                               "/usr/local/lib/centermask-onnxruntime/node_modules")
 
 TINY_CONFIG = """model:
   backbone: resnet18
@@ -146,6 +149,47 @@ class PredictorTest(unittest.TestCase):
         self.assertEqual(other.test_settings["input_size"], 96)
         self.assertAlmostEqual(other.test_settings["mask_threshold"], 0.6)
         self.assertTrue(other.test_settings["flip_test"])
+
+    @unittest.skipUnless(pathlib.Path(ORT_NODE_PATH, "onnxruntime-node").is_dir()
+                         and shutil.which("node"), "node or onnxruntime-node missing")
+    def test_an_exported_graph_gives_the_predictors_detections(self):
+        root = pathlib.Path(self.tmp.name)
+        run_cli("export", "--weights", self.weights, "--out", root / "model.onnx",
+                "--mask-size", 112)
+        threshold = self.predictor.test_settings["mask_threshold"]
+        compared = 0
+        for path in sorted(self.images.iterdir()):
+            bgr = centermask.read_image(str(path))
+            images, transform = centermask.network_input(bgr, 64)
+            self.assertEqual(images.shape, (1, 3, 64, 64))
+            images.astype("<f4").tofile(root / "input.f32")
+            subprocess.run(["node", str(SOURCE_DIR / "scripts" / "onnxruntime" / "run_model.js"),
+                            str(root / "model.onnx"), str(root / "input.f32"), str(root / "ort")],
+                           env={**os.environ, "NODE_PATH": ORT_NODE_PATH,
+                                "INPUT_SHAPE": "1,3,64,64"}, check=True)
+            listing = json.loads((root / "ort" / "outputs.json").read_text())["outputs"]
+            outputs = {name: np.fromfile(root / "ort" / f"{name}.bin",
+                                         dtype=np.int64 if info["type"] == "int64" else np.float32)
+                       .reshape(info["dims"]) for name, info in listing.items()}
+            got = centermask.exported_detections(outputs, transform, mask_threshold=threshold)
+            expected = [d for d in self.predictor.predict(bgr)]
+            self.assertEqual(len(got), len(expected), path.name)
+            for g, e in zip(sorted(got, key=lambda d: -d["score"]), expected):
+                self.assertEqual(g["class_index"],
+                                 [c["id"] for c in self.predictor.categories].index(e["category_id"]))
+                self.assertAlmostEqual(g["score"], e["score"], delta=1e-4)
+                np.testing.assert_allclose(g["bbox"], e["bbox"], atol=0.5)
+                union = np.logical_or(g["mask"], e["mask"]).sum()
+                both = np.logical_and(g["mask"], e["mask"]).sum()
+                # The barely trained model's masks are mostly a few pixels, where one pixel
+                # across the threshold is much of the IoU: those may differ by a few pixels.
+                # (export_test checks pasting on large masks; here it is the binding.)
+                if union > 50:
+                    self.assertGreaterEqual(both / union, 0.99)
+                else:
+                    self.assertLessEqual(union - both, 5)
+                compared += 1
+        self.assertGreater(compared, 0)
 
     def test_bad_inputs_name_what_is_wrong(self):
         with self.assertRaisesRegex(ValueError, "uint8"):

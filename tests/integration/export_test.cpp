@@ -273,6 +273,24 @@ TEST(ExportCommand, WritesTheGraphWithItsMetadataAndRefusesBadInput) {
       CENTERMASK_CLI, fmt::format("export --out {}", (dir / "x.onnx").string()));
   EXPECT_NE(neither.output.find("give --weights"), std::string::npos) << neither.output;
   EXPECT_FALSE(std::filesystem::exists(dir / "odd.onnx"));
+  // PolarMask's decoding is not in a graph yet: --postprocess on (the default) says so.
+  const testing::CliRun decoded = testing::run_program(
+      CENTERMASK_CLI, fmt::format("export --config {} --classes 3 --input-size 64 --out {}", config,
+                                  (dir / "decoded.onnx").string()));
+  EXPECT_NE(decoded.exit_code, 0);
+  EXPECT_NE(decoded.output.find("--postprocess on: polarmask's decoding has no export yet"),
+            std::string::npos)
+      << decoded.output;
+  EXPECT_FALSE(std::filesystem::exists(dir / "decoded.onnx"));
+  // CenterMask's decoding resamples masks with GridSample: opset 16 at least, said by name.
+  const testing::CliRun old_opset = testing::run_program(
+      CENTERMASK_CLI,
+      fmt::format("export --config {} --classes 3 --input-size 64 --opset 15 --out {}",
+                  (testing::test_data_dir() / "learning" / "centermask.yaml").string(),
+                  (dir / "old.onnx").string()));
+  EXPECT_NE(old_opset.output.find("GridSample: opset 16 or later"), std::string::npos)
+      << old_opset.output;
+  EXPECT_FALSE(std::filesystem::exists(dir / "old.onnx"));
 }
 
 // Pictures to compare detections on: the real COCO images of ../shared/data/coco_mini's
