@@ -288,7 +288,12 @@ py::list exported_detections(const py::dict& outputs, const py::dict& transform,
   view.top_k = static_cast<int>(boxes.shape(1));
   if (image < 0 || image >= count.shape(0))
     throw InputError("image: " + std::to_string(image) + " is not in the batch");
-  py::array_t<float, py::array::c_style | py::array::forcecast> masks, mask_boxes;
+  py::array_t<float, py::array::c_style | py::array::forcecast> masks, mask_boxes, polygons;
+  if (outputs.contains("polygons")) {  // PolarMask
+    polygons = output_array<float>(outputs, "polygons", 4);
+    view.polygons = polygons.data();
+    view.polygon_points = static_cast<int>(polygons.shape(2));
+  }
   if (outputs.contains("masks")) {
     masks = output_array<float>(outputs, "masks", 4);
     mask_boxes = output_array<float>(outputs, "mask_boxes", 3);
@@ -303,7 +308,7 @@ py::list exported_detections(const py::dict& outputs, const py::dict& transform,
     item["class_index"] = d.class_index;
     item["score"] = static_cast<double>(d.score);
     item["bbox"] = py::make_tuple(d.box.x, d.box.y, d.box.width, d.box.height);
-    if (view.masks != nullptr) {
+    if (view.masks != nullptr || view.polygons != nullptr) {
       py::array_t<bool> mask({static_cast<py::ssize_t>(t.original_height),
                               static_cast<py::ssize_t>(t.original_width)});
       bool* pixels = mask.mutable_data();
@@ -367,7 +372,8 @@ PYBIND11_MODULE(centermask, m) {
         "An exported graph's outputs (export --postprocess on; a dict name -> array as the "
         "runtime returned them) as detections in the original image: a list of dicts "
         "{class_index, score, bbox (x, y, w, h), mask (H x W bool array: the M x M mask "
-        "pasted)}; mask_threshold: the metadata's test.mask_threshold.");
+        "pasted, or PolarMask's polygon filled)}; mask_threshold: the metadata's "
+        "test.mask_threshold.");
   m.def("read_image", &centermask::python::read_image, py::arg("path"),
         "An image file as an H x W x 3 uint8 BGR array (OpenCV's decoding; ValueError naming "
         "the file when it is missing or does not decode).");

@@ -15,6 +15,7 @@
 #include "centermask/modeling/meta_arch.h"
 #include "export/network_trace.h"
 #include "export/onnx_writer.h"
+#include "modeling/ops/graph_nms.h"
 
 namespace centermask {
 
@@ -52,6 +53,12 @@ void check_options(const MetaArchitectureImpl& model, const std::filesystem::pat
 // tuple in the report's order, the metadata as extra files.
 void write_torchscript(const TracedNetwork& traced, const std::filesystem::path& out,
                        const ExportMetadata& metadata) {
+  for (const torch::jit::Node* node : traced.graph->nodes())
+    if (node->kind().toQualString() == std::string(kClasswiseNmsOperator))
+      throw InputError(
+          "--format torchscript --postprocess on: this method's decoding holds class-wise NMS, "
+          "an operation of this library that torch::jit::load cannot run without it; export "
+          "ONNX (NonMaxSuppression), or TorchScript with --postprocess off");
   torch::jit::Module module("CenterMaskExport");
   std::shared_ptr<torch::jit::Graph> graph = traced.graph->copy();
   torch::jit::Value* self = graph->insertInput(0, "self");

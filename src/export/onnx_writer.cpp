@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "centermask/common/error.h"
+#include "modeling/ops/graph_nms.h"
 
 #ifdef CENTERMASK_HAVE_ONNX
 #include <onnx/checker.h>
@@ -364,8 +365,8 @@ class Translator {
       translate_division(node);
       return;
     }
-    if (op == "floor" || op == "ceil") {
-      emit(op == "floor" ? "Floor" : "Ceil", {in(0)}, node->output());
+    if (op == "floor" || op == "ceil" || op == "sqrt") {
+      emit(op == "floor" ? "Floor" : op == "ceil" ? "Ceil" : "Sqrt", {in(0)}, node->output());
       return;
     }
     if (op == "maximum" || op == "minimum" || op == "clamp_min" || op == "clamp_max") {
@@ -420,6 +421,10 @@ class Translator {
     }
     if (op == "sum") {
       translate_sum(node);
+      return;
+    }
+    if (kind.toQualString() == std::string(kClasswiseNmsOperator)) {
+      translate_classwise_nms(node);
       return;
     }
     if (op == "replication_pad2d" || op == "pad" || op == "_pad_enum") {
@@ -659,6 +664,47 @@ class Translator {
       if (a < 0) a += rank;
     attr(emit("ReduceSum", {input, ints_initializer(axes)}, node->output()), "keepdims",
          static_cast<std::int64_t>(keepdim));
+  }
+
+  // classwise_nms(boxes (N, B, 4), scores (N, B), classes (N, B), iou, num_classes) → kept
+  // (N, B): ONNX's NonMaxSuppression over per-class scores (a box scores −1 in every class but
+  // its own; scores ≤ 0 are no candidates), its selection scattered into a mask. The boxes go
+  // in as x0 y0 x1 y1 where NonMaxSuppression reads y0 x0 y1 x1: IoU is the same either way.
+  void translate_classwise_nms(const Node* node) {
+    const std::vector<std::int64_t> sizes = sizes_of(node->input(0));
+    const std::int64_t n = sizes[0], b = sizes[1];
+    const std::int64_t classes = integer(node->input(4));
+    const std::string class_row =
+        emit_temp("Unsqueeze", {tensor(node->input(2)), ints_initializer({1})});
+    const std::string in_class = emit_temp(
+        "Equal", {class_row, initializer(torch::arange(classes, torch::kInt64).view({1, -1, 1}))});
+    const std::string score_row =
+        emit_temp("Unsqueeze", {tensor(node->input(1)), ints_initializer({1})});
+    const std::string per_class =
+        emit_temp("Where", {in_class, score_row, initializer(torch::tensor(-1.0f))});
+    onnx::NodeProto* nms = nullptr;
+    const std::string selected = emit_temp(
+        "NonMaxSuppression",
+        {tensor(node->input(0)), per_class, ints_initializer({b}),
+         initializer(torch::tensor({static_cast<float>(value(node->input(3)).toDouble())})),
+         initializer(torch::tensor({0.0f}))},
+        &nms);
+    attr(nms, "center_point_box", static_cast<std::int64_t>(0));
+    onnx::NodeProto* gather = nullptr;
+    const std::string image_and_box =
+        emit_temp("Gather", {selected, ints_initializer({0, 2})}, &gather);
+    attr(gather, "axis", static_cast<std::int64_t>(1));
+    onnx::NodeProto* first = nullptr;
+    const std::string image_column =
+        emit_temp("Gather", {selected, initializer(torch::tensor(0, torch::kInt64))}, &first);
+    attr(first, "axis", static_cast<std::int64_t>(1));
+    const std::string ones = emit_temp(
+        "Add", {emit_temp("Mul", {image_column, initializer(torch::tensor(0, torch::kInt64))}),
+                initializer(torch::tensor(1, torch::kInt64))});
+    const std::string scattered = emit_temp(
+        "ScatterND", {initializer(torch::zeros({n, b}, torch::kInt64)), image_and_box, ones});
+    onnx::NodeProto* cast = emit("Cast", {scattered}, node->output());
+    attr(cast, "to", static_cast<std::int64_t>(onnx::TensorProto_DataType_BOOL));
   }
 
   // Replicate padding of the last two dimensions: ONNX's Pad with mode edge.

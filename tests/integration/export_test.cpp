@@ -273,15 +273,14 @@ TEST(ExportCommand, WritesTheGraphWithItsMetadataAndRefusesBadInput) {
       CENTERMASK_CLI, fmt::format("export --out {}", (dir / "x.onnx").string()));
   EXPECT_NE(neither.output.find("give --weights"), std::string::npos) << neither.output;
   EXPECT_FALSE(std::filesystem::exists(dir / "odd.onnx"));
-  // PolarMask's decoding is not in a graph yet: --postprocess on (the default) says so.
+  // PolarMask's decoding holds NMS, an operation of ours: TorchScript refuses it by name.
   const testing::CliRun decoded = testing::run_program(
-      CENTERMASK_CLI, fmt::format("export --config {} --classes 3 --input-size 64 --out {}", config,
-                                  (dir / "decoded.onnx").string()));
+      CENTERMASK_CLI,
+      fmt::format("export --config {} --classes 3 --input-size 64 --format torchscript --out {}",
+                  config, (dir / "decoded.pt").string()));
   EXPECT_NE(decoded.exit_code, 0);
-  EXPECT_NE(decoded.output.find("--postprocess on: polarmask's decoding has no export yet"),
-            std::string::npos)
-      << decoded.output;
-  EXPECT_FALSE(std::filesystem::exists(dir / "decoded.onnx"));
+  EXPECT_NE(decoded.output.find("holds class-wise NMS"), std::string::npos) << decoded.output;
+  EXPECT_FALSE(std::filesystem::exists(dir / "decoded.pt"));
   // CenterMask's decoding resamples masks with GridSample: opset 16 at least, said by name.
   const testing::CliRun old_opset = testing::run_program(
       CENTERMASK_CLI,
@@ -311,7 +310,14 @@ std::vector<std::pair<std::string, cv::Mat>> comparison_images(int coco_images) 
   return images;
 }
 
-double mask_iou(const MaskPatch& ours, const deploy::MaskPatch& theirs) {
+struct MaskAgreement {
+  double iou = 1;
+  std::int64_t differing = 0;  ///< pixels in one mask only
+  std::int64_t boundary = 0;   ///< pixels of ours with a 4-neighbour outside it
+};
+
+MaskAgreement compare_masks(const MaskPatch& ours, const deploy::MaskPatch& theirs) {
+  MaskAgreement out;
   std::int64_t both = 0, either = 0;
   const int x0 = std::min(ours.left, theirs.rect.x), y0 = std::min(ours.top, theirs.rect.y);
   const int x1 = std::max(ours.left + ours.width, theirs.rect.x + theirs.rect.width);
@@ -323,23 +329,36 @@ double mask_iou(const MaskPatch& ours, const deploy::MaskPatch& theirs) {
                      theirs.pixels.at<std::uint8_t>(y - theirs.rect.y, x - theirs.rect.x) != 0;
       both += a && b;
       either += a || b;
+      out.boundary += a && (!ours.at_image(x - 1, y) || !ours.at_image(x + 1, y) ||
+                            !ours.at_image(x, y - 1) || !ours.at_image(x, y + 1));
     }
-  return either == 0 ? 1.0 : static_cast<double>(both) / static_cast<double>(either);
+  out.iou = either == 0 ? 1.0 : static_cast<double>(both) / static_cast<double>(either);
+  out.differing = either - both;
+  return out;
 }
 
-// An untrained CenterMask's boxes are about a cell and its masks empty or whole: set its last
-// layers so that boxes span several cells and masks are blobs with ragged edges, which is what
-// a comparison of masks needs.
+// An untrained network's boxes are about a cell (CenterMask) or its classes below FCOS's
+// candidate threshold, and its masks empty or whole: set its last layers so that boxes span
+// several cells, candidates exist and masks are blobs with ragged edges — what a comparison
+// of detections and masks needs.
 void give_objects_masks(MetaArchitectureImpl& model) {
   torch::NoGradGuard no_grad;
   torch::manual_seed(17);
+  const auto ends_with = [](const std::string& name, const std::string& tail) {
+    return name.size() >= tail.size() &&
+           name.compare(name.size() - tail.size(), tail.size(), tail) == 0;
+  };
   for (auto& item : model.named_parameters()) {
     const std::string& name = item.key();
     torch::Tensor& p = item.value();
-    if (name == "size.2.bias") p.fill_(5.0);
-    if (name == "size.2.weight") p.normal_(0, 0.2);
-    if (name == "saliency.2.bias") p.fill_(1.5);
-    if (name == "saliency.2.weight") p.normal_(0, 0.3);
+    if (name == "size.2.bias") p.fill_(5.0);  // CenterMask: boxes of 5 cells
+    if (ends_with(name, "regression.bias") || name == "rays.bias") p.fill_(1.0);  // e strides
+    if (ends_with(name, "class_logits.bias")) p.fill_(0.0);  // FCOS: candidates everywhere
+    if (name == "size.2.weight" || ends_with(name, "regression.weight") || name == "rays.weight")
+      p.normal_(0, 0.2);
+    if (ends_with(name, "class_logits.weight")) p.normal_(0, 0.5);
+    if (name == "saliency.2.bias" || name == "saliency_output.bias") p.fill_(1.5);
+    if (name == "saliency.2.weight" || name == "saliency_output.weight") p.normal_(0, 0.3);
     if (name == "shape_output.bias") {
       const auto s = static_cast<std::int64_t>(std::lround(std::sqrt(p.numel())));
       const torch::Tensor axis = torch::linspace(-1, 1, s);
@@ -350,30 +369,48 @@ void give_objects_masks(MetaArchitectureImpl& model) {
   }
 }
 
-// The decoding inside the graph (--postprocess on), run in ONNX Runtime on real and drawn
-// pictures prepared and pasted by the deploy header (include/centermask/deploy/
-// exported_detections.h), gives what Predictor::predict gives: the same detections, each of
-// the same class, its score within 1e-4, its box within 0.5 px and its mask's IoU at least
-// 0.99 (the M×M grid resamples what predict thresholds directly).
-TEST(ExportDetections, CenterMasksGraphGivesPredictsDetectionsOnRealPictures) {
+// The decoding inside the graph (--postprocess on), run in ONNX Runtime (and TorchScript where
+// it holds no operation of ours) on real and drawn pictures prepared and pasted by the deploy
+// header (include/centermask/deploy/exported_detections.h), gives what Predictor::predict
+// gives: the same detections, each of the same class, its score within 1e-4, its box within
+// 0.5 px and its mask as close as the M×M grid's resampling allows (below).
+class ExportDetections : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ExportDetections, TheGraphGivesPredictsDetectionsOnRealPictures) {
   if (!onnx_export_available()) GTEST_SKIP() << "this build writes no ONNX (libonnx-dev)";
   if (!onnxruntime_available()) GTEST_SKIP() << "node or onnxruntime-node missing";
   constexpr int kSide = 128;
-  Predictor predictor = small_model("centermask", {"test.input_size=128", "test.top_k=30"});
+  Predictor predictor = small_model(GetParam(), {"test.input_size=128", "test.top_k=30"});
   give_objects_masks(predictor.model());
   testing::TempDir dir;
   ExportOptions options;
   options.input_height = options.input_width = kSide;
   options.predict = predict_options(predictor.config().test);
-  // The M×M grid resamples the mask: with M = 112 these masks' IoU was ≥ 0.997, with 56
-  // ≥ 0.83 and 28 ≥ 0.67 (narrow masks of a few cells; see the export's help).
-  options.mask_size = 112;
+  // The M×M grid resamples the masks: M = 224 here, where these pictures' blocks span up to
+  // 34 mask cells, 640 original pixels (at 112 a 15-pixel mask vanished; see compare_masks).
+  options.mask_size = 224;
   const ExportReport report = export_network(predictor.model(), dir / "model.onnx", options, {});
-  ASSERT_EQ(report.output_names, (std::vector<std::string>{"boxes", "scores", "classes", "masks",
-                                                           "mask_boxes", "count"}));
+  const bool polygons = GetParam() == "polarmask";
+  const std::vector<std::string> expected_outputs =
+      polygons
+          ? std::vector<std::string>{"boxes", "scores", "classes", "polygons", "count"}
+          : std::vector<std::string>{"boxes", "scores", "classes", "masks", "mask_boxes", "count"};
+  ASSERT_EQ(report.output_names, expected_outputs);
+  // TorchScript holds CenterMask's decoding; the FCOS family's NMS is an operation of ours,
+  // which TorchScript export refuses by name.
+  const bool scripted = GetParam() == "centermask";
   options.format = ExportFormat::kTorchScript;
-  export_network(predictor.model(), dir / "model.pt", options, {});
-  torch::jit::Module script = torch::jit::load((dir / "model.pt").string());
+  torch::jit::Module script;
+  if (scripted) {
+    export_network(predictor.model(), dir / "model.pt", options, {});
+    script = torch::jit::load((dir / "model.pt").string());
+  } else {
+    EXPECT_NE(testing::error_message_of([&] {
+                export_network(predictor.model(), dir / "model.pt", options, {});
+              }).find("holds class-wise NMS"),
+              std::string::npos);
+    EXPECT_FALSE(std::filesystem::exists(dir / "model.pt"));
+  }
 
   std::int64_t compared = 0, masked = 0;  // masked: neither empty nor its whole box
   double worst_iou = 1;
@@ -396,20 +433,28 @@ TEST(ExportDetections, CenterMasksGraphGivesPredictsDetectionsOnRealPictures) {
     const std::map<std::string, torch::Tensor> outputs =
         run_onnxruntime(dir.path(), input_tensor, report);
     // The TorchScript module's outputs, as the deploy header reads ONNX Runtime's.
-    const auto scripted = script.forward({input_tensor}).toTuple()->elements();
-    std::map<std::string, torch::Tensor> script_outputs;  // NOLINT(misc-const-correctness)
-    for (std::size_t i = 0; i < report.output_names.size(); ++i)
-      script_outputs[report.output_names[i]] = scripted[i].toTensor().contiguous();
+    std::vector<const std::map<std::string, torch::Tensor>*> runtimes = {&outputs};
+    std::map<std::string, torch::Tensor> script_outputs;
+    if (scripted) {
+      const auto elements = script.forward({input_tensor}).toTuple()->elements();
+      for (std::size_t i = 0; i < report.output_names.size(); ++i)
+        script_outputs[report.output_names[i]] = elements[i].toTensor().contiguous();
+      runtimes.push_back(&script_outputs);
+    }
     const std::vector<Instance> ours = predictor.predict(image);
-    for (const std::map<std::string, torch::Tensor>* runtime :
-         std::vector<const std::map<std::string, torch::Tensor>*>{&outputs, &script_outputs}) {
+    for (const std::map<std::string, torch::Tensor>* runtime : runtimes) {
       SCOPED_TRACE(runtime == &outputs ? "ONNX Runtime" : "TorchScript");
       deploy::ExportedOutputs exported;
       exported.boxes = runtime->at("boxes").data_ptr<float>();
       exported.scores = runtime->at("scores").data_ptr<float>();
       exported.classes = runtime->at("classes").data_ptr<std::int64_t>();
-      exported.masks = runtime->at("masks").data_ptr<float>();
-      exported.mask_boxes = runtime->at("mask_boxes").data_ptr<float>();
+      if (polygons) {
+        exported.polygons = runtime->at("polygons").data_ptr<float>();
+        exported.polygon_points = static_cast<int>(runtime->at("polygons").size(2));
+      } else {
+        exported.masks = runtime->at("masks").data_ptr<float>();
+        exported.mask_boxes = runtime->at("mask_boxes").data_ptr<float>();
+      }
       exported.count = runtime->at("count").data_ptr<std::int64_t>();
       exported.top_k = 30;
       exported.mask_size = options.mask_size;
@@ -432,13 +477,17 @@ TEST(ExportDetections, CenterMasksGraphGivesPredictsDetectionsOnRealPictures) {
         ASSERT_LT(match, theirs.size()) << "no graph detection matches class " << object.class_index
                                         << " score " << object.score;
         taken[match] = true;
-        const double iou = mask_iou(object.mask, theirs[match].mask);
-        worst_iou = std::min(worst_iou, iou);
-        EXPECT_GE(iou, 0.99) << "score " << object.score << ", " << object.mask.width << " x "
-                             << object.mask.height << " pixels";
-        ++compared;
+        // The M×M grid resamples what predict thresholds directly: masks agree to IoU 0.99, or
+        // for thin or tiny masks (where a pixel is much of the IoU) differ by at most half
+        // their boundary's pixels — a boundary moved by under half a pixel.
+        const MaskAgreement agreement = compare_masks(object.mask, theirs[match].mask);
+        worst_iou = std::min(worst_iou, agreement.iou);
         std::int64_t area = 0;
         for (std::uint8_t p : object.mask.pixels) area += p;
+        EXPECT_TRUE(agreement.iou >= 0.99 || 2 * agreement.differing <= agreement.boundary)
+            << "score " << object.score << ": IoU " << agreement.iou << ", " << agreement.differing
+            << " pixels differ, boundary " << agreement.boundary << ", area " << area;
+        ++compared;
         masked += area > 0 && area < static_cast<std::int64_t>(object.mask.pixels.size());
       }
     }
@@ -447,6 +496,12 @@ TEST(ExportDetections, CenterMasksGraphGivesPredictsDetectionsOnRealPictures) {
   std::printf("compared %lld detections (%lld with a partial mask); worst mask IoU %.4f\n",
               static_cast<long long>(compared), static_cast<long long>(masked), worst_iou);
 }
+
+INSTANTIATE_TEST_SUITE_P(EveryMethod, ExportDetections,
+                         ::testing::Values("centermask", "centermask_fcos", "polarmask"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
 
 #ifdef CENTERMASK_TEST_HAVE_OPENCV_DNN
 // OpenCV DNN (our own dependency) reads the ONNX of the ResNet CenterMask and computes its maps.

@@ -10,9 +10,10 @@
 //
 // The graph's outputs per image (export --postprocess on): K rows, the first `count` valid, in
 // input pixels; each mask an M×M grid of probabilities over its mask box (cell (i, j) centered
-// (j + 0.5)/M across and (i + 0.5)/M down the box). Pasting samples that grid bilinearly at
-// every original pixel's center and keeps what is above the mask threshold: what `centermask
-// predict` gives, up to the M×M grid's resampling.
+// (j + 0.5)/M across and (i + 0.5)/M down the box), or for PolarMask a polygon. Pasting
+// samples the grid bilinearly at every original pixel's center and keeps what is above the
+// mask threshold (a polygon is filled): what `centermask predict` gives, up to the M×M grid's
+// resampling.
 
 #include <algorithm>
 #include <cmath>
@@ -146,6 +147,29 @@ inline MaskPatch paste_mask(const float* mask, int mask_size, const float mask_b
   return patch;
 }
 
+/// A polygon in input pixels (PolarMask's rays' ends, `points` x, y pairs) filled in the
+/// original image: its vertices mapped there and cut to whole pixels, then OpenCV's fillPoly.
+inline MaskPatch fill_polygon(const float* points, int count, const InputTransform& t) {
+  MaskPatch patch;
+  if (count <= 0 || t.original_width <= 0 || t.original_height <= 0) return patch;
+  std::vector<cv::Point> vertices;
+  int x0 = t.original_width, y0 = t.original_height, x1 = -1, y1 = -1;
+  for (int i = 0; i < count; ++i) {
+    const double x = (points[2 * i] - t.offset_x) / t.scale;
+    const double y = (points[2 * i + 1] - t.offset_y) / t.scale;
+    const cv::Point v(std::clamp(static_cast<int>(x), 0, t.original_width - 1),
+                      std::clamp(static_cast<int>(y), 0, t.original_height - 1));
+    vertices.push_back(v);
+    x0 = std::min(x0, v.x), y0 = std::min(y0, v.y);
+    x1 = std::max(x1, v.x), y1 = std::max(y1, v.y);
+  }
+  patch.rect = cv::Rect(x0, y0, x1 - x0 + 1, y1 - y0 + 1);
+  patch.pixels = cv::Mat::zeros(patch.rect.height, patch.rect.width, CV_8U);
+  for (cv::Point& v : vertices) v -= cv::Point(x0, y0);
+  cv::fillPoly(patch.pixels, std::vector<std::vector<cv::Point>>{vertices}, cv::Scalar(1));
+  return patch;
+}
+
 /// The graph's outputs (one batch, as the runtime returned them; row-major).
 struct ExportedOutputs {
   const float* boxes = nullptr;           ///< (N, K, 4) input pixels
@@ -154,6 +178,8 @@ struct ExportedOutputs {
   const float* masks = nullptr;           ///< (N, K, M, M) or null (methods without masks)
   const float* mask_boxes = nullptr;      ///< (N, K, 4) input pixels, with masks
   const std::int64_t* count = nullptr;    ///< (N) valid rows
+  const float* polygons = nullptr;        ///< (N, K, P, 2) PolarMask's, instead of masks
+  int polygon_points = 0;                 ///< P
   int top_k = 100;                        ///< K
   int mask_size = 28;                     ///< M
 };
@@ -180,6 +206,9 @@ inline std::vector<Detection> detections(const ExportedOutputs& out, int image,
     if (out.masks != nullptr)
       d.mask = paste_mask(out.masks + m2 * row, out.mask_size, out.mask_boxes + 4 * row, t,
                           mask_threshold);
+    if (out.polygons != nullptr)
+      d.mask = fill_polygon(out.polygons + 2 * static_cast<std::size_t>(out.polygon_points) * row,
+                            out.polygon_points, t);
     result.push_back(std::move(d));
   }
   return result;

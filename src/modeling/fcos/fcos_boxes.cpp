@@ -79,6 +79,16 @@ FcosBoxLosses fcos_box_losses(const FcosHeadOutputs& outputs,
   return losses;
 }
 
+FcosDecodeOptions fcos_decode_options(const FcosInferenceOptions& options, FcosScore score) {
+  FcosDecodeOptions decode;
+  decode.score_threshold = options.candidate_threshold;
+  decode.top_per_level = options.top_per_level;
+  decode.nms_iou = options.nms_iou;
+  decode.max_detections = options.max_detections;
+  decode.score = score;
+  return decode;
+}
+
 std::vector<std::vector<FcosDetection>> decode_fcos_boxes(const FcosHeadOutputs& outputs,
                                                           const std::vector<int>& strides,
                                                           const FcosDecodeOptions& options) {

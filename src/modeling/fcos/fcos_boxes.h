@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "centermask/modeling/fcos/fcos_assignment.h"
+#include "centermask/modeling/fcos/fcos_detector.h"
 #include "centermask/modeling/fcos/fcos_head.h"
 #include "centermask/structures/instances.h"
 
@@ -46,6 +47,9 @@ struct FcosDecodeOptions {
   int max_detections = 100;  ///< per image
 };
 
+/// A method's inference settings as the decoding's.
+FcosDecodeOptions fcos_decode_options(const FcosInferenceOptions& options, FcosScore score);
+
 /// One detection in input pixels, with where it came from.
 struct FcosDetection {
   BoxXYXY box;
@@ -61,5 +65,25 @@ struct FcosDetection {
 std::vector<std::vector<FcosDetection>> decode_fcos_boxes(const FcosHeadOutputs& outputs,
                                                           const std::vector<int>& strides,
                                                           const FcosDecodeOptions& options = {});
+
+/// decode_fcos_boxes as whole-tensor operations of fixed shapes, for exported graphs
+/// (decoded_outputs): per level the best `top_per_level` candidates by TopK (those at or
+/// below the threshold marked), boxes, scores, class-wise NMS (graph_nms.h), then the best
+/// `max_detections` kept, highest score first.
+struct GraphFcosDetections {
+  torch::Tensor boxes;    ///< (N, K, 4) input pixels
+  torch::Tensor scores;   ///< (N, K)
+  torch::Tensor classes;  ///< (N, K) int64
+  torch::Tensor kept;     ///< (N, K) bool: a detection (rows after the kept ones are not)
+  torch::Tensor centers;  ///< (N, K, 2) the location's center x, y in input pixels
+  torch::Tensor strides;  ///< (N, K) the location's level's stride in pixels
+  /// Per map of `at_locations` ((N, C, H, W) per level): (N, K, C), its values at each row's
+  /// location (the shape head's features, PolarMask's rays).
+  std::vector<torch::Tensor> gathered;
+};
+GraphFcosDetections decode_fcos_boxes_in_graph(
+    const FcosHeadOutputs& outputs, const std::vector<int>& strides,
+    const FcosDecodeOptions& options, int num_classes,
+    const std::vector<std::vector<torch::Tensor>>& at_locations = {});
 
 }  // namespace centermask

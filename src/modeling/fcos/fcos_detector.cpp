@@ -108,13 +108,8 @@ std::string FcosDetectorImpl::first_non_finite(
 std::vector<std::vector<FcosDetection>> FcosDetectorImpl::decode_detections(
     const FcosHeadOutputs& fcos, const std::vector<int>& strides,
     const FcosInferenceOptions& options, FcosScore score, std::size_t images, const char* title) {
-  FcosDecodeOptions decode;
-  decode.score_threshold = options.candidate_threshold;
-  decode.top_per_level = options.top_per_level;
-  decode.nms_iou = options.nms_iou;
-  decode.max_detections = options.max_detections;
-  decode.score = score;
-  std::vector<std::vector<FcosDetection>> detections = decode_fcos_boxes(fcos, strides, decode);
+  std::vector<std::vector<FcosDetection>> detections =
+      decode_fcos_boxes(fcos, strides, fcos_decode_options(options, score));
   if (detections.size() != images)
     throw std::invalid_argument(fmt::format("{} predict: {} images' infos for a batch of {}", title,
                                             images, detections.size()));

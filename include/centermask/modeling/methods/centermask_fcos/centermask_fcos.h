@@ -198,6 +198,13 @@ class CenterMaskFcosImpl : public FcosDetectorImpl {
   /// (dense, S·S channels, with a shape head); then saliency_logits (with a saliency head).
   std::vector<std::pair<std::string, torch::Tensor>> raw_maps(
       const MethodOutputs& outputs) const override;
+  /// The decoding in tensor operations: FCOS's candidates per level by TopK, boxes,
+  /// class-wise NMS (ONNX's NonMaxSuppression), the masks as CenterMask's
+  /// (modeling/ops/graph_masks.h), mask-quality rescoring and the re-sort; the outputs of
+  /// CenterMaskImpl::decoded_outputs (boxes, scores, classes, masks, mask_boxes, count).
+  std::vector<std::pair<std::string, torch::Tensor>> decoded_outputs(const MethodOutputs& outputs,
+                                                                     const PredictOptions& options,
+                                                                     int mask_size) const override;
 
   /// images: (N, 3, H, W) normalised, H and W multiples of 32.
   CenterMaskFcosOutputs forward(const torch::Tensor& images);

@@ -172,6 +172,13 @@ class PolarMaskImpl : public FcosDetectorImpl {
   /// units of the level's stride).
   std::vector<std::pair<std::string, torch::Tensor>> raw_maps(
       const MethodOutputs& outputs) const override;
+  /// The decoding in tensor operations: FCOS's candidates per level by TopK, boxes, class-wise
+  /// NMS (ONNX's NonMaxSuppression), each detection's rays as its polygon: boxes (N, K, 4),
+  /// scores (N, K), classes (N, K), polygons (N, K, rays, 2) x, y in input pixels (clamped to
+  /// the input, as predict), count (N).
+  std::vector<std::pair<std::string, torch::Tensor>> decoded_outputs(const MethodOutputs& outputs,
+                                                                     const PredictOptions& options,
+                                                                     int mask_size) const override;
 
   /// images: (N, 3, H, W) normalised, H and W multiples of 32.
   PolarMaskOutputs forward(const torch::Tensor& images);
