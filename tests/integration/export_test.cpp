@@ -26,6 +26,7 @@
 #include "centermask/export/network_export.h"
 #include "centermask/modeling/meta_arch.h"
 #include "centermask/predictor.h"
+#include "export/deploy_check.h"
 #include "support/cli_runner.h"
 #include "support/test_paths.h"
 
@@ -37,18 +38,6 @@ namespace centermask {
 namespace {
 
 constexpr int kHeight = 64, kWidth = 96;
-
-// Where onnxruntime-node is: CENTERMASK_ONNXRUNTIME_NODE_PATH, or install-deps' folder.
-std::string onnxruntime_node_path() {
-  if (const char* path = std::getenv("CENTERMASK_ONNXRUNTIME_NODE_PATH")) return path;
-  return "/usr/local/lib/centermask-onnxruntime/node_modules";
-}
-
-bool onnxruntime_available() {
-  return std::system("command -v node > /dev/null 2>&1") == 0 &&
-         std::filesystem::exists(std::filesystem::path(onnxruntime_node_path()) /
-                                 "onnxruntime-node" / "package.json");
-}
 
 // The model of a learning config (with `overrides`), untrained, with BatchNorm statistics away
 // from (0, 1).
@@ -83,38 +72,11 @@ double scaled_difference(const torch::Tensor& a, const torch::Tensor& b) {
   return (a - b).abs().max().item<double>() / scale;
 }
 
-torch::Tensor read_raw(const std::filesystem::path& path, const std::vector<std::int64_t>& shape,
-                       torch::Dtype dtype) {
-  std::ifstream file(path, std::ios::binary);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  torch::Tensor t = torch::empty(shape, dtype);
-  EXPECT_EQ(static_cast<std::size_t>(t.nbytes()), bytes.size()) << path;
-  std::memcpy(t.data_ptr(), bytes.data(), std::min<std::size_t>(bytes.size(), t.nbytes()));
-  return t;
-}
-
-// Runs `dir`/model.onnx in ONNX Runtime on `input` and reads back the outputs `report` lists
-// (float32, or int64 where `int64_outputs` names them).
+// ONNX Runtime's outputs of `dir`/model.onnx on `input` (deploy_check.h).
 std::map<std::string, torch::Tensor> run_onnxruntime(const std::filesystem::path& dir,
                                                      const torch::Tensor& input,
                                                      const ExportReport& report) {
-  {
-    std::ofstream file(dir / "input.f32", std::ios::binary);
-    file.write(static_cast<const char*>(input.data_ptr()), input.nbytes());
-  }
-  const std::string command = fmt::format(
-      "NODE_PATH={} INPUT_SHAPE={} node {}/scripts/onnxruntime/run_model.js {} {} {} 1 2>&1",
-      onnxruntime_node_path(), fmt::join(input.sizes(), ","), CENTERMASK_SOURCE_DIR,
-      (dir / "model.onnx").string(), (dir / "input.f32").string(), (dir / "ort").string());
-  EXPECT_EQ(std::system(command.c_str()), 0) << command;
-  std::map<std::string, torch::Tensor> outputs;
-  for (std::size_t i = 0; i < report.output_names.size(); ++i) {
-    const std::string& name = report.output_names[i];
-    const bool integral = name == "classes" || name == "count";
-    outputs[name] = read_raw(dir / "ort" / (name + ".bin"), report.output_shapes[i],
-                             integral ? torch::kInt64 : torch::kFloat32);
-  }
-  return outputs;
+  return centermask::run_onnxruntime(dir, input, report, CENTERMASK_SOURCE_DIR);
 }
 
 // Runs `dir`/model.onnx in ONNX Runtime on `input` and expects each of `ours` maps back within
@@ -310,33 +272,6 @@ std::vector<std::pair<std::string, cv::Mat>> comparison_images(int coco_images) 
   return images;
 }
 
-struct MaskAgreement {
-  double iou = 1;
-  std::int64_t differing = 0;  ///< pixels in one mask only
-  std::int64_t boundary = 0;   ///< pixels of ours with a 4-neighbour outside it
-};
-
-MaskAgreement compare_masks(const MaskPatch& ours, const deploy::MaskPatch& theirs) {
-  MaskAgreement out;
-  std::int64_t both = 0, either = 0;
-  const int x0 = std::min(ours.left, theirs.rect.x), y0 = std::min(ours.top, theirs.rect.y);
-  const int x1 = std::max(ours.left + ours.width, theirs.rect.x + theirs.rect.width);
-  const int y1 = std::max(ours.top + ours.height, theirs.rect.y + theirs.rect.height);
-  for (int y = y0; y < y1; ++y)
-    for (int x = x0; x < x1; ++x) {
-      const bool a = ours.at_image(x, y) != 0;
-      const bool b = theirs.rect.contains({x, y}) &&
-                     theirs.pixels.at<std::uint8_t>(y - theirs.rect.y, x - theirs.rect.x) != 0;
-      both += a && b;
-      either += a || b;
-      out.boundary += a && (!ours.at_image(x - 1, y) || !ours.at_image(x + 1, y) ||
-                            !ours.at_image(x, y - 1) || !ours.at_image(x, y + 1));
-    }
-  out.iou = either == 0 ? 1.0 : static_cast<double>(both) / static_cast<double>(either);
-  out.differing = either - both;
-  return out;
-}
-
 // An untrained network's boxes are about a cell (CenterMask) or its classes below FCOS's
 // candidate threshold, and its masks empty or whole: set its last layers so that boxes span
 // several cells, candidates exist and masks are blobs with ragged edges — what a comparison
@@ -444,51 +379,27 @@ TEST_P(ExportDetections, TheGraphGivesPredictsDetectionsOnRealPictures) {
     const std::vector<Instance> ours = predictor.predict(image);
     for (const std::map<std::string, torch::Tensor>* runtime : runtimes) {
       SCOPED_TRACE(runtime == &outputs ? "ONNX Runtime" : "TorchScript");
-      deploy::ExportedOutputs exported;
-      exported.boxes = runtime->at("boxes").data_ptr<float>();
-      exported.scores = runtime->at("scores").data_ptr<float>();
-      exported.classes = runtime->at("classes").data_ptr<std::int64_t>();
-      if (polygons) {
-        exported.polygons = runtime->at("polygons").data_ptr<float>();
-        exported.polygon_points = static_cast<int>(runtime->at("polygons").size(2));
-      } else {
-        exported.masks = runtime->at("masks").data_ptr<float>();
-        exported.mask_boxes = runtime->at("mask_boxes").data_ptr<float>();
-      }
-      exported.count = runtime->at("count").data_ptr<std::int64_t>();
-      exported.top_k = 30;
-      exported.mask_size = options.mask_size;
+      const deploy::ExportedOutputs exported = exported_view(*runtime, options.mask_size);
       const std::vector<deploy::Detection> theirs =
           deploy::detections(exported, 0, fit, predictor.config().test.mask_threshold);
       ASSERT_EQ(theirs.size(), ours.size());
-      // Matched by class, score and box: equal scores may come in another order.
-      std::vector<bool> taken(theirs.size(), false);
-      for (const Instance& object : ours) {
-        std::size_t match = theirs.size();
-        for (std::size_t j = 0; j < theirs.size() && match == theirs.size(); ++j) {
-          const cv::Rect2f& box = theirs[j].box;
-          if (!taken[j] && theirs[j].class_index == object.class_index &&
-              std::abs(theirs[j].score - object.score) <= 1e-4f &&
-              std::abs(box.x - object.box.x0) <= 0.5f && std::abs(box.y - object.box.y0) <= 0.5f &&
-              std::abs(box.x + box.width - object.box.x1) <= 0.5f &&
-              std::abs(box.y + box.height - object.box.y1) <= 0.5f)
-            match = j;
-        }
-        ASSERT_LT(match, theirs.size()) << "no graph detection matches class " << object.class_index
-                                        << " score " << object.score;
-        taken[match] = true;
+      const std::vector<int> match = match_detections(ours, theirs);
+      for (std::size_t i = 0; i < ours.size(); ++i) {
+        const Instance& object = ours[i];
+        ASSERT_GE(match[i], 0) << "no graph detection matches class " << object.class_index
+                               << " score " << object.score;
         // The M×M grid resamples what predict thresholds directly: masks agree to IoU 0.99, or
         // for thin or tiny masks (where a pixel is much of the IoU) differ by at most half
         // their boundary's pixels — a boundary moved by under half a pixel.
-        const MaskAgreement agreement = compare_masks(object.mask, theirs[match].mask);
+        const MaskAgreement agreement =
+            compare_masks(object.mask, theirs[static_cast<std::size_t>(match[i])].mask);
         worst_iou = std::min(worst_iou, agreement.iou);
-        std::int64_t area = 0;
-        for (std::uint8_t p : object.mask.pixels) area += p;
         EXPECT_TRUE(agreement.iou >= 0.99 || 2 * agreement.differing <= agreement.boundary)
             << "score " << object.score << ": IoU " << agreement.iou << ", " << agreement.differing
-            << " pixels differ, boundary " << agreement.boundary << ", area " << area;
+            << " pixels differ, boundary " << agreement.boundary << ", area " << agreement.area;
         ++compared;
-        masked += area > 0 && area < static_cast<std::int64_t>(object.mask.pixels.size());
+        masked += agreement.area > 0 &&
+                  agreement.area < static_cast<std::int64_t>(object.mask.pixels.size());
       }
     }
   }
