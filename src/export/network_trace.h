@@ -28,7 +28,7 @@ struct TracedNetwork {
 struct TraceOutputs {
   bool decode = false;
   PredictOptions predict;
-  int mask_size = 28;
+  int mask_size = 56;  ///< as ExportOptions::mask_size
 };
 
 /// Traces `model` (its mode and autograd state restored after) on `example` (N, 3, H, W).

@@ -181,7 +181,7 @@ struct ExportedOutputs {
   const float* polygons = nullptr;        ///< (N, K, P, 2) PolarMask's, instead of masks
   int polygon_points = 0;                 ///< P
   int top_k = 100;                        ///< K
-  int mask_size = 28;                     ///< M
+  int mask_size = 56;                     ///< M
 };
 
 struct Detection {

@@ -119,6 +119,20 @@ GraphMasks assemble_masks_in_graph(const GraphMaskInput& input) {
   return {masks, mask_boxes, quality};
 }
 
+std::vector<std::pair<std::string, torch::Tensor>> ranked_mask_detections(
+    const torch::Tensor& boxes, const torch::Tensor& scores, const torch::Tensor& classes,
+    const torch::Tensor& valid, const GraphMasks& masks, bool mask_quality_scoring) {
+  const torch::Tensor rescored = mask_quality_scoring ? scores * masks.quality : scores;
+  const auto [sorted_score, order] =
+      torch::where(valid, rescored, torch::full({}, -1.0f)).topk(scores.size(1), 1);
+  return {{"boxes", gather_rows(boxes, order)},
+          {"scores", torch::clamp_min(sorted_score, 0)},
+          {"classes", gather_rows(classes, order)},
+          {"masks", gather_rows(masks.masks, order)},
+          {"mask_boxes", gather_rows(masks.mask_boxes, order)},
+          {"count", valid.sum(1)}};
+}
+
 torch::Tensor gather_rows(const torch::Tensor& t, const torch::Tensor& order) {
   std::vector<std::int64_t> shape = t.sizes().vec();
   shape[1] = order.size(1);

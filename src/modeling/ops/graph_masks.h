@@ -7,6 +7,10 @@
 
 #include <torch/torch.h>
 
+#include <string>
+#include <utility>
+#include <vector>
+
 namespace centermask {
 
 struct GraphMaskInput {
@@ -33,6 +37,13 @@ struct GraphMasks {
 /// mask_quality; the M×M grid's cell i centered (i + 0.5)/M across the block, read bilinearly
 /// with the block's edges replicated (mask_in_original's sampling).
 GraphMasks assemble_masks_in_graph(const GraphMaskInput& input);
+
+/// A masked method's exported outputs (decoded_outputs): boxes, scores, classes, masks,
+/// mask_boxes and count, the `valid` detections first, highest score first — the score times
+/// its mask's quality with `mask_quality_scoring` (predict's rescoring and re-sort).
+std::vector<std::pair<std::string, torch::Tensor>> ranked_mask_detections(
+    const torch::Tensor& boxes, const torch::Tensor& scores, const torch::Tensor& classes,
+    const torch::Tensor& valid, const GraphMasks& masks, bool mask_quality_scoring);
 
 /// Rows of `t` (N, K, ...) in the order `order` (N, K') gives.
 torch::Tensor gather_rows(const torch::Tensor& t, const torch::Tensor& order);

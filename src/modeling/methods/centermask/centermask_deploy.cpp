@@ -76,20 +76,11 @@ std::vector<std::pair<std::string, torch::Tensor>> CenterMaskImpl::decoded_outpu
   masks_input.mask_size = mask_size;
   masks_input.mask_stride = options_.saliency_stride;
   const GraphMasks masks = assemble_masks_in_graph(masks_input);
-  const torch::Tensor rescored = options.mask_quality_scoring ? score * masks.quality : score;
 
   // Kept: the peaks at or above the score threshold (with a score: a map with fewer than K
-  // peaks fills the rest with score 0), highest rescored first.
+  // peaks fills the rest with score 0).
   const torch::Tensor valid = (score >= options.score_threshold) & (score > 0);
-  const auto [sorted_score, order] =
-      torch::where(valid, rescored, torch::full({}, -1.0f)).topk(k, 1);
-  const torch::Tensor count = valid.sum(1);
-  return {{"boxes", gather_rows(boxes, order)},
-          {"scores", torch::clamp_min(sorted_score, 0)},
-          {"classes", gather_rows(class_id, order)},
-          {"masks", gather_rows(masks.masks, order)},
-          {"mask_boxes", gather_rows(masks.mask_boxes, order)},
-          {"count", count}};
+  return ranked_mask_detections(boxes, score, class_id, valid, masks, options.mask_quality_scoring);
 }
 
 }  // namespace centermask

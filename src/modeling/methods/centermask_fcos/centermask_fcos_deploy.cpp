@@ -48,18 +48,10 @@ std::vector<std::pair<std::string, torch::Tensor>> CenterMaskFcosImpl::decoded_o
   masks_input.mask_stride = options_.saliency_stride;
   const GraphMasks masks = assemble_masks_in_graph(masks_input);
 
-  // Kept: NMS's detections at or above the score threshold, highest (rescored) first.
+  // Kept: NMS's detections at or above the score threshold.
   const torch::Tensor valid = detections.kept & (detections.scores >= options.score_threshold);
-  const torch::Tensor rescored =
-      options.mask_quality_scoring ? detections.scores * masks.quality : detections.scores;
-  const auto [sorted_score, order] =
-      torch::where(valid, rescored, torch::full({}, -1.0f)).topk(k, 1);
-  return {{"boxes", gather_rows(boxes, order)},
-          {"scores", torch::clamp_min(sorted_score, 0)},
-          {"classes", gather_rows(detections.classes, order)},
-          {"masks", gather_rows(masks.masks, order)},
-          {"mask_boxes", gather_rows(masks.mask_boxes, order)},
-          {"count", valid.sum(1)}};
+  return ranked_mask_detections(boxes, detections.scores, detections.classes, valid, masks,
+                                options.mask_quality_scoring);
 }
 
 }  // namespace centermask
