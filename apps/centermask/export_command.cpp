@@ -26,6 +26,8 @@ struct ExportCommandOptions {
   int opset = 17;
   std::string postprocess = "on";
   int mask_size = 56;
+  std::string dtype = "fp32";
+  bool dynamic = false;
 };
 
 // What a deploy program needs besides the graph to use it: the classes, how to prepare the
@@ -72,6 +74,9 @@ int run_export(const ExportCommandOptions& o) {
   if (o.postprocess != "on" && o.postprocess != "off")
     throw InputError(fmt::format("--postprocess: expected on or off, got '{}'", o.postprocess));
   options.postprocess = o.postprocess == "on";
+  if (o.dtype != "fp32" && o.dtype != "fp16")
+    throw InputError(fmt::format("--dtype: expected fp32 or fp16, got '{}'", o.dtype));
+  options.dtype = o.dtype == "fp16" ? ExportDtype::kFloat16 : ExportDtype::kFloat32;
   options.mask_size = o.mask_size;
   if (o.weights.empty() == o.config.empty())
     throw InputError("give --weights (a trained checkpoint) or --config (untrained weights)");
@@ -81,6 +86,7 @@ int run_export(const ExportCommandOptions& o) {
   const int side = o.input_size > 0 ? o.input_size : predictor.config().test.input_size;
   options.input_height = options.input_width = side;
   options.batch = o.batch;
+  options.dynamic = o.dynamic;
   options.opset = o.opset;
   options.predict = predict_options(predictor.config().test);
   ExportMetadata metadata = metadata_of(predictor, side);
@@ -125,8 +131,17 @@ CommandRunner add_export_command(CLI::App& app) {
   cmd->add_option("--input-size", options->input_size,
                   "the fixed input side (a multiple of the model's size divisor; default: the "
                   "model's test.input_size)");
-  cmd->add_option("--batch", options->batch, "the fixed batch size")->capture_default_str();
+  cmd->add_option("--batch", options->batch, "the batch size (fixed unless --dynamic)")
+      ->capture_default_str();
+  cmd->add_flag("--dynamic", options->dynamic,
+                "ONNX with the batch and the sides free (multiples of the size divisor); "
+                "the graph must not hold its traced size (--postprocess off holds none for the "
+                "ResNet and DLA models)");
   cmd->add_option("--opset", options->opset, "ONNX opset (13 to 17)")->capture_default_str();
+  cmd->add_option("--dtype", options->dtype,
+                  "fp32, or fp16 (ONNX: weights and arithmetic in float16, input and outputs "
+                  "float32; for GPUs and accelerators)")
+      ->capture_default_str();
   cmd->add_option("--postprocess", options->postprocess,
                   "on: final detections (boxes, scores, classes, masks, count), decoded in the "
                   "graph with the model's test settings; off: the raw maps")

@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 
 #include "centermask/common/error.h"
 #include "centermask/common/file_io.h"
@@ -42,6 +43,14 @@ void check_options(const MetaArchitectureImpl& model, const std::filesystem::pat
         fmt::format("--mask-size: the masks' side must be 1 to 512, got {}", options.mask_size));
   if (options.postprocess && options.predict.top_k < 1)
     throw InputError(fmt::format("test.top_k: must be ≥ 1, got {}", options.predict.top_k));
+  if (options.dynamic && options.format == ExportFormat::kTorchScript)
+    throw InputError(
+        "--dynamic: a TorchScript module is traced at one size; export ONNX for a graph whose "
+        "batch and sides are free");
+  if (options.dtype == ExportDtype::kFloat16 && options.format == ExportFormat::kTorchScript)
+    throw InputError(
+        "--dtype fp16: float16 is written for ONNX; a TorchScript module is float32 (in "
+        "LibTorch, module.to(torch::kHalf) on a GPU gives its float16 form)");
   const std::filesystem::path folder =
       out.has_parent_path() ? out.parent_path() : std::filesystem::path(".");
   if (!std::filesystem::is_directory(folder))
@@ -125,12 +134,34 @@ ExportReport export_network(MetaArchitectureImpl& model, const std::filesystem::
     outputs += fmt::format("{}{} {}", i == 0 ? "" : "; ", report.output_names[i],
                            fmt::join(report.output_shapes[i], "x"));
   metadata["outputs"] = outputs;
+  if (options.dynamic)
+    metadata["input_sizes"] =
+        fmt::format("dynamic: any batch, sides multiples of {} (traced at {} x {})",
+                    model.size_divisor(), options.input_height, options.input_width);
+  metadata["dtype"] = options.dtype == ExportDtype::kFloat16
+                          ? "float16 inside, float32 input and outputs"
+                          : "float32";
   for (const torch::jit::Node* node : traced.graph->nodes())
     if (node->kind() != c10::prim::Constant) report.op_counts[node->kind().toQualString()] += 1;
   if (options.format == ExportFormat::kTorchScript) {
     write_torchscript(traced, out, metadata);
   } else {
-    report.op_counts = write_onnx(traced, out, options.opset, metadata);
+    OnnxWriteOptions onnx_options;
+    onnx_options.opset = options.opset;
+    onnx_options.float16 = options.dtype == ExportDtype::kFloat16;
+    onnx_options.postprocess = options.postprocess;
+    std::optional<TracedNetwork> other_size;
+    if (options.dynamic) {
+      // The same network traced at another batch and size: what differs between the two
+      // graphs holds the traced size (write_onnx).
+      const int divisor = model.size_divisor();
+      other_size = trace_network(model,
+                                 torch::zeros({options.batch + 1, 3, options.input_height + divisor,
+                                               options.input_width + 2 * divisor}),
+                                 wanted);
+      onnx_options.other_size = &*other_size;
+    }
+    report.op_counts = write_onnx(traced, out, onnx_options, metadata);
   }
   report.nodes = 0;
   for (const auto& [op, count] : report.op_counts) report.nodes += count;

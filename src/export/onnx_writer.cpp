@@ -5,8 +5,12 @@
 #include <ATen/PadNd.h>
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <functional>
 #include <map>
+#include <set>
 #include <sstream>
 #include <unordered_map>
 
@@ -27,8 +31,8 @@ namespace centermask {
 
 bool onnx_writer_available() { return false; }
 
-std::map<std::string, int> write_onnx(const TracedNetwork&, const std::filesystem::path& out, int,
-                                      const ExportMetadata&) {
+std::map<std::string, int> write_onnx(const TracedNetwork&, const std::filesystem::path& out,
+                                      const OnnxWriteOptions&, const ExportMetadata&) {
   throw InputError(fmt::format(
       "{}: this build writes no ONNX (it was built without libonnx-dev; install it with "
       "scripts/install-deps.sh and rebuild), --format torchscript works",
@@ -70,7 +74,11 @@ onnx::TensorProto_DataType onnx_type_of(c10::ScalarType type) {
 
 class Translator {
  public:
-  Translator(onnx::GraphProto* graph, int opset) : graph_(graph), opset_(opset) {}
+  // `dynamic`: shapes written so that they hold at other input sizes where the model allows
+  // (Reshape copying leading dimensions, Expand keeping the input's, Resize by scale); what
+  // still depends on the traced size is found by write_onnx's second trace.
+  Translator(onnx::GraphProto* graph, int opset, bool dynamic)
+      : graph_(graph), opset_(opset), dynamic_(dynamic) {}
 
   void translate(const TracedNetwork& traced) {
     const Value* input = traced.graph->inputs().at(0);
@@ -223,6 +231,23 @@ class Translator {
     a->set_name(name);
     a->set_type(onnx::AttributeProto_AttributeType_INTS);
     for (std::int64_t x : v) a->add_ints(x);
+  }
+
+  // A Reshape's target that holds at other input sizes where it can: the leading dimensions
+  // the output shares with the input copied (0), then the largest remaining one inferred (−1)
+  // — (N, C, H, W) → (N, C, H·W) becomes (0, 0, −1). Whether that made it size-free is what
+  // write_onnx's second trace checks.
+  static std::vector<std::int64_t> size_free_shape(const std::vector<std::int64_t>& in,
+                                                   std::vector<std::int64_t> out) {
+    std::size_t copied = 0;
+    while (copied < out.size() && copied < in.size() && out[copied] == in[copied])
+      out[copied++] = 0;
+    if (std::find(out.begin(), out.end(), -1) == out.end() && copied < out.size()) {
+      const auto largest =
+          std::max_element(out.begin() + static_cast<std::ptrdiff_t>(copied), out.end());
+      *largest = -1;
+    }
+    return out;
   }
 
   static std::vector<std::int64_t> sizes_of(const Value* v) {
@@ -451,7 +476,15 @@ class Translator {
       return;
     }
     if (op == "expand" || op == "expand_as") {
-      emit("Expand", {in(0), ints_initializer(sizes_of(node->output()))}, node->output());
+      std::vector<std::int64_t> shape = sizes_of(node->output());
+      if (dynamic_) {
+        // Expand broadcasts: 1 keeps the input's dimension, whatever it is at run time.
+        const std::vector<std::int64_t> from = sizes_of(node->input(0));
+        const std::size_t offset = shape.size() - from.size();
+        for (std::size_t i = 0; i < from.size(); ++i)
+          if (from[i] == shape[offset + i]) shape[offset + i] = 1;
+      }
+      emit("Expand", {in(0), ints_initializer(shape)}, node->output());
       return;
     }
     if (op == "grid_sampler" || op == "grid_sampler_2d") {
@@ -542,7 +575,8 @@ class Translator {
       return;
     }
     if (op == "view" || op == "reshape" || op == "flatten") {
-      const std::vector<std::int64_t> shape = sizes_of(node->output());
+      std::vector<std::int64_t> shape = sizes_of(node->output());
+      if (dynamic_) shape = size_free_shape(sizes_of(node->input(0)), shape);
       emit("Reshape", {in(0), ints_initializer(shape)}, node->output());
       return;
     }
@@ -555,9 +589,11 @@ class Translator {
       const std::int64_t start = start_v.isNone() ? 0 : start_v.toInt();
       const std::int64_t end = end_v.isNone() ? INT64_MAX : end_v.toInt();
       const std::int64_t step = integer(node->input(4));
+      // An end past the dimension is its end at any size (Slice clamps).
       emit("Slice",
-           {in(0), ints_initializer({start}), ints_initializer({std::min(end, sizes[dim])}),
-            ints_initializer({dim}), ints_initializer({step})},
+           {in(0), ints_initializer({start}),
+            ints_initializer({end >= sizes[dim] ? INT64_MAX : end}), ints_initializer({dim}),
+            ints_initializer({step})},
            node->output());
       return;
     }
@@ -729,10 +765,20 @@ class Translator {
   void translate_resize(const Node* node, bool linear) {
     const std::vector<std::int64_t> out = sizes_of(node->output());
     const std::string empty_roi = initializer(torch::zeros({0}));
-    const std::string empty_scales = initializer(torch::zeros({0}));
-    onnx::NodeProto* n =
-        emit("Resize", {tensor(node->input(0)), empty_roi, empty_scales, ints_initializer(out)},
-             node->output());
+    onnx::NodeProto* n = nullptr;
+    if (dynamic_) {
+      // By scale, which holds at any size whose ratio is the traced one (the FPN's 2x).
+      const std::vector<std::int64_t> in = sizes_of(node->input(0));
+      std::vector<float> scales;
+      for (std::size_t i = 0; i < out.size(); ++i)
+        scales.push_back(static_cast<float>(out[i]) / static_cast<float>(in[i]));
+      n = emit("Resize", {tensor(node->input(0)), empty_roi, initializer(torch::tensor(scales))},
+               node->output());
+    } else {
+      const std::string empty_scales = initializer(torch::zeros({0}));
+      n = emit("Resize", {tensor(node->input(0)), empty_roi, empty_scales, ints_initializer(out)},
+               node->output());
+    }
     if (linear) {
       const bool align_corners = value(node->input(2)).toBool();
       attr(n, "mode", std::string("linear"));
@@ -752,13 +798,15 @@ class Translator {
     const std::vector<std::int64_t> sizes = sizes_of(node->input(0));
     const std::int64_t groups = integer(node->input(1));
     const std::string grouped =
-        emit_temp("Reshape", {tensor(node->input(0)), ints_initializer({sizes[0], groups, -1})});
+        emit_temp("Reshape", {tensor(node->input(0)), ints_initializer({0, groups, -1})});
     onnx::NodeProto* norm = nullptr;
     const std::string normalised = emit_temp(
         "InstanceNormalization",
         {grouped, initializer(torch::ones({groups})), initializer(torch::zeros({groups}))}, &norm);
     attr(norm, "epsilon", static_cast<float>(value(node->input(4)).toDouble()));
-    std::string result = emit_temp("Reshape", {normalised, ints_initializer(sizes)});
+    std::string result =
+        emit_temp("Reshape", {normalised, dynamic_ ? emit_temp("Shape", {tensor(node->input(0))})
+                                                   : ints_initializer(sizes)});
     const std::int64_t channels = sizes[1];
     const auto per_channel = [&](const Value* v) {
       return initializer(value(v).toTensor().reshape({channels, 1, 1}));
@@ -804,6 +852,7 @@ class Translator {
 
   onnx::GraphProto* graph_;
   int opset_;
+  bool dynamic_;
   std::unordered_map<const Value*, c10::IValue> known_;
   std::unordered_map<const Value*, std::string> names_;
   std::unordered_map<const Value*, std::vector<std::string> > lists_;
@@ -812,17 +861,128 @@ class Translator {
   int next_value_ = 0;
 };
 
+// ---- Float16 -------------------------------------------------------------------------------
+
+// Inputs that ONNX types float32 whatever the data's type: Resize's roi and scales, and all of
+// NonMaxSuppression's float inputs (its boxes and scores included: tensor(float) only).
+bool keeps_float32(const onnx::NodeProto& node, int input) {
+  if (node.op_type() == "Resize") return input == 1 || input == 2;
+  if (node.op_type() == "NonMaxSuppression") return input != 2;
+  return false;
+}
+
+std::string float16_bits(const onnx::TensorProto& tensor) {
+  const std::string& raw = tensor.raw_data();
+  const std::size_t count = raw.size() / sizeof(float);
+  std::string half(count * sizeof(c10::Half), '\0');
+  for (std::size_t i = 0; i < count; ++i) {
+    float value = 0;
+    std::memcpy(&value, raw.data() + i * sizeof(float), sizeof(float));
+    // Beyond float16's range a finite constant (a sentinel such as a huge "no box" size)
+    // stays finite at the largest half rather than turning into infinity, whose products
+    // with zero would be NaN.
+    if (std::isfinite(value)) value = std::clamp(value, -65504.0f, 65504.0f);
+    const c10::Half h(value);
+    std::memcpy(half.data() + i * sizeof(c10::Half), &h, sizeof(c10::Half));
+  }
+  return half;
+}
+
+// The written graph computed in float16: float weights and constants stored as float16, casts
+// to float retargeted, the float32 input cast on entry and each float output cast back, so a
+// deploy program feeds and reads float32 as with the float32 graph. Inputs that ONNX types
+// float32 only (keeps_float32) are cast to float32 where computed and stay float32 where
+// constant.
+void convert_to_float16(onnx::GraphProto* graph) {
+  constexpr auto kFloat = onnx::TensorProto_DataType_FLOAT;
+  constexpr auto kHalf = onnx::TensorProto_DataType_FLOAT16;
+  std::map<std::string, onnx::TensorProto*> initializers;
+  for (onnx::TensorProto& t : *graph->mutable_initializer()) initializers[t.name()] = &t;
+  std::set<std::string> float32_constants, other_uses;
+  for (const onnx::NodeProto& node : graph->node())
+    for (int i = 0; i < node.input_size(); ++i)
+      if (initializers.count(node.input(i)) != 0)
+        (keeps_float32(node, i) ? float32_constants : other_uses).insert(node.input(i));
+  for (const std::string& name : float32_constants)
+    if (other_uses.count(name) != 0)
+      throw std::logic_error(
+          fmt::format("float16: the constant {} is read both as float32 and as data", name));
+  for (auto& [name, tensor] : initializers)
+    if (tensor->data_type() == kFloat && float32_constants.count(name) == 0) {
+      if (!tensor->has_raw_data() || tensor->float_data_size() != 0)
+        throw std::logic_error(fmt::format("float16: the constant {} is not raw data", name));
+      tensor->set_raw_data(float16_bits(*tensor));
+      tensor->set_data_type(kHalf);
+    }
+
+  google::protobuf::RepeatedPtrField<onnx::NodeProto> nodes;
+  nodes.Swap(graph->mutable_node());
+  int casts = 0;
+  const auto add_cast = [&](const std::string& from, const std::string& to, int type) {
+    onnx::NodeProto* cast = graph->add_node();
+    cast->set_op_type("Cast");
+    cast->set_name(fmt::format("float16_cast_{}", casts++));
+    cast->add_input(from);
+    cast->add_output(to);
+    onnx::AttributeProto* a = cast->add_attribute();
+    a->set_name("to");
+    a->set_type(onnx::AttributeProto_AttributeType_INT);
+    a->set_i(type);
+  };
+  std::set<std::string> float_inputs;
+  for (const onnx::ValueInfoProto& input : graph->input())
+    if (input.type().tensor_type().elem_type() == kFloat) {
+      float_inputs.insert(input.name());
+      add_cast(input.name(), input.name() + "_float16", kHalf);
+    }
+  std::set<std::string> float_outputs;
+  for (const onnx::ValueInfoProto& output : graph->output())
+    if (output.type().tensor_type().elem_type() == kFloat) float_outputs.insert(output.name());
+  for (onnx::NodeProto& node : nodes) {
+    for (int i = 0; i < node.input_size(); ++i) {
+      if (float_inputs.count(node.input(i)) != 0) node.set_input(i, node.input(i) + "_float16");
+      if (keeps_float32(node, i) && initializers.count(node.input(i)) == 0 &&
+          !node.input(i).empty()) {
+        const std::string as_float = fmt::format("{}_float32_{}", node.input(i), casts);
+        add_cast(node.input(i), as_float, kFloat);
+        node.set_input(i, as_float);
+      }
+    }
+    for (onnx::AttributeProto& a : *node.mutable_attribute())
+      if (node.op_type() == "Cast" && a.name() == "to" && a.i() == kFloat) a.set_i(kHalf);
+    if (node.op_type() == "ConstantOfShape" || node.op_type() == "Constant")
+      throw std::logic_error(fmt::format("float16: {} has no float16 conversion", node.op_type()));
+    std::vector<std::string> outputs_back;
+    for (int i = 0; i < node.output_size(); ++i)
+      if (float_outputs.count(node.output(i)) != 0) {
+        outputs_back.push_back(node.output(i));
+        node.set_output(i, node.output(i) + "_float16");
+      }
+    graph->add_node()->Swap(&node);
+    for (const std::string& name : outputs_back) add_cast(name + "_float16", name, kFloat);
+  }
+  graph->clear_value_info();
+}
+
 }  // namespace
 
-std::map<std::string, int> write_onnx(const TracedNetwork& traced, const std::filesystem::path& out,
-                                      int opset, const ExportMetadata& metadata) {
+namespace {
+
+struct BuiltModel {
   onnx::ModelProto model;
+  std::map<std::string, int> op_counts;
+};
+
+BuiltModel build_model(const TracedNetwork& traced, const OnnxWriteOptions& options,
+                       const ExportMetadata& metadata) {
+  BuiltModel built;
+  onnx::ModelProto& model = built.model;
   model.set_ir_version(8);
   model.set_producer_name("centermask");
   model.set_producer_version(CENTERMASK_VERSION);
   onnx::OperatorSetIdProto* imported = model.add_opset_import();
   imported->set_domain("");
-  imported->set_version(opset);
+  imported->set_version(options.opset);
   for (const auto& [key, value] : metadata) {
     onnx::StringStringEntryProto* entry = model.add_metadata_props();
     entry->set_key(key);
@@ -830,8 +990,88 @@ std::map<std::string, int> write_onnx(const TracedNetwork& traced, const std::fi
   }
   onnx::GraphProto* graph = model.mutable_graph();
   graph->set_name("centermask");
-  Translator translator(graph, opset);
+  Translator translator(graph, options.opset, options.other_size != nullptr);
   translator.translate(traced);
+  built.op_counts = translator.op_counts();
+  return built;
+}
+
+// The first difference between the graphs of the two traces (their operations and the
+// constants they read, by content: the constants' names may differ where equal weights were
+// pooled), or empty: what a dynamic graph cannot hold.
+std::string first_size_dependence(const onnx::GraphProto& a, const onnx::GraphProto& b) {
+  if (a.node_size() != b.node_size())
+    return fmt::format("the graph has {} operations at one size and {} at the other", a.node_size(),
+                       b.node_size());
+  const auto constants_of = [](const onnx::GraphProto& graph) {
+    std::map<std::string, const onnx::TensorProto*> constants;
+    for (const onnx::TensorProto& t : graph.initializer()) constants[t.name()] = &t;
+    return constants;
+  };
+  const auto constants_a = constants_of(a), constants_b = constants_of(b);
+  const auto canonical = [](onnx::NodeProto node,
+                            const std::map<std::string, const onnx::TensorProto*>& constants) {
+    for (int i = 0; i < node.input_size(); ++i) {
+      const auto found = constants.find(node.input(i));
+      if (found == constants.end()) continue;
+      onnx::TensorProto content = *found->second;
+      content.clear_name();
+      node.set_input(i, "constant:" + content.SerializeAsString());
+    }
+    return node.SerializeAsString();
+  };
+  for (int i = 0; i < a.node_size(); ++i)
+    if (canonical(a.node(i), constants_a) != canonical(b.node(i), constants_b))
+      return fmt::format("{} differs between the two sizes", a.node(i).name());
+  return {};
+}
+
+// The input's and outputs' dimensions that differ between the two traces become named
+// (dim_param): batch, height, width for the input; batch or <output>_<axis> for outputs.
+void name_dynamic_dimensions(onnx::GraphProto* graph, const onnx::GraphProto& other) {
+  const auto rename = [](onnx::ValueInfoProto* info, const onnx::ValueInfoProto& at_other_size,
+                         const std::vector<std::string>& names, std::int64_t batch) {
+    onnx::TensorShapeProto* shape = info->mutable_type()->mutable_tensor_type()->mutable_shape();
+    const onnx::TensorShapeProto& other_shape = at_other_size.type().tensor_type().shape();
+    for (int i = 0; i < shape->dim_size(); ++i) {
+      const std::int64_t here = shape->dim(i).dim_value();
+      if (here == other_shape.dim(i).dim_value()) continue;
+      const std::string name = i == 0 && here == batch ? "batch"
+                               : static_cast<std::size_t>(i) < names.size()
+                                   ? names[static_cast<std::size_t>(i)]
+                                   : fmt::format("{}_{}", info->name(), i);
+      shape->mutable_dim(i)->set_dim_param(name);
+    }
+  };
+  const std::int64_t batch = graph->input(0).type().tensor_type().shape().dim(0).dim_value();
+  rename(graph->mutable_input(0), other.input(0), {"batch", "channels", "height", "width"}, batch);
+  for (int i = 0; i < graph->output_size(); ++i)
+    rename(graph->mutable_output(i), other.output(i), {}, batch);
+}
+
+}  // namespace
+
+std::map<std::string, int> write_onnx(const TracedNetwork& traced, const std::filesystem::path& out,
+                                      const OnnxWriteOptions& options,
+                                      const ExportMetadata& metadata) {
+  BuiltModel built = build_model(traced, options, metadata);
+  onnx::ModelProto& model = built.model;
+  if (options.other_size != nullptr) {
+    const BuiltModel other = build_model(*options.other_size, options, metadata);
+    const std::string dependence = first_size_dependence(model.graph(), other.model.graph());
+    if (!dependence.empty())
+      throw InputError(fmt::format(
+          "{}: --dynamic: the graph depends on the input's size where it was traced ({}); "
+          "export one graph per size with --input-size{}",
+          out.string(), dependence,
+          options.postprocess ? ", or the raw maps with --postprocess off" : ""));
+    name_dynamic_dimensions(model.mutable_graph(), other.model.graph());
+  }
+  try {
+    if (options.float16) convert_to_float16(model.mutable_graph());
+  } catch (const std::logic_error& e) {
+    throw InputError(fmt::format("{}: --dtype fp16: {}", out.string(), e.what()));
+  }
   try {
     onnx::checker::check_model(model);
     onnx::shape_inference::InferShapes(model);
@@ -846,7 +1086,7 @@ std::map<std::string, int> write_onnx(const TracedNetwork& traced, const std::fi
       throw InputError(fmt::format("{}: cannot write", temporary.string()));
   }
   std::filesystem::rename(temporary, out);
-  return translator.op_counts();
+  return built.op_counts;
 }
 
 #endif  // CENTERMASK_HAVE_ONNX

@@ -13,11 +13,24 @@
 
 namespace centermask {
 
+struct OnnxWriteOptions {
+  int opset = 17;
+  /// The graph computes in float16 between a float32 input and float32 outputs (weights
+  /// stored as float16).
+  bool float16 = false;
+  /// With a second trace of the same network at another batch and size: a graph whose
+  /// batch, height and width are free (dim_param), or InputError naming the first operation
+  /// or constant that differs between the two traces (what holds the traced size).
+  const TracedNetwork* other_size = nullptr;
+  bool postprocess = false;  ///< for the message: the decoding is traced too
+};
+
 /// Writes `traced` to `out` (temporary file + rename) and returns the count of each ONNX
 /// operator written. InputError naming the ATen operation (and the opset) that has no
 /// translation, or the checker's message.
 std::map<std::string, int> write_onnx(const TracedNetwork& traced, const std::filesystem::path& out,
-                                      int opset, const ExportMetadata& metadata);
+                                      const OnnxWriteOptions& options,
+                                      const ExportMetadata& metadata);
 
 /// Whether this build has the ONNX writer (libonnx-dev at build time).
 bool onnx_writer_available();

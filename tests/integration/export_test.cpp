@@ -134,6 +134,39 @@ TEST_P(ExportTest, OnnxRuntimeAndTorchScriptComputeTheModelsRawMaps) {
   expect_onnxruntime_gives(dir_.path(), input, ours);
 }
 
+// --dynamic: one graph of the raw maps runs at a batch and sides other than the traced ones
+// (and at the traced ones), computing the model's maps there; the decoding, whose coordinate
+// grids hold the traced size, is refused by name.
+TEST_P(ExportTest, DynamicGraphRunsAtOtherBatchesAndSizes) {
+  if (!onnx_export_available()) GTEST_SKIP() << "this build writes no ONNX (libonnx-dev)";
+  Predictor predictor = small_model(GetParam());
+  MetaArchitectureImpl& model = predictor.model();
+  ExportOptions options;
+  options.postprocess = false;
+  options.dynamic = true;
+  options.input_height = kHeight;
+  options.input_width = kWidth;
+  const ExportReport report = export_network(model, dir_ / "model.onnx", options, {});
+  EXPECT_EQ(report.input_shape, (std::vector<std::int64_t>{1, 3, kHeight, kWidth}));
+  options.postprocess = true;
+  const std::string decoded_error =
+      testing::error_message_of([&] { export_network(model, dir_ / "decoded.onnx", options, {}); });
+  EXPECT_NE(decoded_error.find("--dynamic: the graph depends on the input's size"),
+            std::string::npos)
+      << decoded_error;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "decoded.onnx"));
+  if (!onnxruntime_available()) GTEST_SKIP() << "node or onnxruntime-node missing";
+  torch::manual_seed(12);
+  for (const auto& [batch, height, width] :
+       {std::tuple<int, int, int>{2, kHeight + 32, kWidth - 32},
+        {1, kHeight, kWidth},
+        {3, 32, 160}}) {
+    SCOPED_TRACE(fmt::format("{} x {} x {}", batch, height, width));
+    const torch::Tensor input = torch::randn({batch, 3, height, width});
+    expect_onnxruntime_gives(dir_.path(), input, our_maps(model, input));
+  }
+}
+
 TEST_P(ExportTest, BadSettingsAreRefusedByNameAndWriteNothing) {
   Predictor predictor = small_model(GetParam());
   ExportOptions options;
@@ -153,6 +186,18 @@ TEST_P(ExportTest, BadSettingsAreRefusedByNameAndWriteNothing) {
   const std::string folder_error = testing::error_message_of(
       [&] { export_network(predictor.model(), dir_ / "missing" / "model.onnx", options, {}); });
   EXPECT_NE(folder_error.find("does not exist"), std::string::npos) << folder_error;
+  options.dtype = ExportDtype::kFloat16;
+  options.format = ExportFormat::kTorchScript;
+  const std::string dtype_error = testing::error_message_of(
+      [&] { export_network(predictor.model(), dir_ / "model.pt", options, {}); });
+  EXPECT_NE(dtype_error.find("--dtype fp16: float16 is written for ONNX"), std::string::npos)
+      << dtype_error;
+  options.dtype = ExportDtype::kFloat32;
+  options.dynamic = true;
+  EXPECT_NE(testing::error_message_of([&] {
+              export_network(predictor.model(), dir_ / "model.pt", options, {});
+            }).find("--dynamic: a TorchScript module is traced at one size"),
+            std::string::npos);
   EXPECT_TRUE(std::filesystem::is_empty(dir_.path()));
 }
 
@@ -203,8 +248,20 @@ TEST(ExportBackbones, DlaWithAndWithoutDcnAndHourglassComputeTheModelsMaps) {
     }
     options.format = ExportFormat::kOnnx;
     export_network(model, dir / "model.onnx", options, {});
+    if (onnxruntime_available()) expect_onnxruntime_gives(dir.path(), input, ours);
+    // --dynamic: DLA-34 plain and Hourglass hold no size; DCN's sampling grid does (named).
+    options.dynamic = true;
+    if (backbone == "dla34") {
+      const std::string error = testing::error_message_of(
+          [&] { export_network(model, dir / "dynamic.onnx", options, {}); });
+      EXPECT_NE(error.find("--dynamic: the graph depends on the input's size"), std::string::npos)
+          << error;
+      continue;
+    }
+    export_network(model, dir / "model.onnx", options, {});
     if (!onnxruntime_available()) continue;
-    expect_onnxruntime_gives(dir.path(), input, ours);
+    const torch::Tensor other_size = torch::randn({2, 3, side + model.size_divisor(), side});
+    expect_onnxruntime_gives(dir.path(), other_size, our_maps(model, other_size));
   }
 }
 
@@ -409,6 +466,87 @@ TEST_P(ExportDetections, TheGraphGivesPredictsDetectionsOnRealPictures) {
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryMethod, ExportDetections,
+                         ::testing::Values("centermask", "centermask_fcos", "polarmask"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
+
+// --dtype fp16: the graph computes in float16 between a float32 input and float32 outputs. In
+// ONNX Runtime its raw maps stay within float16's precision of the model's, and its decoded
+// detections are predict's: the same classes, scores within 5e-3, boxes within 1 px, masks
+// close — the few near-ties that float16 reorders (below a score's last float16 bit) aside.
+class ExportFloat16 : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ExportFloat16, RunsInOnnxRuntimeCloseToTheFloat32Model) {
+  if (!onnx_export_available()) GTEST_SKIP() << "this build writes no ONNX (libonnx-dev)";
+  if (!onnxruntime_available()) GTEST_SKIP() << "node or onnxruntime-node missing";
+  Predictor predictor = small_model(GetParam(), {"test.input_size=128", "test.top_k=30"});
+  give_objects_masks(predictor.model());
+  MetaArchitectureImpl& model = predictor.model();
+  testing::TempDir dir;
+
+  // Raw maps.
+  torch::manual_seed(11);
+  const torch::Tensor random_input = torch::randn({1, 3, kHeight, kWidth});
+  const auto ours = our_maps(model, random_input);
+  ExportOptions options;
+  options.postprocess = false;
+  options.input_height = kHeight;
+  options.input_width = kWidth;
+  options.dtype = ExportDtype::kFloat16;
+  const ExportReport raw = export_network(model, dir / "model.onnx", options, {});
+  const auto size_of = [&] { return std::filesystem::file_size(dir / "model.onnx"); };
+  const std::uintmax_t half_size = size_of();
+  const auto theirs = run_onnxruntime(dir.path(), random_input, raw);
+  for (const auto& [name, map] : ours) {
+    const double difference = scaled_difference(theirs.at(name), map);
+    EXPECT_LT(difference, 1e-2) << name;
+    std::printf("%s: float16 raw map %s within %.2e (scaled)\n", GetParam().c_str(), name.c_str(),
+                difference);
+  }
+  options.dtype = ExportDtype::kFloat32;
+  export_network(model, dir / "model.onnx", options, {});
+  EXPECT_LT(static_cast<double>(half_size), 0.55 * static_cast<double>(size_of()))
+      << "float16 weights halve the file";
+
+  // Decoded detections against predict's.
+  constexpr int kSide = 128;
+  options.postprocess = true;
+  options.dtype = ExportDtype::kFloat16;
+  options.input_height = options.input_width = kSide;
+  options.predict = predict_options(predictor.config().test);
+  options.mask_size = 112;
+  const ExportReport report = export_network(model, dir / "model.onnx", options, {});
+  std::size_t expected = 0, matched = 0;
+  double iou_sum = 0;
+  for (const auto& [name, image] : comparison_images(3)) {
+    SCOPED_TRACE(name);
+    const deploy::InputTransform fit = deploy::fit_into(image, kSide, kSide);
+    std::vector<float> input = deploy::network_input(image, fit);
+    const auto outputs =
+        run_onnxruntime(dir.path(), torch::from_blob(input.data(), {1, 3, kSide, kSide}), report);
+    const std::vector<deploy::Detection> detections = deploy::detections(
+        exported_view(outputs, options.mask_size), 0, fit, predictor.config().test.mask_threshold);
+    const std::vector<Instance> predicted = predictor.predict(image);
+    const std::vector<int> match = match_detections(predicted, detections, 5e-3f, 1.0f);
+    expected += predicted.size();
+    for (std::size_t i = 0; i < predicted.size(); ++i) {
+      if (match[i] < 0) continue;
+      ++matched;
+      iou_sum +=
+          compare_masks(predicted[i].mask, detections[static_cast<std::size_t>(match[i])].mask).iou;
+    }
+  }
+  ASSERT_GT(expected, 0u);
+  const double matched_share = static_cast<double>(matched) / static_cast<double>(expected);
+  const double mean_iou = matched == 0 ? 0 : iou_sum / static_cast<double>(matched);
+  std::printf("%s: float16 decoded %zu of %zu detections matched, mean mask IoU %.4f\n",
+              GetParam().c_str(), matched, expected, mean_iou);
+  EXPECT_GE(matched_share, 0.9);
+  EXPECT_GE(mean_iou, 0.95);
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryMethod, ExportFloat16,
                          ::testing::Values("centermask", "centermask_fcos", "polarmask"),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            return info.param;

@@ -27,12 +27,21 @@ class MetaArchitectureImpl;
 
 enum class ExportFormat { kOnnx, kTorchScript };
 
+/// The type the exported graph computes in. Float16 halves the file and suits GPUs and
+/// accelerators (TensorRT, OpenVINO on GPU); the input and outputs stay float32 either way.
+enum class ExportDtype { kFloat32, kFloat16 };
+
 struct ExportOptions {
   ExportFormat format = ExportFormat::kOnnx;
-  int batch = 1;           ///< the fixed batch size
-  int input_height = 512;  ///< fixed sides, multiples of the model's size divisor
+  int batch = 1;           ///< the batch size traced with
+  int input_height = 512;  ///< the sides traced with, multiples of the model's size divisor
   int input_width = 512;
-  int opset = 17;  ///< ONNX opset the graph is written for (13 to 17)
+  /// ONNX only: batch, height and width free in the graph (sides still multiples of the size
+  /// divisor). The network is traced at two sizes and the graphs compared; a graph that holds
+  /// its traced size (the decoding's coordinate grids do) is refused with the operation named.
+  bool dynamic = false;
+  int opset = 17;                             ///< ONNX opset the graph is written for (13 to 17)
+  ExportDtype dtype = ExportDtype::kFloat32;  ///< float16: ONNX only
   /// The decoding inside the graph (final detections, the method's decoded_outputs) rather
   /// than the raw maps. Needs opset 16 (GridSample) where the method resamples masks.
   bool postprocess = true;
