@@ -3,7 +3,9 @@
 // a JSON-lines file of each frame's detections. The checkpoint carries its config and
 // categories, so no config file is needed.
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -33,7 +35,32 @@ struct PredictOptions {
   double score_threshold = 0.3;
   bool overlays = true;
   std::int64_t max_frames = 0;  ///< video: stop after this many frames (0 = the whole video)
+  bool overwrite = false;       ///< replace an earlier prediction in out_dir
 };
+
+// What predict writes into its folder, for pictures and for video.
+const char* const kPredictionOutputs[] = {"results.json", "images.json", "overlays",
+                                          "annotated.avi", "detections.jsonl"};
+
+// As `train` does with a run folder: a folder holding an earlier prediction is refused
+// unless --overwrite, which removes that prediction's files first (so that the folder never
+// mixes two runs' overlays). Other files in the folder are left alone.
+void prepare_output_folder(const PredictOptions& o) {
+  const std::filesystem::path out_dir = o.out_dir;
+  std::vector<std::filesystem::path> earlier;
+  for (const char* name : kPredictionOutputs)
+    if (std::filesystem::exists(out_dir / name)) earlier.push_back(out_dir / name);
+  if (earlier.empty()) return;
+  if (!o.overwrite)
+    throw InputError(fmt::format(
+        "{}: holds an earlier prediction ({}); pass --overwrite to replace it, or another --out",
+        o.out_dir, earlier.front().filename().string()));
+  for (const std::filesystem::path& path : earlier) {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+    if (ec) throw InputError(fmt::format("{}: cannot remove it: {}", path.string(), ec.message()));
+  }
+}
 
 // Ctrl-C during a video or camera run ends the stream; the files written so far are closed
 // and renamed into place, as at the end of a video.
@@ -87,6 +114,30 @@ std::string frame_json_line(std::int64_t frame, double seconds, const cv::Mat& i
   return line + "\n";
 }
 
+// While alive, the process's standard error goes nowhere: FFmpeg and GStreamer print their own
+// lines on a file they cannot open, before and beside the one error of ours that names it.
+class SilencedStderr {
+ public:
+  SilencedStderr() {
+    std::fflush(stderr);
+    saved_ = ::dup(STDERR_FILENO);
+    const int null = ::open("/dev/null", O_WRONLY);
+    if (saved_ >= 0 && null >= 0) ::dup2(null, STDERR_FILENO);
+    if (null >= 0) ::close(null);
+  }
+  ~SilencedStderr() {
+    if (saved_ < 0) return;
+    std::fflush(stderr);
+    ::dup2(saved_, STDERR_FILENO);
+    ::close(saved_);
+  }
+  SilencedStderr(const SilencedStderr&) = delete;
+  SilencedStderr& operator=(const SilencedStderr&) = delete;
+
+ private:
+  int saved_ = -1;
+};
+
 /// Video or camera: every frame through predict_image, drawn into an annotated video, its
 /// detections one JSON line per frame. Both files are written under temporary names and
 /// renamed when the stream ends, so an interrupted run leaves no half file under the final
@@ -100,7 +151,10 @@ int run_predict_video(const PredictOptions& o) {
   } else {
     if (!std::filesystem::is_regular_file(o.input))
       throw InputError(o.input + ": no such video file");
-    capture.open(o.input);
+    // FFmpeg first (the backend for files), then whatever else OpenCV has, quietly: what
+    // fails is said once below.
+    const SilencedStderr quiet;
+    if (!capture.open(o.input, cv::CAP_FFMPEG)) capture.open(o.input, cv::CAP_ANY);
   }
   if (!capture.isOpened())
     throw InputError(source + ": OpenCV's VideoCapture cannot open it (" +
@@ -184,6 +238,7 @@ int run_predict_video(const PredictOptions& o) {
 
 int run_predict(const PredictOptions& o) {
   configure_runtime(o.model.threads);
+  prepare_output_folder(o);
   if (is_camera_index(o.input) || is_video_file(o.input)) return run_predict_video(o);
   // The inputs first: listing them is cheap, loading the model is not.
   const std::vector<std::filesystem::path> files = list_image_files(o.input);
@@ -243,6 +298,8 @@ CommandRunner add_predict_command(CLI::App& app) {
   cmd->add_option("--score-thr", options->score_threshold, "keep detections at or above")
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_flag("!--no-overlays", options->overlays, "write only results.json");
+  cmd->add_flag("--overwrite", options->overwrite,
+                "replace an earlier prediction in --out (refused without it)");
   return [options]() { return run_predict(*options); };
 }
 

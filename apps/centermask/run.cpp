@@ -15,6 +15,10 @@
 
 #include "centermask/common/error.h"
 #include "commands.h"
+#ifdef CENTERMASK_WITH_TORCH
+#include "centermask/engine/runtime.h"
+#include "centermask/export/network_export.h"
+#endif
 
 #ifndef CENTERMASK_WITH_TORCH
 namespace {
@@ -26,7 +30,8 @@ constexpr const char* kModelCommands[] = {"train",          "predict",     "test
 bool is_model_command(const char* name) {
   for (const char* command : kModelCommands)
     if (std::strcmp(name, command) == 0) return true;
-  return false;
+  // The version's LibTorch, CUDA and CPU lines are the LibTorch build's to tell.
+  return std::strcmp(name, "--version") == 0;
 }
 
 // Runs the LibTorch build of the program in this process, with the same arguments.
@@ -36,6 +41,10 @@ int hand_over_to_torch_program(char** argv) {
   const std::filesystem::path torch_program =
       (ec ? std::filesystem::path(argv[0]) : self).parent_path() / "centermask-torch";
   ::execv(torch_program.c_str(), argv);
+  if (std::strcmp(argv[1], "--version") == 0) {
+    std::printf("centermask %s (built without LibTorch: synth, show, eval)\n", CENTERMASK_VERSION);
+    return 0;
+  }
   std::fprintf(stderr,
                "error: %s: %s: `centermask %s` needs the LibTorch build of the program (build "
                "with -DCENTERMASK_WITH_TORCH=ON)\n",
@@ -64,7 +73,15 @@ int run(int argc, char** argv) {
       "in centermask-torch beside this program.");
 #endif
   app.require_subcommand(1);
+#ifdef CENTERMASK_WITH_TORCH
+  app.set_version_flag("--version", [] {
+    return fmt::format("centermask {}\n{}\nONNX export: {}", CENTERMASK_VERSION,
+                       runtime_description(),
+                       onnx_export_available() ? "yes" : "no (built without libonnx-dev)");
+  });
+#else
   app.set_version_flag("--version", CENTERMASK_VERSION);
+#endif
   const std::vector<std::pair<std::string, centermask::cli::CommandRunner>> commands = {
       {"synth", centermask::cli::add_synth_command(app)},
       {"show", centermask::cli::add_show_command(app)},
@@ -81,6 +98,31 @@ int run(int argc, char** argv) {
       {"report", centermask::cli::add_report_command(app)},
 #endif
   };
+  // Each command's --help ends with a line to copy.
+  const std::pair<const char*, const char*> examples[] = {
+      {"synth", "centermask synth --preset demo --out data/synth --train 2000 --val 200"},
+      {"show", "centermask show --gt data/synth/val.json --images data/synth/val --out pictures"},
+      {"eval", "centermask eval --gt instances_val2017.json --results results.json --iou segm"},
+      {"train",
+       "centermask train --config configs/centermask_demo_cpu.yaml --out runs/mine --set "
+       "data.train_json=train.json --set data.train_images=train/"},
+      {"predict",
+       "centermask predict --weights runs/mine/model_final.pt --input photos/ --out "
+       "predictions"},
+      {"test", "centermask test --weights runs/mine/model_final.pt --gt val.json --images val/"},
+      {"ablate", "centermask ablate --config configs/centermask_demo_cpu.yaml --out runs/ablation"},
+      {"upper-bound",
+       "centermask upper-bound --gt val.json --images val/ --config "
+       "configs/centermask_demo_cpu.yaml --input-size 320"},
+      {"bench", "centermask bench --weights runs/mine/model_final.pt --size 512"},
+      {"export-weights",
+       "centermask export-weights --weights runs/mine/model_final.pt --out weights.pth"},
+      {"export", "centermask export --weights runs/mine/model_final.pt --out model.onnx"},
+      {"report", "centermask report runs/mine"},
+  };
+  for (const auto& [name, example] : examples)
+    for (CLI::App* command : app.get_subcommands({}))
+      if (command->get_name() == name) command->footer(fmt::format("Example:\n  {}", example));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -45,6 +45,11 @@ int run_test(const TestOptions& o) {
     json::Writer w(out);
     w.begin_object();
     w.key("num_images").value(result.run.images);
+    // Images of the dataset that were left out (missing, undecodable, or a size that
+    // disagrees with the JSON; stderr names them): the stats are over the others.
+    w.key("num_images_skipped")
+        .value(static_cast<std::int64_t>(set->dataset().images().size()) -
+               static_cast<std::int64_t>(set->size()));
     w.key("num_detections").value(static_cast<std::int64_t>(result.run.results.size()));
     w.key("images_per_s")
         .value(result.run.seconds > 0 ? result.run.images / result.run.seconds : 0);

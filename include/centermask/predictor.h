@@ -1,6 +1,6 @@
 #pragma once
-// Using a trained model from C++: the class a program links against (find_package(CenterMask)
-// → CenterMask::centermask), and the one path through which `centermask predict`, `test`,
+// Using a trained model from C++: the class a program links against (find_package(centermask)
+// → centermask::centermask), and the one path through which `centermask predict`, `test`,
 // `report`, `bench` and the Python package run models.
 //
 //   centermask::Predictor predictor("runs/demo/model_final.pt");      // CPU, fp32

@@ -5,9 +5,11 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <functional>
 #include <limits>
 #include <map>
+#include <sstream>
 #include <stdexcept>
 
 #include "centermask/common/error.h"
@@ -585,6 +587,15 @@ void TrainConfig::validate() const {
   check(!data.train_images.empty(), "data.train_images", "is required");
   check(data.val_json.empty() == data.val_images.empty(), "data.val_images",
         "data.val_json and data.val_images go together");
+}
+
+std::vector<std::string> environment_overrides() {
+  std::vector<std::string> overrides;
+  const char* text = std::getenv("CENTERMASK_SET");
+  if (text == nullptr) return overrides;
+  std::istringstream words(text);
+  for (std::string word; words >> word;) overrides.push_back(word);
+  return overrides;
 }
 
 void apply_config_overrides(TrainConfig* config, const std::vector<std::string>& overrides) {

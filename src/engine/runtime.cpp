@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <malloc.h>
 #include <sched.h>
+#include <torch/version.h>
 
 #include <fstream>
 #include <thread>
@@ -47,6 +48,22 @@ bool cpu_has_any_flag(const std::vector<std::string>& flags) {
 }
 
 }  // namespace
+
+std::string runtime_description() {
+  const bool avx512_bf16 = cpu_has_any_flag({"avx512_bf16"});
+  const bool amx = cpu_has_any_flag({"amx_bf16"});
+  std::string cuda = "not built with CUDA";
+  if (torch::cuda::is_available())
+    cuda = fmt::format("{} device(s)", torch::cuda::device_count());
+  else if (at::hasCUDA())
+    cuda = "built with CUDA, no device seen";
+  return fmt::format(
+      "LibTorch {}\nCUDA: {}\nCPU: AVX-512 {}, AVX-512 BF16 {}, AMX {} (bf16 under "
+      "precision auto: {}); {} LibTorch threads",
+      TORCH_VERSION, cuda, cpu_has_any_flag({"avx512f"}) ? "yes" : "no", avx512_bf16 ? "yes" : "no",
+      amx ? "yes" : "no", avx512_bf16 || amx || torch::cuda::is_available() ? "yes" : "no (fp32)",
+      at::get_num_threads());
+}
 
 InferencePrecision parse_inference_precision(const std::string& name, const torch::Device& device,
                                              const std::string& field) {

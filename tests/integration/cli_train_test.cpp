@@ -110,6 +110,26 @@ TEST_F(CliTrainTest, PredictWritesResultsAndPicturesAndTestScoresWhatItWrites) {
                                         " --results " + (dir_ / "pred" / "results.json").string());
   EXPECT_EQ(check.exit_code, 0) << check.output;
 
+  // Into a folder that holds that prediction: refused by name, unless --overwrite, which
+  // replaces the earlier files (the overlays too) instead of mixing two runs.
+  ASSERT_EQ(run_cli("predict --weights " + weights + " --input " +
+                    (data_->root() / "val").string() + " --out " + (dir_ / "again").string())
+                .exit_code,
+            0);
+  const std::string again_command = "predict --weights " + weights + " --input " +
+                                    (data_->root() / "val" / "000000.png").string() + " --out " +
+                                    (dir_ / "again").string();
+  const testing::CliRun again = run_cli(again_command);
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_NE(again.output.find("holds an earlier prediction"), std::string::npos) << again.output;
+  EXPECT_NE(again.output.find("--overwrite"), std::string::npos) << again.output;
+  const testing::CliRun replaced = run_cli(again_command + " --overwrite");
+  ASSERT_EQ(replaced.exit_code, 0) << replaced.output;
+  std::size_t pictures_now = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_ / "again" / "overlays"))
+    pictures_now += entry.path().extension() == ".png";
+  EXPECT_EQ(pictures_now, 1u) << "the earlier overlays are gone";
+
   // A single image works too.
   const testing::CliRun one = run_cli("predict --weights " + weights + " --input " +
                                       (data_->root() / "val" / "000000.png").string() + " --out " +
@@ -123,6 +143,7 @@ TEST_F(CliTrainTest, PredictWritesResultsAndPicturesAndTestScoresWhatItWrites) {
       run_cli("test --weights " + weights + " --gt " + gt + " --images " +
               (data_->root() / "val").string() + " --json --out " + (dir_ / "r.json").string());
   ASSERT_EQ(tested.exit_code, 0) << tested.output;
+  EXPECT_NE(tested.output.find("\"num_images_skipped\":0"), std::string::npos) << tested.output;
   const testing::CliRun segm =
       run_cli("eval --gt " + gt + " --results " + (dir_ / "r.json").string() + " --json");
   ASSERT_EQ(segm.exit_code, 0) << segm.output;

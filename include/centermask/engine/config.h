@@ -139,6 +139,10 @@ TrainConfig load_train_config(const std::filesystem::path& path,
 TrainConfig parse_train_config(const std::string& yaml_text, const std::string& source_name,
                                const std::vector<std::string>& overrides = {},
                                const std::filesystem::path& base_dir = ".");
+/// The overrides in the environment variable CENTERMASK_SET (KEY=VALUE, separated by
+/// spaces), which `train` and `ablate` apply after their --set: a short run of any documented
+/// command without editing it (CENTERMASK_SET="solver.epochs=1 runtime.time_limit_minutes=0.2").
+std::vector<std::string> environment_overrides();
 /// Applies overrides to an existing config (e.g. a resumed run's saved one).
 void apply_config_overrides(TrainConfig* config, const std::vector<std::string>& overrides);
 /// Every key with its value, as YAML that parse_train_config reads back to the same config.

@@ -19,6 +19,11 @@ torch::Device resolve_device(const std::string& name);
 /// count.
 int configure_runtime(int threads, int blas_threads = 1);
 
+/// What this build and machine run with, for `centermask --version`: LibTorch's version, CUDA
+/// (built with it, devices seen), the CPU features the precisions use (AVX-512 BF16, AMX:
+/// bf16 under `auto`), LibTorch's threads and the BLAS.
+std::string runtime_description();
+
 /// The precision the network runs in at inference: fp32, or bf16 / fp16 under LibTorch's
 /// autocast (convolutions and matrix products in reduced precision, the rest in fp32).
 enum class InferencePrecision { kFloat32, kBFloat16, kFloat16 };
