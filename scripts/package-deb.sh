@@ -17,7 +17,7 @@ fi
 cmake -S "$root" -B "$build" -DCENTERMASK_PYTHON_INSTALL_DIR=lib/python3/dist-packages > /dev/null
 restore() { cmake -S "$root" -B "$build" -DCENTERMASK_PYTHON_INSTALL_DIR= > /dev/null; }
 trap restore EXIT
-targets=(centermask centermask-torch centermask_core centermask_model centermask_engine
+targets=(centermask centermask-torch centermask_eval centermask_core centermask_model centermask_engine
   centermask_export)
 if grep -q "^pybind11_DIR:PATH=/" "$build/CMakeCache.txt"; then targets+=(centermask_python); fi
 cmake --build "$build" --target "${targets[@]}"

@@ -13,14 +13,12 @@
 #include "centermask/common/error.h"
 #include "centermask/data/training_set.h"
 #include "centermask/predictor.h"
+#include "command_runner.h"
 
 namespace centermask::cli {
 
-using CommandRunner = std::function<int()>;
-
 /// The whole program: parses argv (argv[1] the subcommand) and runs it; returns the exit code
 /// (0 success, 1 unusable input, 2 bad command line).
-int run(int argc, char** argv);
 
 /// What the commands that run a trained model (predict, test) share.
 struct ModelRunOptions {
@@ -103,7 +101,6 @@ inline std::shared_ptr<const TrainingSet> open_evaluation_set(const std::string&
   return set;
 }
 
-CommandRunner add_eval_command(CLI::App& app);
 CommandRunner add_synth_command(CLI::App& app);
 CommandRunner add_show_command(CLI::App& app);
 #ifdef CENTERMASK_WITH_TORCH

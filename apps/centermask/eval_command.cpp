@@ -10,7 +10,7 @@
 #include "centermask/data/coco_dataset.h"
 #include "centermask/data/coco_results.h"
 #include "centermask/evaluation/coco_evaluator.h"
-#include "commands.h"
+#include "command_runner.h"
 
 namespace centermask::cli {
 namespace {

@@ -7,6 +7,6 @@
 // command. `centermask train|predict|test|ablate|upper-bound|bench` replaces itself (exec) with
 // centermask-torch from the same folder, so users see one program.
 
-#include "commands.h"
+#include "command_runner.h"
 
 int main(int argc, char** argv) { return centermask::cli::run(argc, argv); }

@@ -14,7 +14,10 @@
 #include <vector>
 
 #include "centermask/common/error.h"
+#include "command_runner.h"
+#ifndef CENTERMASK_EVAL_ONLY
 #include "commands.h"
+#endif
 #ifdef CENTERMASK_WITH_TORCH
 #include "centermask/engine/runtime.h"
 #include "centermask/export/network_export.h"
@@ -28,6 +31,12 @@ constexpr const char* kModelCommands[] = {"train",          "predict",     "test
                                           "export-weights", "export",      "report"};
 
 bool is_model_command(const char* name) {
+#ifdef CENTERMASK_EVAL_ONLY
+  // The lean program is the evaluator alone (no OpenCV, no LibTorch to load: it starts in
+  // milliseconds); every other command, and the help that lists them all, is the partner's.
+  (void)kModelCommands;
+  return std::strcmp(name, "eval") != 0;
+#endif
   for (const char* command : kModelCommands)
     if (std::strcmp(name, command) == 0) return true;
   // The version's LibTorch, CUDA and CPU lines are the LibTorch build's to tell.
@@ -41,14 +50,15 @@ int hand_over_to_torch_program(char** argv) {
   const std::filesystem::path torch_program =
       (ec ? std::filesystem::path(argv[0]) : self).parent_path() / "centermask-torch";
   ::execv(torch_program.c_str(), argv);
-  if (std::strcmp(argv[1], "--version") == 0) {
+  const char* command = argv[1] != nullptr ? argv[1] : "";
+  if (std::strcmp(command, "--version") == 0) {
     std::printf("centermask %s (built without LibTorch: synth, show, eval)\n", CENTERMASK_VERSION);
     return 0;
   }
   std::fprintf(stderr,
                "error: %s: %s: `centermask %s` needs the LibTorch build of the program (build "
                "with -DCENTERMASK_WITH_TORCH=ON)\n",
-               torch_program.c_str(), std::strerror(errno), argv[1]);
+               torch_program.c_str(), std::strerror(errno), command);
   return 2;
 }
 
@@ -60,6 +70,9 @@ namespace centermask::cli {
 int run(int argc, char** argv) {
 #ifndef CENTERMASK_WITH_TORCH
   if (argc > 1 && is_model_command(argv[1])) return hand_over_to_torch_program(argv);
+#ifdef CENTERMASK_EVAL_ONLY
+  if (argc <= 1) return hand_over_to_torch_program(argv);
+#endif
 #endif
   CLI::App app{"CenterMask: single-shot instance segmentation (train, predict, evaluate)"};
 #ifndef CENTERMASK_WITH_TORCH
@@ -83,9 +96,11 @@ int run(int argc, char** argv) {
   app.set_version_flag("--version", CENTERMASK_VERSION);
 #endif
   const std::vector<std::pair<std::string, centermask::cli::CommandRunner>> commands = {
+      {"eval", centermask::cli::add_eval_command(app)},
+#ifndef CENTERMASK_EVAL_ONLY
       {"synth", centermask::cli::add_synth_command(app)},
       {"show", centermask::cli::add_show_command(app)},
-      {"eval", centermask::cli::add_eval_command(app)},
+#endif
 #ifdef CENTERMASK_WITH_TORCH
       {"train", centermask::cli::add_train_command(app)},
       {"predict", centermask::cli::add_predict_command(app)},
