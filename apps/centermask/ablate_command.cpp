@@ -5,7 +5,6 @@
 // the command resumes unfinished ones and reuses finished ones.
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -70,12 +69,7 @@ bool read_metrics(const std::filesystem::path& run_dir, VariantResult* result) {
 
 int run_ablate(AblateOptions o) {
   install_training_signal_handlers();
-  const std::vector<std::string> from_environment = environment_overrides();
-  if (!from_environment.empty()) {
-    std::fprintf(stderr, "CENTERMASK_SET: also --set %s\n",
-                 fmt::format("{}", fmt::join(from_environment, " --set ")).c_str());
-    o.overrides.insert(o.overrides.end(), from_environment.begin(), from_environment.end());
-  }
+  append_environment_overrides(&o.overrides);
   // The method is the config's (with the overrides): its variants are what is trained.
   const std::string method = load_train_config(o.config_path, o.overrides).model.meta_arch;
   const std::vector<AblationVariant> variants = ablation_variants(method);

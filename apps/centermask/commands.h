@@ -36,6 +36,17 @@ struct ModelRunOptions {
   std::string dtype = "fp32";
 };
 
+/// Appends CENTERMASK_SET's overrides (config.h: environment_overrides) after the command
+/// line's, saying so on stderr: a shortened run should not pass for a full one.
+inline void append_environment_overrides(std::vector<std::string>* overrides) {
+  const std::vector<std::string> from_environment = environment_overrides();
+  if (from_environment.empty()) return;
+  std::string listed;
+  for (const std::string& item : from_environment) listed += " --set " + item;
+  std::fprintf(stderr, "CENTERMASK_SET: also%s\n", listed.c_str());
+  overrides->insert(overrides->end(), from_environment.begin(), from_environment.end());
+}
+
 inline void add_model_run_options(CLI::App* cmd, ModelRunOptions* o) {
   cmd->add_option("--weights", o->weights, "checkpoint (model_final.pt or last.pt)")->required();
   cmd->add_option("--device", o->device, "cpu, cuda or cuda:N");

@@ -26,21 +26,23 @@
 #ifndef CENTERMASK_WITH_TORCH
 namespace {
 
+#ifndef CENTERMASK_EVAL_ONLY
 constexpr const char* kModelCommands[] = {"train",          "predict",     "test",
                                           "ablate",         "upper-bound", "bench",
                                           "export-weights", "export",      "report"};
+#endif
 
 bool is_model_command(const char* name) {
 #ifdef CENTERMASK_EVAL_ONLY
   // The lean program is the evaluator alone (no OpenCV, no LibTorch to load: it starts in
   // milliseconds); every other command, and the help that lists them all, is the partner's.
-  (void)kModelCommands;
   return std::strcmp(name, "eval") != 0;
-#endif
+#else
   for (const char* command : kModelCommands)
     if (std::strcmp(name, command) == 0) return true;
   // The version's LibTorch, CUDA and CPU lines are the LibTorch build's to tell.
   return std::strcmp(name, "--version") == 0;
+#endif
 }
 
 // Runs the LibTorch build of the program in this process, with the same arguments.

@@ -2,7 +2,6 @@
 // folder holds), resumes it, or lists the config keys.
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -175,12 +174,7 @@ int run_train(TrainCommandOptions o) {
   if (o.out_dir.empty()) throw InputError("--out RUN_DIR is required");
   if (!o.device.empty()) o.overrides.push_back("runtime.device=" + o.device);
   if (o.threads >= 0) o.overrides.push_back("runtime.threads=" + std::to_string(o.threads));
-  const std::vector<std::string> from_environment = environment_overrides();
-  if (!from_environment.empty()) {
-    std::fprintf(stderr, "CENTERMASK_SET: also --set %s\n",
-                 fmt::format("{}", fmt::join(from_environment, " --set ")).c_str());
-    o.overrides.insert(o.overrides.end(), from_environment.begin(), from_environment.end());
-  }
+  append_environment_overrides(&o.overrides);
   TrainConfig config;
   if (o.resume) {
     if (!o.config_path.empty())

@@ -50,19 +50,19 @@ bool cpu_has_any_flag(const std::vector<std::string>& flags) {
 }  // namespace
 
 std::string runtime_description() {
+  const bool avx512 = cpu_has_any_flag({"avx512f"});
   const bool avx512_bf16 = cpu_has_any_flag({"avx512_bf16"});
   const bool amx = cpu_has_any_flag({"amx_bf16"});
-  std::string cuda = "not built with CUDA";
-  if (torch::cuda::is_available())
-    cuda = fmt::format("{} device(s)", torch::cuda::device_count());
-  else if (at::hasCUDA())
-    cuda = "built with CUDA, no device seen";
+  const bool gpu = torch::cuda::is_available();
+  const std::string cuda = gpu ? fmt::format("{} device(s)", torch::cuda::device_count())
+                           : at::hasCUDA() ? "built with CUDA, no device seen"
+                                           : "not built with CUDA";
+  const auto yes_no = [](bool b) { return b ? "yes" : "no"; };
   return fmt::format(
       "LibTorch {}\nCUDA: {}\nCPU: AVX-512 {}, AVX-512 BF16 {}, AMX {} (bf16 under "
       "precision auto: {}); {} LibTorch threads",
-      TORCH_VERSION, cuda, cpu_has_any_flag({"avx512f"}) ? "yes" : "no", avx512_bf16 ? "yes" : "no",
-      amx ? "yes" : "no", avx512_bf16 || amx || torch::cuda::is_available() ? "yes" : "no (fp32)",
-      at::get_num_threads());
+      TORCH_VERSION, cuda, yes_no(avx512), yes_no(avx512_bf16), yes_no(amx),
+      avx512_bf16 || amx || gpu ? "yes" : "no (fp32)", at::get_num_threads());
 }
 
 InferencePrecision parse_inference_precision(const std::string& name, const torch::Device& device,

@@ -964,10 +964,6 @@ void convert_to_float16(onnx::GraphProto* graph) {
   graph->clear_value_info();
 }
 
-}  // namespace
-
-namespace {
-
 struct BuiltModel {
   onnx::ModelProto model;
   std::map<std::string, int> op_counts;

@@ -93,6 +93,15 @@ void expect_onnxruntime_gives(const std::filesystem::path& dir, const torch::Ten
     EXPECT_LT(scaled_difference(theirs.at(name), map), 1e-4) << name;
 }
 
+// Export settings of the raw maps (--postprocess off) at `height` × `width`.
+ExportOptions raw_maps_options(int height = kHeight, int width = kWidth) {
+  ExportOptions options;
+  options.postprocess = false;
+  options.input_height = height;
+  options.input_width = width;
+  return options;
+}
+
 class ExportTest : public ::testing::TestWithParam<std::string> {
  protected:
   testing::TempDir dir_;
@@ -105,10 +114,7 @@ TEST_P(ExportTest, OnnxRuntimeAndTorchScriptComputeTheModelsRawMaps) {
   const torch::Tensor input = torch::randn({1, 3, kHeight, kWidth});
   const auto ours = our_maps(model, input);
 
-  ExportOptions options;
-  options.postprocess = false;
-  options.input_height = kHeight;
-  options.input_width = kWidth;
+  ExportOptions options = raw_maps_options();
   options.format = ExportFormat::kTorchScript;
   const ExportReport script_report =
       export_network(model, dir_ / "model.pt", options, {{"class_names", "[\"a\"]"}});
@@ -141,11 +147,8 @@ TEST_P(ExportTest, DynamicGraphRunsAtOtherBatchesAndSizes) {
   if (!onnx_export_available()) GTEST_SKIP() << "this build writes no ONNX (libonnx-dev)";
   Predictor predictor = small_model(GetParam());
   MetaArchitectureImpl& model = predictor.model();
-  ExportOptions options;
-  options.postprocess = false;
+  ExportOptions options = raw_maps_options();
   options.dynamic = true;
-  options.input_height = kHeight;
-  options.input_width = kWidth;
   const ExportReport report = export_network(model, dir_ / "model.onnx", options, {});
   EXPECT_EQ(report.input_shape, (std::vector<std::int64_t>{1, 3, kHeight, kWidth}));
   options.postprocess = true;
@@ -222,9 +225,7 @@ TEST(ExportBackbones, DlaWithAndWithoutDcnAndHourglassComputeTheModelsMaps) {
     torch::manual_seed(13);
     const torch::Tensor input = torch::randn({1, 3, side, side});
     const auto ours = our_maps(model, input);
-    ExportOptions options;
-    options.postprocess = false;
-    options.input_height = options.input_width = side;
+    ExportOptions options = raw_maps_options(side, side);
     options.format = ExportFormat::kTorchScript;
     export_network(model, dir / "model.pt", options, {});
     torch::jit::Module loaded = torch::jit::load((dir / "model.pt").string());
@@ -489,10 +490,7 @@ TEST_P(ExportFloat16, RunsInOnnxRuntimeCloseToTheFloat32Model) {
   torch::manual_seed(11);
   const torch::Tensor random_input = torch::randn({1, 3, kHeight, kWidth});
   const auto ours = our_maps(model, random_input);
-  ExportOptions options;
-  options.postprocess = false;
-  options.input_height = kHeight;
-  options.input_width = kWidth;
+  ExportOptions options = raw_maps_options();
   options.dtype = ExportDtype::kFloat16;
   const ExportReport raw = export_network(model, dir / "model.onnx", options, {});
   const auto size_of = [&] { return std::filesystem::file_size(dir / "model.onnx"); };
@@ -562,11 +560,7 @@ TEST(ExportOpenCvDnn, RunsTheResNetCenterMasksGraph) {
   torch::manual_seed(12);
   const torch::Tensor input = torch::randn({1, 3, kHeight, kWidth});
   const auto ours = our_maps(model, input);
-  ExportOptions options;
-  options.postprocess = false;
-  options.input_height = kHeight;
-  options.input_width = kWidth;
-  export_network(model, dir / "model.onnx", options, {});
+  export_network(model, dir / "model.onnx", raw_maps_options(), {});
   cv::dnn::Net net = cv::dnn::readNetFromONNX((dir / "model.onnx").string());
   const int shape[] = {1, 3, kHeight, kWidth};
   cv::Mat blob(4, shape, CV_32F, input.data_ptr<float>());
