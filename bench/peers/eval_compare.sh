@@ -1,7 +1,8 @@
 #!/bin/bash
 # The evaluator against pycocotools, whole process (load both files + evaluate + summary), side
 # by side and alternated, on bench_coco_eval's case (1000 images, 5k ground truth, 100k
-# detections with masks). PYCOCOTOOLS: a folder holding the pycocotools package (a dev tool,
+# detections with masks); each round also checks that the 12 summary numbers agree to 1e-12.
+# PYCOCOTOOLS: a folder holding the pycocotools package (a dev tool,
 # e.g. cocoapi's PythonAPI built with `python3 setup.py build_ext --inplace`).
 #   PYCOCOTOOLS=/path/to/PythonAPI bench/peers/eval_compare.sh [ROUNDS=3] [segm|bbox]
 set -euo pipefail
@@ -13,12 +14,17 @@ case_dir=${CASE_DIR:-/tmp/centermask_eval_case}
 : "${PYCOCOTOOLS:?set PYCOCOTOOLS to a folder with the pycocotools package}"
 for round in $(seq "$rounds"); do
   start=$(date +%s.%N)
-  build/apps/centermask eval --gt "$case_dir/gt.json" --results "$case_dir/results.json" \
-    --iou "$iou" > /dev/null
+  ours_json=$(build/apps/centermask eval --gt "$case_dir/gt.json" \
+    --results "$case_dir/results.json" --iou "$iou" --json)
   ours=$(echo "$(date +%s.%N) - $start" | bc)
   start=$(date +%s.%N)
-  PYTHONPATH="$PYCOCOTOOLS${PYTHONPATH:+:$PYTHONPATH}" /usr/bin/python3 \
-    bench/peers/pycocotools_eval.py "$case_dir/gt.json" "$case_dir/results.json" "$iou" > /dev/null
+  theirs_json=$(PYTHONPATH="$PYCOCOTOOLS${PYTHONPATH:+:$PYTHONPATH}" /usr/bin/python3 \
+    bench/peers/pycocotools_eval.py "$case_dir/gt.json" "$case_dir/results.json" "$iou")
   theirs=$(echo "$(date +%s.%N) - $start" | bc)
-  echo "round $round $iou: ours ${ours} s, pycocotools ${theirs} s, ratio $(echo "scale=1; $theirs / $ours" | bc)"
+  agreement=$(/usr/bin/python3 -c 'import json, sys
+a = json.loads(sys.argv[1])["stats"]; b = json.loads(sys.argv[2])["stats"]
+d = max(abs(x - y) for x, y in zip(a, b))
+print("stats agree (max difference %.1e)" % d if d <= 1e-12 else "STATS DIFFER by %.3g" % d)' \
+    "$ours_json" "$theirs_json")
+  echo "round $round $iou: ours ${ours} s, pycocotools ${theirs} s, ratio $(echo "scale=1; $theirs / $ours" | bc); $agreement"
 done

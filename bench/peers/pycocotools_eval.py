@@ -35,7 +35,8 @@ def main():
         evaluation.summarize()
     end = time.perf_counter()
     print(json.dumps({"iou_type": iou_type, "load_s": loaded - start, "evaluate_s": end - loaded,
-                      "total_s": end - start, "AP": evaluation.stats[0]}))
+                      "total_s": end - start, "AP": evaluation.stats[0],
+                      "stats": [float(v) for v in evaluation.stats]}))
 
 
 if __name__ == "__main__":

@@ -54,7 +54,9 @@ std::string read_file(const std::filesystem::path& path) {
 MappedFile::MappedFile(const std::filesystem::path& path) {
   const int fd = open_regular_file(path, size_);
   if (size_ > 0) {
-    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    // MAP_POPULATE maps every page now, in one call, instead of a fault per page as the
+    // parser walks the file (which it reads in full anyway): fewer kernel entries.
+    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
     if (p == MAP_FAILED) {
       std::string why = errno_text();
       ::close(fd);

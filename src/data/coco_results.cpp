@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <deque>
 #include <stdexcept>
 
 #include "centermask/common/error.h"
@@ -17,7 +18,7 @@ class CocoResultsLoader {
  public:
   CocoResultsLoader(std::string_view text, const std::string& source, const CocoDataset& gt,
                     CocoResults& out)
-      : reader_(text, source), source_(source), gt_(gt), out_(out) {}
+      : reader_(text, source), text_(text), source_(source), gt_(gt), out_(out) {}
 
   void run() {
     if (reader_.peek() != json::ValueType::kArray) {
@@ -26,12 +27,21 @@ class CocoResultsLoader {
                       "\"score\": ..., ...}], found ") +
           json::value_type_name(reader_.peek()));
     }
+    // Room for as many records as the file could hold (the shortest record with a box is 55
+    // bytes): the vectors never move while they grow, and pages never touched cost nothing.
+    const std::size_t most_records = text_.size() / 55 + 1;
+    out_.detections_.reserve(most_records);
+    pending_.reserve(most_records);
+    mask_areas_.reserve(most_records);
+    mask_boxes_.reserve(most_records);
     reader_.begin_array();
     std::size_t index = 0;
     while (reader_.next_element()) read_result(index++);
     reader_.expect_end();
-    check_string_masks();
+    decode_string_masks();
     apply_area_rule();
+    if (out_.detections_.capacity() > 2 * out_.detections_.size() + 1024)
+      out_.detections_.shrink_to_fit();
   }
 
  private:
@@ -39,6 +49,15 @@ class CocoResultsLoader {
     bool has_box = false;
     bool has_mask = false;
   };
+  struct StringMask {
+    std::uint32_t record;
+    std::size_t byte_offset;  // of the record, for errors
+    std::string_view text;
+  };
+
+  static bool within(std::string_view part, std::string_view whole) {
+    return part.data() >= whole.data() && part.data() + part.size() <= whole.data() + whole.size();
+  }
 
   [[noreturn]] void fail_record(std::size_t index, std::size_t at, const std::string& message) {
     reader_.fail_at(at, fmt::format("results[{}]: {}", index, message));
@@ -101,7 +120,10 @@ class CocoResultsLoader {
       } else if (key == "counts") {
         has_counts = true;
         if (reader_.peek() == json::ValueType::kString) {
-          string_.assign(reader_.read_string());
+          string_ = reader_.read_string();
+          // A view into the file, unless escapes made the reader unescape it into its
+          // scratch buffer (COCO's alphabet holds the backslash): that one is kept.
+          if (!within(string_, text_)) string_ = unescaped_.emplace_back(string_);
           is_string = true;
         } else {
           expect(json::ValueType::kArray, index, "segmentation.counts");
@@ -211,7 +233,6 @@ class CocoResultsLoader {
         } catch (const std::invalid_argument& e) {
           fail_record(index, at, std::string("segmentation: ") + e.what());
         }
-        string_ = rle_to_string(mask);
         have_mask = true;
       } else {
         if (mask_height != image.height || mask_width != image.width) {
@@ -222,7 +243,7 @@ class CocoResultsLoader {
         }
         if (mask_is_string) {
           // Decoded (validated, and measured without boxes) in parallel after parsing.
-          string_masks_.push_back({static_cast<std::uint32_t>(index), at});
+          string_masks_.push_back({static_cast<std::uint32_t>(index), at, string_});
         } else {
           std::uint64_t total = 0;
           for (std::uint32_t c : rle_.counts) total += c;
@@ -233,14 +254,15 @@ class CocoResultsLoader {
           mask = rle_;
           mask.height = image.height;
           mask.width = image.width;
-          string_ = rle_to_string(mask);
           have_mask = true;
         }
       }
       det.has_mask = true;
-      det.mask_first = out_.mask_text_.size();
-      det.mask_length = static_cast<std::uint32_t>(string_.size());
-      out_.mask_text_ += string_;
+      if (have_mask) {
+        det.mask_first = out_.mask_counts_.size();
+        det.mask_length = static_cast<std::uint32_t>(mask.counts.size());
+        out_.mask_counts_.insert(out_.mask_counts_.end(), mask.counts.begin(), mask.counts.end());
+      }
       if (!box_mode_ && have_mask) {
         mask_areas_.push_back(static_cast<double>(rle_area(mask)));
         mask_boxes_.push_back(rle_bbox(mask));
@@ -256,24 +278,39 @@ class CocoResultsLoader {
     out_.detections_.push_back(det);
   }
 
-  // Decodes every compressed mask once, in parallel: validation, and the area and box that
-  // pycocotools takes from the mask when results have no boxes.
-  void check_string_masks() {
-    std::vector<std::string> problems(string_masks_.size());
-    parallel_for(string_masks_.size(), resolve_thread_count(0, string_masks_.size() / 64 + 1),
-                 [&](std::size_t i) {
-                   const std::uint32_t index = string_masks_[i].first;
-                   const CocoDetection& det = out_.detections_[index];
-                   const std::string_view text = out_.compressed_mask(index);
-                   problems[i] = rle_string_problem(text, det.mask_height, det.mask_width);
-                   if (box_mode_ || !problems[i].empty()) return;
-                   const Rle mask = rle_from_string(text, det.mask_height, det.mask_width);
-                   mask_areas_[index] = static_cast<double>(rle_area(mask));
-                   mask_boxes_[index] = rle_bbox(mask);
-                 });
-    for (std::size_t i = 0; i < problems.size(); ++i) {  // report the first bad record
+  // Decodes every compressed mask, once and in parallel, into the results' one array of run
+  // lengths, which the evaluator then reads: validation, and the area and box that
+  // pycocotools takes from the mask when results have no boxes, come from the same decode.
+  // Sized first by a cheap count of each string's counts, so the decodes write in place.
+  void decode_string_masks() {
+    const std::size_t n = string_masks_.size();
+    if (n == 0) return;
+    const int threads = resolve_thread_count(0, n / 64 + 1);
+    std::vector<std::size_t> first(n + 1, 0);
+    parallel_for(n, threads, [&](std::size_t i) {
+      first[i + 1] = rle_string_num_counts(string_masks_[i].text);
+    });
+    first[0] = out_.mask_counts_.size();
+    for (std::size_t i = 0; i < n; ++i) first[i + 1] += first[i];
+    out_.mask_counts_.resize(first[n]);
+    std::vector<std::string> problems(n);
+    parallel_for(n, threads, [&](std::size_t i) {
+      const StringMask& string_mask = string_masks_[i];
+      CocoDetection& det = out_.detections_[string_mask.record];
+      std::size_t written = 0;
+      problems[i] = rle_decode_string_into(string_mask.text, det.mask_height, det.mask_width,
+                                           out_.mask_counts_.data() + first[i], &written);
+      if (!problems[i].empty()) return;
+      det.mask_first = first[i];
+      det.mask_length = static_cast<std::uint32_t>(written);
+      if (box_mode_) return;
+      const Rle mask = out_.mask(string_mask.record);
+      mask_areas_[string_mask.record] = static_cast<double>(rle_area(mask));
+      mask_boxes_[string_mask.record] = rle_bbox(mask);
+    });
+    for (std::size_t i = 0; i < n; ++i) {  // report the first bad record
       if (!problems[i].empty()) {
-        fail_record(string_masks_[i].first, string_masks_[i].second,
+        fail_record(string_masks_[i].record, string_masks_[i].byte_offset,
                     "segmentation.counts: corrupt compressed RLE: " + problems[i]);
       }
     }
@@ -304,18 +341,20 @@ class CocoResultsLoader {
   }
 
   json::Reader reader_;
+  std::string_view text_;
   std::string source_;
   const CocoDataset& gt_;
   CocoResults& out_;
   std::vector<Pending> pending_;
   bool box_mode_ = false;
-  std::vector<std::pair<std::uint32_t, std::size_t>> string_masks_;  // (record, byte offset)
+  std::vector<StringMask> string_masks_;
+  std::deque<std::string> unescaped_;  // the strings that had escapes (stable addresses)
   std::vector<double> mask_areas_;
   std::vector<BoxXYWH> mask_boxes_;
   std::vector<double> polygon_coords_;
   std::vector<std::size_t> polygon_sizes_;
   Rle rle_;
-  std::string string_;
+  std::string_view string_;
 };
 
 CocoResults CocoResults::parse(std::string_view json_text, const std::string& source_name,
@@ -354,11 +393,10 @@ void CocoResults::add(const CocoDataset& ground_truth, std::int64_t image_id,
       throw std::invalid_argument(fmt::format("mask is {}x{} but image {} is {}x{}", mask->height,
                                               mask->width, image_id, image.height, image.width));
     }
-    const std::string text = rle_to_string(*mask);
     det.has_mask = true;
-    det.mask_first = mask_text_.size();
-    det.mask_length = static_cast<std::uint32_t>(text.size());
-    mask_text_ += text;
+    det.mask_first = mask_counts_.size();
+    det.mask_length = static_cast<std::uint32_t>(mask->counts.size());
+    mask_counts_.insert(mask_counts_.end(), mask->counts.begin(), mask->counts.end());
   }
   detections_.push_back(det);
 }
@@ -370,20 +408,24 @@ bool CocoResults::all_have_masks() const {
   return true;
 }
 
-std::string_view CocoResults::compressed_mask(std::size_t detection_index) const {
-  const CocoDetection& d = detections_[detection_index];
-  return std::string_view(mask_text_).substr(d.mask_first, d.mask_length);
+std::string CocoResults::compressed_mask(std::size_t detection_index) const {
+  return rle_to_string(mask(detection_index));
 }
 
 Rle CocoResults::mask(std::size_t detection_index) const {
   const CocoDetection& d = detections_[detection_index];
   if (!d.has_mask) return rle_empty(d.mask_height, d.mask_width);
-  return rle_from_string(compressed_mask(detection_index), d.mask_height, d.mask_width);
+  Rle rle;
+  rle.height = d.mask_height;
+  rle.width = d.mask_width;
+  const auto first = mask_counts_.begin() + static_cast<std::ptrdiff_t>(d.mask_first);
+  rle.counts.assign(first, first + d.mask_length);
+  return rle;
 }
 
 std::string CocoResults::to_json() const {
   std::string out;
-  out.reserve(detections_.size() * 160 + mask_text_.size());
+  out.reserve(detections_.size() * 160 + mask_counts_.size() * 2);
   json::Writer w(out);
   w.begin_array();
   for (std::size_t i = 0; i < detections_.size(); ++i) {

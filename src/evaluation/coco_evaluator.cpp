@@ -385,20 +385,27 @@ class Evaluator {
       double score;
       std::uint64_t matched;
       std::uint64_t ignored;
+      std::uint32_t rank;  // within its image (cells are cut by rank for each maxDets)
     };
-    std::vector<Entry> entries;
-    std::vector<double> tp_sum, fp_sum, precision;
+    // One stable sort for the largest maxDets; each smaller one keeps the entries of rank
+    // below it, which, being a filter of a stable order, is its own stable order.
+    std::vector<Entry> all_entries, entries;
+    for (const EvaluatedCell* cell : cells) {
+      for (std::size_t d = 0; d < cell->scores.size(); ++d) {
+        all_entries.push_back(
+            {cell->scores[d], cell->matched[d], cell->ignored[d], static_cast<std::uint32_t>(d)});
+      }
+    }
+    // numpy's mergesort on -score: stable, so ties keep image order.
+    std::stable_sort(all_entries.begin(), all_entries.end(),
+                     [](const Entry& x, const Entry& y) { return x.score > y.score; });
+    std::vector<double> tp_sum, precision;
     for (std::size_t m = 0; m < M; ++m) {
       const std::size_t max_det = static_cast<std::size_t>(max_dets_[m]);
       entries.clear();
-      for (const EvaluatedCell* cell : cells) {
-        const std::size_t n = std::min(max_det, cell->scores.size());
-        for (std::size_t d = 0; d < n; ++d)
-          entries.push_back({cell->scores[d], cell->matched[d], cell->ignored[d]});
+      for (const Entry& entry : all_entries) {
+        if (entry.rank < max_det) entries.push_back(entry);
       }
-      // numpy's mergesort on -score: stable, so ties keep image order.
-      std::stable_sort(entries.begin(), entries.end(),
-                       [](const Entry& x, const Entry& y) { return x.score > y.score; });
       const std::size_t nd = entries.size();
       for (std::size_t a = 0; a < A; ++a) {
         std::int64_t num_gt = 0;
@@ -406,7 +413,7 @@ class Evaluator {
         if (num_gt == 0) continue;
         for (std::size_t t = 0; t < T; ++t) {
           tp_sum.resize(nd);
-          fp_sum.resize(nd);
+          precision.resize(nd);
           double tp = 0, fp = 0;
           const std::uint64_t bit = std::uint64_t{1} << (a * T + t);
           for (std::size_t e = 0; e < nd; ++e) {
@@ -418,15 +425,10 @@ class Evaluator {
               }
             }
             tp_sum[e] = tp;
-            fp_sum[e] = fp;
+            precision[e] = tp / (fp + tp + std::numeric_limits<double>::epsilon());
           }
           const double n = static_cast<double>(num_gt);
           result.recall[((t * K + k) * A + a) * M + m] = nd ? tp_sum[nd - 1] / n : 0.0;
-          precision.resize(nd);
-          for (std::size_t e = 0; e < nd; ++e) {
-            precision[e] =
-                tp_sum[e] / (fp_sum[e] + tp_sum[e] + std::numeric_limits<double>::epsilon());
-          }
           for (std::size_t e = nd; e-- > 1;) {
             if (precision[e] > precision[e - 1]) precision[e - 1] = precision[e];
           }

@@ -45,16 +45,43 @@ Rle rle_from_polygon(Span<double> xy, int height, int width) {
   x[k] = x[0];
   y[k] = y[0];
 
-  // Dense points along the whole boundary.
+  // Dense points along the whole boundary, walked without being stored: each point is
+  // compared with the one before it (across edges too) for a crossing of a pixel column's
+  // center, which is all that is kept, downsampled to pixel units.
   std::size_t num_dense = 0;
   for (std::size_t j = 0; j < k; ++j) {
     num_dense +=
         static_cast<std::size_t>(std::max(std::abs(x[j] - x[j + 1]), std::abs(y[j] - y[j + 1]))) +
         1;
   }
-  std::vector<int> u, v;
-  u.reserve(num_dense);
-  v.reserve(num_dense);
+  std::vector<std::uint32_t> starts;
+  starts.reserve(num_dense / static_cast<std::size_t>(kScale) + k + 2);
+  bool have_previous = false;
+  int u_previous = 0, v_previous = 0;
+  auto visit = [&](int u, int v) {
+    // (m + .5) / 5 - .5 is a whole number exactly when m - 2 is a multiple of 5: tested in
+    // integers first, so that four points in five skip the floating-point steps.
+    const int m = u < u_previous ? u : u - 1;
+    if (have_previous && u != u_previous && (m - 2) % 5 == 0) {
+      double xd = static_cast<double>(m);
+      xd = (xd + .5) / kScale - .5;
+      if (std::floor(xd) == xd && xd >= 0 && xd <= width - 1) {
+        double yd = static_cast<double>(v < v_previous ? v : v_previous);
+        yd = (yd + .5) / kScale - .5;
+        if (yd < 0) {
+          yd = 0;
+        } else if (yd > height) {
+          yd = height;
+        }
+        yd = std::ceil(yd);
+        starts.push_back(
+            static_cast<std::uint32_t>(static_cast<int>(xd) * height + static_cast<int>(yd)));
+      }
+    }
+    have_previous = true;
+    u_previous = u;
+    v_previous = v;
+  };
   for (std::size_t j = 0; j < k; ++j) {
     int xs = x[j], xe = x[j + 1], ys = y[j], ye = y[j + 1];
     const int dx = std::abs(xe - xs), dy = std::abs(ys - ye);
@@ -68,36 +95,14 @@ Rle rle_from_polygon(Span<double> xy, int height, int width) {
     if (dx >= dy) {
       for (int d = 0; d <= dx; ++d) {
         const int t = flip ? dx - d : d;
-        u.push_back(t + xs);
-        v.push_back(static_cast<int>(ys + s * t + .5));
+        visit(t + xs, static_cast<int>(ys + s * t + .5));
       }
     } else {
       for (int d = 0; d <= dy; ++d) {
         const int t = flip ? dy - d : d;
-        v.push_back(t + ys);
-        u.push_back(static_cast<int>(xs + s * t + .5));
+        visit(static_cast<int>(xs + s * t + .5), t + ys);
       }
     }
-  }
-
-  // Points where the boundary crosses a pixel column center, downsampled to pixel units.
-  std::vector<std::uint32_t> starts;
-  starts.reserve(u.size() + 1);
-  for (std::size_t j = 1; j < u.size(); ++j) {
-    if (u[j] == u[j - 1]) continue;
-    double xd = static_cast<double>(u[j] < u[j - 1] ? u[j] : u[j] - 1);
-    xd = (xd + .5) / kScale - .5;
-    if (std::floor(xd) != xd || xd < 0 || xd > width - 1) continue;
-    double yd = static_cast<double>(v[j] < v[j - 1] ? v[j] : v[j - 1]);
-    yd = (yd + .5) / kScale - .5;
-    if (yd < 0) {
-      yd = 0;
-    } else if (yd > height) {
-      yd = height;
-    }
-    yd = std::ceil(yd);
-    starts.push_back(
-        static_cast<std::uint32_t>(static_cast<int>(xd) * height + static_cast<int>(yd)));
   }
   starts.push_back(static_cast<std::uint32_t>(static_cast<std::uint64_t>(height) * width));
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "centermask/common/uninitialized_allocator.h"
 #include "centermask/data/coco_dataset.h"
 #include "centermask/structures/box.h"
 #include "centermask/structures/rle.h"
@@ -27,7 +28,7 @@ struct CocoDetection {
   bool has_mask = false;
   std::int32_t mask_height = 0;  ///< the image's size, which the mask must have
   std::int32_t mask_width = 0;
-  std::uint64_t mask_first = 0;  ///< compressed RLE characters in CocoResults' pool
+  std::uint64_t mask_first = 0;  ///< the mask's run lengths in CocoResults' one array
   std::uint32_t mask_length = 0;
 };
 
@@ -55,9 +56,11 @@ class CocoResults {
   /// True when every detection carries a mask (needed for segm evaluation).
   bool all_have_masks() const;
 
-  /// The detection's mask (an empty mask of the image's size when it has none).
+  /// The detection's mask (an empty mask of the image's size when it has none). Masks are
+  /// held decoded (each compressed string is decoded once, at load), so this is a copy.
   Rle mask(std::size_t detection_index) const;
-  std::string_view compressed_mask(std::size_t detection_index) const;
+  /// The mask in COCO's compressed string form.
+  std::string compressed_mask(std::size_t detection_index) const;
 
   /// COCO results JSON (a list), boxes and compressed masks; written atomically by save().
   std::string to_json() const;
@@ -66,7 +69,8 @@ class CocoResults {
  private:
   friend class CocoResultsLoader;
   std::vector<CocoDetection> detections_;
-  std::string mask_text_;
+  /// Every mask's run lengths, one after another (sized, then decoded into in parallel).
+  std::vector<std::uint32_t, UninitializedAllocator<std::uint32_t>> mask_counts_;
 };
 
 }  // namespace centermask

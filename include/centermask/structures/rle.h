@@ -70,5 +70,17 @@ std::string rle_to_string(const Rle& rle);
 Rle rle_from_string(std::string_view text, int height, int width);
 /// The same validation without building the mask: returns "" when valid, else the problem.
 std::string rle_string_problem(std::string_view text, int height, int width);
+/// The number of run lengths `text` holds when valid (its characters that end a count): room
+/// enough for rle_decode_string_into, found without decoding.
+std::size_t rle_string_num_counts(std::string_view text);
+/// Decodes and validates into `counts`, which has room for rle_string_num_counts(text) values,
+/// so that many masks can be decoded in place into one array. Returns "" and sets
+/// *num_written, or returns the problem (the values written are then meaningless).
+std::string rle_decode_string_into(std::string_view text, int height, int width,
+                                   std::uint32_t* counts, std::size_t* num_written);
+/// The character-at-a-time decoder that rle_decode_string_into's word-at-a-time path is tested
+/// against (and falls back to for every error message).
+std::string rle_decode_string_reference(std::string_view text, int height, int width,
+                                        std::uint32_t* counts, std::size_t* num_written);
 
 }  // namespace centermask

@@ -53,6 +53,48 @@ TEST(JsonReader, UnescapesStrings) {
   EXPECT_EQ(s, (std::vector<std::string>{"a\"b\\c/", "caf\xC3\xA9", "\xF0\x9F\x98\x80", "tab\t"}));
 }
 
+// The string scan goes eight bytes at a time: a quote, a backslash or a control character at
+// every position of strings of every length around the word (and bytes >= 0x80, which must
+// not be taken for control characters) against the expected contents or error.
+TEST(JsonReader, StringScanFindsEveryEndEscapeAndControlCharacterPosition) {
+  for (std::size_t length = 0; length < 20; ++length) {
+    const std::string plain(length, 'o');
+    {
+      const std::string text = "[\"" + plain + "\", 1]";
+      Reader r(text, "t.json");
+      r.begin_array();
+      ASSERT_TRUE(r.next_element());
+      EXPECT_EQ(r.read_string(), plain);
+      ASSERT_TRUE(r.next_element());
+      EXPECT_EQ(r.read_int64(), 1);
+    }
+    for (std::size_t at = 0; at < length; ++at) {
+      std::string with_escape = plain, expected = plain;
+      with_escape.replace(at, 1, "\\\\");
+      expected[at] = '\\';
+      const std::string escaped_text = "\"" + with_escape + "\"";
+      Reader r(escaped_text, "t.json");
+      EXPECT_EQ(r.read_string(), expected) << length << " " << at;
+
+      std::string high = plain;
+      high[at] = '\xC3';
+      const std::string high_text = "\"" + high + "\"";
+      Reader h(high_text, "t.json");
+      EXPECT_EQ(h.read_string(), high);
+
+      std::string control = plain;
+      control[at] = '\x01';
+      const std::string text = "\"" + control + "\"";
+      EXPECT_NE(error_of([&] {
+                  Reader c(text, "t.json");
+                  c.read_string();
+                }).find("byte " + std::to_string(at + 1)),
+                std::string::npos)
+          << length << " " << at;
+    }
+  }
+}
+
 TEST(JsonReader, FastNumberPathIsCorrectlyRounded) {
   // Compare against from_chars on many short decimals, the common case in COCO files.
   std::mt19937 rng(7);

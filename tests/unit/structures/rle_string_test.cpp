@@ -81,5 +81,71 @@ TEST(RleString, RejectsCorruptStrings) {
   EXPECT_FALSE(rle_string_problem("", 3, 3).empty());
 }
 
+// The word-at-a-time decoder against the character-at-a-time reference: the same counts for
+// every valid string and the same message for every corrupt one, on strings of every length
+// around the 8-character word (so each tail case is hit), random masks, long counts (7
+// characters), counts written with needless extra characters, and random corruptions.
+TEST(RleString, WordDecoderAgreesWithTheReferenceOnValidAndCorruptStrings) {
+  std::mt19937 rng(5);
+  auto decode_both = [](const std::string& text, int h, int w) {
+    const std::size_t room = rle_string_num_counts(text);
+    std::vector<std::uint32_t> fast(room + 1, 7), reference(room + 1, 7);
+    std::size_t n_fast = 99, n_reference = 99;
+    const std::string problem_fast = rle_decode_string_into(text, h, w, fast.data(), &n_fast);
+    const std::string problem_reference =
+        rle_decode_string_reference(text, h, w, reference.data(), &n_reference);
+    EXPECT_EQ(problem_fast, problem_reference) << text;
+    if (problem_reference.empty()) {
+      EXPECT_EQ(n_fast, n_reference) << text;
+      EXPECT_EQ(n_reference, room) << text;
+      fast.resize(n_fast);
+      reference.resize(n_reference);
+      EXPECT_EQ(fast, reference) << text;
+    }
+    return problem_reference.empty();
+  };
+  int valid = 0, corrupt = 0;
+  for (int trial = 0; trial < 3000; ++trial) {
+    const int h = 1 + static_cast<int>(rng() % 40), w = 1 + static_cast<int>(rng() % 40);
+    Rle r = encode(testing::random_bitmap(h, w, rng, (rng() % 100) / 100.0, 0.9));
+    std::string text = rle_to_string(r);
+    switch (trial % 6) {
+      case 0:
+        break;   // as written
+      case 1: {  // a huge mask: long counts and negative deltas
+        Rle big;
+        big.height = 65535;
+        big.width = 65535;
+        std::uint64_t left = big.num_pixels();
+        while (left > 0) {
+          const std::uint64_t run =
+              std::min<std::uint64_t>(left, rng() % 4 == 0 ? rng() : rng() % 50);
+          big.counts.push_back(static_cast<std::uint32_t>(run));
+          left -= run;
+        }
+        text = rle_to_string(big);
+        valid += decode_both(text, big.height, big.width);
+        continue;
+      }
+      case 2:  // one character changed
+        if (!text.empty()) text[rng() % text.size()] = static_cast<char>(40 + rng() % 80);
+        break;
+      case 3:  // cut short
+        text.resize(text.size() - rng() % (text.size() + 1));
+        break;
+      case 4:  // a character inserted
+        text.insert(text.begin() + static_cast<std::ptrdiff_t>(rng() % (text.size() + 1)),
+                    static_cast<char>(48 + rng() % 64));
+        break;
+      case 5:  // a zero count written with extra continuation characters ('P' is 0, more)
+        text = std::string(rng() % 12, 'P') + "0" + text;
+        break;
+    }
+    (decode_both(text, h, w) ? valid : corrupt) += 1;
+  }
+  EXPECT_GT(valid, 1000);
+  EXPECT_GT(corrupt, 500);
+}
+
 }  // namespace
 }  // namespace centermask
