@@ -71,7 +71,15 @@ int run_ablate(AblateOptions o) {
   install_training_signal_handlers();
   append_environment_overrides(&o.overrides);
   // The method is the config's (with the overrides): its variants are what is trained.
-  const std::string method = load_train_config(o.config_path, o.overrides).model.meta_arch;
+  const TrainConfig base = load_train_config(o.config_path, o.overrides);
+  const std::string method = base.model.meta_arch;
+  // Every variant trains the same number of epochs; a recipe with no epoch cap (epochs 0: the
+  // time limit ends it) has none to give.
+  if (base.solver.epochs <= 0)
+    throw InputError(fmt::format(
+        "{}: solver.epochs is 0 (no cap: time-limited training); ablate trains every variant "
+        "for the same number of epochs: give --set solver.epochs=N",
+        o.config_path));
   const std::vector<AblationVariant> variants = ablation_variants(method);
   for (const std::string& name : o.only)
     if (std::none_of(variants.begin(), variants.end(),

@@ -114,6 +114,8 @@ inline std::shared_ptr<const TrainingSet> open_evaluation_set(const std::string&
 
 CommandRunner add_synth_command(CLI::App& app);
 CommandRunner add_show_command(CLI::App& app);
+CommandRunner add_convert_command(CLI::App& app);
+CommandRunner add_check_data_command(CLI::App& app);
 #ifdef CENTERMASK_WITH_TORCH
 CommandRunner add_train_command(CLI::App& app);
 CommandRunner add_predict_command(CLI::App& app);

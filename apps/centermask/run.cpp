@@ -102,6 +102,8 @@ int run(int argc, char** argv) {
 #ifndef CENTERMASK_EVAL_ONLY
       {"synth", centermask::cli::add_synth_command(app)},
       {"show", centermask::cli::add_show_command(app)},
+      {"convert", centermask::cli::add_convert_command(app)},
+      {"check-data", centermask::cli::add_check_data_command(app)},
 #endif
 #ifdef CENTERMASK_WITH_TORCH
       {"train", centermask::cli::add_train_command(app)},
@@ -120,6 +122,10 @@ int run(int argc, char** argv) {
       {"synth", "centermask synth --preset demo --out data/synth --train 2000 --val 200"},
       {"show", "centermask show --gt data/synth/val.json --images data/synth/val --out pictures"},
       {"eval", "centermask eval --gt instances_val2017.json --results results.json --iou segm"},
+      {"convert", "centermask convert --from labelme --input photos/ --out photos/train.json"},
+      {"check-data",
+       "centermask check-data --gt photos/train.json --images photos/ --config "
+       "configs/centermask_demo_cpu.yaml"},
       {"train",
        "centermask train --config configs/centermask_demo_cpu.yaml --out runs/mine --set "
        "data.train_json=train.json --set data.train_images=train/"},

@@ -263,7 +263,10 @@ class FieldTable {
     add_double("solver.momentum", "SGD momentum", s.momentum);
     add_double("solver.weight_decay", "L2 weight decay", s.weight_decay);
     add_int("solver.batch_size", "images per step", s.batch_size);
-    add_double("solver.epochs", "length of the run in epochs", s.epochs);
+    add_double("solver.epochs",
+               "length of the run in epochs; with schedule_length time_limit a cap, and 0 = no "
+               "cap (the time limit alone ends training, on any dataset size)",
+               s.epochs);
     add_enum("solver.schedule", "step or cosine", s.schedule,
              {{"step", LrSchedule::kStep}, {"cosine", LrSchedule::kCosine}});
     add_double_list("solver.lr_step_epochs", "step schedule: epochs where lr is multiplied",
@@ -551,7 +554,13 @@ void TrainConfig::validate() const {
   check(data.workers >= 0, "data.workers", "must be ≥ 0");
   check(solver.lr > 0, "solver.lr", "must be > 0");
   check(solver.batch_size > 0, "solver.batch_size", "must be > 0");
-  check(solver.epochs > 0, "solver.epochs", "must be > 0");
+  check(solver.epochs >= 0, "solver.epochs",
+        "must be ≥ 0 (0: no cap, the time limit ends training)");
+  check(solver.epochs > 0 || (solver.schedule_length == ScheduleLength::kTimeLimit &&
+                              runtime.time_limit_minutes > 0),
+        "solver.epochs",
+        "0 (no cap) needs solver.schedule_length: time_limit and runtime.time_limit_minutes > 0: "
+        "something must end training");
   check(solver.lr_gamma > 0, "solver.lr_gamma", "must be > 0");
   check(std::is_sorted(solver.lr_step_epochs.begin(), solver.lr_step_epochs.end()),
         "solver.lr_step_epochs", "must be ascending");

@@ -21,7 +21,11 @@ LrScheduleFunction::LrScheduleFunction(const SolverConfig& solver, std::int64_t 
     time_budget_seconds_ = time_budget_seconds;
   }
   const double per_epoch = static_cast<double>(std::max<std::int64_t>(1, iters_per_epoch));
-  total_iters_ = std::max<std::int64_t>(1, std::llround(solver.epochs * per_epoch));
+  // epochs 0 with a time budget: no cap, the clock alone ends the run (config checks that a
+  // budget is set); the iteration count is then only a bound the loop never reaches.
+  total_iters_ = solver.epochs > 0
+                     ? std::max<std::int64_t>(1, std::llround(solver.epochs * per_epoch))
+                     : kNoIterationCap;
   for (double epoch : solver.lr_step_epochs) step_iters_.push_back(std::llround(epoch * per_epoch));
 }
 

@@ -491,9 +491,14 @@ void log_run_start(const PreparedRun& run, const TrainingState& s,
                         run.world_size, config.solver.batch_size / run.world_size)
           : "",
       config.solver.schedule_length == ScheduleLength::kTimeLimit
-          ? fmt::format("{} iterations or {:g} minutes of training, whichever comes first (the "
-                        "cosine ends there)",
-                        total_iters, config.runtime.time_limit_minutes)
+          ? (s.schedule->has_iteration_cap()
+                 ? fmt::format("{} iterations ({:g} epochs) or {:g} minutes of training, whichever "
+                               "comes first (the cosine ends there; solver.epochs 0 removes the "
+                               "epoch cap, so that the time limit binds on any dataset size)",
+                               total_iters, config.solver.epochs, config.runtime.time_limit_minutes)
+                 : fmt::format("{:g} minutes of training (solver.epochs 0: no epoch cap; the "
+                               "cosine ends there)",
+                               config.runtime.time_limit_minutes))
           : fmt::format("{} iterations", total_iters),
       options.resume ? fmt::format(" (from iteration {})", s.progress.iteration) : ""));
   if (s.average)
@@ -662,6 +667,18 @@ TrainOutcome finish_run(const PreparedRun& run, TrainingState& s,
                   status == TrainStatus::kTimeLimit ? "time limit reached" : "training finished",
                   s.progress.iteration, format_duration(s.progress.train_seconds),
                   (run_dir / "model_final.pt").string()));
+  // A recipe sized in minutes that the epoch cap ended early (a small dataset): say so, since
+  // the budget the user chose was not what bound.
+  const double limit_seconds = run.config.runtime.time_limit_minutes * 60;
+  if (status == TrainStatus::kFinished &&
+      run.config.solver.schedule_length == ScheduleLength::kTimeLimit && limit_seconds > 0 &&
+      s.progress.train_seconds < 0.9 * limit_seconds) {
+    s.log->event(fmt::format(
+        "the epoch cap (solver.epochs {:g}) ended training after {} of the {} time limit: "
+        "on a dataset this size give solver.epochs 0 (no cap) to train for the whole budget",
+        run.config.solver.epochs, format_duration(s.progress.train_seconds),
+        format_duration(limit_seconds)));
+  }
   if (run.val_set) {
     const EvaluationReport report = evaluate_model(*s.model, run.val_set, s.inference);
     s.log->evaluation(s.progress.iteration, report.segm, report.bbox, report.run.images,

@@ -112,10 +112,13 @@ void TrainingLog::train_period(const TrainPosition& position, const TrainWindow&
   std::string terms;
   for (const auto& [name, value] : loss.terms)
     terms += fmt::format("{}{} {:.3f}", terms.empty() ? "" : " ", name, value);
-  const std::string text = fmt::format(
-      "epoch {:.2f}/{:g}  iter {}/{}  loss {:.3f} ({})  lr {:.2e}  {:.1f} img/s  ETA {}",
-      position.epoch, position.total_epochs, position.iteration, position.total_iterations,
-      loss.total, terms, position.lr, images_per_second, format_duration(eta));
+  // total_epochs 0: no epoch cap (the time limit ends the run), so no totals to show.
+  const bool capped = position.total_epochs > 0;
+  const std::string text =
+      fmt::format("epoch {:.2f}{}  iter {}{}  loss {:.3f} ({})  lr {:.2e}  {:.1f} img/s  ETA {}",
+                  position.epoch, capped ? fmt::format("/{:g}", position.total_epochs) : "",
+                  position.iteration, capped ? fmt::format("/{}", position.total_iterations) : "",
+                  loss.total, terms, position.lr, images_per_second, format_duration(eta));
   if (interactive_) {
     *console_ << "\r" << text << "\x1b[K" << std::flush;
     progress_open_ = true;

@@ -20,6 +20,9 @@ class LrScheduleFunction {
   /// `train_seconds` of training (used only by a time-limited schedule).
   double at(std::int64_t iteration, double train_seconds = 0) const;
   std::int64_t total_iters() const { return total_iters_; }
+  /// total_iters() of a run with no epoch cap (solver.epochs 0: the time limit ends it).
+  static constexpr std::int64_t kNoIterationCap = std::int64_t{1} << 50;
+  bool has_iteration_cap() const { return total_iters_ < kNoIterationCap; }
 
  private:
   SolverConfig solver_;

@@ -325,6 +325,10 @@ TEST(Config, WrongTypesAndBadValuesNameTheKey) {
       {"model:\n  meta_arch: maskrcnn\n",
        "model.meta_arch: unknown method 'maskrcnn' (known: centermask"},
       {"solver:\n  ema_decay: 1\n", "solver.ema_decay: must be in [0, 1) (0 = off)"},
+      {"solver:\n  epochs: -1\n", "solver.epochs: must be ≥ 0"},
+      {"solver:\n  epochs: 0\n",
+       "solver.epochs: 0 (no cap) needs solver.schedule_length: time_limit and "
+       "runtime.time_limit_minutes > 0"},
   };
   for (const auto& [yaml, expected] : cases) {
     const std::string message =

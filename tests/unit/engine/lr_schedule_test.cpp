@@ -93,6 +93,26 @@ TEST(LrSchedule, ATimeLimitedCosineFollowsTheLargerOfIterationAndTimeProgress) {
   for (double t = 1; t <= 60; t += 1) EXPECT_LE(schedule.at(50, t), schedule.at(50, t - 1)) << t;
 }
 
+// epochs 0: no cap, so that a 20-minute recipe trains 20 minutes on 150 images as on 20,000;
+// the cosine then follows the clock alone.
+TEST(LrSchedule, WithNoEpochCapTheClockAloneEndsTheCosine) {
+  SolverConfig solver;
+  solver.lr = 1.0;
+  solver.epochs = 0;
+  solver.schedule = LrSchedule::kCosine;
+  solver.schedule_length = ScheduleLength::kTimeLimit;
+  solver.warmup_iters = 10;
+  const LrScheduleFunction schedule(solver, /*iters_per_epoch=*/3, /*time_budget_seconds=*/60);
+  EXPECT_FALSE(schedule.has_iteration_cap());
+  EXPECT_EQ(schedule.total_iters(), LrScheduleFunction::kNoIterationCap);
+  // Thousands of epochs of a 3-iteration dataset later, only the time moved the rate.
+  EXPECT_NEAR(schedule.at(100000, 0.0), 1.0, 1e-6);
+  EXPECT_NEAR(schedule.at(100000, 30), 0.5, 1e-6);
+  EXPECT_NEAR(schedule.at(100000, 60), 0.0, 1e-12);
+  solver.epochs = 2;
+  EXPECT_TRUE(LrScheduleFunction(solver, 3, 60).has_iteration_cap());
+}
+
 TEST(LrSchedule, ATimeLimitedScheduleNeedsCosineAndABudget) {
   SolverConfig solver;
   solver.schedule_length = ScheduleLength::kTimeLimit;

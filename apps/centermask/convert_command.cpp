@@ -1,0 +1,210 @@
+// `centermask convert`: a user's annotations (labelme, YOLO segmentation, instance-id PNGs) to
+// one COCO JSON whose file names point at the images where they are, then a summary and the
+// next commands to run.
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "centermask/common/error.h"
+#include "centermask/common/file_io.h"
+#include "centermask/common/json_reader.h"
+#include "centermask/data/dataset_convert.h"
+#include "commands.h"
+
+namespace centermask::cli {
+namespace {
+
+struct ConvertOptions {
+  std::string from;
+  std::string to = "coco";
+  std::string input;  // labelme folder
+  std::string images;
+  std::string labels;
+  std::string masks;
+  std::string classes;
+  std::string class_map;
+  std::string single_class = "object";
+  int id_divisor = 0;
+  std::int64_t ignore_value = -1;
+  std::string out;
+  bool overwrite = false;
+};
+
+std::string trim(std::string s) {
+  const auto not_space = [](unsigned char c) { return !std::isspace(c); };
+  s.erase(s.begin(), std::find_if(s.begin(), s.end(), not_space));
+  s.erase(std::find_if(s.rbegin(), s.rend(), not_space).base(), s.end());
+  if (s.size() >= 2 && (s.front() == '\'' || s.front() == '"') && s.back() == s.front())
+    s = s.substr(1, s.size() - 2);
+  return s;
+}
+
+// Class names from classes.txt (one per line) or a YOLO data.yaml's `names:` (a flow list
+// [a, b], a block list "- a", or a map "0: a"): the subset of YAML these files use.
+std::vector<std::string> read_class_names(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) throw InputError(path.string() + ": cannot be read (--classes)");
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  std::vector<std::string> names;
+  const std::string ext = path.extension().string();
+  if (ext != ".yaml" && ext != ".yml") {
+    for (const std::string& line : lines)
+      if (!trim(line).empty()) names.push_back(trim(line));
+    if (names.empty()) throw InputError(path.string() + ": no class names (one per line)");
+    return names;
+  }
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const std::string line = trim(lines[i]);
+    if (line.rfind("names:", 0) != 0) continue;
+    std::string rest = trim(line.substr(6));
+    if (!rest.empty()) {
+      if (rest.front() != '[' || rest.back() != ']')
+        throw InputError(describe_input_problem(path.string(), "names",
+                                                "expected a list [a, b] or one name per line"));
+      rest = rest.substr(1, rest.size() - 2);
+      std::size_t start = 0;
+      while (start <= rest.size()) {
+        const std::size_t comma = rest.find(',', start);
+        const std::string name = trim(rest.substr(start, comma - start));
+        if (!name.empty()) names.push_back(name);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+      }
+      return names;
+    }
+    for (std::size_t j = i + 1; j < lines.size(); ++j) {
+      const std::string item = trim(lines[j]);
+      if (item.empty() || item[0] == '#') continue;
+      if (!std::isspace(static_cast<unsigned char>(lines[j][0]))) break;  // next key
+      if (item[0] == '-') {
+        names.push_back(trim(item.substr(1)));
+      } else if (const std::size_t colon = item.find(':'); colon != std::string::npos) {
+        const long index = std::strtol(item.c_str(), nullptr, 10);
+        if (index != static_cast<long>(names.size()))
+          throw InputError(describe_input_problem(
+              path.string(), fmt::format("names line {}", j + 1),
+              fmt::format("class {} out of order (expected {})", index, names.size())));
+        names.push_back(trim(item.substr(colon + 1)));
+      }
+    }
+    if (names.empty())
+      throw InputError(describe_input_problem(path.string(), "names", "lists no class"));
+    return names;
+  }
+  throw InputError(describe_input_problem(path.string(), "names", "is missing"));
+}
+
+// {"26": "car", "24": "person"}: instance-id PNG class values to names.
+std::map<std::int64_t, std::string> read_class_map(const std::filesystem::path& path) {
+  const std::string text = read_file(path);
+  json::Reader r(text, path.string());
+  if (r.peek() != json::ValueType::kObject)
+    r.fail_type("an object {\"VALUE\": \"class name\", ...}");
+  r.begin_object();
+  std::map<std::int64_t, std::string> map;
+  std::string_view key;
+  while (r.next_key(key)) {
+    const std::string value_text(key);
+    char* end = nullptr;
+    const long long value = std::strtoll(value_text.c_str(), &end, 10);
+    if (value_text.empty() || *end != '\0' || value <= 0)
+      r.fail(fmt::format("key '{}' is not a positive class value", value_text));
+    if (r.peek() != json::ValueType::kString) r.fail_type("a class name");
+    map[value] = std::string(r.read_string());
+  }
+  r.expect_end();
+  if (map.empty()) throw InputError(path.string() + ": the class map is empty");
+  return map;
+}
+
+void require(const std::string& value, const char* option, const std::string& from) {
+  if (value.empty()) throw InputError(fmt::format("convert --from {} needs {}", from, option));
+}
+
+int run_convert(const ConvertOptions& o) {
+  if (o.to != "coco") throw InputError("convert: --to must be coco, got '" + o.to + "'");
+  if (std::filesystem::exists(o.out) && !o.overwrite)
+    throw InputError(o.out + ": exists; pass --overwrite to replace it");
+  ConversionSummary summary;
+  std::string images_folder;
+  CocoDataset dataset;
+  if (o.from == "labelme") {
+    require(o.input, "--input (the folder of labelme .json files)", o.from);
+    dataset = convert_labelme(
+        o.input, o.classes.empty() ? std::vector<std::string>{} : read_class_names(o.classes),
+        &summary);
+    images_folder = o.input;
+  } else if (o.from == "yolo-seg") {
+    require(o.images, "--images", o.from);
+    require(o.labels, "--labels", o.from);
+    require(o.classes, "--classes (classes.txt or data.yaml)", o.from);
+    dataset = convert_yolo_segmentation(o.images, o.labels, read_class_names(o.classes), &summary);
+    images_folder = o.images;
+  } else if (o.from == "instance-png") {
+    require(o.images, "--images", o.from);
+    require(o.masks, "--masks", o.from);
+    InstancePngOptions options;
+    options.id_divisor = o.id_divisor;
+    options.ignore_value = o.ignore_value;
+    options.single_class_name = o.single_class;
+    if (!o.class_map.empty()) options.class_names_by_value = read_class_map(o.class_map);
+    dataset = convert_instance_pngs(o.images, o.masks, options, &summary);
+    images_folder = o.images;
+  } else {
+    throw InputError("convert: --from must be labelme, yolo-seg or instance-png, got '" + o.from +
+                     "'");
+  }
+  dataset.save(o.out);
+  std::vector<std::size_t> per_class(dataset.num_classes(), 0);
+  for (const CocoAnnotation& a : dataset.annotations())
+    ++per_class[static_cast<std::size_t>(a.class_index)];
+  std::printf("Wrote %s: %zu images, %zu instances, %zu classes (%zu images without objects)\n",
+              o.out.c_str(), summary.images, summary.instances, dataset.num_classes(),
+              summary.images_without_annotations);
+  std::string classes;
+  for (std::size_t c = 0; c < per_class.size(); ++c)
+    classes += fmt::format("{}{} {}", c ? ", " : "", dataset.categories()[c].name, per_class[c]);
+  std::printf("  per class: %s\n", classes.c_str());
+  for (const auto& [reason, count] : summary.skipped)
+    std::printf("  skipped: %zu %s\n", count, reason.c_str());
+  std::printf("Next: centermask check-data --gt %s --images %s\n", o.out.c_str(),
+              images_folder.c_str());
+  return 0;
+}
+
+}  // namespace
+
+CommandRunner add_convert_command(CLI::App& app) {
+  auto o = std::make_shared<ConvertOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "convert", "Convert labelme, YOLO segmentation or instance-id PNG annotations to COCO JSON");
+  cmd->add_option("--from", o->from, "labelme, yolo-seg or instance-png")->required();
+  cmd->add_option("--to", o->to, "coco (the only target)")->capture_default_str();
+  cmd->add_option("--out", o->out, "COCO JSON to write")->required();
+  cmd->add_option("--input", o->input,
+                  "labelme: the folder of .json files (images where their imagePath says)");
+  cmd->add_option("--images", o->images, "yolo-seg, instance-png: the images folder");
+  cmd->add_option("--labels", o->labels, "yolo-seg: the folder of .txt labels (same stems)");
+  cmd->add_option("--masks", o->masks,
+                  "instance-png: the folder of instance-id PNGs (same stems; 0 = background)");
+  cmd->add_option("--classes", o->classes,
+                  "yolo-seg: classes.txt (one name per line) or data.yaml (names:); labelme: "
+                  "the class order (default: labels sorted)");
+  cmd->add_option("--class-map", o->class_map,
+                  "instance-png: JSON {\"VALUE\": \"name\"} naming each class value");
+  cmd->add_option("--class", o->single_class,
+                  "instance-png without --class-map: the one class's name")
+      ->capture_default_str();
+  cmd->add_option("--id-divisor", o->id_divisor,
+                  "instance-png: class = value / N (Cityscapes: 1000); values below N skipped")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--ignore-value", o->ignore_value,
+                  "instance-png: a value marking pixels to ignore (e.g. 255)");
+  cmd->add_flag("--overwrite", o->overwrite, "Replace --out if it exists");
+  return [o] { return run_convert(*o); };
+}
+
+}  // namespace centermask::cli
