@@ -167,6 +167,24 @@ void DataLoader::build_sample(std::int64_t epoch, std::int64_t position, Batch& 
     Rng rng(derive_seed(options_.seed,
                         {static_cast<std::uint64_t>(epoch), static_cast<std::uint64_t>(position)}));
     sample = transform_for_training(loaded.image, loaded.instances, options_.augment, rng);
+    // Copy-paste draws after the sample's own augmentation, so that with it off (or not drawn)
+    // every image is augmented exactly as without it.
+    if (options_.augment.copy_paste_probability > 0 &&
+        rng.bernoulli(options_.augment.copy_paste_probability)) {
+      const auto other = static_cast<std::size_t>(rng.uniform_int(0, n - 1));
+      try {
+        const LoadedImage source_image = set_->load(other);
+        const TransformedSample source = transform_for_training(
+            source_image.image, source_image.instances, options_.augment, rng);
+        std::vector<bool> chosen(source.instances.size());
+        for (std::size_t i = 0; i < chosen.size(); ++i) chosen[i] = rng.bernoulli(0.5);
+        paste_instances(sample, source, chosen);
+      } catch (const InputError& e) {
+        // The source is only extra objects: a file that stopped decoding is skipped.
+        if (options_.strict) throw;
+        if (local->decode_failures++ == 0) local->first_decode_failure = e.what();
+      }
+    }
     *targets = options_.target_encoder->encode(sample.instances, sample.info.input_height,
                                                sample.info.input_width);
     local->dropped_instances += sample.dropped_outside + (*targets)->dropped_objects();

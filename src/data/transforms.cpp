@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <opencv2/imgproc.hpp>
+#include <stdexcept>
 
 #include "centermask/common/random.h"
 
@@ -255,6 +256,72 @@ TransformedSample transform_for_test(const cv::Mat& image_bgr,
   info.input_to_original = info.original_to_input.inverse();
   out.image = warp_image(image_bgr, info.original_to_input, info.input_height, info.input_width);
   return out;
+}
+
+void paste_instances(TransformedSample& target, const TransformedSample& source,
+                     const std::vector<bool>& chosen) {
+  const int height = target.image.rows, width = target.image.cols;
+  if (source.image.rows != height || source.image.cols != width)
+    throw std::invalid_argument("paste_instances: source and target differ in size");
+  // The union of the pasted masks, and the pasted pixels written over the target's.
+  std::vector<std::uint8_t> covered(static_cast<std::size_t>(height) * width, 0);
+  std::vector<Instance> pasted;
+  for (std::size_t i = 0; i < source.instances.size(); ++i) {
+    const Instance& instance = source.instances[i];
+    if (i >= chosen.size() || !chosen[i] || !instance.has_mask || instance.mask.empty()) continue;
+    const MaskPatch& m = instance.mask;
+    for (int y = std::max(0, m.top); y < std::min(height, m.top + m.height); ++y) {
+      const std::uint8_t* row =
+          m.pixels.data() + static_cast<std::size_t>(y - m.top) * static_cast<std::size_t>(m.width);
+      const cv::Vec3b* from = source.image.ptr<cv::Vec3b>(y);
+      cv::Vec3b* to = target.image.ptr<cv::Vec3b>(y);
+      for (int x = std::max(0, m.left); x < std::min(width, m.left + m.width); ++x) {
+        if (!row[x - m.left]) continue;
+        to[x] = from[x];
+        covered[static_cast<std::size_t>(y) * width + x] = 1;
+      }
+    }
+    pasted.push_back(instance);
+  }
+  if (pasted.empty()) return;
+  // The target's objects lose what the pasted ones cover; their boxes shrink to the rest.
+  std::vector<Instance> kept;
+  for (Instance& instance : target.instances) {
+    if (!instance.has_mask || instance.mask.empty()) {
+      kept.push_back(std::move(instance));
+      continue;
+    }
+    MaskPatch& m = instance.mask;
+    int x0 = width, y0 = height, x1 = -1, y1 = -1;
+    for (int py = 0; py < m.height; ++py) {
+      const int y = m.top + py;
+      for (int px = 0; px < m.width; ++px) {
+        std::uint8_t& p = m.pixels[static_cast<std::size_t>(py) * m.width + px];
+        if (!p) continue;
+        const int x = m.left + px;
+        if (x >= 0 && y >= 0 && x < width && y < height &&
+            covered[static_cast<std::size_t>(y) * width + x]) {
+          p = 0;
+          continue;
+        }
+        x0 = std::min(x0, x);
+        y0 = std::min(y0, y);
+        x1 = std::max(x1, x);
+        y1 = std::max(y1, y);
+      }
+    }
+    if (x1 < 0) {  // fully covered
+      ++target.dropped_outside;
+      continue;
+    }
+    instance.box.x0 = std::max(instance.box.x0, static_cast<float>(x0));
+    instance.box.y0 = std::max(instance.box.y0, static_cast<float>(y0));
+    instance.box.x1 = std::min(instance.box.x1, static_cast<float>(x1 + 1));
+    instance.box.y1 = std::min(instance.box.y1, static_cast<float>(y1 + 1));
+    kept.push_back(std::move(instance));
+  }
+  for (Instance& instance : pasted) kept.push_back(std::move(instance));
+  target.instances = std::move(kept);
 }
 
 }  // namespace centermask

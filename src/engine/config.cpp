@@ -251,6 +251,10 @@ class FieldTable {
     add_int("data.center_border_px", "random center kept this far from the edges",
             d.center_border_px);
     add_double("data.flip_probability", "horizontal flip probability", d.flip_probability);
+    add_double("data.copy_paste_probability",
+               "simple copy-paste (Ghiasi et al. 2021): probability that a second training image "
+               "pastes a random half of its objects over each image; 0 = off",
+               d.copy_paste_probability);
     add_bool("data.color_jitter", "colour jitter and PCA lighting", d.color_jitter);
     add_int("data.max_objects", "objects per image used as targets", d.max_objects);
     add_int("data.workers", "loader threads; 0 = all cores", d.workers);
@@ -548,6 +552,8 @@ void TrainConfig::validate() const {
   check(data.scale_min > 0 && data.scale_max >= data.scale_min, "data.scale_min",
         "need 0 < scale_min ≤ scale_max");
   check(data.scale_step > 0, "data.scale_step", "must be > 0");
+  check(data.copy_paste_probability >= 0 && data.copy_paste_probability <= 1,
+        "data.copy_paste_probability", "must be in [0, 1]");
   check(data.flip_probability >= 0 && data.flip_probability <= 1, "data.flip_probability",
         "must be in [0, 1]");
   check(data.max_objects > 0, "data.max_objects", "must be > 0");

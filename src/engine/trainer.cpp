@@ -435,6 +435,7 @@ std::unique_ptr<TrainingState> build_state(PreparedRun& run, const std::filesyst
   augment.scale_step = config.data.scale_step;
   augment.center_border_px = config.data.center_border_px;
   augment.flip_probability = config.data.flip_probability;
+  augment.copy_paste_probability = config.data.copy_paste_probability;
   augment.color_jitter = config.data.color_jitter;
   loader_options.target_encoder = s.model->make_target_encoder(config.data.max_objects);
   s.loader = std::make_unique<DataLoader>(run.train_set, loader_options);

@@ -46,6 +46,11 @@ struct TrainAugmentOptions {
   bool color_jitter = true;
   double jitter_strength = 0.4;  ///< brightness, contrast, saturation: factors in 1 ± this
   double lighting_std = 0.1;     ///< PCA lighting noise
+  /// Simple copy-paste (Ghiasi et al., CVPR 2021): with this probability a second training
+  /// image, augmented on its own, gives a random half of its objects (pixels and masks),
+  /// pasted over this one; objects they cover are cut out of (or, fully covered, removed
+  /// from) the targets. 0 = off.
+  double copy_paste_probability = 0;
   PixelNormalization normalization;
 };
 
@@ -112,6 +117,14 @@ bool warp_instance(const Instance& in, const Affine2D& map, int out_height, int 
 TransformedSample transform_for_training(const cv::Mat& image_bgr,
                                          const std::vector<Instance>& instances,
                                          const TrainAugmentOptions& options, Rng& rng);
+
+/// Copy-paste: pastes `source`'s instances with masks that `chosen` marks (one flag per
+/// source instance) onto `target` (both at the same input size): their pixels replace the
+/// target's, the target's masks lose the covered pixels and their boxes shrink to what is left,
+/// and target instances left with no pixel are removed (counted in target.dropped_outside).
+/// Target instances without masks are kept as they are.
+void paste_instances(TransformedSample& target, const TransformedSample& source,
+                     const std::vector<bool>& chosen);
 
 /// Full test transform (no randomness).
 TransformedSample transform_for_test(const cv::Mat& image_bgr, const TestTransformOptions& options);

@@ -30,6 +30,7 @@ struct DataConfig {
   double scale_step = 0.1;
   int center_border_px = 128;
   double flip_probability = 0.5;
+  double copy_paste_probability = 0;  ///< simple copy-paste (transforms.h); 0 = off
   bool color_jitter = true;
   int max_objects = 128;  ///< per image (CenterNet's max_objs)
   int workers = 0;        ///< loader threads; 0 = all cores

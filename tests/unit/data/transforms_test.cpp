@@ -267,5 +267,70 @@ TEST(Transforms, SmallImagesHalveTheCenterBorder) {
   }
 }
 
+// Copy-paste: the chosen source objects' pixels replace the target's, covered target pixels
+// leave the target's masks (a fully covered object leaves the targets), boxes shrink to what
+// is left, and unchosen or box-only objects are not pasted.
+Instance square_instance(int x0, int y0, int x1, int y1, int class_index) {
+  Instance instance;
+  instance.box = {static_cast<float>(x0), static_cast<float>(y0), static_cast<float>(x1),
+                  static_cast<float>(y1)};
+  instance.class_index = class_index;
+  instance.has_mask = true;
+  instance.mask.left = x0;
+  instance.mask.top = y0;
+  instance.mask.width = x1 - x0;
+  instance.mask.height = y1 - y0;
+  instance.mask.pixels.assign(static_cast<std::size_t>((x1 - x0) * (y1 - y0)), 1);
+  return instance;
+}
+
+TEST(Transforms, CopyPastePastesChosenObjectsAndCutsWhatTheyCover) {
+  TransformedSample target, source;
+  target.image = cv::Mat(20, 20, CV_8UC3, cv::Scalar(10, 10, 10));
+  source.image = cv::Mat(20, 20, CV_8UC3, cv::Scalar(200, 100, 50));
+  target.instances.push_back(square_instance(2, 2, 12, 12, 0));  // partly covered
+  target.instances.push_back(square_instance(9, 9, 11, 11, 1));  // fully covered
+  target.instances.push_back(square_instance(0, 8, 9, 16, 2));   // its right part covered
+  Instance box_only;
+  box_only.box = {8, 8, 14, 14};
+  box_only.class_index = 3;
+  target.instances.push_back(box_only);
+  source.instances.push_back(square_instance(8, 8, 16, 16, 4));  // chosen
+  source.instances.push_back(square_instance(0, 0, 4, 4, 5));    // not chosen
+  paste_instances(target, source, {true, false});
+
+  ASSERT_EQ(target.instances.size(), 4u);
+  EXPECT_EQ(target.dropped_outside, 1);
+  // The L-shaped remainder of the first keeps its box; the third's box loses its right part.
+  EXPECT_EQ(target.instances[0].class_index, 0);
+  EXPECT_EQ(target.instances[0].mask.area(), 100 - 16);
+  EXPECT_FLOAT_EQ(target.instances[0].box.x1, 12);
+  EXPECT_EQ(target.instances[1].class_index, 2);
+  EXPECT_FLOAT_EQ(target.instances[1].box.x0, 0);
+  EXPECT_FLOAT_EQ(target.instances[1].box.x1, 8);
+  EXPECT_FLOAT_EQ(target.instances[1].box.y0, 8);
+  EXPECT_FLOAT_EQ(target.instances[1].box.y1, 16);
+  EXPECT_EQ(target.instances[1].mask.area(), 8 * 8);
+  EXPECT_EQ(target.instances[2].class_index, 3);  // box-only: as it was
+  EXPECT_FLOAT_EQ(target.instances[2].box.x0, 8);
+  EXPECT_EQ(target.instances[3].class_index, 4);  // the pasted object, last
+  EXPECT_EQ(target.instances[3].mask.area(), 64);
+  // Pixels: the chosen object's are the source's, the rest the target's.
+  EXPECT_EQ(target.image.at<cv::Vec3b>(10, 10), cv::Vec3b(200, 100, 50));
+  EXPECT_EQ(target.image.at<cv::Vec3b>(15, 15), cv::Vec3b(200, 100, 50));
+  EXPECT_EQ(target.image.at<cv::Vec3b>(1, 1), cv::Vec3b(10, 10, 10));  // unchosen not pasted
+  EXPECT_EQ(target.image.at<cv::Vec3b>(7, 7), cv::Vec3b(10, 10, 10));
+  EXPECT_EQ(cv::countNonZero(target.image.reshape(1) == 200), 64);
+
+  // Nothing chosen: nothing changes.
+  TransformedSample untouched;
+  untouched.image = cv::Mat(20, 20, CV_8UC3, cv::Scalar(10, 10, 10));
+  untouched.instances.push_back(square_instance(2, 2, 12, 12, 0));
+  paste_instances(untouched, source, {false, false});
+  EXPECT_EQ(untouched.instances.size(), 1u);
+  EXPECT_EQ(untouched.instances[0].mask.area(), 100);
+  EXPECT_EQ(cv::countNonZero(untouched.image.reshape(1) != 10), 0);
+}
+
 }  // namespace
 }  // namespace centermask
