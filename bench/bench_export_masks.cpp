@@ -68,9 +68,10 @@ int main(int argc, char** argv) {
       centermask::ExportOptions options;
       options.input_height = options.input_width = side;
       options.mask_size = m;
-      options.predict = centermask::PredictOptions{top_k, predictor.config().test.score_threshold,
-                                                   predictor.config().test.mask_threshold,
-                                                   predictor.config().test.mask_quality_scoring};
+      options.predict = centermask::PredictOptions{
+          top_k, static_cast<float>(predictor.config().test.score_threshold),
+          static_cast<float>(predictor.config().test.mask_threshold),
+          predictor.config().test.mask_quality_scoring};
       const centermask::ExportReport report =
           centermask::export_network(predictor.model(), work / "model.onnx", options, {});
       std::vector<double> ious;
