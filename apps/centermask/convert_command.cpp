@@ -3,6 +3,7 @@
 // next commands to run.
 
 #include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
 
 #include <cstdio>
 #include <fstream>
@@ -36,65 +37,44 @@ std::string trim(std::string s) {
   const auto not_space = [](unsigned char c) { return !std::isspace(c); };
   s.erase(s.begin(), std::find_if(s.begin(), s.end(), not_space));
   s.erase(std::find_if(s.rbegin(), s.rend(), not_space).base(), s.end());
-  if (s.size() >= 2 && (s.front() == '\'' || s.front() == '"') && s.back() == s.front())
-    s = s.substr(1, s.size() - 2);
   return s;
 }
 
-// Class names from classes.txt (one per line) or a YOLO data.yaml's `names:` (a flow list
-// [a, b], a block list "- a", or a map "0: a"): the subset of YAML these files use.
+// Class names from classes.txt (one per line) or a YOLO data.yaml's `names:` (a list, or a
+// map from class number to name).
 std::vector<std::string> read_class_names(const std::filesystem::path& path) {
+  const std::string ext = path.extension().string();
+  std::vector<std::string> names;
+  if (ext == ".yaml" || ext == ".yml") {
+    YAML::Node root;
+    try {
+      root = YAML::LoadFile(path.string());
+    } catch (const YAML::Exception& e) {
+      throw InputError(path.string() + ": " + e.what() + " (--classes)");
+    }
+    const YAML::Node list = root.IsMap() ? root["names"] : YAML::Node();
+    if (!list || !(list.IsSequence() || list.IsMap()) || list.size() == 0)
+      throw InputError(describe_input_problem(path.string(), "names",
+                                              "expected a list of class names or a map 0: name"));
+    try {
+      for (std::size_t i = 0; i < list.size(); ++i) {
+        const YAML::Node name = list.IsSequence() ? list[i] : list[static_cast<int>(i)];
+        if (!name)
+          throw InputError(describe_input_problem(path.string(), fmt::format("names.{}", i),
+                                                  "is missing (classes are numbered from 0)"));
+        names.push_back(name.as<std::string>());
+      }
+    } catch (const YAML::Exception& e) {
+      throw InputError(describe_input_problem(path.string(), "names", e.what()));
+    }
+    return names;
+  }
   std::ifstream in(path);
   if (!in) throw InputError(path.string() + ": cannot be read (--classes)");
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  std::vector<std::string> names;
-  const std::string ext = path.extension().string();
-  if (ext != ".yaml" && ext != ".yml") {
-    for (const std::string& line : lines)
-      if (!trim(line).empty()) names.push_back(trim(line));
-    if (names.empty()) throw InputError(path.string() + ": no class names (one per line)");
-    return names;
-  }
-  for (std::size_t i = 0; i < lines.size(); ++i) {
-    const std::string line = trim(lines[i]);
-    if (line.rfind("names:", 0) != 0) continue;
-    std::string rest = trim(line.substr(6));
-    if (!rest.empty()) {
-      if (rest.front() != '[' || rest.back() != ']')
-        throw InputError(describe_input_problem(path.string(), "names",
-                                                "expected a list [a, b] or one name per line"));
-      rest = rest.substr(1, rest.size() - 2);
-      std::size_t start = 0;
-      while (start <= rest.size()) {
-        const std::size_t comma = rest.find(',', start);
-        const std::string name = trim(rest.substr(start, comma - start));
-        if (!name.empty()) names.push_back(name);
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-      }
-      return names;
-    }
-    for (std::size_t j = i + 1; j < lines.size(); ++j) {
-      const std::string item = trim(lines[j]);
-      if (item.empty() || item[0] == '#') continue;
-      if (!std::isspace(static_cast<unsigned char>(lines[j][0]))) break;  // next key
-      if (item[0] == '-') {
-        names.push_back(trim(item.substr(1)));
-      } else if (const std::size_t colon = item.find(':'); colon != std::string::npos) {
-        const long index = std::strtol(item.c_str(), nullptr, 10);
-        if (index != static_cast<long>(names.size()))
-          throw InputError(describe_input_problem(
-              path.string(), fmt::format("names line {}", j + 1),
-              fmt::format("class {} out of order (expected {})", index, names.size())));
-        names.push_back(trim(item.substr(colon + 1)));
-      }
-    }
-    if (names.empty())
-      throw InputError(describe_input_problem(path.string(), "names", "lists no class"));
-    return names;
-  }
-  throw InputError(describe_input_problem(path.string(), "names", "is missing"));
+  for (std::string line; std::getline(in, line);)
+    if (!trim(line).empty()) names.push_back(trim(line));
+  if (names.empty()) throw InputError(path.string() + ": no class names (one per line)");
+  return names;
 }
 
 // {"26": "car", "24": "person"}: instance-id PNG class values to names.

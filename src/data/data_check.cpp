@@ -147,15 +147,14 @@ DataCheckReport check_dataset(const std::filesystem::path& gt_path,
         100 * r.fraction_under_8px.front(), options.input_sizes.front(),
         100 * r.fraction_under_8px.back(), options.input_sizes.back());
   } else if (!options.input_sizes.empty()) {
-    const std::size_t first = 0;
     r.recommendation =
-        r.recommended_input_size == options.input_sizes[first]
+        r.recommended_input_size == options.input_sizes.front()
             ? fmt::format("input size {} suits these objects ({:.0f}% under 8 px)",
-                          options.input_sizes[first], 100 * r.fraction_under_8px[first])
+                          options.input_sizes.front(), 100 * r.fraction_under_8px.front())
             : fmt::format(
                   "{:.0f}% of the objects are under 8 px at input size {}: train at {} "
                   "(data.input_size; test.input_size about 1.25x that), or crop/tile large images",
-                  100 * r.fraction_under_8px[first], options.input_sizes[first],
+                  100 * r.fraction_under_8px.front(), options.input_sizes.front(),
                   r.recommended_input_size);
   }
   return r;

@@ -46,22 +46,24 @@ ImageSize size_of_image(const std::filesystem::path& path) {
   return {image.rows, image.cols};
 }
 
-// Collects images, categories and annotations, and adds an instance from its polygons or
-// mask: bbox and area from the rasterised mask (what COCOeval uses), ids from 1.
+// Collects images, categories and annotations into a dataset and the summary: each instance
+// from its polygons or mask, bbox and area from the rasterised mask (what COCOeval uses), ids
+// from 1, added to the image begun last.
 class DatasetAssembler {
  public:
-  explicit DatasetAssembler(const std::string& source) : builder_(source) {}
-
-  void set_categories(const std::vector<std::string>& names) {
-    for (std::size_t i = 0; i < names.size(); ++i) {
+  DatasetAssembler(const std::string& source, const std::vector<std::string>& category_names,
+                   ConversionSummary& summary)
+      : builder_(source), summary_(summary) {
+    for (std::size_t i = 0; i < category_names.size(); ++i) {
       CocoCategory category;
       category.id = static_cast<std::int64_t>(i) + 1;
-      category.name = names[i];
+      category.name = category_names[i];
       builder_.add_category(category);
     }
   }
 
-  std::int64_t add_image(const std::string& file_name, ImageSize size) {
+  void begin_image(const std::string& file_name, ImageSize size) {
+    end_image();
     CocoImage image;
     image.id = ++image_count_;
     image.file_name = file_name;
@@ -69,34 +71,45 @@ class DatasetAssembler {
     image.width = size.width;
     builder_.add_image(image);
     current_ = size;
-    return image.id;
   }
 
-  /// False (nothing added) when the polygons cover no pixel.
-  bool add_polygons(std::int64_t image_id, std::int64_t category_id,
-                    const std::vector<Polygon>& polygons) {
+  /// Polygons that cover no pixel are skipped (counted).
+  void add_polygons(std::int64_t category_id, const std::vector<Polygon>& polygons) {
     std::vector<Span<double>> spans;
     for (const Polygon& p : polygons) spans.emplace_back(p.data(), p.size());
     const Rle mask = rle_from_polygons(spans, current_.height, current_.width);
     const std::uint64_t area = rle_area(mask);
-    if (area == 0) return false;
-    builder_.add_annotation_polygons(meta(image_id, category_id, mask, area), spans);
-    return true;
+    if (area == 0) {
+      ++summary_.skipped["shapes that cover no pixel of the image"];
+      return;
+    }
+    builder_.add_annotation_polygons(meta(category_id, mask, area), spans);
   }
 
-  void add_mask(std::int64_t image_id, std::int64_t category_id, const Rle& mask) {
-    builder_.add_annotation_rle(meta(image_id, category_id, mask, rle_area(mask)), mask);
+  void add_mask(std::int64_t category_id, const Rle& mask) {
+    builder_.add_annotation_rle(meta(category_id, mask, rle_area(mask)), mask);
   }
 
-  std::size_t instances() const { return static_cast<std::size_t>(annotation_count_); }
-  CocoDataset build() && { return std::move(builder_).build(); }
+  void skip(const std::string& reason) { ++summary_.skipped[reason]; }
+
+  CocoDataset finish() && {
+    end_image();
+    summary_.images = static_cast<std::size_t>(image_count_);
+    summary_.instances = static_cast<std::size_t>(annotation_count_);
+    return std::move(builder_).build();
+  }
 
  private:
-  CocoAnnotation meta(std::int64_t image_id, std::int64_t category_id, const Rle& mask,
-                      std::uint64_t area) {
+  void end_image() {
+    if (image_count_ > 0 && annotation_count_ == annotations_before_image_)
+      ++summary_.images_without_annotations;
+    annotations_before_image_ = annotation_count_;
+  }
+
+  CocoAnnotation meta(std::int64_t category_id, const Rle& mask, std::uint64_t area) {
     CocoAnnotation a;
     a.id = ++annotation_count_;
-    a.image_id = image_id;
+    a.image_id = image_count_;
     a.category_id = category_id;
     a.bbox = rle_bbox(mask);
     a.area = static_cast<double>(area);
@@ -104,9 +117,44 @@ class DatasetAssembler {
   }
 
   CocoDatasetBuilder builder_;
-  std::int64_t image_count_ = 0, annotation_count_ = 0;
+  ConversionSummary& summary_;
+  std::int64_t image_count_ = 0, annotation_count_ = 0, annotations_before_image_ = 0;
   ImageSize current_;
 };
+
+// The image files of a folder (not recursive), sorted by name.
+std::vector<std::filesystem::path> images_in_folder(const std::filesystem::path& folder) {
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(folder)) {
+    if (entry.is_regular_file() && has_image_extension(entry.path())) files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+// The formats with a folder of images and beside it a folder of one annotation file per image
+// (same stem, `extension`; none: an image without objects). `read(file, image, size, out)`
+// adds the objects of one file.
+template <typename ReadFile>
+CocoDataset convert_image_folder(const std::filesystem::path& images_folder,
+                                 const std::filesystem::path& annotations_folder,
+                                 const char* annotations_what, const char* extension,
+                                 const std::vector<std::string>& category_names,
+                                 ConversionSummary* summary, const ReadFile& read) {
+  require_folder(images_folder, "the images folder");
+  require_folder(annotations_folder, annotations_what);
+  const std::vector<std::filesystem::path> images = images_in_folder(images_folder);
+  if (images.empty()) throw InputError(images_folder.string() + ": no images (jpg, png, bmp)");
+  ConversionSummary local;
+  DatasetAssembler out(annotations_folder.string(), category_names, summary ? *summary : local);
+  for (const auto& image : images) {
+    const ImageSize size = size_of_image(image);
+    out.begin_image(image.lexically_relative(images_folder).generic_string(), size);
+    const std::filesystem::path file = annotations_folder / (image.stem().string() + extension);
+    if (std::filesystem::exists(file)) read(file, image, size, out);
+  }
+  return std::move(out).finish();
+}
 
 // ---- labelme ----------------------------------------------------------------------------
 
@@ -268,16 +316,6 @@ cv::Mat instance_keys(const cv::Mat& mask, const std::filesystem::path& file) {
   return keys;
 }
 
-// The image files of a folder (not recursive), sorted by name.
-std::vector<std::filesystem::path> images_in_folder(const std::filesystem::path& folder) {
-  std::vector<std::filesystem::path> files;
-  for (const auto& entry : std::filesystem::directory_iterator(folder)) {
-    if (entry.is_regular_file() && has_image_extension(entry.path())) files.push_back(entry.path());
-  }
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
 }  // namespace
 
 CocoDataset convert_labelme(const std::filesystem::path& folder,
@@ -305,9 +343,7 @@ CocoDataset convert_labelme(const std::filesystem::path& folder,
     category_of[names[i]] = static_cast<std::int64_t>(i) + 1;
 
   ConversionSummary local;
-  ConversionSummary& s = summary ? *summary : local;
-  DatasetAssembler out(folder.string());
-  out.set_categories(names);
+  DatasetAssembler out(folder.string(), names, summary ? *summary : local);
   for (std::size_t f = 0; f < files.size(); ++f) {
     const LabelmeFile& file = parsed[f];
     std::string image_path = file.image_path;
@@ -322,14 +358,14 @@ CocoDataset convert_labelme(const std::filesystem::path& folder,
                          image.string()));
       size = size_of_image(image);
     }
-    const std::int64_t image_id = out.add_image(relative.generic_string(), size);
+    out.begin_image(relative.generic_string(), size);
     // Shapes of one label and group_id are one instance; the rest one each, in file order.
     std::vector<std::pair<std::string, std::vector<Polygon>>> instances;
     std::map<std::pair<std::string, std::int64_t>, std::size_t> group_index;
     for (std::size_t k = 0; k < file.shapes.size(); ++k) {
       const LabelmeShape& shape = file.shapes[k];
       if (is_ignored_label(shape.label)) {
-        ++s.skipped[fmt::format("labelme label '{}'", shape.label)];
+        out.skip(fmt::format("labelme label '{}'", shape.label));
         continue;
       }
       if (!category_of.count(shape.label))
@@ -339,7 +375,7 @@ CocoDataset convert_labelme(const std::filesystem::path& folder,
       std::string reason;
       Polygon polygon = labelme_polygon(shape, &reason);
       if (polygon.empty()) {
-        ++s.skipped[reason];
+        out.skip(reason);
         continue;
       }
       if (shape.has_group) {
@@ -353,95 +389,60 @@ CocoDataset convert_labelme(const std::filesystem::path& folder,
       }
       instances.push_back({shape.label, {std::move(polygon)}});
     }
-    std::size_t added = 0;
-    for (const auto& [label, polygons] : instances) {
-      if (out.add_polygons(image_id, category_of[label], polygons)) {
-        ++added;
-      } else {
-        ++s.skipped["shapes that cover no pixel of the image"];
-      }
-    }
-    if (added == 0) ++s.images_without_annotations;
+    for (const auto& [label, polygons] : instances) out.add_polygons(category_of[label], polygons);
   }
-  s.images = files.size();
-  s.instances = out.instances();
-  return std::move(out).build();
+  return std::move(out).finish();
 }
 
 CocoDataset convert_yolo_segmentation(const std::filesystem::path& images_folder,
                                       const std::filesystem::path& labels_folder,
                                       const std::vector<std::string>& class_names,
                                       ConversionSummary* summary) {
-  require_folder(images_folder, "the images folder");
-  require_folder(labels_folder, "the labels folder");
   if (class_names.empty())
     throw InputError("yolo-seg: the class names are needed (--classes: classes.txt or data.yaml)");
-  const std::vector<std::filesystem::path> images = images_in_folder(images_folder);
-  if (images.empty()) throw InputError(images_folder.string() + ": no images (jpg, png, bmp)");
-  ConversionSummary local;
-  ConversionSummary& s = summary ? *summary : local;
-  DatasetAssembler out(labels_folder.string());
-  out.set_categories(class_names);
-  for (const auto& image : images) {
-    const ImageSize size = size_of_image(image);
-    const std::int64_t image_id =
-        out.add_image(image.lexically_relative(images_folder).generic_string(), size);
-    const std::filesystem::path label_file =
-        labels_folder / (image.stem().string() + std::string(".txt"));
-    std::size_t added = 0;
-    if (std::filesystem::exists(label_file)) {
-      std::ifstream in(label_file);
-      if (!in) throw InputError(label_file.string() + ": cannot be read");
-      std::string line;
-      for (int line_number = 1; std::getline(in, line); ++line_number) {
-        const std::vector<std::string> tokens = split_whitespace(line);
-        if (tokens.empty()) continue;
-        const std::string where = fmt::format("line {}", line_number);
-        const double class_value = parse_number(tokens[0], label_file, where);
-        if (class_value < 0 || class_value != std::floor(class_value) ||
-            class_value >= static_cast<double>(class_names.size()))
+  auto read = [&](const std::filesystem::path& label_file, const std::filesystem::path&,
+                  ImageSize size, DatasetAssembler& out) {
+    std::ifstream in(label_file);
+    if (!in) throw InputError(label_file.string() + ": cannot be read");
+    std::string line;
+    for (int line_number = 1; std::getline(in, line); ++line_number) {
+      const std::vector<std::string> tokens = split_whitespace(line);
+      if (tokens.empty()) continue;
+      const std::string where = fmt::format("line {}", line_number);
+      const double class_value = parse_number(tokens[0], label_file, where);
+      if (class_value < 0 || class_value != std::floor(class_value) ||
+          class_value >= static_cast<double>(class_names.size()))
+        fail(label_file, where,
+             fmt::format("class {} is not in 0..{} ({} class names given)", tokens[0],
+                         class_names.size() - 1, class_names.size()));
+      if (tokens.size() == 5)
+        fail(label_file, where,
+             "is a box (class cx cy w h), not a polygon: yolo-seg needs segmentation labels "
+             "(class x1 y1 x2 y2 ...)");
+      if (tokens.size() % 2 == 0 || tokens.size() < 7)
+        fail(label_file, where,
+             fmt::format("has {} coordinates; a polygon needs an even number, at least 6",
+                         tokens.size() - 1));
+      Polygon polygon;
+      for (std::size_t t = 1; t < tokens.size(); ++t) {
+        const double v = parse_number(tokens[t], label_file, where);
+        if (v < -1e-6 || v > 1 + 1e-6)
           fail(label_file, where,
-               fmt::format("class {} is not in 0..{} ({} class names given)", tokens[0],
-                           class_names.size() - 1, class_names.size()));
-        if (tokens.size() == 5)
-          fail(label_file, where,
-               "is a box (class cx cy w h), not a polygon: yolo-seg needs segmentation labels "
-               "(class x1 y1 x2 y2 ...)");
-        if (tokens.size() % 2 == 0 || tokens.size() < 7)
-          fail(label_file, where,
-               fmt::format("has {} coordinates; a polygon needs an even number, at least 6",
-                           tokens.size() - 1));
-        Polygon polygon;
-        for (std::size_t t = 1; t < tokens.size(); ++t) {
-          const double v = parse_number(tokens[t], label_file, where);
-          if (v < -1e-6 || v > 1 + 1e-6)
-            fail(label_file, where,
-                 fmt::format("coordinate {} is outside [0, 1]: YOLO coordinates are fractions of "
-                             "the image's width and height",
-                             tokens[t]));
-          polygon.push_back(v * (t % 2 == 1 ? size.width : size.height));
-        }
-        if (out.add_polygons(image_id, static_cast<std::int64_t>(class_value) + 1, {polygon})) {
-          ++added;
-        } else {
-          ++s.skipped["polygons that cover no pixel of the image"];
-        }
+               fmt::format("coordinate {} is outside [0, 1]: YOLO coordinates are fractions of "
+                           "the image's width and height",
+                           tokens[t]));
+        polygon.push_back(v * (t % 2 == 1 ? size.width : size.height));
       }
+      out.add_polygons(static_cast<std::int64_t>(class_value) + 1, {polygon});
     }
-    if (added == 0) ++s.images_without_annotations;
-  }
-  s.images = images.size();
-  s.instances = out.instances();
-  return std::move(out).build();
+  };
+  return convert_image_folder(images_folder, labels_folder, "the labels folder", ".txt",
+                              class_names, summary, read);
 }
 
 CocoDataset convert_instance_pngs(const std::filesystem::path& images_folder,
                                   const std::filesystem::path& masks_folder,
                                   const InstancePngOptions& options, ConversionSummary* summary) {
-  require_folder(images_folder, "the images folder");
-  require_folder(masks_folder, "the masks folder");
-  const std::vector<std::filesystem::path> images = images_in_folder(images_folder);
-  if (images.empty()) throw InputError(images_folder.string() + ": no images (jpg, png, bmp)");
   // Categories: the names by value (sorted by value), or one class.
   std::vector<std::string> names;
   std::map<std::int64_t, std::int64_t> category_of_value;
@@ -457,70 +458,56 @@ CocoDataset convert_instance_pngs(const std::filesystem::path& images_folder,
       category_of_value[value] = (existing - names.begin()) + 1;
     }
   }
-  ConversionSummary local;
-  ConversionSummary& s = summary ? *summary : local;
-  DatasetAssembler out(masks_folder.string());
-  out.set_categories(names);
-  for (const auto& image : images) {
-    const ImageSize size = size_of_image(image);
-    const std::int64_t image_id =
-        out.add_image(image.lexically_relative(images_folder).generic_string(), size);
-    const std::filesystem::path mask_file = masks_folder / (image.stem().string() + ".png");
-    std::size_t added = 0;
-    if (std::filesystem::exists(mask_file)) {
-      const cv::Mat mask = cv::imread(mask_file.string(), cv::IMREAD_UNCHANGED);
-      if (mask.empty()) fail(mask_file, "", "does not decode as a PNG");
-      if (mask.rows != size.height || mask.cols != size.width)
-        fail(mask_file, "",
-             fmt::format("is {}x{} but its image {} is {}x{} (height x width)", mask.rows,
-                         mask.cols, image.filename().string(), size.height, size.width));
-      const cv::Mat keys = instance_keys(mask, mask_file);
-      const bool colour = mask.channels() > 1;
-      std::set<std::int32_t> values;
+  auto read = [&](const std::filesystem::path& mask_file, const std::filesystem::path& image,
+                  ImageSize size, DatasetAssembler& out) {
+    const cv::Mat mask = cv::imread(mask_file.string(), cv::IMREAD_UNCHANGED);
+    if (mask.empty()) fail(mask_file, "", "does not decode as a PNG");
+    if (mask.rows != size.height || mask.cols != size.width)
+      fail(mask_file, "",
+           fmt::format("is {}x{} but its image {} is {}x{} (height x width)", mask.rows, mask.cols,
+                       image.filename().string(), size.height, size.width));
+    const cv::Mat keys = instance_keys(mask, mask_file);
+    const bool colour = mask.channels() > 1;
+    std::set<std::int32_t> values;
+    for (int y = 0; y < keys.rows; ++y) {
+      const std::int32_t* row = keys.ptr<std::int32_t>(y);
+      for (int x = 0; x < keys.cols; ++x)
+        if (row[x] != 0 && row[x] != options.ignore_value) values.insert(row[x]);
+    }
+    std::vector<std::uint8_t> bitmap(static_cast<std::size_t>(keys.rows) *
+                                     static_cast<std::size_t>(keys.cols));
+    for (std::int32_t value : values) {
+      std::int64_t category = 1;
+      if (!colour) {
+        std::int64_t class_value = value;
+        if (options.id_divisor > 0) {
+          class_value = value / options.id_divisor;
+          if (class_value == 0) {
+            out.skip("values below --id-divisor (regions, not instances)");
+            continue;
+          }
+        }
+        if (!category_of_value.empty()) {
+          auto it = category_of_value.find(class_value);
+          if (it == category_of_value.end())
+            fail(mask_file, fmt::format("value {}", value),
+                 fmt::format("class value {} has no name in the class map", class_value));
+          category = it->second;
+        }
+      } else if (!category_of_value.empty()) {
+        fail(mask_file, "", "is a colour PNG: a class map applies to instance-id values only");
+      }
       for (int y = 0; y < keys.rows; ++y) {
         const std::int32_t* row = keys.ptr<std::int32_t>(y);
-        for (int x = 0; x < keys.cols; ++x)
-          if (row[x] != 0 && row[x] != options.ignore_value) values.insert(row[x]);
+        std::uint8_t* out_row = bitmap.data() + static_cast<std::size_t>(y) * keys.cols;
+        for (int x = 0; x < keys.cols; ++x) out_row[x] = row[x] == value ? 1 : 0;
       }
-      std::vector<std::uint8_t> bitmap(static_cast<std::size_t>(keys.rows) *
-                                       static_cast<std::size_t>(keys.cols));
-      for (std::int32_t value : values) {
-        std::int64_t category = 1;
-        if (!colour) {
-          std::int64_t class_value = value;
-          if (options.id_divisor > 0) {
-            class_value = value / options.id_divisor;
-            if (class_value == 0) {
-              ++s.skipped["values below --id-divisor (regions, not instances)"];
-              continue;
-            }
-          }
-          if (!category_of_value.empty()) {
-            auto it = category_of_value.find(class_value);
-            if (it == category_of_value.end())
-              fail(mask_file, fmt::format("value {}", value),
-                   fmt::format("class value {} has no name in the class map", class_value));
-            category = it->second;
-          }
-        } else if (!category_of_value.empty()) {
-          fail(mask_file, "", "is a colour PNG: a class map applies to instance-id values only");
-        }
-        for (int y = 0; y < keys.rows; ++y) {
-          const std::int32_t* row = keys.ptr<std::int32_t>(y);
-          std::uint8_t* out_row = bitmap.data() + static_cast<std::size_t>(y) * keys.cols;
-          for (int x = 0; x < keys.cols; ++x) out_row[x] = row[x] == value ? 1 : 0;
-        }
-        out.add_mask(
-            image_id, category,
-            rle_encode(bitmap.data(), keys.rows, keys.cols, static_cast<std::size_t>(keys.cols)));
-        ++added;
-      }
+      out.add_mask(category, rle_encode(bitmap.data(), keys.rows, keys.cols,
+                                        static_cast<std::size_t>(keys.cols)));
     }
-    if (added == 0) ++s.images_without_annotations;
-  }
-  s.images = images.size();
-  s.instances = out.instances();
-  return std::move(out).build();
+  };
+  return convert_image_folder(images_folder, masks_folder, "the masks folder", ".png", names,
+                              summary, read);
 }
 
 }  // namespace centermask

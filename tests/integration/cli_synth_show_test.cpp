@@ -206,5 +206,59 @@ TEST(CliUpperBound, SweepMeasuresEachCombination) {
   EXPECT_EQ(bad_value.output.find("| settings"), std::string::npos) << bad_value.output;
 }
 
+// `convert` and `check-data` as a user runs them on a YOLO export: the class names from a
+// data.yaml in each of its forms, or classes.txt; the summary; check-data's report and exit code.
+TEST(CliSynthShow, ConvertReadsYoloClassNamesAndCheckDataReportsTheResult) {
+  testing::TempDir dir;
+  const testing::CliRun synth =
+      run_cli("synth --out " + (dir / "data").string() + " --train 1 --val 0 --size 64 --seed 2");
+  ASSERT_EQ(synth.exit_code, 0) << synth.output;
+  std::filesystem::create_directories(dir / "images");
+  std::filesystem::path image;
+  for (const auto& entry : std::filesystem::directory_iterator(dir / "data" / "train"))
+    image = entry.path();
+  std::filesystem::copy_file(image, dir / "images" / ("p" + image.extension().string()));
+  testing::write_text(dir / "labels/p.txt", "1 0.1 0.1 0.6 0.1 0.4 0.7\n");
+  const std::pair<const char*, const char*> class_files[] = {
+      {"flow.yaml", "path: x\nnames: [leaf, 'bug']\n"},
+      {"block.yaml", "names:\n  - leaf\n  - bug\nnc: 2\n"},
+      {"map.yaml", "names:\n  0: leaf\n  1: bug\n"},
+      {"classes.txt", "leaf\nbug\n\n"},
+  };
+  for (const auto& [name, text] : class_files) {
+    testing::write_text(dir / name, text);
+    const std::string out = (dir / (std::string(name) + ".json")).string();
+    const testing::CliRun run = run_cli(
+        "convert --from yolo-seg --images " + (dir / "images").string() + " --labels " +
+        (dir / "labels").string() + " --classes " + (dir / name).string() + " --out " + out);
+    ASSERT_EQ(run.exit_code, 0) << name << run.output;
+    EXPECT_NE(run.output.find("1 images, 1 instances, 2 classes"), std::string::npos) << run.output;
+    const CocoDataset d = CocoDataset::load(out);
+    ASSERT_EQ(d.categories().size(), 2u) << name;
+    EXPECT_EQ(d.categories()[1].name, "bug") << name;
+    EXPECT_EQ(d.annotations()[0].category_id, 2) << name;
+  }
+  testing::write_text(dir / "bad.yaml", "names:\n  0: leaf\n  2: bug\n");
+  const testing::CliRun gap =
+      run_cli("convert --from yolo-seg --images " + (dir / "images").string() + " --labels " +
+              (dir / "labels").string() + " --classes " + (dir / "bad.yaml").string() + " --out " +
+              (dir / "bad.json").string());
+  EXPECT_NE(gap.exit_code, 0);
+  EXPECT_NE(gap.output.find("bad.yaml"), std::string::npos) << gap.output;
+  EXPECT_NE(gap.output.find("names.1"), std::string::npos) << gap.output;
+
+  const std::string gt = (dir / "classes.txt.json").string();
+  const testing::CliRun check =
+      run_cli("check-data --gt " + gt + " --images " + (dir / "images").string());
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+  EXPECT_NE(check.output.find("per class: leaf 0, bug 1"), std::string::npos) << check.output;
+  EXPECT_NE(check.output.find("every image is present"), std::string::npos) << check.output;
+  std::filesystem::remove(dir / "images" / ("p" + image.extension().string()));
+  const testing::CliRun missing =
+      run_cli("check-data --gt " + gt + " --images " + (dir / "images").string());
+  EXPECT_EQ(missing.exit_code, 1) << missing.output;
+  EXPECT_NE(missing.output.find("missing images: 1"), std::string::npos) << missing.output;
+}
+
 }  // namespace
 }  // namespace centermask
