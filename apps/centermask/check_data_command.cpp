@@ -2,9 +2,17 @@
 // is wrong with it, which input size its objects need), or --json for scripts.
 
 #include <fmt/format.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 
+#include "centermask/common/error.h"
+#include "centermask/common/json_reader.h"
 #include "centermask/common/json_writer.h"
 #include "centermask/data/data_check.h"
 #include "commands.h"
@@ -19,7 +27,140 @@ struct CheckDataOptions {
   bool headers_only = false;
   bool json = false;
   int threads = 0;
+  // With a config, the ceiling at each input size is measured too (`upper-bound --sweep`).
+  std::string config;
+  std::vector<std::string> overrides;
 };
+
+// A ceiling within this much mask AP of the best measured one is as good as it: the smallest
+// input size that reaches it is recommended (every step up costs training images/s).
+constexpr double kCeilingTolerance = 0.02;
+
+struct CeilingRow {
+  int input_size = 0;
+  double segm_ap = 0, bbox_ap = 0, mean_mask_iou = 0;
+};
+
+// The program that computes the ceiling: the LibTorch build beside this one, else this program
+// itself (which is the LibTorch build, or hands the command to it).
+std::string ceiling_program() {
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return "/proc/self/exe";
+  const std::filesystem::path torch_program = self.parent_path() / "centermask-torch";
+  return std::filesystem::exists(torch_program, ec) ? torch_program.string() : self.string();
+}
+
+// Runs `upper-bound --sweep test.input_size=...` in a child process (the model lives in the
+// LibTorch build; this command's library has none) and reads its --json rows. Its errors go
+// to stderr as they are and end check-data with them.
+std::vector<CeilingRow> measure_ceilings(const CheckDataOptions& o) {
+  std::string sizes;
+  for (const int size : o.input_sizes) sizes += (sizes.empty() ? "" : ",") + std::to_string(size);
+  const std::string program = ceiling_program();
+  std::vector<std::string> args = {
+      program,  "upper-bound", "--gt",   o.gt,      "--images",
+      o.images, "--config",    o.config, "--sweep", "test.input_size=" + sizes,
+      "--json"};
+  // The config's own training set need not exist here: the set checked stands in for it.
+  args.insert(args.end(),
+              {"--set", "data.train_json=" + o.gt, "--set", "data.train_images=" + o.images});
+  for (const std::string& setting : o.overrides) args.insert(args.end(), {"--set", setting});
+  if (o.threads > 0) args.insert(args.end(), {"--threads", std::to_string(o.threads)});
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+
+  int pipe_ends[2];
+  if (::pipe(pipe_ends) != 0)
+    throw InputError(
+        fmt::format("check-data: cannot start the upper bound: {}", std::strerror(errno)));
+  std::fflush(stdout);
+  const pid_t child = ::fork();
+  if (child < 0)
+    throw InputError(
+        fmt::format("check-data: cannot start the upper bound: {}", std::strerror(errno)));
+  if (child == 0) {
+    ::dup2(pipe_ends[1], STDOUT_FILENO);
+    ::close(pipe_ends[0]);
+    ::close(pipe_ends[1]);
+    ::execv(program.c_str(), argv.data());
+    std::fprintf(stderr, "error: %s: %s\n", program.c_str(), std::strerror(errno));
+    ::_exit(127);
+  }
+  ::close(pipe_ends[1]);
+  std::string output;
+  char buffer[4096];
+  for (ssize_t n; (n = ::read(pipe_ends[0], buffer, sizeof buffer)) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    output.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(pipe_ends[0]);
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw InputError(fmt::format(
+        "check-data --config {}: the upper bound ({} upper-bound ...) failed{}; its message is "
+        "above",
+        o.config, program,
+        WIFEXITED(status) ? fmt::format(" with exit code {}", WEXITSTATUS(status))
+                          : std::string(" (killed by a signal)")));
+
+  std::vector<CeilingRow> rows;
+  json::Reader r(output, "the upper bound's --json output");
+  r.begin_object();
+  std::string_view key;
+  while (r.next_key(key)) {
+    if (key != "rows") {
+      r.skip_value();
+      continue;
+    }
+    r.begin_array();
+    while (r.next_element()) {
+      CeilingRow row;
+      r.begin_object();
+      std::string_view field;
+      while (r.next_key(field)) {
+        if (field == "input_size")
+          row.input_size = static_cast<int>(r.read_int64());
+        else if (field == "segm_ap")
+          row.segm_ap = r.read_double();
+        else if (field == "bbox_ap")
+          row.bbox_ap = r.read_double();
+        else if (field == "mean_mask_iou") {
+          r.begin_object();
+          std::string_view range;
+          while (r.next_key(range)) {
+            if (range == "all")
+              row.mean_mask_iou = r.read_double();
+            else
+              r.skip_value();
+          }
+        } else {
+          r.skip_value();
+        }
+      }
+      rows.push_back(row);
+    }
+  }
+  if (rows.size() != o.input_sizes.size())
+    throw InputError(fmt::format("check-data: the upper bound gave {} rows for {} input sizes",
+                                 rows.size(), o.input_sizes.size()));
+  return rows;
+}
+
+// The smallest input size whose ceiling is within kCeilingTolerance of the best one.
+int size_by_ceiling(const std::vector<CeilingRow>& rows) {
+  double best = 0;
+  for (const CeilingRow& row : rows) best = std::max(best, row.segm_ap);
+  int chosen = 0;
+  for (const CeilingRow& row : rows)
+    if (row.segm_ap >= best - kCeilingTolerance && (chosen == 0 || row.input_size < chosen))
+      chosen = row.input_size;
+  return chosen;
+}
 
 std::string bar(std::int64_t count, std::int64_t largest) {
   const int width = largest > 0 ? static_cast<int>(std::lround(30.0 * count / largest)) : 0;
@@ -53,6 +194,9 @@ int run_check_data(const CheckDataOptions& o) {
   options.threads = o.threads;
   const DataCheckReport r = check_dataset(o.gt, o.images, options);
   const bool problems = r.num_missing + r.num_unreadable + r.num_size_mismatches > 0;
+  // Missing or broken images would fail the upper bound too: the report names them first.
+  const std::vector<CeilingRow> ceilings =
+      !o.config.empty() && !problems ? measure_ceilings(o) : std::vector<CeilingRow>{};
   if (o.json) {
     std::string out;
     json::Writer w(out);
@@ -83,6 +227,22 @@ int run_check_data(const CheckDataOptions& o) {
     for (const std::string& line : r.load_warnings) w.value(line);
     w.end_array();
     w.key("recommended_input_size").value(static_cast<std::int64_t>(r.recommended_input_size));
+    if (!ceilings.empty()) {
+      w.key("config").value(o.config).key("ceiling").begin_array();
+      for (const CeilingRow& row : ceilings)
+        w.begin_object()
+            .key("test_input_size")
+            .value(row.input_size)
+            .key("mask_ap")
+            .value(row.segm_ap)
+            .key("box_ap")
+            .value(row.bbox_ap)
+            .key("mean_mask_iou")
+            .value(row.mean_mask_iou)
+            .end_object();
+      w.end_array();
+      w.key("recommended_test_input_size").value(size_by_ceiling(ceilings));
+    }
     w.end_object();
     std::printf("%s\n", out.c_str());
     return problems ? 1 : 0;
@@ -116,13 +276,30 @@ int run_check_data(const CheckDataOptions& o) {
                  r.size_mismatches);
   if (!problems) std::printf("  every image is present, decodes and has the JSON's size\n");
   std::printf("Recommendation: %s\n", r.recommendation.c_str());
+  if (ceilings.empty()) {
+    std::printf(
+        "The ceiling at each size (the model's own encoding of the ground truth, decoded): "
+        "centermask check-data ... --config CONFIG, or centermask upper-bound --gt %s --images "
+        "%s --config CONFIG --sweep test.input_size=%d,%d\n",
+        o.gt.c_str(), o.images.c_str(), r.recommended_input_size,
+        r.recommended_input_size + r.recommended_input_size / 2 / 32 * 32);
+    return problems ? 1 : 0;
+  }
   std::printf(
-      "The ceiling at each size (the model's own encoding of the ground truth, decoded): "
-      "centermask upper-bound --gt %s --images %s --config CONFIG --sweep "
-      "test.input_size=%d,%d\n",
-      o.gt.c_str(), o.images.c_str(), r.recommended_input_size,
-      r.recommended_input_size + r.recommended_input_size / 2 / 32 * 32);
-  return problems ? 1 : 0;
+      "The ceiling of %s by test input size (its own encoding of the ground truth, decoded: no "
+      "trained model scores above it):\n",
+      o.config.c_str());
+  std::printf("    test.input_size  mask AP  box AP  mean mask IoU\n");
+  for (const CeilingRow& row : ceilings)
+    std::printf("    %15d  %7.3f  %6.3f  %13.3f\n", row.input_size, row.segm_ap, row.bbox_ap,
+                row.mean_mask_iou);
+  const int chosen = size_by_ceiling(ceilings);
+  std::printf(
+      "Recommendation by the ceiling: test.input_size %d, the smallest within %.2f mask AP of the "
+      "best measured (train at about 0.8x: data.input_size %d)\n",
+      chosen, kCeilingTolerance,
+      std::max(32, static_cast<int>(std::lround(chosen * 0.8 / 32)) * 32));
+  return 0;
 }
 
 }  // namespace
@@ -143,6 +320,11 @@ CommandRunner add_check_data_command(CLI::App& app) {
   cmd->add_flag("--json", o->json, "One JSON object instead of the report");
   cmd->add_option("--threads", o->threads, "Worker threads (0 = all cores)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--config", o->config,
+                  "Also measure this model config's ceiling (upper bound) at each input size "
+                  "(needs the LibTorch build)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--set", o->overrides, "Override a config value of --config, KEY=VALUE");
   return [o] { return run_check_data(*o); };
 }
 

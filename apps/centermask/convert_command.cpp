@@ -30,6 +30,9 @@ struct ConvertOptions {
   int id_divisor = 0;
   std::int64_t ignore_value = -1;
   std::string out;
+  // A validation split: every N-th image by file name to val_out.
+  int val_every = 0;
+  std::string val_out;
   bool overwrite = false;
 };
 
@@ -108,6 +111,11 @@ int run_convert(const ConvertOptions& o) {
   if (o.to != "coco") throw InputError("convert: --to must be coco, got '" + o.to + "'");
   if (std::filesystem::exists(o.out) && !o.overwrite)
     throw InputError(o.out + ": exists; pass --overwrite to replace it");
+  if ((o.val_every > 0) != !o.val_out.empty())
+    throw InputError("convert: --val-every N and --val-out FILE go together");
+  if (o.val_every == 1) throw InputError("convert: --val-every must be at least 2");
+  if (!o.val_out.empty() && std::filesystem::exists(o.val_out) && !o.overwrite)
+    throw InputError(o.val_out + ": exists; pass --overwrite to replace it");
   ConversionSummary summary;
   std::string images_folder;
   CocoDataset dataset;
@@ -137,17 +145,31 @@ int run_convert(const ConvertOptions& o) {
     throw InputError("convert: --from must be labelme, yolo-seg or instance-png, got '" + o.from +
                      "'");
   }
-  dataset.save(o.out);
-  std::vector<std::size_t> per_class(dataset.num_classes(), 0);
-  for (const CocoAnnotation& a : dataset.annotations())
-    ++per_class[static_cast<std::size_t>(a.class_index)];
-  std::printf("Wrote %s: %zu images, %zu instances, %zu classes (%zu images without objects)\n",
-              o.out.c_str(), summary.images, summary.instances, dataset.num_classes(),
-              summary.images_without_annotations);
-  std::string classes;
-  for (std::size_t c = 0; c < per_class.size(); ++c)
-    classes += fmt::format("{}{} {}", c ? ", " : "", dataset.categories()[c].name, per_class[c]);
-  std::printf("  per class: %s\n", classes.c_str());
+  const auto print_written = [](const std::string& path, const CocoDataset& written) {
+    std::vector<std::size_t> per_class(written.num_classes(), 0);
+    for (const CocoAnnotation& a : written.annotations())
+      ++per_class[static_cast<std::size_t>(a.class_index)];
+    std::size_t without_objects = 0;
+    for (std::size_t i = 0; i < written.images().size(); ++i)
+      without_objects += written.annotations_of_image(i).size() == 0 ? 1 : 0;
+    std::printf("Wrote %s: %zu images, %zu instances, %zu classes (%zu images without objects)\n",
+                path.c_str(), written.images().size(), written.annotations().size(),
+                written.num_classes(), without_objects);
+    std::string classes;
+    for (std::size_t c = 0; c < per_class.size(); ++c)
+      classes += fmt::format("{}{} {}", c ? ", " : "", written.categories()[c].name, per_class[c]);
+    std::printf("  per class: %s\n", classes.c_str());
+  };
+  if (o.val_every > 0) {
+    const DatasetSplit split = split_every_nth(dataset, o.val_every);
+    split.train.save(o.out);
+    split.val.save(o.val_out);
+    print_written(o.out, split.train);
+    print_written(o.val_out, split.val);
+  } else {
+    dataset.save(o.out);
+    print_written(o.out, dataset);
+  }
   for (const auto& [reason, count] : summary.skipped)
     std::printf("  skipped: %zu %s\n", count, reason.c_str());
   std::printf("Next: centermask check-data --gt %s --images %s\n", o.out.c_str(),
@@ -183,7 +205,12 @@ CommandRunner add_convert_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--ignore-value", o->ignore_value,
                   "instance-png: a value marking pixels to ignore (e.g. 255)");
-  cmd->add_flag("--overwrite", o->overwrite, "Replace --out if it exists");
+  cmd->add_option("--val-every", o->val_every,
+                  "Split off a validation set: every N-th image by file name (N >= 2) with its "
+                  "objects goes to --val-out, the rest to --out")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--val-out", o->val_out, "COCO JSON of the validation split (--val-every)");
+  cmd->add_flag("--overwrite", o->overwrite, "Replace --out (and --val-out) if it exists");
   return [o] { return run_convert(*o); };
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <numeric>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <set>
@@ -508,6 +509,49 @@ CocoDataset convert_instance_pngs(const std::filesystem::path& images_folder,
   };
   return convert_image_folder(images_folder, masks_folder, "the masks folder", ".png", names,
                               summary, read);
+}
+
+DatasetSplit split_every_nth(const CocoDataset& dataset, int val_every) {
+  if (val_every < 2)
+    throw InputError(
+        fmt::format("a validation split takes every N-th image, N >= 2; got {}", val_every));
+  std::vector<std::size_t> order(dataset.images().size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return dataset.images()[a].file_name < dataset.images()[b].file_name;
+  });
+  std::vector<bool> to_val(order.size(), false);
+  for (std::size_t rank = 0; rank < order.size(); ++rank)
+    to_val[order[rank]] =
+        rank % static_cast<std::size_t>(val_every) == static_cast<std::size_t>(val_every) - 1;
+  CocoDatasetBuilder builders[2] = {CocoDatasetBuilder("train split"),
+                                    CocoDatasetBuilder("validation split")};
+  for (CocoDatasetBuilder& builder : builders)
+    for (const CocoCategory& category : dataset.categories()) builder.add_category(category);
+  for (std::size_t i = 0; i < dataset.images().size(); ++i)
+    builders[to_val[i] ? 1 : 0].add_image(dataset.images()[i]);
+  for (std::size_t a = 0; a < dataset.annotations().size(); ++a) {
+    const CocoAnnotation& meta = dataset.annotations()[a];
+    CocoDatasetBuilder& builder = builders[to_val[static_cast<std::size_t>(meta.image_index)]];
+    switch (meta.segmentation_format) {
+      case SegmentationFormat::kPolygons:
+        builder.add_annotation_polygons(meta, dataset.polygons(a));
+        break;
+      case SegmentationFormat::kRle:
+        builder.add_annotation_rle(meta, dataset.mask(a));
+        break;
+      case SegmentationFormat::kCompressedRle: {
+        const CocoImage& image = dataset.images()[static_cast<std::size_t>(meta.image_index)];
+        builder.add_annotation_compressed_rle(meta, dataset.compressed_rle(a), image.height,
+                                              image.width);
+        break;
+      }
+      case SegmentationFormat::kNone:
+        builder.add_annotation_without_mask(meta);
+        break;
+    }
+  }
+  return {std::move(builders[0]).build(), std::move(builders[1]).build()};
 }
 
 }  // namespace centermask

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <vector>
 
 #include "centermask/common/json_reader.h"
@@ -238,6 +239,21 @@ TEST(CliSynthShow, ConvertReadsYoloClassNamesAndCheckDataReportsTheResult) {
     EXPECT_EQ(d.categories()[1].name, "bug") << name;
     EXPECT_EQ(d.annotations()[0].category_id, 2) << name;
   }
+  // A validation split on the way in: one image, so every 2nd goes nowhere and val is empty.
+  const std::string yolo_in = "convert --from yolo-seg --images " + (dir / "images").string() +
+                              " --labels " + (dir / "labels").string() + " --classes " +
+                              (dir / "classes.txt").string() + " --out " +
+                              (dir / "split_train.json").string();
+  const testing::CliRun split =
+      run_cli(yolo_in + " --val-every 2 --val-out " + (dir / "split_val.json").string());
+  ASSERT_EQ(split.exit_code, 0) << split.output;
+  EXPECT_EQ(CocoDataset::load(dir / "split_train.json").images().size(), 1u);
+  EXPECT_EQ(CocoDataset::load(dir / "split_val.json").images().size(), 0u);
+  EXPECT_NE(split.output.find("split_val.json: 0 images"), std::string::npos) << split.output;
+  const testing::CliRun half = run_cli(yolo_in + " --overwrite --val-every 2");
+  EXPECT_NE(half.exit_code, 0);
+  EXPECT_NE(half.output.find("--val-every N and --val-out FILE go together"), std::string::npos)
+      << half.output;
   testing::write_text(dir / "bad.yaml", "names:\n  0: leaf\n  2: bug\n");
   const testing::CliRun gap =
       run_cli("convert --from yolo-seg --images " + (dir / "images").string() + " --labels " +
@@ -253,6 +269,60 @@ TEST(CliSynthShow, ConvertReadsYoloClassNamesAndCheckDataReportsTheResult) {
   EXPECT_EQ(check.exit_code, 0) << check.output;
   EXPECT_NE(check.output.find("per class: leaf 0, bug 1"), std::string::npos) << check.output;
   EXPECT_NE(check.output.find("every image is present"), std::string::npos) << check.output;
+
+#ifdef CENTERMASK_TORCH_CLI
+  // With a config, the ceiling at each size: one large triangle is found at both sizes (box AP
+  // 1), its mask is closer at the larger size; a config that cannot fit the set is named.
+  testing::write_text(dir / "model.yaml", "model:\n  backbone: resnet18\n");
+  const testing::CliRun ceiling =
+      run_cli("check-data --json --input-size 64,128 --threads 1 --gt " + gt + " --images " +
+              (dir / "images").string() + " --config " + (dir / "model.yaml").string());
+  ASSERT_EQ(ceiling.exit_code, 0) << ceiling.output;
+  const std::string report = ceiling.output.substr(ceiling.output.find('{'));
+  json::Reader r(report, "check-data --json");
+  std::vector<std::array<double, 3>> rows;  // (size, mask AP, box AP)
+  std::int64_t recommended = 0;
+  r.begin_object();
+  for (std::string_view key; r.next_key(key);) {
+    if (key == "recommended_test_input_size") {
+      recommended = r.read_int64();
+    } else if (key == "ceiling") {
+      r.begin_array();
+      while (r.next_element()) {
+        std::array<double, 3> row{};
+        r.begin_object();
+        for (std::string_view field; r.next_key(field);) {
+          if (field == "test_input_size")
+            row[0] = r.read_double();
+          else if (field == "mask_ap")
+            row[1] = r.read_double();
+          else if (field == "box_ap")
+            row[2] = r.read_double();
+          else
+            r.skip_value();
+        }
+        rows.push_back(row);
+      }
+    } else {
+      r.skip_value();
+    }
+  }
+  ASSERT_EQ(rows.size(), 2u) << ceiling.output;
+  EXPECT_EQ(rows[0][0], 64);
+  EXPECT_EQ(rows[1][0], 128);
+  for (const auto& row : rows) EXPECT_GT(row[2], 0.99) << row[0];
+  EXPECT_GE(rows[1][1], rows[0][1]);
+  EXPECT_TRUE(recommended == 64 || recommended == 128) << recommended;
+  const testing::CliRun wrong_classes =
+      run_cli("check-data --input-size 64 --threads 1 --gt " + gt + " --images " +
+              (dir / "images").string() + " --config " + (dir / "model.yaml").string() +
+              " --set model.num_classes=5");
+  EXPECT_NE(wrong_classes.exit_code, 0);
+  EXPECT_NE(wrong_classes.output.find("model.num_classes"), std::string::npos)
+      << wrong_classes.output;
+  EXPECT_NE(wrong_classes.output.find("the upper bound"), std::string::npos)
+      << wrong_classes.output;
+#endif
   std::filesystem::remove(dir / "images" / ("p" + image.extension().string()));
   const testing::CliRun missing =
       run_cli("check-data --gt " + gt + " --images " + (dir / "images").string());

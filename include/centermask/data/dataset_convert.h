@@ -62,4 +62,14 @@ CocoDataset convert_instance_pngs(const std::filesystem::path& images_folder,
                                   const InstancePngOptions& options,
                                   ConversionSummary* summary = nullptr);
 
+/// A validation split for a dataset that has none: the images sorted by file name, every
+/// `val_every`-th of them (positions val_every - 1, 2 val_every - 1, ...) with its annotations
+/// into `val`, the rest into `train`; both keep every category, ids and masks as they were.
+/// Deterministic, and spread over the whole set (file names often follow capture order).
+struct DatasetSplit {
+  CocoDataset train;
+  CocoDataset val;
+};
+DatasetSplit split_every_nth(const CocoDataset& dataset, int val_every);
+
 }  // namespace centermask

@@ -8,6 +8,7 @@
 
 #include <opencv2/imgcodecs.hpp>
 
+#include "centermask/common/error.h"
 #include "centermask/data/data_check.h"
 #include "centermask/structures/rle.h"
 #include "support/test_paths.h"
@@ -164,6 +165,74 @@ TEST(ConvertInstancePngs, IdsBecomeMasksExactlyWithClassesFromTheDivisor) {
       [&] { convert_instance_pngs(dir / "images", dir / "masks", options); });
   EXPECT_NE(message.find("s.png"), std::string::npos) << message;
   EXPECT_NE(message.find("is 10x30"), std::string::npos) << message;
+}
+
+// The validation split: every N-th image by file name (not by id or file order), each with
+// its own annotations in every mask format, masks and categories unchanged, nothing lost.
+TEST(SplitEveryNth, TakesEveryNthFileNameWithItsObjectsAndKeepsMasksAndCategories) {
+  CocoDatasetBuilder builder;
+  builder.add_category({3, "cat", "animal"});
+  builder.add_category({7, "dog", "animal"});
+  // Ids in reverse of the names' order, so that a split by id or by position would differ.
+  const std::vector<std::string> names = {"g.jpg", "f.jpg", "e.jpg", "d.jpg",
+                                          "c.jpg", "b.jpg", "a.jpg"};
+  for (std::size_t i = 0; i < names.size(); ++i)
+    builder.add_image({static_cast<std::int64_t>(i + 1), names[i], 20, 30});
+  const std::vector<double> triangle = {2, 2, 20, 3, 10, 15};
+  const Rle square = polygons_mask({{5, 5, 15, 5, 15, 15, 5, 15}}, 20, 30);
+  std::int64_t next_id = 100;
+  for (std::int64_t image = 1; image <= 7; ++image) {
+    CocoAnnotation meta;
+    meta.image_id = image;
+    meta.category_id = image % 2 ? 3 : 7;
+    meta.bbox = {2, 2, 18, 13};
+    meta.area = 100;
+    meta.id = next_id++;
+    builder.add_annotation_polygons(meta, {Span<double>(triangle.data(), triangle.size())});
+    meta.id = next_id++;
+    builder.add_annotation_rle(meta, square);
+    if (image == 5) {  // compressed RLE and a box without a mask, on one image only
+      meta.id = next_id++;
+      builder.add_annotation_compressed_rle(meta, rle_to_string(square), 20, 30);
+      meta.id = next_id++;
+      builder.add_annotation_without_mask(meta);
+    }
+  }
+  const CocoDataset all = std::move(builder).build();
+  const DatasetSplit split = split_every_nth(all, 3);
+  // Sorted names a..g: ranks 2 and 5 (c.jpg, f.jpg: ids 5 and 2) are validation.
+  std::vector<std::int64_t> val_ids, train_ids;
+  for (const CocoImage& image : split.val.images()) val_ids.push_back(image.id);
+  for (const CocoImage& image : split.train.images()) train_ids.push_back(image.id);
+  std::sort(val_ids.begin(), val_ids.end());
+  EXPECT_EQ(val_ids, (std::vector<std::int64_t>{2, 5}));
+  EXPECT_EQ(train_ids.size(), 5u);
+  EXPECT_EQ(split.val.annotations().size(), 2u + 2u + 2u);
+  EXPECT_EQ(split.train.annotations().size(), all.annotations().size() - 6u);
+  for (const CocoDataset* part : {&split.train, &split.val}) {
+    ASSERT_EQ(part->categories().size(), 2u);
+    EXPECT_EQ(part->categories()[1].name, "dog");
+    for (std::size_t a = 0; a < part->annotations().size(); ++a) {
+      const CocoAnnotation& got = part->annotations()[a];
+      const auto original = std::find_if(all.annotations().begin(), all.annotations().end(),
+                                         [&](const CocoAnnotation& o) { return o.id == got.id; });
+      ASSERT_NE(original, all.annotations().end());
+      const std::size_t o = static_cast<std::size_t>(original - all.annotations().begin());
+      EXPECT_EQ(got.image_id, original->image_id);
+      EXPECT_EQ(got.category_id, original->category_id);
+      EXPECT_EQ(got.segmentation_format, original->segmentation_format);
+      if (got.segmentation_format != SegmentationFormat::kNone) {
+        EXPECT_EQ(part->mask(a), all.mask(o)) << got.id;
+      }
+    }
+  }
+  // Through the saved files, as convert --val-every writes them.
+  const testing::TempDir dir;
+  split.val.save(dir / "val.json");
+  EXPECT_EQ(CocoDataset::load(dir / "val.json").annotations().size(), 6u);
+  EXPECT_THROW(split_every_nth(all, 1), InputError);
+  const DatasetSplit empty = split_every_nth(CocoDatasetBuilder().build(), 5);
+  EXPECT_TRUE(empty.train.images().empty() && empty.val.images().empty());
 }
 
 TEST(CheckData, CountsSizesAndNamesMissingAndMisSizedImages) {
