@@ -48,6 +48,14 @@ TEST(Config, ShippedConfigsParseWithTheirRecipes) {
   EXPECT_DOUBLE_EQ(demo.runtime.time_limit_minutes, 20);
   // One OpenBLAS thread: BLAS beside LibTorch's own threads halved the images/s on 2 cores.
   EXPECT_EQ(demo.runtime.blas_threads, 1);
+
+  // The photo recipe is the CPU recipe plus copy-paste, its base found beside it.
+  const TrainConfig photos = load_train_config(configs / "centermask_small_real_cpu.yaml");
+  EXPECT_DOUBLE_EQ(photos.data.copy_paste_probability, 0.5);
+  EXPECT_DOUBLE_EQ(demo.data.copy_paste_probability, 0);
+  EXPECT_EQ(photos.data.input_size, demo.data.input_size);
+  EXPECT_DOUBLE_EQ(photos.solver.lr, demo.solver.lr);
+  EXPECT_DOUBLE_EQ(photos.runtime.time_limit_minutes, 20);
 }
 
 TEST(Config, RecipeOptionsTheModelCannotHonourNameTheKeyAndTheAllowedValues) {
