@@ -271,8 +271,9 @@ TEST(CliSynthShow, ConvertReadsYoloClassNamesAndCheckDataReportsTheResult) {
   EXPECT_NE(check.output.find("every image is present"), std::string::npos) << check.output;
 
 #ifdef CENTERMASK_TORCH_CLI
-  // With a config, the ceiling at each size: one large triangle is found at both sizes (box AP
-  // 1), its mask is closer at the larger size; a config that cannot fit the set is named.
+  // With a config, the ceiling at each size, tested at 1.25x: one large triangle is found at both
+  // sizes (box AP 1), its mask is closer at the larger size; a config that cannot fit the set is
+  // named.
   testing::write_text(dir / "model.yaml", "model:\n  backbone: resnet18\n");
   const testing::CliRun ceiling =
       run_cli("check-data --json --input-size 64,128 --threads 1 --gt " + gt + " --images " +
@@ -280,7 +281,7 @@ TEST(CliSynthShow, ConvertReadsYoloClassNamesAndCheckDataReportsTheResult) {
   ASSERT_EQ(ceiling.exit_code, 0) << ceiling.output;
   const std::string report = ceiling.output.substr(ceiling.output.find('{'));
   json::Reader r(report, "check-data --json");
-  std::vector<std::array<double, 3>> rows;  // (size, mask AP, box AP)
+  std::vector<std::array<double, 4>> rows;  // (input size, test size, mask AP, box AP)
   std::int64_t recommended = 0;
   r.begin_object();
   for (std::string_view key; r.next_key(key);) {
@@ -289,15 +290,17 @@ TEST(CliSynthShow, ConvertReadsYoloClassNamesAndCheckDataReportsTheResult) {
     } else if (key == "ceiling") {
       r.begin_array();
       while (r.next_element()) {
-        std::array<double, 3> row{};
+        std::array<double, 4> row{};
         r.begin_object();
         for (std::string_view field; r.next_key(field);) {
-          if (field == "test_input_size")
+          if (field == "input_size")
             row[0] = r.read_double();
-          else if (field == "mask_ap")
+          else if (field == "test_input_size")
             row[1] = r.read_double();
-          else if (field == "box_ap")
+          else if (field == "mask_ap")
             row[2] = r.read_double();
+          else if (field == "box_ap")
+            row[3] = r.read_double();
           else
             r.skip_value();
         }
@@ -309,10 +312,12 @@ TEST(CliSynthShow, ConvertReadsYoloClassNamesAndCheckDataReportsTheResult) {
   }
   ASSERT_EQ(rows.size(), 2u) << ceiling.output;
   EXPECT_EQ(rows[0][0], 64);
+  EXPECT_EQ(rows[0][1], 96);  // 80 rounded to the stride 32
   EXPECT_EQ(rows[1][0], 128);
-  for (const auto& row : rows) EXPECT_GT(row[2], 0.99) << row[0];
-  EXPECT_GE(rows[1][1], rows[0][1]);
-  EXPECT_TRUE(recommended == 64 || recommended == 128) << recommended;
+  EXPECT_EQ(rows[1][1], 160);
+  for (const auto& row : rows) EXPECT_GT(row[3], 0.99) << row[0];
+  EXPECT_GE(rows[1][2], rows[0][2]);
+  EXPECT_TRUE(recommended == 96 || recommended == 160) << recommended;
   const testing::CliRun wrong_classes =
       run_cli("check-data --input-size 64 --threads 1 --gt " + gt + " --images " +
               (dir / "images").string() + " --config " + (dir / "model.yaml").string() +
