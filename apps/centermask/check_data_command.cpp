@@ -47,7 +47,7 @@ int test_size_for(int input_size) {
 
 struct CeilingRow {
   int train_input_size = 0;
-  int input_size = 0;  // the test side measured
+  int test_input_size = 0;
   double segm_ap = 0, bbox_ap = 0, mean_mask_iou = 0;
 };
 
@@ -135,7 +135,7 @@ std::vector<CeilingRow> measure_ceilings(const CheckDataOptions& o) {
       std::string_view field;
       while (r.next_key(field)) {
         if (field == "input_size")
-          row.input_size = static_cast<int>(r.read_int64());
+          row.test_input_size = static_cast<int>(r.read_int64());
         else if (field == "segm_ap")
           row.segm_ap = r.read_double();
         else if (field == "bbox_ap")
@@ -170,7 +170,7 @@ const CeilingRow& row_by_ceiling(const std::vector<CeilingRow>& rows) {
   const CeilingRow* chosen = nullptr;
   for (const CeilingRow& row : rows)
     if (row.segm_ap >= kCeilingFraction * best &&
-        (chosen == nullptr || row.input_size < chosen->input_size))
+        (chosen == nullptr || row.test_input_size < chosen->test_input_size))
       chosen = &row;
   return *chosen;
 }
@@ -210,6 +210,7 @@ int run_check_data(const CheckDataOptions& o) {
   // Missing or broken images would fail the upper bound too: the report names them first.
   const std::vector<CeilingRow> ceilings =
       !o.config.empty() && !problems ? measure_ceilings(o) : std::vector<CeilingRow>{};
+  const CeilingRow* chosen = ceilings.empty() ? nullptr : &row_by_ceiling(ceilings);
   if (o.json) {
     std::string out;
     json::Writer w(out);
@@ -247,7 +248,7 @@ int run_check_data(const CheckDataOptions& o) {
             .key("input_size")
             .value(row.train_input_size)
             .key("test_input_size")
-            .value(row.input_size)
+            .value(row.test_input_size)
             .key("mask_ap")
             .value(row.segm_ap)
             .key("box_ap")
@@ -256,9 +257,8 @@ int run_check_data(const CheckDataOptions& o) {
             .value(row.mean_mask_iou)
             .end_object();
       w.end_array();
-      const CeilingRow& chosen = row_by_ceiling(ceilings);
-      w.key("recommended_input_size_by_ceiling").value(chosen.train_input_size);
-      w.key("recommended_test_input_size").value(chosen.input_size);
+      w.key("recommended_input_size_by_ceiling").value(chosen->train_input_size);
+      w.key("recommended_test_input_size").value(chosen->test_input_size);
     }
     w.end_object();
     std::printf("%s\n", out.c_str());
@@ -298,24 +298,22 @@ int run_check_data(const CheckDataOptions& o) {
         "The ceiling at each size (the model's own encoding of the ground truth, decoded): "
         "centermask check-data ... --config CONFIG, or centermask upper-bound --gt %s --images "
         "%s --config CONFIG --sweep test.input_size=%d,%d\n",
-        o.gt.c_str(), o.images.c_str(), r.recommended_input_size,
-        r.recommended_input_size + r.recommended_input_size / 2 / 32 * 32);
+        o.gt.c_str(), o.images.c_str(), test_size_for(r.recommended_input_size),
+        test_size_for(r.recommended_input_size + r.recommended_input_size / 2 / 32 * 32));
     return problems ? 1 : 0;
   }
   std::printf(
       "The ceiling of %s at each size, tested at 1.25x (its own encoding of the ground truth, "
-      "decoded: no "
-      "trained model scores above it):\n",
+      "decoded: no trained model scores above it):\n",
       o.config.c_str());
   std::printf("    data.input_size  test.input_size  mask AP  box AP  mean mask IoU\n");
   for (const CeilingRow& row : ceilings)
-    std::printf("    %15d  %15d  %7.3f  %6.3f  %13.3f\n", row.train_input_size, row.input_size,
+    std::printf("    %15d  %15d  %7.3f  %6.3f  %13.3f\n", row.train_input_size, row.test_input_size,
                 row.segm_ap, row.bbox_ap, row.mean_mask_iou);
-  const CeilingRow& chosen = row_by_ceiling(ceilings);
   std::printf(
       "Recommendation by the ceiling: data.input_size %d, test.input_size %d: the smallest whose "
       "ceiling is %.0f%% of the best measured or more\n",
-      chosen.train_input_size, chosen.input_size, 100 * kCeilingFraction);
+      chosen->train_input_size, chosen->test_input_size, 100 * kCeilingFraction);
   return 0;
 }
 

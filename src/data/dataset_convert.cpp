@@ -95,8 +95,6 @@ class DatasetAssembler {
 
   CocoDataset finish() && {
     end_image();
-    summary_.images = static_cast<std::size_t>(image_count_);
-    summary_.instances = static_cast<std::size_t>(annotation_count_);
     return std::move(builder_).build();
   }
 

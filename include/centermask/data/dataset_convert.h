@@ -13,10 +13,9 @@
 
 namespace centermask {
 
-/// What a conversion did, for the command's summary.
+/// What a conversion did beyond the dataset it returns (whose images and annotations count
+/// themselves), for the command's summary.
 struct ConversionSummary {
-  std::size_t images = 0;
-  std::size_t instances = 0;
   std::size_t images_without_annotations = 0;
   /// Shapes or regions left out, by reason ("labelme shape_type 'line'", ...), with counts.
   std::map<std::string, std::size_t> skipped;
