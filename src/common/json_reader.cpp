@@ -225,13 +225,9 @@ bool Reader::next_element() {
   return true;
 }
 
-std::string_view Reader::read_string() {
-  if (current_or_fail("a string") != '"') fail_type("a string");
-  const std::size_t start = ++pos_;
-  // Common case: no escapes, return a view into the text. Eight bytes at a time up to the
-  // first quote, backslash or control character (the lowest flagged byte of each test is
-  // exact; borrows can only flag bytes above it), then byte by byte from there.
-  std::size_t i = start;
+std::size_t Reader::find_quote_backslash_or_control(std::size_t i) const {
+  // Eight bytes at a time (the lowest flagged byte of each test is exact; borrows can only
+  // flag bytes above it), then byte by byte from there.
   constexpr std::uint64_t kOnes = 0x0101010101010101ull, kHighs = 0x8080808080808080ull;
   while (i + 8 <= text_.size()) {
     std::uint64_t w;
@@ -239,94 +235,109 @@ std::string_view Reader::read_string() {
     const std::uint64_t quote = w ^ (kOnes * '"'), backslash = w ^ (kOnes * '\\');
     const std::uint64_t flagged =
         ((quote - kOnes) & ~quote) | ((backslash - kOnes) & ~backslash) | ((w - kOnes * 0x20) & ~w);
-    if (flagged & kHighs) {
-      i += static_cast<std::size_t>(__builtin_ctzll(flagged & kHighs) >> 3);
-      break;
-    }
+    if (flagged & kHighs)
+      return i + static_cast<std::size_t>(__builtin_ctzll(flagged & kHighs) >> 3);
     i += 8;
   }
   while (i < text_.size()) {
-    char c = text_[i];
-    if (c == '"') {
-      pos_ = i + 1;
-      return text_.substr(start, i - start);
-    }
-    if (c == '\\') break;
-    if (static_cast<unsigned char>(c) < 0x20) fail_at(i, "control character inside a string");
+    const char c = text_[i];
+    if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) return i;
     ++i;
   }
-  scratch_.assign(text_.data() + start, i - start);
+  return i;
+}
+
+std::string_view Reader::read_string_raw(bool* has_escapes) {
+  if (current_or_fail("a string") != '"') fail_type("a string");
+  const std::size_t start = ++pos_;
+  bool escaped = false;
+  std::size_t i = start;
   while (true) {
-    // Copy the stretch up to the next quote or escape in one go.
-    std::size_t stretch = i;
-    while (stretch < text_.size() && text_[stretch] != '"' && text_[stretch] != '\\' &&
-           static_cast<unsigned char>(text_[stretch]) >= 0x20) {
-      ++stretch;
-    }
-    scratch_.append(text_.data() + i, stretch - i);
-    i = stretch;
+    i = find_quote_backslash_or_control(i);
     if (i >= text_.size()) fail_at(start - 1, "unterminated string");
-    char c = text_[i];
+    const char c = text_[i];
     if (c == '"') break;
     if (static_cast<unsigned char>(c) < 0x20) fail_at(i, "control character inside a string");
+    // A backslash: the escape is checked here, so that unescape() can trust it.
+    escaped = true;
     if (i + 1 >= text_.size()) fail_at(i, "unterminated escape in string");
-    char e = text_[i + 1];
-    i += 2;
+    const char e = text_[i + 1];
+    if (e == 'u') {
+      if (i + 6 > text_.size()) fail_at(i + 2, "truncated \\u escape");
+      for (std::size_t k = i + 2; k < i + 6; ++k) {
+        if (hex_value(text_[k]) < 0) fail_at(k, "invalid hex digit in \\u escape");
+      }
+      i += 6;
+    } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' || e == 'r' ||
+               e == 't') {
+      i += 2;
+    } else {
+      fail_at(i + 1, std::string("invalid escape '\\") + e + "' in string");
+    }
+  }
+  pos_ = i + 1;
+  if (has_escapes) *has_escapes = escaped;
+  return text_.substr(start, i - start);
+}
+
+std::string_view Reader::read_string() {
+  bool escaped = false;
+  const std::string_view raw = read_string_raw(&escaped);
+  if (!escaped) return raw;
+  unescape(raw, scratch_);
+  return scratch_;
+}
+
+void Reader::unescape(std::string_view raw, std::string& out) {
+  out.clear();
+  out.reserve(raw.size());
+  const auto hex4 = [&raw](std::size_t at) {
+    std::uint32_t v = 0;
+    for (std::size_t k = at; k < at + 4; ++k)
+      v = v * 16 + static_cast<std::uint32_t>(hex_value(raw[k]));
+    return v;
+  };
+  std::size_t i = 0;
+  while (true) {
+    const std::size_t slash = raw.find('\\', i);
+    out.append(raw.data() + i, (slash == std::string_view::npos ? raw.size() : slash) - i);
+    if (slash == std::string_view::npos) return;
+    const char e = raw[slash + 1];
+    i = slash + 2;
     switch (e) {
-      case '"':
-        scratch_ += '"';
-        break;
-      case '\\':
-        scratch_ += '\\';
-        break;
-      case '/':
-        scratch_ += '/';
-        break;
       case 'b':
-        scratch_ += '\b';
+        out += '\b';
         break;
       case 'f':
-        scratch_ += '\f';
+        out += '\f';
         break;
       case 'n':
-        scratch_ += '\n';
+        out += '\n';
         break;
       case 'r':
-        scratch_ += '\r';
+        out += '\r';
         break;
       case 't':
-        scratch_ += '\t';
+        out += '\t';
         break;
       case 'u': {
-        auto read_hex4 = [&](std::size_t at) -> std::uint32_t {
-          if (at + 4 > text_.size()) fail_at(at, "truncated \\u escape");
-          std::uint32_t v = 0;
-          for (std::size_t k = 0; k < 4; ++k) {
-            int h = hex_value(text_[at + k]);
-            if (h < 0) fail_at(at + k, "invalid hex digit in \\u escape");
-            v = v * 16 + static_cast<std::uint32_t>(h);
-          }
-          return v;
-        };
-        std::uint32_t cp = read_hex4(i);
+        std::uint32_t cp = hex4(i);
         i += 4;
-        if (cp >= 0xD800 && cp <= 0xDBFF && i + 6 <= text_.size() && text_[i] == '\\' &&
-            text_[i + 1] == 'u') {
-          std::uint32_t low = read_hex4(i + 2);
+        if (cp >= 0xD800 && cp <= 0xDBFF && i + 6 <= raw.size() && raw[i] == '\\' &&
+            raw[i + 1] == 'u') {
+          const std::uint32_t low = hex4(i + 2);
           if (low >= 0xDC00 && low <= 0xDFFF) {
             cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
             i += 6;
           }
         }
-        append_utf8(scratch_, cp);
+        append_utf8(out, cp);
         break;
       }
-      default:
-        fail_at(i - 1, std::string("invalid escape '\\") + e + "' in string");
+      default:  // '"', '\\' and '/' stand for themselves
+        out += e;
     }
   }
-  pos_ = i + 1;
-  return scratch_;
 }
 
 void Reader::skip_string() {

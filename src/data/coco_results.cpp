@@ -3,22 +3,32 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <deque>
 #include <stdexcept>
 
 #include "centermask/common/error.h"
 #include "centermask/common/file_io.h"
+#include "centermask/common/huge_pages.h"
 #include "centermask/common/json_reader.h"
 #include "centermask/common/json_writer.h"
 #include "common/parallel.h"
 
 namespace centermask {
 
+struct CocoResults::SourceText {
+  std::string name;
+  std::unique_ptr<MappedFile> file;  ///< a loaded file, mapped
+  std::string copy;                  ///< or a copy of parsed text
+  std::string_view text() const { return file ? file->text() : std::string_view(copy); }
+};
+
 class CocoResultsLoader {
  public:
-  CocoResultsLoader(std::string_view text, const std::string& source, const CocoDataset& gt,
-                    CocoResults& out)
-      : reader_(text, source), text_(text), source_(source), gt_(gt), out_(out) {}
+  CocoResultsLoader(CocoResults::SourceText& source, const CocoDataset& gt, CocoResults& out)
+      : reader_(source.text(), source.name),
+        text_(source.text()),
+        source_(source),
+        gt_(gt),
+        out_(out) {}
 
   void run() {
     if (reader_.peek() != json::ValueType::kArray) {
@@ -28,20 +38,18 @@ class CocoResultsLoader {
           json::value_type_name(reader_.peek()));
     }
     // Room for as many records as the file could hold (the shortest record with a box is 55
-    // bytes): the vectors never move while they grow, and pages never touched cost nothing.
+    // bytes): the vectors never move while they grow, and pages never touched cost nothing
+    // (so the room is not given back: shrinking would copy every detection into fresh pages).
     const std::size_t most_records = text_.size() / 55 + 1;
-    out_.detections_.reserve(most_records);
-    pending_.reserve(most_records);
-    mask_areas_.reserve(most_records);
-    mask_boxes_.reserve(most_records);
+    reserve_in_huge_pages(out_.detections_, most_records);
+    reserve_in_huge_pages(out_.compressed_masks_, most_records);
+    reserve_in_huge_pages(pending_, most_records);
     reader_.begin_array();
     std::size_t index = 0;
     while (reader_.next_element()) read_result(index++);
     reader_.expect_end();
-    decode_string_masks();
+    measure_string_masks();
     apply_area_rule();
-    if (out_.detections_.capacity() > 2 * out_.detections_.size() + 1024)
-      out_.detections_.shrink_to_fit();
   }
 
  private:
@@ -49,15 +57,6 @@ class CocoResultsLoader {
     bool has_box = false;
     bool has_mask = false;
   };
-  struct StringMask {
-    std::uint32_t record;
-    std::size_t byte_offset;  // of the record, for errors
-    std::string_view text;
-  };
-
-  static bool within(std::string_view part, std::string_view whole) {
-    return part.data() >= whole.data() && part.data() + part.size() <= whole.data() + whole.size();
-  }
 
   [[noreturn]] void fail_record(std::size_t index, std::size_t at, const std::string& message) {
     reader_.fail_at(at, fmt::format("results[{}]: {}", index, message));
@@ -120,10 +119,9 @@ class CocoResultsLoader {
       } else if (key == "counts") {
         has_counts = true;
         if (reader_.peek() == json::ValueType::kString) {
-          string_ = reader_.read_string();
-          // A view into the file, unless escapes made the reader unescape it into its
-          // scratch buffer (COCO's alphabet holds the backslash): that one is kept.
-          if (!within(string_, text_)) string_ = unescaped_.emplace_back(string_);
+          // As written in the file, escapes and all (COCO's alphabet holds the backslash,
+          // so most strings have one): unescaped only where it is decoded, into scratch.
+          string_ = reader_.read_string_raw(&string_escaped_);
           is_string = true;
         } else {
           expect(json::ValueType::kArray, index, "segmentation.counts");
@@ -242,8 +240,25 @@ class CocoResultsLoader {
                           mask_height, mask_width, image.id, image.height, image.width));
         }
         if (mask_is_string) {
-          // Decoded (validated, and measured without boxes) in parallel after parsing.
-          string_masks_.push_back({static_cast<std::uint32_t>(index), at, string_});
+          // Kept as the string and decoded where it is used. With boxes only the IoUs need
+          // it, and a check of its characters here finds garbage and truncation at load;
+          // without boxes it is decoded (in full, in parallel) after parsing for its area.
+          if (box_mode_) {
+            std::string_view counts = string_;
+            if (string_escaped_) {
+              json::Reader::unescape(string_, unescaped_);
+              counts = unescaped_;
+            }
+            const std::string problem =
+                rle_string_syntax_problem(counts, image.height, image.width);
+            if (!problem.empty())
+              fail_record(index, at, "segmentation.counts: corrupt compressed RLE: " + problem);
+          } else {
+            string_records_.push_back(static_cast<std::uint32_t>(index));
+          }
+          det.mask_compressed = true;
+          det.mask_first = out_.compressed_masks_.size();
+          out_.compressed_masks_.push_back({string_, at, string_escaped_});
         } else {
           std::uint64_t total = 0;
           for (std::uint32_t c : rle_.counts) total += c;
@@ -263,14 +278,11 @@ class CocoResultsLoader {
         det.mask_length = static_cast<std::uint32_t>(mask.counts.size());
         out_.mask_counts_.insert(out_.mask_counts_.end(), mask.counts.begin(), mask.counts.end());
       }
-      if (!box_mode_ && have_mask) {
-        mask_areas_.push_back(static_cast<double>(rle_area(mask)));
-        mask_boxes_.push_back(rle_bbox(mask));
-      } else {
-        mask_areas_.push_back(0);
-        mask_boxes_.push_back({});
+      if (!box_mode_) {
+        mask_areas_.push_back(have_mask ? static_cast<double>(rle_area(mask)) : 0);
+        mask_boxes_.push_back(have_mask ? rle_bbox(mask) : BoxXYWH{});
       }
-    } else {
+    } else if (!box_mode_) {
       mask_areas_.push_back(0);
       mask_boxes_.push_back({});
     }
@@ -278,39 +290,25 @@ class CocoResultsLoader {
     out_.detections_.push_back(det);
   }
 
-  // Decodes every compressed mask, once and in parallel, into the results' one array of run
-  // lengths, which the evaluator then reads: validation, and the area and box that
-  // pycocotools takes from the mask when results have no boxes, come from the same decode.
-  // Sized first by a cheap count of each string's counts, so the decodes write in place.
-  void decode_string_masks() {
-    const std::size_t n = string_masks_.size();
+  // Without boxes, pycocotools takes each result's area (and a missing box) from its mask:
+  // the compressed masks are decoded here, in parallel, which also validates them at load.
+  void measure_string_masks() {
+    const std::size_t n = string_records_.size();
     if (n == 0) return;
-    const int threads = resolve_thread_count(0, n / 64 + 1);
-    std::vector<std::size_t> first(n + 1, 0);
-    parallel_for(n, threads, [&](std::size_t i) {
-      first[i + 1] = rle_string_num_counts(string_masks_[i].text);
-    });
-    first[0] = out_.mask_counts_.size();
-    for (std::size_t i = 0; i < n; ++i) first[i + 1] += first[i];
-    out_.mask_counts_.resize(first[n]);
     std::vector<std::string> problems(n);
-    parallel_for(n, threads, [&](std::size_t i) {
-      const StringMask& string_mask = string_masks_[i];
-      CocoDetection& det = out_.detections_[string_mask.record];
-      std::size_t written = 0;
-      problems[i] = rle_decode_string_into(string_mask.text, det.mask_height, det.mask_width,
-                                           out_.mask_counts_.data() + first[i], &written);
+    parallel_for(n, resolve_thread_count(0, n / 64 + 1), [&](std::size_t i) {
+      thread_local Rle mask;
+      thread_local std::string scratch;
+      const std::uint32_t record = string_records_[i];
+      problems[i] = out_.decode_compressed(record, mask, scratch);
       if (!problems[i].empty()) return;
-      det.mask_first = first[i];
-      det.mask_length = static_cast<std::uint32_t>(written);
-      if (box_mode_) return;
-      const Rle mask = out_.mask(string_mask.record);
-      mask_areas_[string_mask.record] = static_cast<double>(rle_area(mask));
-      mask_boxes_[string_mask.record] = rle_bbox(mask);
+      mask_areas_[record] = static_cast<double>(rle_area(mask));
+      mask_boxes_[record] = rle_bbox(mask);
     });
     for (std::size_t i = 0; i < n; ++i) {  // report the first bad record
       if (!problems[i].empty()) {
-        fail_record(string_masks_[i].record, string_masks_[i].byte_offset,
+        const CocoDetection& det = out_.detections_[string_records_[i]];
+        fail_record(string_records_[i], out_.compressed_masks_[det.mask_first].record_offset,
                     "segmentation.counts: corrupt compressed RLE: " + problems[i]);
       }
     }
@@ -324,14 +322,14 @@ class CocoResultsLoader {
       if (box_mode) {
         if (!pending_[i].has_box) {
           throw InputError(describe_input_problem(
-              source_, fmt::format("results[{}]", i),
+              source_.name, fmt::format("results[{}]", i),
               "has no \"bbox\" while the first result has one; give all or none"));
         }
         det.area = det.bbox.width * det.bbox.height;
       } else {
         if (!pending_[i].has_mask) {
           throw InputError(
-              describe_input_problem(source_, fmt::format("results[{}]", i),
+              describe_input_problem(source_.name, fmt::format("results[{}]", i),
                                      "has no \"segmentation\" while the first result has no bbox"));
         }
         det.area = mask_areas_[i];
@@ -342,14 +340,15 @@ class CocoResultsLoader {
 
   json::Reader reader_;
   std::string_view text_;
-  std::string source_;
+  CocoResults::SourceText& source_;
   const CocoDataset& gt_;
   CocoResults& out_;
   std::vector<Pending> pending_;
   bool box_mode_ = false;
-  std::vector<StringMask> string_masks_;
-  std::deque<std::string> unescaped_;  // the strings that had escapes (stable addresses)
-  std::vector<double> mask_areas_;
+  std::vector<std::uint32_t> string_records_;  // the records whose masks decode at load
+  std::string unescaped_;
+  bool string_escaped_ = false;
+  std::vector<double> mask_areas_;  // by record, without boxes only
   std::vector<BoxXYWH> mask_boxes_;
   std::vector<double> polygon_coords_;
   std::vector<std::size_t> polygon_sizes_;
@@ -357,18 +356,30 @@ class CocoResultsLoader {
   std::string_view string_;
 };
 
+CocoResults CocoResults::load_from(std::shared_ptr<SourceText> source,
+                                   const CocoDataset& ground_truth) {
+  CocoResults results;
+  CocoResultsLoader loader(*source, ground_truth, results);
+  loader.run();
+  // The results keep the text only while masks point into it.
+  if (!results.compressed_masks_.empty()) results.source_ = std::move(source);
+  return results;
+}
+
 CocoResults CocoResults::parse(std::string_view json_text, const std::string& source_name,
                                const CocoDataset& ground_truth) {
-  CocoResults results;
-  CocoResultsLoader loader(json_text, source_name, ground_truth, results);
-  loader.run();
-  return results;
+  auto source = std::make_shared<SourceText>();
+  source->name = source_name;
+  source->copy = std::string(json_text);
+  return load_from(std::move(source), ground_truth);
 }
 
 CocoResults CocoResults::load(const std::filesystem::path& json_path,
                               const CocoDataset& ground_truth) {
-  const MappedFile file(json_path);
-  return parse(file.text(), json_path.string(), ground_truth);
+  auto source = std::make_shared<SourceText>();
+  source->name = json_path.string();
+  source->file = std::make_unique<MappedFile>(json_path);
+  return load_from(std::move(source), ground_truth);
 }
 
 void CocoResults::add(const CocoDataset& ground_truth, std::int64_t image_id,
@@ -412,15 +423,52 @@ std::string CocoResults::compressed_mask(std::size_t detection_index) const {
   return rle_to_string(mask(detection_index));
 }
 
-Rle CocoResults::mask(std::size_t detection_index) const {
+std::string CocoResults::decode_compressed(std::size_t detection_index, Rle& out,
+                                           std::string& scratch) const {
   const CocoDetection& d = detections_[detection_index];
-  if (!d.has_mask) return rle_empty(d.mask_height, d.mask_width);
+  const CompressedMask& mask = compressed_masks_[d.mask_first];
+  std::string_view counts = mask.counts;
+  if (mask.escaped) {
+    json::Reader::unescape(counts, scratch);
+    counts = scratch;
+  }
+  out.height = d.mask_height;
+  out.width = d.mask_width;
+  out.counts.resize(counts.size());  // every count takes at least one character
+  std::size_t written = 0;
+  std::string problem =
+      rle_decode_string_into(counts, d.mask_height, d.mask_width, out.counts.data(), &written);
+  out.counts.resize(problem.empty() ? written : 0);
+  return problem;
+}
+
+Rle CocoResults::mask(std::size_t detection_index) const {
   Rle rle;
-  rle.height = d.mask_height;
-  rle.width = d.mask_width;
-  const auto first = mask_counts_.begin() + static_cast<std::ptrdiff_t>(d.mask_first);
-  rle.counts.assign(first, first + d.mask_length);
+  mask_into(detection_index, rle);
   return rle;
+}
+
+void CocoResults::mask_into(std::size_t detection_index, Rle& out) const {
+  const CocoDetection& d = detections_[detection_index];
+  if (!d.has_mask) {
+    out = rle_empty(d.mask_height, d.mask_width);
+    return;
+  }
+  out.height = d.mask_height;
+  out.width = d.mask_width;
+  if (d.mask_compressed) {
+    thread_local std::string scratch;
+    const std::string problem = decode_compressed(detection_index, out, scratch);
+    if (!problem.empty()) {
+      json::Reader(source_->text(), source_->name)
+          .fail_at(compressed_masks_[d.mask_first].record_offset,
+                   fmt::format("results[{}]: segmentation.counts: corrupt compressed RLE: {}",
+                               detection_index, problem));
+    }
+    return;
+  }
+  const auto first = mask_counts_.begin() + static_cast<std::ptrdiff_t>(d.mask_first);
+  out.counts.assign(first, first + d.mask_length);
 }
 
 std::string CocoResults::to_json() const {

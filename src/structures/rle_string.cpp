@@ -169,6 +169,17 @@ std::size_t rle_string_num_counts(std::string_view text) {
   return n;
 }
 
+std::string rle_string_syntax_problem(std::string_view text, int height, int width) {
+  // One vectorisable pass: a character outside 48..111 sets a high bit.
+  unsigned bad = 0;
+  for (char c : text)
+    bad |= static_cast<unsigned char>(static_cast<unsigned char>(c) - 48u) & 0xC0u;
+  const bool ends_a_count =
+      text.empty() || ((static_cast<unsigned char>(text.back()) - 48u) & 0x20u) == 0;
+  if (bad == 0 && ends_a_count) return {};
+  return decode_counts(text, height, width, nullptr, nullptr);
+}
+
 std::string rle_decode_string_into(std::string_view text, int height, int width,
                                    std::uint32_t* counts, std::size_t* num_written) {
   return decode_counts_fast(text, height, width, counts, num_written);

@@ -32,6 +32,12 @@ class Reader {
 
   /// The string's contents, unescaped. The view is valid until the next read.
   std::string_view read_string();
+  /// The string's contents as written between its quotes (a view into the text), checked as
+  /// read_string() checks it but not unescaped; *has_escapes says whether unescape() is
+  /// needed. For large strings kept for later, such as compressed masks.
+  std::string_view read_string_raw(bool* has_escapes);
+  /// Unescapes a string that read_string_raw() returned (its escapes are trusted) into `out`.
+  static void unescape(std::string_view raw, std::string& out);
   /// Reads a JSON array of numbers, appending to `out`. `name()` names the field in errors.
   template <typename NameFn>
   void read_double_array(std::vector<double>& out, const NameFn& name);
@@ -73,6 +79,8 @@ class Reader {
   // Parses a plain decimal (no exponent, <= 15 digits) in one pass; false leaves pos_ as is.
   bool try_read_simple_double(double& out);
   std::string_view number_token();
+  // The first '"', '\\' or control character at or after `i`, or the end of the text.
+  std::size_t find_quote_backslash_or_control(std::size_t i) const;
   void skip_string();
   void skip_value_at_depth(int depth);
 

@@ -70,6 +70,11 @@ std::string rle_to_string(const Rle& rle);
 Rle rle_from_string(std::string_view text, int height, int width);
 /// The same validation without building the mask: returns "" when valid, else the problem.
 std::string rle_string_problem(std::string_view text, int height, int width);
+/// A check of the string alone, without decoding, cheap enough to run on every mask at load:
+/// every character in COCO's alphabet and the last one ending a count. Returns "" when it
+/// passes (the counts may still not cover the mask: only a decode finds that), else the
+/// reference decoder's description of the problem at this size.
+std::string rle_string_syntax_problem(std::string_view text, int height, int width);
 /// The number of run lengths `text` holds when valid (its characters that end a count): room
 /// enough for rle_decode_string_into, found without decoding.
 std::size_t rle_string_num_counts(std::string_view text);

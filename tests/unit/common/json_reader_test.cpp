@@ -53,6 +53,37 @@ TEST(JsonReader, UnescapesStrings) {
   EXPECT_EQ(s, (std::vector<std::string>{"a\"b\\c/", "caf\xC3\xA9", "\xF0\x9F\x98\x80", "tab\t"}));
 }
 
+// read_string_raw gives the text between the quotes and whether it holds escapes;
+// unescape() of it equals read_string(); a bad escape fails at the same byte either way.
+TEST(JsonReader, RawStringsUnescapeToWhatReadStringReturns) {
+  const std::vector<std::string> strings = {
+      R"("plain")",         R"("a\"b\\c\/")", R"("caf\u00e9")", R"("\ud83d\ude00 x")",
+      R"("tab\t\n\r\b\f")", R"("")",          R"("\\")",        R"("ab\ud83dcd")"};
+  for (const std::string& text : strings) {
+    Reader raw_reader(text, "t.json"), reader(text, "t.json");
+    bool escaped = true;
+    const std::string_view raw = raw_reader.read_string_raw(&escaped);
+    EXPECT_EQ(raw, std::string_view(text).substr(1, text.size() - 2)) << text;
+    EXPECT_EQ(escaped, raw.find('\\') != std::string_view::npos) << text;
+    std::string unescaped;
+    Reader::unescape(raw, unescaped);
+    EXPECT_EQ(unescaped, reader.read_string()) << text;
+    EXPECT_EQ(raw_reader.offset(), text.size()) << text;
+  }
+  for (const char* bad : {R"("a\x")", R"("a\u12g4")", R"("a\u12")", "\"a\\"}) {
+    const std::string by_raw = error_of([&] {
+      Reader r(bad, "t.json");
+      r.read_string_raw(nullptr);
+    });
+    EXPECT_NE(by_raw, "") << bad;
+    EXPECT_EQ(by_raw, error_of([&] {
+                Reader r(bad, "t.json");
+                r.read_string();
+              }))
+        << bad;
+  }
+}
+
 // The string scan goes eight bytes at a time: a quote, a backslash or a control character at
 // every position of strings of every length around the word (and bytes >= 0x80, which must
 // not be taken for control characters) against the expected contents or error.

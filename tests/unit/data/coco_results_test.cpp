@@ -1,8 +1,12 @@
 #include "centermask/data/coco_results.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <memory>
+
 #include "centermask/common/error.h"
+#include "centermask/evaluation/coco_evaluator.h"
 #include "support/test_paths.h"
 
 namespace centermask {
@@ -85,6 +89,100 @@ TEST(CocoResults, SaveLoadRoundTrip) {
   EXPECT_EQ(back.detections()[1].bbox, (BoxXYWH{0.25, 0.5, 3, 4}));
   EXPECT_EQ(back.mask(0), mask);
   EXPECT_THROW(r.add(gt, 99, 3, 0.5, {}, nullptr), std::invalid_argument);
+}
+
+// With boxes, compressed masks stay strings until used: one with COCO's characters whose
+// counts do not cover the image loads, and its decode names the file, byte and record.
+TEST(CocoResults, CompressedMasksWithBoxesAreCheckedWhereDecoded) {
+  const CocoDataset gt = ground_truth();
+  const std::string good = mask_string(10, 10, 2, 2, 3, 3);
+  const std::string json =
+      R"([{"image_id": 1, "category_id": 3, "score": 0.9, "bbox": [2, 2, 3, 3], "segmentation": {"size": [10, 10], "counts": ")" +
+      good + R"("}},
+{"image_id": 1, "category_id": 3, "score": 0.8, "bbox": [0, 0, 1, 1], "segmentation": {"size": [10, 10], "counts": "0`1"}}])";
+  // Ground truth in the same image and category, so that the evaluation needs the masks.
+  const CocoDataset gt_with_object = CocoDataset::parse(
+      R"({"images": [{"id": 1, "height": 10, "width": 10}], "categories": [{"id": 3, "name": "a"}],
+  "annotations": [{"id": 1, "image_id": 1, "category_id": 3, "bbox": [2, 2, 3, 3], "area": 9,
+                   "iscrowd": 0, "segmentation": [[2, 2, 5, 2, 5, 5, 2, 5]]}]})",
+      "gt.json");
+  const CocoResults r = CocoResults::parse(json, "res.json", gt_with_object);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(rle_area(r.mask(0)), 9u);
+  std::string message;
+  try {
+    r.mask(1);
+  } catch (const InputError& e) {
+    message = e.what();
+  }
+  EXPECT_NE(message.find("res.json: byte " + std::to_string(json.find("\n{") + 1) + " (line 2)"),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("results[1]: segmentation.counts: corrupt compressed RLE"),
+            std::string::npos)
+      << message;
+  CocoEvalParams params;
+  params.iou_type = IouType::kSegm;
+  try {
+    evaluate_coco(gt_with_object, r, params);
+    ADD_FAILURE() << "evaluation of a corrupt mask did not fail";
+  } catch (const InputError& e) {
+    EXPECT_EQ(std::string(e.what()), message);
+  }
+  // Characters outside COCO's alphabet, or a last count cut off, are found at load.
+  for (const char* counts : {"0`1!", "0`1a"}) {
+    EXPECT_NE(
+        error_of(
+            R"([{"image_id": 1, "category_id": 3, "score": 1, "bbox": [0,0,1,1], "segmentation": {"size": [10, 10], "counts": ")" +
+            std::string(counts) + R"("}}])")
+            .find("results[0]: segmentation.counts: corrupt compressed RLE"),
+        std::string::npos)
+        << counts;
+  }
+}
+
+// COCO's alphabet holds the backslash, which JSON escapes: such strings (and any other
+// escape of an alphabet character) decode to the same mask, with boxes and without.
+TEST(CocoResults, EscapedCompressedMasksDecode) {
+  const CocoDataset gt = ground_truth();
+  // A count (or delta) of 12 + 32k starts with a backslash in COCO's string form.
+  Rle expected;
+  expected.height = 10;
+  expected.width = 10;
+  expected.counts = {2, 3, 44, 51};
+  const std::string with_backslash = rle_to_string(expected);
+  ASSERT_NE(with_backslash.find('\\'), std::string::npos) << with_backslash;
+  ASSERT_NE(with_backslash[0], '\\');
+  // Every backslash escaped as JSON requires, and the first character as a \u escape.
+  std::string escaped = fmt::format("\\u{:04x}", static_cast<int>(with_backslash[0]));
+  for (char c : with_backslash.substr(1))
+    escaped += c == '\\' ? std::string("\\\\") : std::string(1, c);
+  for (const char* box : {R"("bbox": [0, 0, 1, 1], )", ""}) {
+    const CocoResults r = CocoResults::parse(
+        R"([{"image_id": 1, "category_id": 3, "score": 0.5, )" + std::string(box) +
+            R"("segmentation": {"size": [10, 10], "counts": ")" + escaped + R"("}}])",
+        "res.json", gt);
+    EXPECT_EQ(r.mask(0), expected) << box;
+    EXPECT_EQ(r.compressed_mask(0), with_backslash) << box;
+  }
+}
+
+// The masks point into the parsed text, which the results keep: they outlive the caller's
+// string, and copies outlive the original.
+TEST(CocoResults, MasksOutliveTheParsedTextAndTheOriginal) {
+  const CocoDataset gt = ground_truth();
+  const std::string m = mask_string(4, 6, 1, 1, 3, 2);
+  auto text = std::make_unique<std::string>(
+      R"([{"image_id": 2, "category_id": 3, "score": 0.5, "bbox": [1, 1, 3, 2], "segmentation": {"size": [4, 6], "counts": ")" +
+      m + R"("}}])");
+  auto original = std::make_unique<CocoResults>(CocoResults::parse(*text, "res.json", gt));
+  text.reset();
+  const CocoResults copy = *original;
+  original.reset();
+  EXPECT_EQ(rle_to_string(copy.mask(0)), m);
+  Rle reused = rle_empty(100, 100);
+  copy.mask_into(0, reused);
+  EXPECT_EQ(reused, rle_from_string(m, 4, 6));
 }
 
 TEST(CocoResults, BadRecordsNameTheRecord) {

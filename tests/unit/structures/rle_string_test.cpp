@@ -102,6 +102,11 @@ TEST(RleString, WordDecoderAgreesWithTheReferenceOnValidAndCorruptStrings) {
       reference.resize(n_reference);
       EXPECT_EQ(fast, reference) << text;
     }
+    // The check without a decode passes every valid string, and where it fails it gives the
+    // reference's message.
+    const std::string syntax = rle_string_syntax_problem(text, h, w);
+    if (problem_reference.empty()) EXPECT_EQ(syntax, "") << text;
+    if (!syntax.empty()) EXPECT_EQ(syntax, problem_reference) << text;
     return problem_reference.empty();
   };
   int valid = 0, corrupt = 0;
@@ -145,6 +150,18 @@ TEST(RleString, WordDecoderAgreesWithTheReferenceOnValidAndCorruptStrings) {
   }
   EXPECT_GT(valid, 1000);
   EXPECT_GT(corrupt, 500);
+}
+
+TEST(RleString, SyntaxCheckFindsBadCharactersAndCutCountsWithoutDecoding) {
+  EXPECT_EQ(rle_string_syntax_problem("", 0, 0), "");
+  EXPECT_EQ(rle_string_syntax_problem("0`1", 10, 10), "");  // covers 48 of 100: for the decode
+  EXPECT_NE(rle_string_syntax_problem("0`1", 10, 10), rle_string_problem("0`1", 10, 10));
+  EXPECT_NE(rle_string_syntax_problem("0`1!", 10, 10).find("invalid character at position 3"),
+            std::string::npos);
+  EXPECT_NE(rle_string_syntax_problem("0`1a", 10, 10).find("ends inside a count"),
+            std::string::npos);
+  EXPECT_NE(rle_string_syntax_problem(std::string(40, '0') + "\x80", 10, 10).find("position 40"),
+            std::string::npos);
 }
 
 }  // namespace
