@@ -66,9 +66,28 @@ MappedFile::MappedFile(const std::filesystem::path& path) {
     data_ = static_cast<const char*>(p);
   }
   ::close(fd);
+  constexpr std::size_t kReadAheadFrom = std::size_t{4} << 20;
+  if (size_ >= kReadAheadFrom && std::thread::hardware_concurrency() > 1) {
+    read_ahead_ = std::thread([this] {
+      constexpr std::size_t kPage = 4096;
+      unsigned char sum = 0;
+      for (std::size_t i = 0; i < size_; i += kPage) {
+        if ((i & ((std::size_t{1} << 20) - 1)) == 0 &&
+            stop_reading_ahead_.load(std::memory_order_relaxed))
+          break;
+        sum = static_cast<unsigned char>(sum + static_cast<unsigned char>(data_[i]));
+      }
+      volatile unsigned char keep = sum;  // the reads must happen
+      (void)keep;
+    });
+  }
 }
 
 MappedFile::~MappedFile() {
+  if (read_ahead_.joinable()) {
+    stop_reading_ahead_ = true;
+    read_ahead_.join();
+  }
   if (data_) ::munmap(const_cast<char*>(data_), size_);
 }
 

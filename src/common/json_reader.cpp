@@ -4,6 +4,9 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <limits>
 
 #include "centermask/common/error.h"
@@ -226,6 +229,21 @@ bool Reader::next_element() {
 }
 
 std::size_t Reader::find_quote_backslash_or_control(std::size_t i) const {
+#if defined(__SSE2__)
+  // Sixteen bytes at a time where SSE2 is (every x86-64): long strings, such as compressed
+  // masks, are most of a results file's bytes.
+  const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
+  const __m128i highest_control = _mm_set1_epi8(0x1F);
+  while (i + 16 <= text_.size()) {
+    const __m128i chunk = _mm_loadu_si128(reinterpret_cast<const __m128i*>(text_.data() + i));
+    const __m128i control = _mm_cmpeq_epi8(_mm_min_epu8(chunk, highest_control), chunk);
+    const __m128i found = _mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(chunk, quote), _mm_cmpeq_epi8(chunk, backslash)), control);
+    const int mask = _mm_movemask_epi8(found);
+    if (mask != 0) return i + static_cast<std::size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
+    i += 16;
+  }
+#endif
   // Eight bytes at a time (the lowest flagged byte of each test is exact; borrows can only
   // flag bytes above it), then byte by byte from there.
   constexpr std::uint64_t kOnes = 0x0101010101010101ull, kHighs = 0x8080808080808080ull;

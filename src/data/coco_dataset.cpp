@@ -9,6 +9,7 @@
 
 #include "centermask/common/error.h"
 #include "centermask/common/file_io.h"
+#include "centermask/common/huge_pages.h"
 #include "centermask/common/json_writer.h"
 
 namespace centermask {
@@ -224,8 +225,9 @@ void CocoDatasetBuilder::warn_or_fail(const std::string& record, const std::stri
 
 void CocoDatasetBuilder::reserve_for_json_size(std::size_t bytes) {
   // COCO's densest content: a polygon coordinate takes at least ~3 characters ("1, ").
-  dataset_.polygon_coords_.reserve(bytes / 3);
-  dataset_.annotations_.reserve(bytes / 200);
+  // In 2 MB pages: fresh 4 KB pages cost a fault each (microseconds on a virtual machine).
+  reserve_in_huge_pages(dataset_.polygon_coords_, bytes / 3);
+  reserve_in_huge_pages(dataset_.annotations_, bytes / 200);
 }
 
 void CocoDatasetBuilder::add_image(CocoImage image) {

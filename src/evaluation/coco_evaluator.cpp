@@ -405,44 +405,55 @@ class Evaluator {
     // numpy's mergesort on -score: stable, so ties keep image order.
     std::stable_sort(all_entries.begin(), all_entries.end(),
                      [](const Entry& x, const Entry& y) { return x.score > y.score; });
-    std::vector<double> tp_sum, precision;
+    // Per (area range, threshold) bit, the false positives counted before each true positive:
+    // all that precision and recall need. Precision tp / (fp + tp) only rises at a true
+    // positive and never rises elsewhere, so its envelope from the right is the running
+    // maximum over the true positives, and each recall threshold is first reached at one:
+    // the reference's per-detection arrays give the same numbers (the same expressions on
+    // the same counts) without a division per detection and threshold.
+    const std::size_t num_bits = A * T;
+    const std::uint64_t all_bits =
+        num_bits == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << num_bits) - 1;
+    std::vector<std::vector<std::uint32_t>> fp_before_tp(num_bits);
+    std::vector<std::uint32_t> fp(num_bits);
+    std::vector<double> envelope;
     for (std::size_t m = 0; m < M; ++m) {
       const std::size_t max_det = static_cast<std::size_t>(max_dets_[m]);
-      entries.clear();
+      for (std::vector<std::uint32_t>& events : fp_before_tp) events.clear();
+      std::fill(fp.begin(), fp.end(), 0);
+      std::size_t nd = 0;
       for (const Entry& entry : all_entries) {
-        if (entry.rank < max_det) entries.push_back(entry);
+        if (entry.rank >= max_det) continue;
+        ++nd;
+        const std::uint64_t counted = ~entry.ignored & all_bits;
+        const std::uint64_t false_positive = counted & ~entry.matched;
+        for (std::size_t bit = 0; bit < num_bits; ++bit)
+          fp[bit] += static_cast<std::uint32_t>((false_positive >> bit) & 1);
+        for (std::uint64_t tps = counted & entry.matched; tps != 0; tps &= tps - 1) {
+          const auto bit = static_cast<std::size_t>(__builtin_ctzll(tps));
+          fp_before_tp[bit].push_back(fp[bit]);
+        }
       }
-      const std::size_t nd = entries.size();
       for (std::size_t a = 0; a < A; ++a) {
         std::int64_t num_gt = 0;
         for (const EvaluatedCell* cell : cells) num_gt += cell->num_gt_counted[a];
         if (num_gt == 0) continue;
+        const double n = static_cast<double>(num_gt);
         for (std::size_t t = 0; t < T; ++t) {
-          tp_sum.resize(nd);
-          precision.resize(nd);
-          double tp = 0, fp = 0;
-          const std::uint64_t bit = std::uint64_t{1} << (a * T + t);
-          for (std::size_t e = 0; e < nd; ++e) {
-            if (!(entries[e].ignored & bit)) {
-              if (entries[e].matched & bit) {
-                tp += 1;
-              } else {
-                fp += 1;
-              }
-            }
-            tp_sum[e] = tp;
-            precision[e] = tp / (fp + tp + std::numeric_limits<double>::epsilon());
+          const std::vector<std::uint32_t>& events = fp_before_tp[a * T + t];
+          result.recall[((t * K + k) * A + a) * M + m] =
+              nd ? static_cast<double>(events.size()) / n : 0.0;
+          envelope.resize(events.size());
+          for (std::size_t j = events.size(); j-- > 0;) {
+            const double tp = static_cast<double>(j + 1), fp_count = static_cast<double>(events[j]);
+            const double precision = tp / (fp_count + tp + std::numeric_limits<double>::epsilon());
+            envelope[j] = j + 1 < events.size() ? std::max(precision, envelope[j + 1]) : precision;
           }
-          const double n = static_cast<double>(num_gt);
-          result.recall[((t * K + k) * A + a) * M + m] = nd ? tp_sum[nd - 1] / n : 0.0;
-          for (std::size_t e = nd; e-- > 1;) {
-            if (precision[e] > precision[e - 1]) precision[e - 1] = precision[e];
-          }
-          // Recall is tp_sum / n, non-decreasing: searchsorted(side='left') is lower_bound.
-          std::size_t e = 0;
+          // The first true positive whose recall (j + 1) / n reaches each threshold.
+          std::size_t j = 0;
           for (std::size_t r = 0; r < R; ++r) {
-            while (e < nd && tp_sum[e] / n < recall_thresholds_[r]) ++e;
-            const double q = e < nd ? precision[e] : 0.0;
+            while (j < events.size() && static_cast<double>(j + 1) / n < recall_thresholds_[r]) ++j;
+            const double q = j < events.size() ? envelope[j] : 0.0;
             result.precision[(((t * R + r) * K + k) * A + a) * M + m] = q;
           }
         }

@@ -57,6 +57,10 @@ std::vector<double> rle_iou_matrix(Span<Rle> dts, Span<Rle> gts, Span<std::uint8
 /// Rasterises one closed polygon (x0, y0, x1, y1, ...) as pycocotools' rleFrPoly does.
 /// Needs at least 3 points and finite coordinates; throws std::invalid_argument otherwise.
 Rle rle_from_polygon(Span<double> xy, int height, int width);
+/// The same, walking every point of the upsampled outline as pycocotools does: the reference
+/// rle_from_polygon is tested against (it computes only the pairs of points that can cross a
+/// pixel column's center).
+Rle rle_from_polygon_reference(Span<double> xy, int height, int width);
 /// Union of several polygons (one COCO "segmentation" list).
 Rle rle_from_polygons(const std::vector<Span<double>>& polygons, int height, int width);
 /// The box as a mask, as pycocotools' frBbox does (via its 4-corner polygon).

@@ -84,11 +84,11 @@ TEST(JsonReader, RawStringsUnescapeToWhatReadStringReturns) {
   }
 }
 
-// The string scan goes eight bytes at a time: a quote, a backslash or a control character at
-// every position of strings of every length around the word (and bytes >= 0x80, which must
-// not be taken for control characters) against the expected contents or error.
+// The string scan goes sixteen or eight bytes at a time: a quote, a backslash or a control
+// character at every position of strings of every length around the word (and bytes >= 0x80, which
+// must not be taken for control characters) against the expected contents or error.
 TEST(JsonReader, StringScanFindsEveryEndEscapeAndControlCharacterPosition) {
-  for (std::size_t length = 0; length < 20; ++length) {
+  for (std::size_t length = 0; length < 40; ++length) {
     const std::string plain(length, 'o');
     {
       const std::string text = "[\"" + plain + "\", 1]";

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <random>
 
 #include "centermask/data/coco_dataset.h"
 #include "centermask/data/coco_results.h"
@@ -87,6 +88,40 @@ TEST(RlePolygon, RejectsDegenerateInput) {
   EXPECT_THROW(polygon({1, 1, 5, NAN, 3, 3}, 10, 10), std::invalid_argument);
   EXPECT_THROW(polygon({1, 1, 5e9, 5, 3, 3}, 10, 10), std::invalid_argument);
   EXPECT_EQ(rle_area(polygon({1, 1, 5, 1, 5, 5}, 0, 0)), 0u);
+}
+
+// The walk that computes only the pairs of points that can cross a column's center against
+// the walk over every point: the same mask on random polygons with fractional, integer,
+// negative and out-of-image coordinates, repeated vertices (zero-length edges), long and
+// steep edges, on odd image sizes.
+TEST(RlePolygon, SkippingWalkAgreesWithEveryPointWalk) {
+  std::mt19937 rng(11);
+  int nonempty = 0;
+  for (int trial = 0; trial < 3000; ++trial) {
+    const int h = 1 + static_cast<int>(rng() % 97), w = 1 + static_cast<int>(rng() % 89);
+    const std::size_t k = 3 + rng() % 12;
+    std::vector<double> xy;
+    for (std::size_t j = 0; j < k; ++j) {
+      for (int axis = 0; axis < 2; ++axis) {
+        const int extent = axis == 0 ? w : h;
+        std::uniform_real_distribution<double> coordinate(-0.3 * extent - 3, 1.3 * extent + 3);
+        double v = coordinate(rng);
+        if (trial % 4 == 1) v = std::round(v);                // integer vertices
+        if (trial % 4 == 2) v = std::round(v * 5) / 5 + 0.1;  // on the upsampled grid
+        xy.push_back(v);
+      }
+      if (trial % 7 == 3 && j > 0 && rng() % 3 == 0) {  // a repeated vertex
+        xy.push_back(xy[xy.size() - 2]);
+        xy.push_back(xy[xy.size() - 2]);
+      }
+    }
+    const Span<double> polygon_xy(xy.data(), xy.size());
+    const Rle fast = rle_from_polygon(polygon_xy, h, w);
+    const Rle reference = rle_from_polygon_reference(polygon_xy, h, w);
+    ASSERT_EQ(fast, reference) << "trial " << trial;
+    nonempty += rle_area(fast) > 0 ? 1 : 0;
+  }
+  EXPECT_GT(nonempty, 2000);
 }
 
 }  // namespace
