@@ -2,8 +2,9 @@
 # The evaluator against pycocotools, whole process (load both files + evaluate + summary), side
 # by side and alternated, on bench_coco_eval's case (1000 images, 5k ground truth, 100k
 # detections with masks); each round also checks that the 12 summary numbers agree to 1e-12.
-# PYCOCOTOOLS: a folder holding the pycocotools package (a dev tool,
-# e.g. cocoapi's PythonAPI built with `python3 setup.py build_ext --inplace`).
+# PYCOCOTOOLS: a folder holding the pycocotools package (a dev tool): the PyPI package's
+# source, github.com/ppwwyyxx/cocoapi (2.0.11), PythonAPI built in place with Debian's
+# cython3 and python3-numpy (`python3 setup.py build_ext --inplace`).
 #   PYCOCOTOOLS=/path/to/PythonAPI bench/peers/eval_compare.sh [ROUNDS=3] [segm|bbox]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
