@@ -199,55 +199,65 @@ std::size_t dense_length(const UpsampledPolygon& p) {
   return n;
 }
 
+// A y-major edge, every dense point in walking order: the column moves at a few of them only,
+// and where it does depends on the rounding, so both walks visit them all.
+void walk_y_major_edge(const Edge& e, CrossingCollector& collector) {
+  for (int d = 0; d <= e.dy; ++d) {
+    const int t = e.flip ? e.dy - d : d;
+    collector.visit(e.minor_x(t), t + e.ys);
+  }
+}
+
+// Walks every edge of the outline: x-major edges by `walk_x_major`, y-major ones point by point.
+template <typename WalkXMajor>
+CrossingCollector walk_edges(const UpsampledPolygon& p, int height, int width,
+                             const WalkXMajor& walk_x_major) {
+  CrossingCollector collector(height, width, dense_length(p) / static_cast<std::size_t>(kScale));
+  for (std::size_t j = 0; j + 1 < p.x.size(); ++j) {
+    const Edge e(p.x[j], p.x[j + 1], p.y[j], p.y[j + 1]);
+    if (e.dx >= e.dy) {
+      walk_x_major(e, collector);
+    } else {
+      walk_y_major_edge(e, collector);
+    }
+  }
+  return collector;
+}
+
 }  // namespace
 
 Rle rle_from_polygon_reference(Span<double> xy, int height, int width) {
   const UpsampledPolygon p = upsample_polygon(xy, height, width);
   if (p.empty_mask) return rle_empty(std::max(height, 0), std::max(width, 0));
   // Every dense point of the outline, in order, each compared with the one before it.
-  CrossingCollector collector(height, width, dense_length(p) / static_cast<std::size_t>(kScale));
-  for (std::size_t j = 0; j + 1 < p.x.size(); ++j) {
-    const Edge e(p.x[j], p.x[j + 1], p.y[j], p.y[j + 1]);
-    if (e.dx >= e.dy) {
-      for (int d = 0; d <= e.dx; ++d) {
-        const int t = e.flip ? e.dx - d : d;
-        collector.visit(t + e.xs, e.minor_y(t));
-      }
-    } else {
-      for (int d = 0; d <= e.dy; ++d) {
-        const int t = e.flip ? e.dy - d : d;
-        collector.visit(e.minor_x(t), t + e.ys);
-      }
-    }
-  }
-  return collector.finish_with_sort();
+  return walk_edges(p, height, width,
+                    [](const Edge& e, CrossingCollector& collector) {
+                      for (int d = 0; d <= e.dx; ++d) {
+                        const int t = e.flip ? e.dx - d : d;
+                        collector.visit(t + e.xs, e.minor_y(t));
+                      }
+                    })
+      .finish_with_sort();
 }
 
 Rle rle_from_polygon(Span<double> xy, int height, int width) {
   const UpsampledPolygon p = upsample_polygon(xy, height, width);
   if (p.empty_mask) return rle_empty(std::max(height, 0), std::max(width, 0));
-  CrossingCollector collector(height, width, dense_length(p) / static_cast<std::size_t>(kScale));
-  for (std::size_t j = 0; j + 1 < p.x.size(); ++j) {
-    const Edge e(p.x[j], p.x[j + 1], p.y[j], p.y[j + 1]);
-    if (e.dx >= e.dy) {
-      // Along x the column moves by one at every point, and only a pair whose lower column m
-      // has m - 2 a multiple of 5 can cross a column's center: those pairs alone are
-      // computed, one in five. The pair of dense steps {tm, tm + 1} has lower column
-      // xs + tm whichever way the walk runs. The edge's first point is still compared with
-      // the previous edge's last (their columns can differ after rounding), and its last
-      // point is the next edge's previous one.
-      collector.visit(e.xs + (e.flip ? e.dx : 0), e.minor_y(e.flip ? e.dx : 0));
-      for (int tm = ((2 - e.xs) % 5 + 5) % 5; tm < e.dx; tm += 5)
-        collector.crossing(e.xs + tm, e.minor_y(tm), e.minor_y(tm + 1));
-      collector.jump_to(e.xs + (e.flip ? 0 : e.dx), e.minor_y(e.flip ? 0 : e.dx));
-    } else {
-      for (int d = 0; d <= e.dy; ++d) {
-        const int t = e.flip ? e.dy - d : d;
-        collector.visit(e.minor_x(t), t + e.ys);
-      }
-    }
-  }
-  return collector.finish_with_column_sort();
+  return walk_edges(p, height, width,
+                    [](const Edge& e, CrossingCollector& collector) {
+                      // Along x the column moves by one at every point, and only a pair whose
+                      // lower column m has m - 2 a multiple of 5 can cross a column's center:
+                      // those pairs alone are computed, one in five. The pair of dense steps
+                      // {tm, tm + 1} has lower column xs + tm whichever way the walk runs. The
+                      // edge's first point is still compared with the previous edge's last
+                      // (their columns can differ after rounding), and its last point is the
+                      // next edge's previous one.
+                      collector.visit(e.xs + (e.flip ? e.dx : 0), e.minor_y(e.flip ? e.dx : 0));
+                      for (int tm = ((2 - e.xs) % 5 + 5) % 5; tm < e.dx; tm += 5)
+                        collector.crossing(e.xs + tm, e.minor_y(tm), e.minor_y(tm + 1));
+                      collector.jump_to(e.xs + (e.flip ? 0 : e.dx), e.minor_y(e.flip ? 0 : e.dx));
+                    })
+      .finish_with_column_sort();
 }
 
 Rle rle_from_polygons(const std::vector<Span<double>>& polygons, int height, int width) {

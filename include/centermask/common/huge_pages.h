@@ -17,10 +17,10 @@ namespace centermask {
 /// large allocation of its own (a reserved vector's storage): its first and last 4 KB pages
 /// may be shared with neighbours, which is harmless.
 inline void advise_huge_pages(const void* data, std::size_t bytes) {
+  if (bytes < (std::size_t{2} << 20)) return;
   constexpr std::uintptr_t kPage = 4096;
   const auto begin = reinterpret_cast<std::uintptr_t>(data) & ~(kPage - 1);
   const auto end = (reinterpret_cast<std::uintptr_t>(data) + bytes + kPage - 1) & ~(kPage - 1);
-  if (bytes < (std::size_t{2} << 20)) return;
   ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
   // malloc wrote its header into the first page before this advice, so that 2 MB would stay
   // in 4 KB pages: made one huge page now (MADV_COLLAPSE, Linux 6.1 and later, which older

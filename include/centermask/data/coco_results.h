@@ -97,7 +97,7 @@ class CocoResults {
   /// or the problem.
   std::string decode_compressed(std::size_t detection_index, Rle& out, std::string& scratch) const;
   std::vector<CocoDetection> detections_;
-  /// The masks held decoded, one after another (sized, then decoded into in parallel).
+  /// The masks held decoded (polygons, uncompressed RLE, added masks), one after another.
   std::vector<std::uint32_t, UninitializedAllocator<std::uint32_t>> mask_counts_;
   /// The masks held compressed, and the text they point into (shared by copies).
   std::vector<CompressedMask> compressed_masks_;
